@@ -1,0 +1,3 @@
+"""DICOM loader plugin (NM, Secondary Capture; compressed syntaxes)."""
+
+from scintipipe import hookimpl  # noqa: F401

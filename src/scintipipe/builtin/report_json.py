@@ -1,0 +1,3 @@
+"""Writes report.json per case."""
+
+from scintipipe import hookimpl  # noqa: F401

@@ -1,0 +1,238 @@
+"""Every hook scintipipe defines, grouped by pipeline stage.
+
+Plugins implement these with ``from scintipipe import hookimpl``. Registration hooks take
+a ``register`` object and return nothing. Stage hooks are ``firstresult``: the runner uses
+the first implementation that returns something other than ``None``, so a plugin returns
+``None`` for scans or bundles it does not handle. ``report_case`` is the exception: every
+reporter runs. Only :mod:`scintipipe.pipeline` calls stage hooks.
+
+``docs/hooks.md`` documents each hook; a test keeps it in step with this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from scintipipe.bundle import Bundle
+    from scintipipe.registry import CommandRegister, SimulatorRegister, TaskRegister
+
+PROJECT = "scintipipe"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------------------
+# registration
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_tasks(register: TaskRegister) -> None:
+    """Register tasks (label sets) and the bundles that solve them.
+
+    Args:
+        register: call ``register.task(name, labels, description)`` and
+            ``register.bundle(name, path, task)``. Names must be unique across plugins.
+
+    Example:
+        >>> @hookimpl
+        ... def register_tasks(register):
+        ...     register.task("remnant", ["absent", "present"], "residual tissue after surgery")
+        ...     register.bundle("remnant", Path(__file__).parent / "bundle", task="remnant")
+    """
+
+
+@hookspec
+def register_commands(register: CommandRegister) -> None:
+    """Add sub-commands to the ``scintipipe`` command line.
+
+    Args:
+        register: call ``register.command(cmd)`` with a :class:`click.Command`.
+
+    Example:
+        >>> @hookimpl
+        ... def register_commands(register):
+        ...     @click.command()
+        ...     def hello():
+        ...         click.echo("hello")
+        ...     register.command(hello)
+    """
+
+
+@hookspec
+def register_simulators(register: SimulatorRegister) -> None:
+    """Register a scan simulator for a task, used by ``scintipipe simulate --task``.
+
+    Args:
+        register: call ``register.simulator(task, factory)`` where ``factory(rng, center,
+            label)`` returns one simulated case (see :mod:`scintipipe.simulate`).
+
+    Example:
+        >>> @hookimpl
+        ... def register_simulators(register):
+        ...     register.simulator("remnant", simulate_remnant_case)
+    """
+
+
+# --------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def load_scans(path: Path) -> list[dict[str, Any]] | None:
+    """Read one file into scans, one per planar view. Stops at first non-None result.
+
+    Args:
+        path: a file (directories are walked by the runner).
+
+    Returns:
+        A list of scans built with :func:`scintipipe.scan.make_scan` (a multi-frame file
+        gives one scan per view, ``source`` = ``"file.dcm#anterior"``), or ``None`` when
+        this loader does not read this kind of file. Raise
+        :class:`scintipipe.errors.ScanError` for a file of your kind that is bad, and
+        :class:`scintipipe.errors.NotAnImage` for one that holds no image.
+
+    Example:
+        >>> @hookimpl
+        ... def load_scans(path):
+        ...     if path.suffix != ".raw":
+        ...         return None
+        ...     return [make_scan(np.fromfile(path, "<u2").reshape(128, 128), str(path))]
+    """
+
+
+# --------------------------------------------------------------------------------------
+# preprocess
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def preprocess_scan(scan: dict[str, Any], bundle: Bundle) -> dict[str, Any] | None:
+    """Turn a loaded scan into the network input a bundle expects. Stops at first non-None result.
+
+    Args:
+        scan: the loaded scan.
+        bundle: the bundle that will classify it.
+
+    Returns:
+        The scan dictionary with ``"input"`` set to a tensor of the bundle's input shape
+        (other keys kept), or ``None`` to leave it to the next plugin. The built-in
+        implementation applies the bundle's ``scan_transforms`` from ``inference.json``.
+
+    Example:
+        >>> @hookimpl
+        ... def preprocess_scan(scan, bundle):
+        ...     if bundle.task != "mytask":
+        ...         return None
+        ...     return {**scan, "input": my_transform(scan["image"])}
+    """
+
+
+# --------------------------------------------------------------------------------------
+# segment
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def segment_scan(scan: dict[str, Any], bundle: Bundle) -> dict[str, Any] | None:
+    """Find regions of interest and quantify them. Stops at first non-None result.
+
+    Args:
+        scan: the loaded scan (``scan["image"]`` holds counts).
+        bundle: the bundle in use (its task may decide which regions matter).
+
+    Returns:
+        ``{"rois": {name: bool ndarray}, "quantities": {name: float}}`` or ``None`` when
+        no segmenter handles the scan.
+
+    Example:
+        >>> @hookimpl
+        ... def segment_scan(scan, bundle):
+        ...     img = scan["image"][0].numpy()
+        ...     mask = img > 0.3 * img.max()
+        ...     return {"rois": {"thyroid": mask}, "quantities": {"thyroid_counts": float(img[mask].sum())}}
+    """
+
+
+# --------------------------------------------------------------------------------------
+# classify
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def classify_batch(inputs: Any, bundle: Bundle, device: str) -> Any | None:
+    """Classify a batch of preprocessed inputs. Stops at first non-None result.
+
+    Args:
+        inputs: float tensor ``(batch, channels, ...)`` stacked from the scans' ``"input"``.
+        bundle: the bundle; ``bundle.network(device)`` returns its model, loaded once.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        Tensor ``(batch, n_labels)`` of class probabilities (rows sum to one), or ``None``.
+
+    Example:
+        >>> @hookimpl
+        ... def classify_batch(inputs, bundle, device):
+        ...     with torch.no_grad():
+        ...         return bundle.network(device)(inputs.to(device)).softmax(1).cpu()
+    """
+
+
+# --------------------------------------------------------------------------------------
+# explain
+# --------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device: str) -> Any | None:
+    """Produce a saliency map per input for the given classes. Stops at first non-None result.
+
+    Args:
+        inputs: the same batch tensor given to :func:`classify_batch`.
+        class_indices: for each input, the class to explain (usually the predicted one).
+        bundle: the bundle; ``bundle.explain_layer`` names the layer for Grad-CAM.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        Array ``(batch, H, W)`` of maps scaled to [0, 1] on the input grid, or ``None``.
+
+    Example:
+        >>> @hookimpl
+        ... def explain_batch(inputs, class_indices, bundle, device):
+        ...     cam = GradCAM(bundle.network(device), target_layers=bundle.explain_layer)
+        ...     return cam(inputs.to(device), class_idx=class_indices[0])[:, 0].cpu().numpy()
+    """
+
+
+# --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path) -> list[Path] | None:
+    """Write one case's results. Every implementation runs.
+
+    Args:
+        case: the scan dictionary after all stages, with ``"prediction"`` (label,
+            confidence, probabilities), ``"segmentation"`` and ``"heatmap"`` when those
+            stages ran.
+        bundle: the bundle that classified the case.
+        out_dir: ``results/<case>/``, already created.
+
+    Returns:
+        The files written, or ``None``.
+
+    Example:
+        >>> @hookimpl
+        ... def report_case(case, bundle, out_dir):
+        ...     path = out_dir / "label.txt"
+        ...     path.write_text(case["prediction"]["label"])
+        ...     return [path]
+    """
