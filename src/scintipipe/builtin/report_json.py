@@ -1,3 +1,50 @@
-"""Writes report.json per case."""
+"""Built-in ``report`` stage: ``report.json`` with everything machine-readable."""
 
-from scintipipe import hookimpl  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scintipipe import __version__, hookimpl
+from scintipipe.scan import describe
+
+
+def explanation_summary(heatmap: np.ndarray | None) -> dict[str, Any] | None:
+    """Where the saliency map peaks, in fractions of the input grid (row, column)."""
+    if heatmap is None:
+        return None
+    row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    return {
+        "method": "gradcam",
+        "peak_row_fraction": round(float(row) / heatmap.shape[0], 4),
+        "peak_col_fraction": round(float(col) / heatmap.shape[1], 4),
+        "fraction_above_half": round(float((heatmap > 0.5).mean()), 4),
+    }
+
+
+def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
+    """Build the JSON-serialisable report of one case."""
+    segmentation = case.get("segmentation") or {}
+    report = {
+        "scintipipe_version": __version__,
+        "source": case["source"],
+        "scan": describe(case),
+        "prediction": case["prediction"],
+        "quantities": segmentation.get("quantities"),
+        "explanation": explanation_summary(case.get("heatmap")),
+        "model": bundle.summary(),
+    }
+    if not bundle.clinical_use:
+        report["notice"] = "Not for clinical use: this model is a demonstration (see its model card)."
+    return report
+
+
+@hookimpl
+def report_case(case: dict[str, Any], bundle: Any, out_dir: Path) -> list[Path]:
+    """Write ``out_dir/report.json``."""
+    path = out_dir / "report.json"
+    path.write_text(json.dumps(case_report(case, bundle), indent=2, default=str) + "\n")
+    return [path]

@@ -1,0 +1,194 @@
+"""MONAI bundles as scintipipe uses them: find, read, and load once per run.
+
+A bundle is a folder laid out as the MONAI Bundle Specification says::
+
+    uptake4/
+      configs/metadata.json    # versions, labels (channel_def), scintipipe fields
+      configs/inference.json   # network_def, scan_transforms, and a full evaluator
+      models/model.pt          # state dict
+      docs/README.md           # model card
+      LICENSE
+
+``inference.json`` defines ``network_def`` and ``scan_transforms`` (transforms applied to
+a loaded scan's ``"image"``), which the pipeline runner uses, plus a complete
+``SupervisedEvaluator`` so ``python -m monai.bundle run --config_file
+configs/inference.json`` works on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from monai.bundle import ConfigParser
+from monai.transforms import Compose
+
+from scintipipe.errors import BundleError
+
+REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "models/model.pt")
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "bundle_metadata.schema.json"
+
+
+class Bundle:
+    """A bundle folder, read lazily; the network is built and loaded once per device.
+
+    Args:
+        root: the bundle folder.
+        name: the name it was registered under (defaults to the folder name).
+
+    Raises:
+        BundleError: a required file is missing or the metadata is malformed.
+    """
+
+    def __init__(self, root: str | Path, name: str | None = None):
+        self.root = Path(root).resolve()
+        missing = [rel for rel in REQUIRED_FILES if not (self.root / rel).is_file()]
+        if missing:
+            raise BundleError(f"{self.root} is not a complete bundle: missing {', '.join(missing)}")
+        self.name = name or self.root.name
+        try:
+            self.metadata: dict[str, Any] = json.loads((self.root / "configs/metadata.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"{self.root}/configs/metadata.json is not valid JSON: {exc}") from exc
+        self._networks: dict[str, torch.nn.Module] = {}
+        if len(self.labels) < 2:
+            raise BundleError(f"bundle {self.name!r} declares fewer than two labels")
+
+    def __repr__(self) -> str:
+        return f"Bundle({self.name!r}, {str(self.root)!r})"
+
+    # ---- metadata -------------------------------------------------------------------
+
+    @property
+    def _fields(self) -> dict[str, Any]:
+        return self.metadata.get("scintipipe", {})
+
+    @property
+    def version(self) -> str:
+        """The bundle's version string."""
+        return str(self.metadata.get("version", "0.0.0"))
+
+    @property
+    def task(self) -> str:
+        """The task this bundle solves (``uptake4``, ``remnant``...)."""
+        return self._fields.get("task", self.name)
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names in the order of the network's outputs."""
+        if "labels" in self._fields:
+            return list(self._fields["labels"])
+        channels = self.metadata.get("network_data_format", {}).get("outputs", {}).get("pred", {}).get("channel_def", {})
+        return [channels[key] for key in sorted(channels, key=int)]
+
+    @property
+    def explain_layer(self) -> str | None:
+        """Dotted name of the layer Grad-CAM should use, declared by the bundle."""
+        return self._fields.get("explain_layer")
+
+    @property
+    def clinical_use(self) -> bool:
+        """``False`` for demonstration bundles (e.g. trained on simulated scans)."""
+        return bool(self._fields.get("clinical_use", False))
+
+    @property
+    def description(self) -> str:
+        """One-paragraph description from the metadata."""
+        return str(self.metadata.get("description", ""))
+
+    @property
+    def input_shape(self) -> list[int]:
+        """Spatial shape of the network input."""
+        return list(self.metadata["network_data_format"]["inputs"]["image"]["spatial_shape"])
+
+    def summary(self) -> dict[str, Any]:
+        """Machine-readable summary for reports."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": self.task,
+            "labels": self.labels,
+            "network": self._fields.get("network"),
+            "clinical_use": self.clinical_use,
+            "trained_on": self._fields.get("trained_on"),
+            "path": str(self.root),
+        }
+
+    # ---- config ---------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> ConfigParser:
+        """The parsed ``inference.json`` with ``bundle_root`` pointing at this folder."""
+        parser = ConfigParser()
+        try:
+            parser.read_config(str(self.root / "configs/inference.json"))
+        except Exception as exc:
+            raise BundleError(f"cannot read {self.root}/configs/inference.json: {exc}") from exc
+        parser["bundle_root"] = str(self.root)
+        return parser
+
+    @cached_property
+    def scan_transform(self) -> Compose:
+        """The transforms that turn a loaded scan dict into the network input (``"image"`` key)."""
+        try:
+            transforms = self.config.get_parsed_content("scan_transforms", instantiate=True)
+        except Exception as exc:
+            raise BundleError(f"bundle {self.name!r}: cannot build scan_transforms: {exc}") from exc
+        return Compose(transforms)
+
+    def network(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """Return the network with its weights, in eval mode; built once per device.
+
+        Args:
+            device: ``"cpu"`` or ``"cuda"``.
+        """
+        key = str(device)
+        if key not in self._networks:
+            try:
+                net = self.config.get_parsed_content("network_def", instantiate=True)
+            except Exception as exc:
+                raise BundleError(f"bundle {self.name!r}: cannot build network_def: {exc}") from exc
+            weights = self.root / "models/model.pt"
+            try:
+                state = torch.load(weights, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise BundleError(f"bundle {self.name!r}: cannot read weights {weights}: {exc}") from exc
+            if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+                state = state["model"]
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise BundleError(f"bundle {self.name!r}: weights do not match network_def: {exc}") from exc
+            self._networks[key] = net.to(device).eval()
+        return self._networks[key]
+
+
+def resolve_bundle(name_or_path: str | Path, registered: dict[str, Any]) -> Bundle:
+    """Find a bundle by registered name or folder path.
+
+    Args:
+        name_or_path: a name registered by a plugin (``uptake4``) or a bundle folder.
+        registered: ``{name: BundleEntry}`` from :func:`scintipipe.plugins.tasks_and_bundles`.
+
+    Raises:
+        BundleError: neither a registered name nor a bundle folder, with the known names.
+    """
+    text = str(name_or_path)
+    if text in registered:
+        return Bundle(registered[text].path, name=text)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return Bundle(path)
+    known = ", ".join(sorted(registered)) or "none"
+    raise BundleError(f"no bundle named {text!r} and no bundle folder at that path (registered bundles: {known})")
+
+
+def shipped_bundle_path(name: str) -> Path:
+    """Locate a bundle shipped with scintipipe (wheel data or the source checkout)."""
+    packaged = Path(__file__).parent / "_shipped_bundles" / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "bundles" / name

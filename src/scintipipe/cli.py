@@ -1,0 +1,186 @@
+"""The ``scintipipe`` command line. Plugins add sub-commands through ``register_commands``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scintipipe import __version__
+from scintipipe.errors import BundleError, RegistrationError, ScanError
+
+RUN_EXAMPLES = """
+\b
+Examples:
+  scintipipe run --bundle uptake4 examples/scans --out results
+  scintipipe run --bundle my-uptake4/ scan1.dcm scan2.dcm --out results --no-explain
+  scintipipe run --bundle uptake4 /data/thyroid --out results --device cuda --batch-size 64
+
+\b
+Outputs in OUT:
+  predictions.csv     source,label,confidence,prob_<label>... (one row per view)
+  errors.csv          source,error for every input that failed
+  <case>/report.json  per-view report (skipped with --no-report)
+
+\b
+Exit status: 0 all inputs processed, 1 some failed (see errors.csv), 2 usage error.
+"""
+
+
+class PluginCommandGroup(click.Group):
+    """A group that also lists the commands plugins register."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from scintipipe.plugins import commands
+
+        try:
+            return commands(plugin_manager(ctx)).commands
+        except RegistrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+
+def plugin_manager(ctx: click.Context) -> Any:
+    """The run's plugin manager, built once from the group's ``--plugins-dir``."""
+    from scintipipe.plugins import make_plugin_manager
+
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = {}
+    if "pm" not in root.obj:
+        plugins_dir = root.params.get("plugins_dir")
+        root.obj["pm"] = make_plugin_manager(plugins_dir=plugins_dir)
+    return root.obj["pm"]
+
+
+@click.group(cls=PluginCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scintipipe")
+@click.option(
+    "--plugins-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    envvar="SCINTIPIPE_PLUGINS_DIR",
+    help="Folder of one-file plugins (*.py) to load as well.",
+)
+@click.pass_context
+def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
+    """Thyroid scintigraphy pipeline: load, preprocess, segment, classify, explain, report.
+
+    \b
+    Start with:
+      scintipipe bundles          what can classify
+      scintipipe run --help       classify scans
+      scintipipe plugins          what is loaded
+    """
+    ctx.ensure_object(dict)
+
+
+@cli.command(epilog=RUN_EXAMPLES)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--bundle", "-b", "bundle_name", required=True, help="Registered bundle name (see `scintipipe bundles`) or a bundle folder.")
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True, help="Results folder.")
+@click.option("--explain/--no-explain", default=True, help="Run the explain stage (Grad-CAM).")
+@click.option("--report/--no-report", default=True, help="Write per-case report folders.")
+@click.option("--segment/--no-segment", default=True, help="Run the segment stage.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.pass_context
+def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None) -> None:
+    """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
+    import torch
+
+    from scintipipe.bundle import resolve_bundle
+    from scintipipe.loaders import iter_input_files
+    from scintipipe.pipeline import Pipeline, RunOptions, default_device
+    from scintipipe.plugins import tasks_and_bundles
+
+    pm = plugin_manager(ctx)
+    try:
+        bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
+        bundle.labels  # noqa: B018  (validates the metadata early)
+    except (BundleError, RegistrationError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda was asked for but no CUDA device is available")
+    try:
+        files = iter_input_files(inputs)
+    except ScanError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not files:
+        raise click.UsageError(f"no files found in {', '.join(map(str, inputs))}")
+    options = RunOptions(device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress)
+    try:
+        bundle.network(options.device)  # load once, fail early on a broken bundle
+        summary = Pipeline(pm, bundle, options).run(files, out_dir)
+    except BundleError as exc:
+        raise click.UsageError(str(exc)) from exc
+    rate = summary.classified / summary.seconds if summary.seconds else 0.0
+    click.echo(
+        f"{summary.classified} views classified from {summary.files} files in {summary.seconds:.1f} s "
+        f"({rate:.1f}/s); {len(summary.failures)} failed, {len(summary.skipped)} skipped. Results: {out_dir}",
+        err=True,
+    )
+    if summary.failures:
+        click.echo(f"failures are listed in {out_dir / 'errors.csv'}", err=True)
+    ctx.exit(summary.exit_code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List loaded plugins and the hooks each implements."""
+    from scintipipe.plugins import describe_plugins
+
+    rows = describe_plugins(plugin_manager(ctx))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        origin = "built-in" if row["builtin"] else f"version {row['version'] or '?'}"
+        click.echo(f"{row['name']} ({origin}): {', '.join(row['hooks']) or 'no hooks'}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def bundles(ctx: click.Context, as_json: bool) -> None:
+    """List registered bundles with their task, labels and status."""
+    from scintipipe.bundle import Bundle
+    from scintipipe.plugins import tasks_and_bundles
+
+    register = tasks_and_bundles(plugin_manager(ctx))
+    rows = []
+    for name, entry in sorted(register.bundles.items()):
+        row: dict[str, Any] = {"name": name, "task": entry.task, "plugin": entry.plugin, "path": str(entry.path)}
+        try:
+            bundle = Bundle(entry.path, name=name)
+            row.update(version=bundle.version, labels=bundle.labels, clinical_use=bundle.clinical_use, status="ok")
+        except BundleError as exc:
+            row.update(status=f"unusable: {exc}")
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no bundles registered")
+    for row in rows:
+        labels = ", ".join(row.get("labels", []))
+        click.echo(f"{row['name']} [{row['task']}] from {row['plugin']}: {row['status']}" + (f"; v{row['version']}; labels: {labels}" if row["status"] == "ok" else ""))
+
+
+def main() -> None:
+    """Entry point of the ``scintipipe`` console script."""
+    cli(prog_name="scintipipe")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

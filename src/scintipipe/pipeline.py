@@ -1,0 +1,258 @@
+"""The pipeline runner: the only place that calls stage hooks.
+
+For each input file: ``load`` → per view ``preprocess`` → ``segment``; views are queued
+and, a batch at a time, ``classify`` → ``explain`` → ``report``. The model is loaded once
+per run. A failure in one file is written to ``errors.csv`` and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pluggy
+import torch
+from monai.data import MetaTensor
+from tqdm import tqdm
+
+from scintipipe.bundle import Bundle
+from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
+from scintipipe.transforms.predictions import prediction_columns, prediction_row
+
+STAGE_OF_HOOK = {
+    "load_scans": "load",
+    "preprocess_scan": "preprocess",
+    "segment_scan": "segment",
+    "classify_batch": "classify",
+    "explain_batch": "explain",
+    "report_case": "report",
+}
+
+
+@dataclass
+class RunOptions:
+    """What a run does.
+
+    Attributes:
+        device: ``"cpu"`` or ``"cuda"``.
+        batch_size: views classified together.
+        segment: run the segment stage.
+        explain: run the explain stage.
+        report: run the report stage (per-case folders).
+        progress: show a progress bar; ``None`` shows it only on a terminal.
+    """
+
+    device: str = "cpu"
+    batch_size: int = 32
+    segment: bool = True
+    explain: bool = True
+    report: bool = True
+    progress: bool | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a run produced."""
+
+    files: int = 0
+    classified: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every input was processed, 1 when some failed."""
+        return 1 if self.failures else 0
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is present, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def plugin_for_exception(hook: Any, exc: BaseException) -> str:
+    """Name the plugin whose hook implementation appears in the exception's traceback."""
+    codes = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()}
+    tb = exc.__traceback__
+    culprit = "unknown"
+    while tb is not None:
+        name = codes.get(tb.tb_frame.f_code)
+        if name is not None:
+            culprit = name  # keep the innermost hookimpl frame
+        tb = tb.tb_next
+    return culprit
+
+
+def plain_tensor(value: Any) -> torch.Tensor:
+    """A plain tensor from a MetaTensor, tensor or array (metadata is not needed to batch)."""
+    if isinstance(value, MetaTensor):
+        return value.as_tensor()
+    return torch.as_tensor(value)
+
+
+class CaseNamer:
+    """Give every view a unique, readable folder name under ``results/``."""
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def __call__(self, source: str) -> str:
+        path, _, view = source.partition("#")
+        stem = Path(path).name
+        for suffix in (".gz", ".dcm", ".dicom", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".mha", ".mhd", ".nrrd"):
+            if stem.lower().endswith(suffix):
+                stem = stem[: -len(suffix)]
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem + (f"_{view}" if view else "")) or "case"
+        name, n = base, 1
+        while name in self._used:
+            n += 1
+            name = f"{base}-{n}"
+        self._used.add(name)
+        return name
+
+
+class Pipeline:
+    """Runs the stages over a batch of files with one bundle.
+
+    Args:
+        pm: the plugin manager.
+        bundle: the bundle to classify with.
+        options: what to run.
+        log: where notes go (skipped files); defaults to stderr.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, bundle: Bundle, options: RunOptions | None = None, log: Callable[[str], None] | None = None):
+        self.pm = pm
+        self.bundle = bundle
+        self.options = options or RunOptions()
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+
+    # ---- hook calls -------------------------------------------------------------------
+
+    def call(self, hook_name: str, source: str, **kwargs: Any) -> Any:
+        """Call a stage hook; wrap unexpected exceptions with plugin, stage and file."""
+        hook = getattr(self.pm.hook, hook_name)
+        try:
+            return hook(**kwargs)
+        except ScintipipeError:
+            raise
+        except Exception as exc:
+            raise PluginError(plugin_for_exception(hook, exc), STAGE_OF_HOOK[hook_name], source, exc) from exc
+
+    def load(self, path: Path) -> list[dict[str, Any]]:
+        """Load one file into views; raise ScanError when no loader reads it."""
+        scans = self.call("load_scans", str(path), path=path)
+        if scans is None:
+            raise ScanError(path, "not a recognised image format (DICOM, PNG, JPEG, TIFF, NIfTI, MetaImage or NRRD)")
+        return scans
+
+    def prepare(self, scan: dict[str, Any]) -> dict[str, Any]:
+        """Preprocess and segment one view."""
+        source = scan["source"]
+        case = self.call("preprocess_scan", source, scan=scan, bundle=self.bundle)
+        if case is None or "input" not in case:
+            raise ScanError(source, f"no plugin could preprocess this scan for bundle {self.bundle.name!r}")
+        if self.options.segment:
+            case["segmentation"] = self.call("segment_scan", source, scan=case, bundle=self.bundle)
+        return case
+
+    def classify(self, cases: list[dict[str, Any]]) -> None:
+        """Classify (and explain) a batch in place: sets ``prediction`` and ``heatmap``."""
+        sources = ", ".join(c["source"] for c in cases[:3]) + (" ..." if len(cases) > 3 else "")
+        inputs = torch.stack([plain_tensor(c["input"]) for c in cases]).float()
+        probs = self.call("classify_batch", sources, inputs=inputs, bundle=self.bundle, device=self.options.device)
+        if probs is None:
+            raise ScanError(sources, f"no plugin could classify with bundle {self.bundle.name!r}")
+        probs = torch.as_tensor(probs)
+        labels = self.bundle.labels
+        for case, row in zip(cases, probs.tolist()):
+            case["prediction"] = prediction_row(case["source"], row, labels)
+        if self.options.explain:
+            indices = probs.argmax(dim=1).tolist()
+            maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
+            if maps is not None:
+                for case, heatmap in zip(cases, maps):
+                    case["heatmap"] = heatmap
+
+    # ---- the run ----------------------------------------------------------------------
+
+    def run(self, files: Iterable[Path], out_dir: Path) -> RunSummary:
+        """Process every file, writing ``predictions.csv``, ``errors.csv`` and case folders.
+
+        Args:
+            files: input files (directories already expanded).
+            out_dir: the results folder (created).
+        """
+        files = list(files)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary = RunSummary(files=len(files))
+        start = time.perf_counter()
+        namer = CaseNamer()
+        labels = self.bundle.labels
+        with (out_dir / "predictions.csv").open("w", newline="") as pred_handle, (out_dir / "errors.csv").open("w", newline="") as err_handle:
+            predictions = csv.DictWriter(pred_handle, fieldnames=prediction_columns(labels))
+            predictions.writeheader()
+            errors = csv.writer(err_handle)
+            errors.writerow(["source", "error"])
+
+            def fail(source: str, exc: BaseException) -> None:
+                reason = exc.reason if isinstance(exc, ScanError) and str(exc.source) == source else str(exc)
+                summary.failures.append((source, reason))
+                errors.writerow([source, reason])
+                err_handle.flush()
+
+            def flush(pending: list[dict[str, Any]]) -> None:
+                if not pending:
+                    return
+                try:
+                    self.classify(pending)
+                except Exception as exc:  # the whole batch failed in classify/explain
+                    for case in pending:
+                        fail(case["source"], exc)
+                    return
+                for case in pending:
+                    try:
+                        if self.options.report:
+                            case_dir = out_dir / namer(case["source"])
+                            case_dir.mkdir(parents=True, exist_ok=True)
+                            self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
+                        predictions.writerow(case["prediction"])
+                        summary.classified += 1
+                    except Exception as exc:
+                        fail(case["source"], exc)
+                pred_handle.flush()
+                pending.clear()
+
+            pending: list[dict[str, Any]] = []
+            bar = tqdm(files, desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
+            for path in bar:
+                try:
+                    scans = self.load(path)
+                except NotAnImage as note:
+                    summary.skipped.append((str(path), note.reason))
+                    self.log(f"skipped {path}: {note.reason}")
+                    continue
+                except Exception as exc:
+                    fail(str(path), exc)
+                    continue
+                for scan in scans:
+                    try:
+                        pending.append(self.prepare(scan))
+                    except Exception as exc:
+                        fail(scan["source"], exc)
+                if len(pending) >= self.options.batch_size:
+                    flush(pending)
+            flush(pending)
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _progress_disabled(self, n_files: int) -> bool | None:
+        if self.options.progress is None:
+            return None if n_files > 1 else True  # tqdm: None disables on non-terminals
+        return not self.options.progress

@@ -1,0 +1,46 @@
+"""Loading transforms that reuse scintipipe's loaders inside MONAI pipelines."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Mapping
+
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, Transform
+
+from scintipipe.errors import ScanError
+
+
+class LoadScan(Transform):
+    """Read one view of a scintigram file as a ``MetaTensor`` of counts.
+
+    Args:
+        view: which view of a multi-frame file to keep (``"anterior"``); ``None`` keeps
+            the first.
+    """
+
+    def __init__(self, view: str | None = None):
+        self.view = view
+
+    def __call__(self, path: str) -> Any:
+        from scintipipe.loaders import read_scans
+
+        scans = read_scans(path)
+        if self.view is not None:
+            scans = [s for s in scans if s["image"].meta.get("view") == self.view] or scans
+        if not scans:
+            raise ScanError(path, "no image found")
+        return scans[0]["image"]
+
+
+class LoadScand(MapTransform):
+    """Dictionary form of :class:`LoadScan`: replaces file paths under ``keys`` by images."""
+
+    def __init__(self, keys: KeysCollection, view: str | None = None, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.loader = LoadScan(view)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.loader(d[key])
+        return d
