@@ -67,6 +67,7 @@ def plugin_manager(ctx: click.Context) -> Any:
     "--plugins-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     envvar="SCINTIPIPE_PLUGINS_DIR",
+    is_eager=True,  # so `--plugins-dir X --help` lists X's commands
     help="Folder of one-file plugins (*.py) to load as well.",
 )
 @click.pass_context

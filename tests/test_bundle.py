@@ -1,0 +1,87 @@
+"""Bundles: resolution, loading once, MONAI's own bundle tools offline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scintipipe.bundle import SCHEMA_PATH, Bundle, resolve_bundle
+from scintipipe.errors import BundleError
+
+
+def test_bundle_reads_labels_and_builds_network_once(tiny_bundle: Path) -> None:
+    bundle = Bundle(tiny_bundle)
+    assert bundle.labels == ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
+    assert bundle.input_shape == [32, 32]
+    assert bundle.network("cpu") is bundle.network("cpu")
+    assert not bundle.network("cpu").training
+    assert bundle.clinical_use is False
+
+
+def test_resolve_by_path_and_unknown_name(tiny_bundle: Path) -> None:
+    assert resolve_bundle(str(tiny_bundle), {}).root == tiny_bundle.resolve()
+    with pytest.raises(BundleError, match="registered bundles: none"):
+        resolve_bundle("no-such-bundle", {})
+
+
+def test_incomplete_bundle_names_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs/metadata.json").write_text("{}")
+    with pytest.raises(BundleError, match="models/model.pt"):
+        Bundle(tmp_path)
+
+
+def test_mismatched_weights_are_a_clear_error(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle, broken)
+    torch.save({"nonsense": torch.zeros(1)}, broken / "models/model.pt")
+    with pytest.raises(BundleError, match="do not match"):
+        Bundle(broken).network("cpu")
+
+
+def test_metadata_validates_offline_with_monai_verify_metadata(tiny_bundle: Path, tmp_path: Path) -> None:
+    schema_copy = tmp_path / "schema.json"
+    schema_copy.write_bytes(SCHEMA_PATH.read_bytes())  # verify_metadata writes nothing when the file exists
+    cmd = [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(tiny_bundle / "configs/metadata.json"), "--filepath", str(schema_copy)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "metadata is verified with no error" in done.stdout + done.stderr
+
+
+def test_schema_rejects_metadata_without_labels(tiny_bundle: Path) -> None:
+    import jsonschema
+
+    meta = json.loads((tiny_bundle / "configs/metadata.json").read_text())
+    jsonschema.validate(meta, json.loads(SCHEMA_PATH.read_text()))
+    del meta["scintipipe"]["labels"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(meta, json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_monai_bundle_run_classifies_a_folder(tiny_bundle: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(scans / f"s{i}.png")
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(tiny_bundle / "configs/inference.json"), "--bundle_root", str(tiny_bundle), "--dataset_dir", str(scans), "--output_dir", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert [Path(r["source"]).name for r in rows] == ["s0.png", "s1.png", "s2.png"]
+    for row in rows:
+        probs = [float(row[f"prob_{label}"]) for label in Bundle(tiny_bundle).labels]
+        assert abs(sum(probs) - 1) < 1e-4
