@@ -1,0 +1,191 @@
+"""`scintipipe run` end to end: outputs, exit codes, failures that don't stop the batch.
+
+The bundle is the shape-only test bundle (random weights): these tests check the
+machinery, never what the labels say.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from scintipipe.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
+
+
+@pytest.fixture(scope="module")
+def docs_plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one-file plugin printed in docs/plugins.md, saved as a plugins folder."""
+    text = (REPO / "docs/plugins.md").read_text()
+    code = re.search(r"## A complete one-file plugin.*?```python\n(.*?)```", text, re.S).group(1)
+    folder = tmp_path_factory.mktemp("plugins")
+    (folder / "raw_camera.py").write_text(code)
+    return folder
+
+
+def write_raw(path: Path, counts: np.ndarray, pixel_um: int = 2210) -> Path:
+    header = np.array([counts.shape[0], counts.shape[1], pixel_um], dtype="<u2")
+    np.concatenate([header, counts.astype("<u2").ravel()]).tofile(path)
+    return path
+
+
+def blob(seed: int, size: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    lam = 2 + 40 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 2 - seed) ** 2) / 60)
+    return rng.poisson(lam)
+
+
+def run(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_run_writes_predictions_and_reports(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    scans = tmp_path / "scans"
+    (scans / "sub").mkdir(parents=True)
+    for i in range(3):
+        write_raw(scans / f"case{i}.raw", blob(i))
+    write_raw(scans / "sub" / "case9.raw", blob(9))
+    out = tmp_path / "results"
+    code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--batch-size", "2"])
+    assert code == 0, output
+    rows = read_csv(out / "predictions.csv")
+    assert list(rows[0]) == ["source", "label", "confidence"] + [f"prob_{label}" for label in LABELS]
+    assert sorted(Path(r["source"]).name for r in rows) == ["case0.raw", "case1.raw", "case2.raw", "case9.raw"]
+    for row in rows:
+        probs = [float(row[f"prob_{label}"]) for label in LABELS]
+        assert abs(sum(probs) - 1) < 1e-4
+        assert row["label"] == LABELS[int(np.argmax(probs))]
+        assert float(row["confidence"]) == pytest.approx(max(probs), abs=1e-6)
+    report = json.loads((out / "case0" / "report.json").read_text())
+    assert report["prediction"]["label"] in LABELS
+    assert report["scan"]["spacing"] == [2.21, 2.21]
+    assert report["model"]["clinical_use"] is False and "Not for clinical use" in report["notice"]
+    assert report["explanation"]["method"] == "gradcam"
+    assert (out / "case0" / "hottest_pixel.txt").read_text().startswith(str(scans / "case0.raw"))
+    assert read_csv(out / "errors.csv") == []
+
+
+def test_failures_are_listed_and_the_rest_processed(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    write_raw(scans / "good.raw", blob(1))
+    np.array([64, 64, 2210, 1, 2, 3], dtype="<u2").tofile(scans / "short.raw")
+    write_raw(scans / "flat.raw", np.full((64, 64), 7))
+    (scans / "notes.txt").write_text("not an image")
+    out = tmp_path / "results"
+    code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain"])
+    assert code == 1, output
+    assert [Path(r["source"]).name for r in read_csv(out / "predictions.csv")] == ["good.raw"]
+    errors = {Path(r["source"]).name: r["error"] for r in read_csv(out / "errors.csv")}
+    assert set(errors) == {"short.raw", "flat.raw", "notes.txt"}
+    assert "header says 64x64" in errors["short.raw"]
+    assert "constant pixel data" in errors["flat.raw"]
+    assert "not a recognised image format" in errors["notes.txt"]
+    assert "errors.csv" in output
+
+
+def test_plugin_failure_names_plugin_stage_and_file(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
+    (plugins / "fragile.py").write_text(textwrap.dedent("""
+        from scintipipe import hookimpl
+
+        @hookimpl
+        def segment_scan(scan, bundle):
+            if "bad" in scan["source"]:
+                raise ZeroDivisionError("division by zero in my segmenter")
+            return None
+    """))
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    write_raw(scans / "ok.raw", blob(2))
+    write_raw(scans / "bad.raw", blob(3))
+    out = tmp_path / "results"
+    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain"])
+    assert code == 1
+    (error,) = read_csv(out / "errors.csv")
+    assert error["source"].endswith("bad.raw")
+    assert error["error"].startswith("plugin 'fragile' failed in stage 'segment' on ")
+    assert "ZeroDivisionError" in error["error"]
+    assert [Path(r["source"]).name for r in read_csv(out / "predictions.csv")] == ["ok.raw"]
+
+
+def test_no_report_and_no_explain_skip_those_stages(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    write_raw(tmp_path / "one.raw", blob(4))
+    out = tmp_path / "results"
+    code, _ = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--out", str(out), "--no-report", "--no-explain"])
+    assert code == 0
+    assert len(read_csv(out / "predictions.csv")) == 1
+    assert not (out / "one").exists()
+
+
+def test_preprocess_hook_of_a_plugin_takes_precedence(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
+    (plugins / "mine.py").write_text(textwrap.dedent("""
+        import torch
+        from scintipipe import hookimpl
+
+        CALLS = []
+
+        @hookimpl
+        def preprocess_scan(scan, bundle):
+            CALLS.append(scan["source"])
+            return {**scan, "input": torch.zeros(1, 32, 32)}
+    """))
+    write_raw(tmp_path / "x.raw", blob(5))
+    out = tmp_path / "results"
+    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "x.raw"), "--out", str(out), "--no-explain"])
+    assert code == 0
+    (row,) = read_csv(out / "predictions.csv")
+    # a zero input gives the same probabilities whatever the scan: the plugin's input was used
+    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "x.raw"), "--out", str(tmp_path / "again"), "--no-explain"])
+    import torch
+
+    from scintipipe.bundle import Bundle
+
+    expected = Bundle(tiny_bundle).network("cpu")(torch.zeros(1, 1, 32, 32)).softmax(1)[0].tolist()
+    assert [float(row[f"prob_{label}"]) for label in LABELS] == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--bundle", "no-such-bundle", "."], "no bundle named 'no-such-bundle'"),
+        (["run", "--bundle", "TINY", "/no/such/folder"], "does not exist"),
+        (["run", "--bundle", "TINY"], "Missing argument"),
+        (["run", "--bundle", "TINY", "EMPTY"], "no files found"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str, tiny_bundle: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    args = [str(tiny_bundle) if a == "TINY" else str(tmp_path / "empty") if a == "EMPTY" else a for a in args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_bundles_command_lists_registered_bundles() -> None:
+    result = CliRunner().invoke(cli, ["bundles", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    uptake4 = next(r for r in rows if r["name"] == "uptake4")
+    assert uptake4["task"] == "uptake4" and uptake4["plugin"] == "scintipipe.builtin.uptake4"
