@@ -180,6 +180,7 @@ def write_bundle(
     model_card: str,
     imports: Sequence[str] = (),
     license_text: str | None = None,
+    extra_configs: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete bundle folder and return its path.
 
@@ -192,6 +193,7 @@ def write_bundle(
         model_card: Markdown for ``docs/README.md``.
         imports: extra ``$import`` lines for ``inference.json``.
         license_text: ``LICENSE`` content; defaults to the project's Apache-2.0 notice.
+        extra_configs: more ``configs/<name>.json`` files, e.g. ``{"recipe": {...}}``.
     """
     root = Path(out_dir)
     for sub in ("configs", "models", "docs"):
@@ -200,6 +202,8 @@ def write_bundle(
     (root / "configs/metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     config = inference_config(labels, network_def, scan_transforms, imports)
     (root / "configs/inference.json").write_text(json.dumps(config, indent=2) + "\n")
+    for config_name, content in (extra_configs or {}).items():
+        (root / "configs" / f"{config_name}.json").write_text(json.dumps(content, indent=2) + "\n")
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, root / "models/model.pt")
     (root / "docs/README.md").write_text(model_card)
     (root / "LICENSE").write_text(license_text or DEFAULT_LICENSE)

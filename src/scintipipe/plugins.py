@@ -39,6 +39,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.report_json",
     "scintipipe.builtin.uptake4",
     "scintipipe.builtin.simulators",
+    "scintipipe.builtin.training_commands",
 )
 
 

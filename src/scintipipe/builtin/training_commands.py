@@ -1,0 +1,87 @@
+"""Built-in ``train`` command, registered through ``register_commands`` like a plugin's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scintipipe import hookimpl
+
+TRAIN_EXAMPLES = """
+\b
+Examples:
+  scintipipe simulate --task uptake4 --n 500 --seed 7 --center a --out data/center-a
+  scintipipe train --bundle uptake4 --data data/center-a --labels data/center-a/labels.csv --out my-uptake4/
+  scintipipe run --bundle my-uptake4/ scans/ --out results/
+  scintipipe train --bundle uptake4 --recipe uptake4_paper --init-weights inception_v3.pt ...
+  scintipipe train --bundle my-uptake4/ ... --resume      (continue an interrupted run)
+"""
+
+
+def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None) -> dict[str, Any]:
+    """The recipe to train with: ``--recipe``, else the bundle's own, else a shipped one."""
+    from scintipipe.bundle import resolve_bundle
+    from scintipipe.cli import plugin_manager
+    from scintipipe.errors import BundleError
+    from scintipipe.plugins import tasks_and_bundles
+    from scintipipe.training.recipe import RecipeError, load_recipe
+
+    try:
+        if recipe_name:
+            return load_recipe(recipe_name)
+        try:
+            bundle = resolve_bundle(bundle_name, tasks_and_bundles(plugin_manager(ctx)).bundles)
+            own = bundle.root / "configs/recipe.json"
+            if own.is_file():
+                return load_recipe(own)
+        except BundleError:
+            pass
+        return load_recipe(bundle_name)
+    except RecipeError as exc:
+        raise click.UsageError(f"{exc}. Give --recipe FILE, or --bundle with a bundle that has configs/recipe.json") from exc
+
+
+@click.command(epilog=TRAIN_EXAMPLES)
+@click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle (name or folder) or shipped recipe whose recipe to train with.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder the CSV's file names are relative to (default: the CSV's folder).")
+@click.option("--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new bundle folder.")
+@click.option("--recipe", "recipe_name", default=None, help="Recipe file or shipped recipe name (e.g. uptake4_paper).")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epochs.")
+@click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
+@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Local weights file for transfer learning (nothing is downloaded).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
+@click.option("--data-description", default="", help="What the data is, for the model card (e.g. 'simulated centre-a scans').")
+@click.option("--progress/--no-progress", default=None)
+@click.pass_context
+def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, device: str | None, data_description: str, progress: bool | None) -> None:
+    """Train a bundle on labelled scans (a folder and a file,label CSV)."""
+    from scintipipe.cli import plugin_manager
+    from scintipipe.pipeline import default_device
+    from scintipipe.training.data import LabelsError
+    from scintipipe.training.train import train_bundle
+
+    recipe = resolve_recipe(ctx, bundle_name, recipe_name)
+    if epochs is not None:
+        recipe["epochs"] = epochs
+    if seed is not None:
+        recipe["seed"] = seed
+    if data_description:
+        recipe["trained_on"] = data_description
+    try:
+        result = train_bundle(plugin_manager(ctx), recipe, data_dir, labels_csv, out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, log=lambda m: click.echo(m, err=True))
+    except LabelsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    overall = result.validation.get("overall", {})
+    acc = overall.get("accuracy", {})
+    value = acc.get("value") if isinstance(acc, dict) else acc
+    click.echo(f"bundle written to {result.bundle_dir} (best epoch {result.best_epoch + 1}, validation accuracy {value}); use: scintipipe run --bundle {result.bundle_dir} SCANS", err=True)
+
+
+@hookimpl
+def register_commands(register: Any) -> None:
+    """Add ``train``."""
+    register.command(train)

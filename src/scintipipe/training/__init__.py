@@ -1,0 +1,1 @@
+"""Training: recipes, labelled data sets, augmentation, the loop, and bundle output."""

@@ -1,0 +1,183 @@
+"""The training loop: weighted sampling, augmentation, best checkpoint, resume, TensorBoard."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from scintipipe.training.augment import augment_batch
+from scintipipe.training.data import LabelledSet
+
+
+@dataclass
+class FitResult:
+    """What the loop produced."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_metric: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def balanced_accuracy(probs: torch.Tensor, targets: torch.Tensor, n_classes: int) -> float:
+    """Mean per-class recall over the classes present."""
+    pred = probs.argmax(1)
+    recalls = [float((pred[targets == c] == c).float().mean()) for c in range(n_classes) if (targets == c).any()]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def predict(model: torch.nn.Module, inputs: torch.Tensor, device: str, batch_size: int = 256) -> torch.Tensor:
+    """Softmax probabilities for a tensor of inputs, in eval mode."""
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            out.append(model(inputs[start : start + batch_size].to(device)).float().softmax(1).cpu())
+    return torch.cat(out)
+
+
+def make_optimizer(model: torch.nn.Module, settings: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD from the recipe's ``optimizer`` block."""
+    name, lr, wd = settings["name"], settings["lr"], settings.get("weight_decay", 0.0)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd, momentum=0.9, nesterov=True)
+
+
+def sample_weights(targets: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Per-row weights that make every class equally likely to be drawn."""
+    counts = torch.bincount(targets, minlength=n_classes).float().clamp(min=1)
+    return (1.0 / counts)[targets]
+
+
+def fit(
+    model: torch.nn.Module,
+    train: LabelledSet,
+    val: LabelledSet,
+    recipe: dict[str, Any],
+    out_dir: Path,
+    device: str = "cpu",
+    resume: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Train ``model`` and return the weights of the best validation epoch.
+
+    Args:
+        model: the network (moved to ``device`` here).
+        train: training set.
+        val: validation set used to pick the best epoch (``recipe["metric"]``).
+        recipe: a completed recipe (see :mod:`scintipipe.training.recipe`).
+        out_dir: where ``logs/`` (TensorBoard) and ``checkpoint.pt`` go.
+        device: ``cpu`` or ``cuda``.
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists.
+        progress: progress bar over epochs (``None``: on a terminal).
+        log: where one line per epoch goes.
+    """
+    n_classes = len(train.labels)
+    seed = int(recipe["seed"])
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model.to(device)
+    optimizer = make_optimizer(model, recipe["optimizer"])
+    epochs = int(recipe["epochs"])
+    batch_size = int(recipe["batch_size"])
+    steps_per_epoch = max(1, math.ceil(len(train) / batch_size))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["optimizer"]["lr"], total_steps=epochs * steps_per_epoch, pct_start=0.15) if recipe["schedule"] == "cosine" else None
+    class_weight = None
+    if recipe["balance"] == "class_weights":
+        counts = torch.bincount(train.targets, minlength=n_classes).float().clamp(min=1)
+        class_weight = (counts.sum() / (n_classes * counts)).to(device)
+    weights = sample_weights(train.targets, n_classes) if recipe["balance"] == "weighted_sampler" else torch.ones(len(train))
+
+    checkpoint_path = out_dir / "checkpoint.pt"
+    start_epoch, best = 0, FitResult({k: v.detach().clone() for k, v in model.state_dict().items()}, -1, -math.inf)
+    if resume and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = state["epoch"] + 1
+        best = FitResult(state["best_state"], state["best_epoch"], state["best_metric"], state["history"])
+        log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
+
+    writer = SummaryWriter(log_dir=str(out_dir / "logs"))
+    if start_epoch == 0:
+        writer.add_images("examples/train", _display(train.inputs[:16]), 0)
+    started = time.perf_counter()
+    bar = tqdm(range(start_epoch, epochs), desc="epochs", unit="epoch", disable=None if progress is None else not progress)
+    for epoch in bar:
+        model.train()
+        order = torch.multinomial(weights, len(train), replacement=recipe["balance"] == "weighted_sampler", generator=generator)
+        total_loss = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            if len(idx) < 2:
+                continue
+            x, targets = augment_batch(train.inputs[idx], train.targets[idx], n_classes, recipe["augment"], generator)
+            logits = model(x.to(device))
+            loss = _soft_cross_entropy(logits, targets.to(device), class_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += float(loss) * len(idx)
+        probs = predict(model, val.inputs, device)
+        metric = balanced_accuracy(probs, val.targets, n_classes) if recipe["metric"] == "balanced_accuracy" else float((probs.argmax(1) == val.targets).float().mean())
+        accuracy = float((probs.argmax(1) == val.targets).float().mean())
+        val_loss = float(F.nll_loss(probs.clamp_min(1e-8).log(), val.targets))
+        row = {"epoch": epoch, "train_loss": total_loss / len(train), "val_loss": val_loss, "val_accuracy": accuracy, "val_metric": metric, "lr": optimizer.param_groups[0]["lr"]}
+        best.history.append(row)
+        for key in ("train_loss", "val_loss", "val_accuracy", "val_metric", "lr"):
+            writer.add_scalar(key.replace("_", "/", 1), row[key], epoch)
+        if metric > best.best_metric:
+            best.best_metric, best.best_epoch = metric, epoch
+            best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        log(f"epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f}, val accuracy {accuracy:.4f}, val {recipe['metric']} {metric:.4f}")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "best_state": best.best_state,
+                "best_epoch": best.best_epoch,
+                "best_metric": best.best_metric,
+                "history": best.history,
+            },
+            checkpoint_path,
+        )
+    writer.close()
+    best.seconds = time.perf_counter() - started
+    return best
+
+
+def _soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, class_weight: torch.Tensor | None) -> torch.Tensor:
+    log_probs = F.log_softmax(logits.float(), dim=1)
+    if class_weight is not None:
+        log_probs = log_probs * class_weight
+    return -(targets * log_probs).sum(1).mean()
+
+
+def _display(x: torch.Tensor) -> torch.Tensor:
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    return ((x - lo) / (hi - lo).clamp_min(1e-6))[:, :1]

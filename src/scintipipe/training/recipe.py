@@ -1,0 +1,85 @@
+"""Training recipes: everything that decides how a bundle is trained, in one JSON file.
+
+A recipe names the task and labels, the network (``_target_`` dotted path, so plugin
+networks work), the deterministic preprocessing (``scan_transforms``, shared with
+inference), the augmentation, the optimiser and the schedule. Every bundle keeps the
+recipe that trained it in ``configs/recipe.json``, so ``scintipipe train --bundle X``
+retrains X the same way on new data.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from scintipipe.errors import ScintipipeError
+
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+
+DEFAULTS: dict[str, Any] = {
+    "epochs": 30,
+    "batch_size": 32,
+    "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 1e-4},
+    "schedule": "cosine",
+    "augment": {"flip_p": 0.5, "rotate_deg": 15.0, "mixup_alpha": 0.0, "intensity_jitter": 0.1, "shift_fraction": 0.05},
+    "balance": "weighted_sampler",
+    "val_fraction": 0.2,
+    "metric": "balanced_accuracy",
+    "seed": 0,
+    "explain_layer": None,
+}
+REQUIRED = ("task", "labels", "network", "input_size", "scan_transforms")
+
+
+class RecipeError(ScintipipeError):
+    """A recipe file is missing, malformed or lacks a required field."""
+
+
+def load_recipe(path_or_name: str | Path) -> dict[str, Any]:
+    """Read a recipe from a file, or by name from the recipes shipped with scintipipe.
+
+    Args:
+        path_or_name: a JSON file, or a shipped recipe name such as ``uptake4_paper``.
+
+    Returns:
+        The recipe with defaults filled in.
+    """
+    path = Path(path_or_name)
+    if not path.is_file():
+        shipped = RECIPES_DIR / f"{path_or_name}.json"
+        if not shipped.is_file():
+            names = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.json")))
+            raise RecipeError(f"no recipe file {path_or_name!r} and no shipped recipe of that name (shipped: {names})")
+        path = shipped
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RecipeError(f"{path} is not valid JSON: {exc}") from exc
+    return complete_recipe(raw, source=str(path))
+
+
+def complete_recipe(raw: dict[str, Any], source: str = "recipe") -> dict[str, Any]:
+    """Fill defaults and check required fields."""
+    missing = [key for key in REQUIRED if key not in raw]
+    if missing:
+        raise RecipeError(f"{source} lacks {', '.join(missing)}")
+    recipe = copy.deepcopy(DEFAULTS)
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(recipe.get(key), dict):
+            recipe[key] = {**recipe[key], **value}
+        else:
+            recipe[key] = value
+    if recipe["optimizer"]["name"] not in ("adam", "adamw", "sgd"):
+        raise RecipeError(f"{source}: optimizer {recipe['optimizer']['name']!r} is not one of adam, adamw, sgd")
+    if recipe["balance"] not in ("weighted_sampler", "class_weights", "none"):
+        raise RecipeError(f"{source}: balance must be weighted_sampler, class_weights or none")
+    return recipe
+
+
+def network_def(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The network's config entry with the label count filled in."""
+    net = dict(recipe["network"])
+    net.setdefault("num_classes", len(recipe["labels"]))
+    return net
