@@ -2,5 +2,23 @@
 
 from scintipipe.transforms.io import LoadScan, LoadScand
 from scintipipe.transforms.predictions import SavePredictionsd
+from scintipipe.transforms.scintigram import (
+    CropNeckRegion,
+    CropNeckRegiond,
+    NormalizeCounts,
+    NormalizeCountsd,
+    ResampleToSpacing,
+    ResampleToSpacingd,
+)
 
-__all__ = ["LoadScan", "LoadScand", "SavePredictionsd"]
+__all__ = [
+    "LoadScan",
+    "LoadScand",
+    "SavePredictionsd",
+    "ResampleToSpacing",
+    "ResampleToSpacingd",
+    "CropNeckRegion",
+    "CropNeckRegiond",
+    "NormalizeCounts",
+    "NormalizeCountsd",
+]
