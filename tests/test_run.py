@@ -189,3 +189,39 @@ def test_bundles_command_lists_registered_bundles() -> None:
     rows = json.loads(result.output)
     uptake4 = next(r for r in rows if r["name"] == "uptake4")
     assert uptake4["task"] == "uptake4" and uptake4["plugin"] == "scintipipe.builtin.uptake4"
+
+
+def test_report_run_sees_every_case_and_extra_classes_are_explained(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
+    (plugins / "summary.py").write_text(textwrap.dedent("""
+        import json
+        from scintipipe import hookimpl
+
+        @hookimpl
+        def report_case(case, bundle, out_dir):
+            path = out_dir / "explained.json"
+            path.write_text(json.dumps(sorted(case["heatmaps"])))
+            return [path]
+
+        @hookimpl
+        def report_run(cases, bundle, out_dir):
+            path = out_dir / "summary.json"
+            path.write_text(json.dumps([[c["source"], c["case_dir"], c["prediction"]["label"]] for c in cases]))
+            return [path]
+    """))
+    for i in range(3):
+        write_raw(tmp_path / f"s{i}.raw", blob(i))
+    out = tmp_path / "results"
+    code, output = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), *(str(tmp_path / f"s{i}.raw") for i in range(3)), "--out", str(out), "--explain-class", "heterogeneous"])
+    assert code == 0, output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [Path(s).name for s, _, _ in summary] == ["s0.raw", "s1.raw", "s2.raw"]
+    assert [d for _, d, _ in summary] == ["s0", "s1", "s2"]
+    predicted = {Path(r["source"]).name: r["label"] for r in read_csv(out / "predictions.csv")}
+    for i in range(3):
+        explained = json.loads((out / f"s{i}" / "explained.json").read_text())
+        assert set(explained) == {"heterogeneous", predicted[f"s{i}.raw"]}
+    bad = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(tmp_path), "--explain-class", "nonsense"])
+    assert bad.exit_code == 2 and "unknown labels" in bad.output

@@ -88,13 +88,14 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @click.option("--bundle", "-b", "bundle_name", required=True, help="Registered bundle name (see `scintipipe bundles`) or a bundle folder.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True, help="Results folder.")
 @click.option("--explain/--no-explain", default=True, help="Run the explain stage (Grad-CAM).")
+@click.option("--explain-class", "explain_classes", multiple=True, help="Also explain this label (repeatable; 'all' for every label).")
 @click.option("--report/--no-report", default=True, help="Write per-case report folders.")
 @click.option("--segment/--no-segment", default=True, help="Run the segment stage.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None) -> None:
+def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
     import torch
 
@@ -117,7 +118,10 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
         raise click.UsageError(str(exc)) from exc
     if not files:
         raise click.UsageError(f"no files found in {', '.join(map(str, inputs))}")
-    options = RunOptions(device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress)
+    unknown = sorted(set(explain_classes) - set(bundle.labels) - {"all"})
+    if unknown:
+        raise click.UsageError(f"--explain-class: unknown labels {unknown}; bundle {bundle.name!r} has {bundle.labels}")
+    options = RunOptions(device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes)
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle
         summary = Pipeline(pm, bundle, options).run(files, out_dir)

@@ -236,3 +236,25 @@ def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path) -> list[Pat
         ...     path.write_text(case["prediction"]["label"])
         ...     return [path]
     """
+
+
+@hookspec
+def report_run(cases: list[dict[str, Any]], bundle: Bundle, out_dir: Path) -> list[Path] | None:
+    """Write batch-level results once every case is done. Every implementation runs.
+
+    Args:
+        cases: one record per classified view: ``source``, ``case_dir`` (relative to
+            ``out_dir``, ``None`` with ``--no-report``), ``prediction`` and ``quantities``.
+        bundle: the bundle used.
+        out_dir: the results folder.
+
+    Returns:
+        The files written, or ``None``.
+
+    Example:
+        >>> @hookimpl
+        ... def report_run(cases, bundle, out_dir):
+        ...     path = out_dir / "count.txt"
+        ...     path.write_text(str(len(cases)))
+        ...     return [path]
+    """

@@ -31,6 +31,7 @@ STAGE_OF_HOOK = {
     "classify_batch": "classify",
     "explain_batch": "explain",
     "report_case": "report",
+    "report_run": "report",
 }
 
 
@@ -45,6 +46,8 @@ class RunOptions:
         explain: run the explain stage.
         report: run the report stage (per-case folders).
         progress: show a progress bar; ``None`` shows it only on a terminal.
+        explain_classes: labels to explain besides the predicted one (``("all",)`` for
+            every label); maps go to ``case["heatmaps"][label]``.
     """
 
     device: str = "cpu"
@@ -53,6 +56,7 @@ class RunOptions:
     explain: bool = True
     report: bool = True
     progress: bool | None = None
+    explain_classes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -63,6 +67,7 @@ class RunSummary:
     classified: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -174,11 +179,28 @@ class Pipeline:
         for case, row in zip(cases, probs.tolist()):
             case["prediction"] = prediction_row(case["source"], row, labels)
         if self.options.explain:
-            indices = probs.argmax(dim=1).tolist()
-            maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
-            if maps is not None:
-                for case, heatmap in zip(cases, maps):
-                    case["heatmap"] = heatmap
+            predicted = probs.argmax(dim=1).tolist()
+            for case in cases:
+                case["heatmaps"] = {}
+            for label in self.classes_to_explain():
+                indices = predicted if label is None else [labels.index(label)] * len(cases)
+                maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
+                if maps is None:
+                    break
+                for case, index, heatmap in zip(cases, indices, maps):
+                    case["heatmaps"][labels[index]] = heatmap
+                    if label is None:
+                        case["heatmap"] = heatmap
+
+    def classes_to_explain(self) -> list[str | None]:
+        """``None`` (the predicted class) first, then the extra labels asked for."""
+        extra = list(self.options.explain_classes)
+        if "all" in extra:
+            extra = list(self.bundle.labels)
+        unknown = [label for label in extra if label not in self.bundle.labels]
+        if unknown:
+            raise ScanError("--explain-class", f"unknown labels {unknown}; bundle labels are {self.bundle.labels}")
+        return [None, *extra]
 
     # ---- the run ----------------------------------------------------------------------
 
@@ -218,12 +240,16 @@ class Pipeline:
                     return
                 for case in pending:
                     try:
+                        case_name = None
                         if self.options.report:
-                            case_dir = out_dir / namer(case["source"])
+                            case_name = namer(case["source"])
+                            case_dir = out_dir / case_name
                             case_dir.mkdir(parents=True, exist_ok=True)
                             self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
                         predictions.writerow(case["prediction"])
                         summary.classified += 1
+                        quantities = (case.get("segmentation") or {}).get("quantities")
+                        summary.cases.append({"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities})
                     except Exception as exc:
                         fail(case["source"], exc)
                 pred_handle.flush()
@@ -249,6 +275,11 @@ class Pipeline:
                 if len(pending) >= self.options.batch_size:
                     flush(pending)
             flush(pending)
+            if self.options.report:
+                try:
+                    self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
+                except Exception as exc:
+                    fail(str(out_dir), exc)
         summary.seconds = time.perf_counter() - start
         return summary
 
