@@ -1,3 +1,139 @@
-"""Registers the built-in simulators and the `simulate` command."""
+"""Registers the built-in simulators (``uptake4``) and the ``simulate`` command."""
 
-from scintipipe import hookimpl  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scintipipe import hookimpl
+
+SIMULATE_EXAMPLES = """
+\b
+Examples:
+  scintipipe simulate --task uptake4 --n 500 --seed 7 --center a --out data/center-a
+  scintipipe simulate --task uptake4 --n 300 --seed 8 --center b --out data/center-b
+  scintipipe simulate --task uptake4 --n 40 --center siemens --syringes --out data/siemens
+  scintipipe simulate --task uptake4 --n 400 --class-mix balanced --out data/balanced
+  scintipipe simulate --task uptake4 --n 100 --class-mix focal_increased=1,heterogeneous=1 --out data/nodules
+
+\b
+Writes in OUT:
+  case-NNNNN.dcm         NM Image Storage, 16-bit counts, anterior view
+  labels.csv             file,label
+  truth.csv              true uptake, injected activity, times, counts, mask file
+  cases.jsonl            full simulation metadata per case
+  masks/*.nii.gz         label map per case (table in masks/labels.json)
+  syringes/              full and empty syringe images (with --syringes)
+  contact_sheet.png      a look at the first cases of each label
+  simulation.json        settings and label counts
+
+The same arguments always write byte-identical files.
+"""
+
+
+def parse_class_mix(text: str | None, labels: tuple[str, ...], default: dict[str, float]) -> dict[str, float]:
+    """Parse ``--class-mix``: ``balanced``, ``label=weight,...`` or weights in label order.
+
+    Labels left out of a ``label=weight`` list get weight zero.
+
+    Raises:
+        click.BadParameter: unparsable text or unknown labels.
+    """
+    if text is None or text == "default":
+        return default
+    if text == "balanced":
+        return {label: 1.0 for label in labels}
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        if all("=" in part for part in parts):
+            mix = {key.strip(): float(value) for key, value in (part.split("=", 1) for part in parts)}
+        else:
+            values = [float(part) for part in parts]
+            if len(values) != len(labels):
+                raise click.BadParameter(f"{len(values)} weights for {len(labels)} labels ({', '.join(labels)})", param_hint="--class-mix")
+            mix = dict(zip(labels, values))
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot read {text!r}: {exc}", param_hint="--class-mix") from exc
+    unknown = set(mix) - set(labels)
+    if unknown:
+        raise click.BadParameter(f"unknown labels {', '.join(sorted(unknown))}; labels: {', '.join(labels)}", param_hint="--class-mix")
+    return mix
+
+
+def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) -> tuple[tuple[str, ...], dict[str, float]]:
+    labels = getattr(factory, "labels", None)
+    if labels is not None:
+        mix = factory.default_class_mix(center) if hasattr(factory, "default_class_mix") else {label: 1.0 for label in labels}
+        return tuple(labels), mix
+    from scintipipe.cli import plugin_manager
+    from scintipipe.plugins import tasks_and_bundles
+
+    tasks = tasks_and_bundles(plugin_manager(ctx)).tasks
+    if task not in tasks:
+        raise click.UsageError(f"simulator for {task!r} gives no labels and no task {task!r} is registered")
+    labels = tasks[task].labels
+    return labels, {label: 1.0 for label in labels}
+
+
+@click.command(epilog=SIMULATE_EXAMPLES)
+@click.option("--task", "-t", required=True, help="Task whose simulator to use (see the examples; plugins add more).")
+@click.option("--n", "n", type=click.IntRange(1, 10_000_000), required=True, help="Number of cases.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Data set seed: same seed, same files.")
+@click.option("--center", "-c", default="a", show_default=True, help="Acquisition profile: a, b, siemens (remnant for 131I tasks).")
+@click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--class-mix", default=None, help="'balanced', 'label=weight,...' or weights in label order; default: the task's mix for this centre.")
+@click.option("--syringes/--no-syringes", default=False, help="Also write full and empty syringe images (uptake truth).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.pass_context
+def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out: Path, class_mix: str | None, syringes: bool, progress: bool | None) -> None:
+    """Simulate labelled planar scintigrams for a task, as DICOM with ground truth."""
+    import sys
+
+    from scintipipe.cli import plugin_manager
+    from scintipipe.errors import RegistrationError
+    from scintipipe.plugins import simulators
+    from scintipipe.simulate.centers import CENTERS, get_center
+    from scintipipe.simulate.writer import write_dataset
+
+    try:
+        registered = simulators(plugin_manager(ctx)).simulators
+    except RegistrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if task not in registered:
+        raise click.BadParameter(f"no simulator for task {task!r}; available: {', '.join(sorted(registered)) or 'none'}", param_hint="--task")
+    try:
+        profile = get_center(center)
+    except KeyError:
+        raise click.BadParameter(f"unknown centre {center!r}; known: {', '.join(sorted(CENTERS))}", param_hint="--center") from None
+    factory = registered[task]
+    labels, default_mix = _labels_and_mix(task, factory, ctx, center)
+    mix = parse_class_mix(class_mix, labels, default_mix)
+    show = sys.stderr.isatty() if progress is None else progress
+
+    def bar(indices: Any) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(indices, total=n, desc=f"simulate {task} ({center})", unit="case", disable=not show)
+
+    try:
+        summary = write_dataset(task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    counts = ", ".join(f"{label} {count}" for label, count in summary.counts_per_label.items())
+    click.echo(f"wrote {n} cases to {out} ({counts})")
+
+
+@hookimpl
+def register_simulators(register: Any) -> None:
+    """Register the ``uptake4`` phantom."""
+    from scintipipe.simulate.uptake4 import UPTAKE4_SIMULATOR
+
+    register.simulator("uptake4", UPTAKE4_SIMULATOR)
+
+
+@hookimpl
+def register_commands(register: Any) -> None:
+    """Add ``scintipipe simulate``."""
+    register.command(simulate)

@@ -1,0 +1,180 @@
+"""A complete anterior neck acquisition from a thyroid, head-and-neck anatomy and activities.
+
+Task plugins (uptake patterns, thyroid disease, 131I remnants) choose the gland and the
+activities for a label and call :func:`simulate_neck_view`; everything physical (decay,
+attenuation, collimator blur, scatter, count preset, Poisson noise, masks) happens here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness
+from scintipipe.simulate.camera import acquire
+from scintipipe.simulate.case import SimulatedCase
+from scintipipe.simulate.centers import CenterProfile
+from scintipipe.simulate.head_neck import HeadNeck, head_neck_footprints
+from scintipipe.simulate.scene import Scene
+from scintipipe.simulate.thyroid import ThyroidShape, draw_thyroid
+
+SALIVARY = ("parotid_right", "parotid_left", "submandibular_right", "submandibular_left")
+THYROID_PARTS = ("thyroid_right", "thyroid_left", "isthmus", "pyramidal_lobe")
+
+
+@dataclass(frozen=True)
+class NeckActivities:
+    """Uptake of each compartment as a fraction of the injected activity (decay-corrected).
+
+    Attributes:
+        thyroid: thyroid uptake (0.004-0.02 normal 99mTc-pertechnetate).
+        parotid: per parotid gland.
+        submandibular: per submandibular gland.
+        oral_cavity: saliva and mucosa in the mouth.
+        nasal_mucosa: nasal mucosa.
+        oesophagus: swallowed saliva (used only when the anatomy has an oesophagus).
+        stomach: gastric mucosa (only when the anatomy has a stomach).
+        blood_pool_scale: background concentration relative to an even spread of the
+            remaining activity over the body volume.
+        body_volume_ml: distribution volume for that spread.
+    """
+
+    thyroid: float
+    parotid: float
+    submandibular: float
+    oral_cavity: float
+    nasal_mucosa: float = 0.0003
+    oesophagus: float = 0.001
+    stomach: float = 0.0
+    blood_pool_scale: float = 1.0
+    body_volume_ml: float = 65_000.0
+
+
+def place_grid(rng: np.random.Generator, center: CenterProfile) -> Grid:
+    """Fine grid with the thyroid a little below the image centre, jittered."""
+    size = center.fine_matrix
+    pixel = center.fine_pixel_mm
+    return Grid(
+        size=size,
+        pixel_mm=pixel,
+        anchor_row=size / 2 + rng.normal(6.0, 6.0) / pixel,
+        anchor_col=size / 2 + rng.normal(0.0, 4.0) / pixel,
+    )
+
+
+def simulate_neck_view(
+    rng: np.random.Generator,
+    center: CenterProfile,
+    label: str,
+    thyroid: ThyroidShape,
+    anatomy: HeadNeck,
+    activities: NeckActivities,
+    texture_sigma: float = 0.08,
+    texture_mm: float = 8.0,
+    extra_metadata: dict[str, Any] | None = None,
+) -> SimulatedCase:
+    """Simulate one anterior count-preset acquisition of the neck.
+
+    Args:
+        rng: random generator (geometry jitter, texture, noise).
+        center: acquisition profile.
+        label: class label to store.
+        thyroid: gland geometry (with nodules).
+        anatomy: head-and-neck anatomy.
+        activities: uptake fractions.
+        texture_sigma: log-standard deviation of parenchymal texture.
+        texture_mm: its correlation length.
+        extra_metadata: task-specific truth to store in ``metadata``.
+
+    Returns:
+        The case; ``metadata["true_uptake_percent"]`` is the thyroid's share of the
+        injected activity, decay-corrected to the injection time.
+    """
+    camera = center.camera
+    grid = place_grid(rng, center)
+    injected = center.injected_mbq * rng.uniform(0.85, 1.1)
+    minutes = rng.uniform(*center.minutes_post_injection)
+    remaining = injected * camera.decay_factor(minutes)
+    gap = rng.uniform(*center.collimator_gap_mm)
+    scene = Scene(grid, camera, gap)
+
+    gland = draw_thyroid(grid, thyroid, rng, texture_sigma, texture_mm)
+    if activities.thyroid > 0:
+        scene.add_density("thyroid", gland.density, activities.thyroid * remaining, thyroid.depth_mm)
+    for name, footprint in gland.footprints.items():
+        key = "nodules" if name.startswith("nodule_") else name
+        scene.footprints.setdefault(key, []).append(footprint)
+        if key == "nodules":
+            hot = thyroid.nodules[int(name.split("_")[1])].is_hot
+            scene.footprints.setdefault("nodules_hot" if hot else "nodules_cold", []).append(footprint)
+
+    per_gland = {
+        "parotid_right": activities.parotid,
+        "parotid_left": activities.parotid,
+        "submandibular_right": activities.submandibular,
+        "submandibular_left": activities.submandibular,
+        "oral_cavity": activities.oral_cavity,
+        "nasal_mucosa": activities.nasal_mucosa,
+        "oesophagus": activities.oesophagus,
+        "stomach": activities.stomach,
+    }
+    for name, parts in head_neck_footprints(grid, anatomy).items():
+        scene.add_organ(name, parts, per_gland[name] * remaining * rng.uniform(0.85, 1.15), mask=name != "nasal_mucosa")
+
+    organ_fraction = sum(scene.activities_mbq.values()) / max(remaining, 1e-9)
+    concentration = remaining * max(0.0, 1.0 - organ_fraction - 0.1) / activities.body_volume_ml * activities.blood_pool_scale
+    thickness = body_thickness(grid, anatomy.body)
+    scene.add_background(thickness, concentration)
+    scene.footprints["body"] = [Footprint(slice(0, grid.size), slice(0, grid.size), thickness)]
+
+    rate = scene.rate_cps(center.oversampling)
+    counts, duration = acquire(rate, center.count_preset, rng)
+    masks = scene.masks(center.oversampling)
+    masks["thyroid"] = np.logical_or.reduce([masks[name] for name in THYROID_PARTS if name in masks])
+    masks["salivary_glands"] = np.logical_or.reduce([masks[name] for name in SALIVARY])
+    for key in ("nodules", "nodules_hot", "nodules_cold"):
+        masks.setdefault(key, np.zeros_like(masks["thyroid"]))
+
+    pixel = center.pixel_mm
+    metadata: dict[str, Any] = {
+        "center": center.name,
+        "camera": camera.name,
+        "radionuclide": camera.radionuclide,
+        "count_preset": center.count_preset,
+        "injected_mbq": round(injected, 3),
+        "minutes_post_injection": round(minutes, 3),
+        "true_uptake_percent": round(100.0 * activities.thyroid, 5),
+        "thyroid_activity_mbq_at_imaging": round(activities.thyroid * remaining, 5),
+        "collimator_gap_mm": round(gap, 2),
+        "thyroid_depth_mm": round(thyroid.depth_mm, 2),
+        "activities_mbq": {name: round(value, 5) for name, value in scene.activities_mbq.items()},
+        "activities_fraction": {k: v for k, v in asdict(activities).items()},
+        "lobe_length_mm": {side: round(2 * thyroid.lobe(side).half_length, 2) for side in ("right", "left")},
+        "lobe_width_mm": {side: round(2 * thyroid.lobe(side).half_width, 2) for side in ("right", "left")},
+        "pyramidal_lobe": thyroid.pyramidal is not None,
+        "oesophagus": anatomy.oesophagus is not None,
+        "nodules": [
+            {"x_mm": round(n.cx, 2), "y_mm": round(n.cy, 2), "radius_mm": round(n.radius, 2), "relative_concentration": round(n.relative_concentration, 3)}
+            for n in thyroid.nodules
+        ],
+        "anchor_rc": (round(grid.anchor_row / center.oversampling, 2), round(grid.anchor_col / center.oversampling, 2)),
+        "pixel_mm": pixel,
+    }
+    metadata.update(extra_metadata or {})
+    return SimulatedCase(
+        counts=counts,
+        masks=masks,
+        label=label,
+        pixel_mm=pixel,
+        frame_duration_s=float(duration),
+        metadata=metadata,
+        expected=(rate * duration).astype(np.float32),
+    )
+
+
+def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A value spread evenly on a log scale between ``low`` and ``high``."""
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
