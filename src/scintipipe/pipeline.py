@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from scintipipe.bundle import Bundle
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
+from scintipipe.explain import explain_method
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
 STAGE_OF_HOOK = {
@@ -48,6 +49,13 @@ class RunOptions:
         progress: show a progress bar; ``None`` shows it only on a terminal.
         explain_classes: labels to explain besides the predicted one (``("all",)`` for
             every label); maps go to ``case["heatmaps"][label]``.
+        explain_method: ``gradcam``, ``gradcampp`` or ``occlusion`` (built-in explainer).
+        syringe_full: full-syringe DICOM image for the thyroid uptake (segment stage).
+        syringe_empty: empty-syringe (residual) DICOM image.
+        dicom: write a DICOM Comprehensive SR and Secondary Capture for DICOM sources.
+        pdf: also print each case report to PDF (needs Chromium).
+
+    Every case carries these options as ``case["run_options"]`` for plugins to read.
     """
 
     device: str = "cpu"
@@ -57,6 +65,11 @@ class RunOptions:
     report: bool = True
     progress: bool | None = None
     explain_classes: tuple[str, ...] = ()
+    explain_method: str = "gradcam"
+    syringe_full: Path | None = None
+    syringe_empty: Path | None = None
+    dicom: bool = True
+    pdf: bool = False
 
 
 @dataclass
@@ -163,6 +176,7 @@ class Pipeline:
         case = self.call("preprocess_scan", source, scan=scan, bundle=self.bundle)
         if case is None or "input" not in case:
             raise ScanError(source, f"no plugin could preprocess this scan for bundle {self.bundle.name!r}")
+        case["run_options"] = self.options
         if self.options.segment:
             case["segmentation"] = self.call("segment_scan", source, scan=case, bundle=self.bundle)
         return case
@@ -184,7 +198,8 @@ class Pipeline:
                 case["heatmaps"] = {}
             for label in self.classes_to_explain():
                 indices = predicted if label is None else [labels.index(label)] * len(cases)
-                maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
+                with explain_method(self.options.explain_method):
+                    maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
                 if maps is None:
                     break
                 for case, index, heatmap in zip(cases, indices, maps):

@@ -34,6 +34,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.load_raster",
     "scintipipe.builtin.load_volume",
     "scintipipe.builtin.preprocess_bundle",
+    "scintipipe.builtin.segment_classical",
     "scintipipe.builtin.classify_bundle",
     "scintipipe.builtin.explain_gradcam",
     "scintipipe.builtin.report_json",

@@ -1,4 +1,9 @@
-"""Built-in ``explain`` stage: Grad-CAM from ``monai.visualize`` on the bundle's declared layer."""
+"""Built-in ``explain`` stage: Grad-CAM, Grad-CAM++ (on the bundle's declared layer) or
+occlusion sensitivity, all from ``monai.visualize``.
+
+The method is ``scintipipe run --explain-method`` (default ``gradcam``), passed through
+:func:`scintipipe.explain.explain_method`.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.visualize import GradCAM
 
 from scintipipe import hookimpl
-
-_cams: dict[int, GradCAM] = {}
-
-
-def gradcam_for(network: torch.nn.Module, layer: str) -> GradCAM:
-    """One GradCAM per network: its hooks are registered once, not per batch."""
-    key = id(network)
-    if key not in _cams:
-        _cams[key] = GradCAM(nn_module=network, target_layers=layer)
-    return _cams[key]
+from scintipipe.explain import class_activation_maps, current_method, occlusion_maps
 
 
 @hookimpl(trylast=True)
 def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str) -> np.ndarray | None:
-    """Grad-CAM maps ``(batch, H, W)`` in [0, 1] for the requested classes.
+    """Maps ``(batch, H, W)`` in [0, 1] for the requested classes.
 
-    Returns ``None`` when the bundle declares no ``explain_layer``.
+    Returns ``None`` for Grad-CAM(++) when the bundle declares no ``explain_layer``.
     """
+    method = current_method.get()
+    network = bundle.network(device)
+    x = inputs.to(device)
+    if method == "occlusion":
+        return occlusion_maps(network, x, class_indices)
     layer = bundle.explain_layer
     if not layer:
         return None
-    cam = gradcam_for(bundle.network(device), layer)
-    x = inputs.to(device)
-    maps = np.zeros((x.shape[0], *x.shape[2:]), dtype=np.float32)
-    classes = np.asarray(class_indices)
-    with torch.enable_grad():
-        for cls in np.unique(classes):
-            rows = np.nonzero(classes == cls)[0]
-            out = cam(x[torch.as_tensor(rows)], class_idx=int(cls))
-            maps[rows] = out[:, 0].detach().cpu().numpy()
-    return maps
+    return class_activation_maps(network, layer, x, class_indices, method)

@@ -1,0 +1,114 @@
+"""Saliency maps from ``monai.visualize``: Grad-CAM, Grad-CAM++ and occlusion sensitivity.
+
+Every method returns maps ``(batch, H, W)`` scaled to [0, 1] on the network input grid,
+for one class per input. Grad-CAM and Grad-CAM++ need the layer the bundle declares
+(``bundle.explain_layer``); occlusion sensitivity needs none (it only runs the network),
+so it also works for a network that declares no layer, at the cost of many forward passes.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from monai.visualize import GradCAM, GradCAMpp, OcclusionSensitivity
+
+METHODS = ("gradcam", "gradcampp", "occlusion")
+DEFAULT_METHOD = "gradcam"
+
+#: the method the built-in explain plugin uses; set with :func:`explain_method`
+current_method: ContextVar[str] = ContextVar("scintipipe_explain_method", default=DEFAULT_METHOD)
+
+_CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMpp}
+_cams: dict[tuple[int, str, str], GradCAM] = {}
+
+
+@contextmanager
+def explain_method(name: str) -> Iterator[None]:
+    """Use ``name`` (one of :data:`METHODS`) for the explain stage inside the block.
+
+    Raises:
+        ValueError: an unknown method.
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown explain method {name!r}; choose from {', '.join(METHODS)}")
+    token = current_method.set(name)
+    try:
+        yield
+    finally:
+        current_method.reset(token)
+
+
+def cam_for(network: torch.nn.Module, layer: str, method: str) -> GradCAM:
+    """One CAM object per network, layer and method: hooks are registered once, not per batch."""
+    key = (id(network), layer, method)
+    if key not in _cams:
+        _cams[key] = _CAM_CLASSES[method](nn_module=network, target_layers=layer)
+    return _cams[key]
+
+
+def per_class(inputs: torch.Tensor, class_indices: list[int], one_class: Callable[[torch.Tensor, int], np.ndarray]) -> np.ndarray:
+    """Run ``one_class(rows_of_inputs, class_index)`` once per distinct class; stack the maps."""
+    maps = np.zeros((inputs.shape[0], *inputs.shape[2:]), dtype=np.float32)
+    classes = np.asarray(class_indices)
+    for cls in np.unique(classes):
+        rows = np.nonzero(classes == cls)[0]
+        maps[rows] = one_class(inputs[torch.as_tensor(rows)], int(cls))
+    return maps
+
+
+def class_activation_maps(network: torch.nn.Module, layer: str, inputs: torch.Tensor, class_indices: list[int], method: str = "gradcam") -> np.ndarray:
+    """Grad-CAM or Grad-CAM++ maps ``(batch, H, W)`` in [0, 1].
+
+    Args:
+        network: the classifier, in eval mode.
+        layer: dotted name of the layer (``bundle.explain_layer``).
+        inputs: ``(batch, channels, H, W)`` on the network's device.
+        class_indices: the class to explain for each input.
+        method: ``"gradcam"`` or ``"gradcampp"``.
+    """
+    cam = cam_for(network, layer, method)
+
+    def one_class(x: torch.Tensor, cls: int) -> np.ndarray:
+        with torch.enable_grad():
+            if method == "gradcampp":  # MONAI's GradCAMpp broadcasts the score wrongly for batches > 1
+                return np.concatenate([cam(row[None], class_idx=cls)[:, 0].detach().cpu().numpy() for row in x])
+            return cam(x, class_idx=cls)[:, 0].detach().cpu().numpy()
+
+    return np.clip(per_class(inputs, class_indices, one_class), 0.0, 1.0)
+
+
+def occlusion_maps(network: torch.nn.Module, inputs: torch.Tensor, class_indices: list[int], mask_fraction: float = 0.15) -> np.ndarray:
+    """Occlusion sensitivity ``(batch, H, W)`` in [0, 1]: how much the class probability
+    drops when a Gaussian patch (``mask_fraction`` of the side) hides each place, scaled
+    so that the largest drop is 1 and the largest rise 0.
+
+    Args:
+        network: the classifier, in eval mode.
+        inputs: ``(batch, channels, H, W)``.
+        class_indices: the class to explain for each input.
+        mask_fraction: occluding patch size relative to the input side.
+    """
+    side = max(3, int(round(mask_fraction * min(inputs.shape[2:]))))
+    occlusion = OcclusionSensitivity(network, mask_size=side, n_batch=32, verbose=False, overlap=0.25)
+
+    def one_class(x: torch.Tensor, cls: int) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for row in x:
+                baseline = torch.softmax(network(row[None]), dim=1)[0, cls].item()
+                occluded, _ = occlusion(row[None])
+                out.append(normalise(baseline - occluded[0, cls].cpu().numpy()))
+        return np.stack(out)
+
+    return per_class(inputs, class_indices, one_class)
+
+
+def normalise(saliency: np.ndarray) -> np.ndarray:
+    """Scale a map to [0, 1] (all zeros stays zeros)."""
+    saliency = np.asarray(saliency, dtype=np.float32)
+    low, high = float(saliency.min()), float(saliency.max())
+    return (saliency - low) / (high - low) if high > low else np.zeros_like(saliency)
