@@ -114,17 +114,22 @@ def paint(image: np.ndarray, footprint: Footprint, weight: float = 1.0) -> None:
 
 @dataclass(frozen=True)
 class BodyOutline:
-    """Head, neck and upper chest as projected soft-tissue thickness.
+    """Head, neck, shoulders and upper chest as projected soft-tissue thickness.
 
-    All lengths in mm relative to the anchor (thyroid centre).
+    All lengths in mm relative to the anchor (thyroid centre). In an anterior neck view
+    the shoulders reach the thyroid's level: their top edge starts at the side of the
+    neck at ``shoulder_top`` and drops by ``shoulder_drop`` towards ``shoulder_half_width``.
 
     Attributes:
         head_cy: centre height of the head ellipsoid.
         head_ax, head_ay, head_az: head semi-axes (width, height, AP).
         neck_half_width: half width of the neck.
         neck_az: AP semi-thickness of the neck.
-        shoulder_cy: centre height of the chest ellipsoid (negative, below).
-        shoulder_ax, shoulder_ay, shoulder_az: chest semi-axes.
+        shoulder_top: height of the shoulder line where it meets the neck.
+        shoulder_drop: how far the shoulder line falls at ``shoulder_half_width``.
+        shoulder_half_width: half the width across the shoulders.
+        shoulder_rounding: vertical distance over which the shoulder reaches full thickness.
+        chest_az: AP semi-thickness of the upper chest.
     """
 
     head_cy: float
@@ -133,10 +138,11 @@ class BodyOutline:
     head_az: float
     neck_half_width: float
     neck_az: float
-    shoulder_cy: float
-    shoulder_ax: float
-    shoulder_ay: float
-    shoulder_az: float
+    shoulder_top: float
+    shoulder_drop: float
+    shoulder_half_width: float
+    shoulder_rounding: float
+    chest_az: float
 
 
 def body_thickness(grid: Grid, body: BodyOutline) -> np.ndarray:
@@ -145,8 +151,12 @@ def body_thickness(grid: Grid, body: BodyOutline) -> np.ndarray:
     x, y = grid.coordinates(full, full)
     head = 2 * body.head_az * np.sqrt(np.clip(1 - (x / body.head_ax) ** 2 - ((y - body.head_cy) / body.head_ay) ** 2, 0, None))
     neck = 2 * body.neck_az * np.sqrt(np.clip(1 - (x / body.neck_half_width) ** 2, 0, None))
-    neck = neck * ((y < body.head_cy) & (y > body.shoulder_cy))
-    chest = 2 * body.shoulder_az * np.sqrt(np.clip(1 - (x / body.shoulder_ax) ** 2 - ((y - body.shoulder_cy) / body.shoulder_ay) ** 2, 0, None))
+    neck = neck * (y < body.head_cy)
+    lateral = np.clip((np.abs(x) - body.neck_half_width) / (body.shoulder_half_width - body.neck_half_width), 0, None)
+    top = body.shoulder_top - body.shoulder_drop * lateral**1.5
+    rounding = np.sqrt(np.clip((top - y) / body.shoulder_rounding, 0, 1))
+    across = np.sqrt(np.clip(1 - (x / body.shoulder_half_width) ** 2, 0, None))
+    chest = 2 * body.chest_az * across * rounding
     return np.maximum(np.maximum(head, neck), chest)
 
 

@@ -125,7 +125,7 @@ I131_HE = CameraProfile(
     sensitivity_cps_per_mbq=60.0,
     scatter_fraction=0.35,
     scatter_fwhm_mm=60.0,
-    septal_penetration=0.08,
+    septal_penetration=0.15,
     star_arm_length_mm=90.0,
 )
 
@@ -175,13 +175,14 @@ def star_otf(shape: tuple[int, int], pixel_mm: float, arm_length_mm: float) -> n
     x = _signed_index(cols)[None, :]
     r = np.hypot(y, x) * pixel_mm
     theta = np.arctan2(y, x)
-    arm_width = 0.9  # mm, half width of one arm
+    half_width = 0.5 * pixel_mm  # arms are about one septum-pattern line wide
+    start = 6.0  # mm; closer in, penetration hides under the geometric PSF
     kernel = np.zeros(shape)
     for k in range(6):
         angle = math.pi / 2 + k * math.pi / 3
         across = np.abs(r * np.sin(theta - angle))
         along = r * np.cos(theta - angle)
-        on_arm = (along > 0) & (across < arm_width + 0.5 * pixel_mm) & (r <= arm_length_mm)
+        on_arm = (along > 0) & (across <= half_width + 0.35 * pixel_mm) & (r >= start) & (r <= arm_length_mm)
         kernel += on_arm / np.maximum(r, pixel_mm)
     kernel /= kernel.sum()
     return fft.rfft2(kernel)

@@ -1,13 +1,15 @@
 """Write simulated acquisitions as DICOM NM Image Storage files, deterministically.
 
-Every UID is derived from the dataset seed, centre and case index with
-:func:`pydicom.uid.generate_uid` (``entropy_srcs``), and dates and times come from the
-case's simulated clock, so the same seed writes byte-identical files.
+Every UID is a ``2.25.`` UUID hashed from the dataset seed, task, centre and case index
+(:func:`deterministic_uid`), and dates and times come from the case's simulated clock, so
+the same seed writes byte-identical files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, NuclearMedicineImageStorage
 
 from scintipipe.simulate.centers import CenterProfile
 
@@ -56,7 +58,16 @@ class AcquisitionIdentity:
 
     def uid(self, *what: str) -> str:
         """A deterministic UID for ``what`` (e.g. ``"study"``)."""
-        return generate_uid(prefix=None, entropy_srcs=[*self.uid_entropy, *what])
+        return deterministic_uid(*self.uid_entropy, *what)
+
+
+def deterministic_uid(*parts: str) -> str:
+    """A ``2.25.`` UID from a version-4 UUID whose bits are a SHA-256 of ``parts``.
+
+    (``pydicom.uid.generate_uid(prefix=None)`` ignores its entropy sources and is random.)
+    """
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()[:16]
+    return f"2.25.{uuid.UUID(bytes=digest, version=4).int}"
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:

@@ -63,10 +63,11 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
         head_az=rng.uniform(85.0, 100.0),
         neck_half_width=rng.uniform(50.0, 65.0),
         neck_az=rng.uniform(50.0, 62.0),
-        shoulder_cy=rng.uniform(-200.0, -175.0),
-        shoulder_ax=rng.uniform(160.0, 200.0),
-        shoulder_ay=rng.uniform(120.0, 140.0),
-        shoulder_az=rng.uniform(95.0, 115.0),
+        shoulder_top=rng.uniform(-5.0, 20.0) - 0.5 * lift,
+        shoulder_drop=rng.uniform(15.0, 45.0),
+        shoulder_half_width=rng.uniform(180.0, 220.0),
+        shoulder_rounding=rng.uniform(30.0, 60.0),
+        chest_az=rng.uniform(90.0, 115.0),
     )
     glands = {}
     for side, sign in (("right", -1.0), ("left", 1.0)):
@@ -81,7 +82,7 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
             depth_mm=rng.uniform(35.0, 55.0),
         )
         glands[f"submandibular_{side}"] = Gland(
-            cx=sign * rng.uniform(30.0, 42.0) + shift,
+            cx=sign * rng.uniform(25.0, 40.0) + shift,
             cy=rng.uniform(52.0, 70.0) + lift + rng.normal(0, 2),
             half_width=rng.uniform(9.0, 13.0),
             half_height=rng.uniform(6.0, 9.0),
@@ -91,13 +92,13 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
         )
     mouth_y = rng.uniform(75.0, 92.0) + lift
     mouth_half_width = rng.uniform(18.0, 28.0)
-    curvature = rng.uniform(0.3, 0.8)
+    curvature = rng.uniform(-0.2, 0.9)  # positive: a dome (tongue dorsum, palate)
     oral = []
     for t in np.linspace(-1.0, 1.0, 5):
         oral.append(
             Gland(
                 cx=shift + t * mouth_half_width,
-                cy=mouth_y + curvature * 12.0 * t * t,
+                cy=mouth_y - curvature * 12.0 * t * t,
                 half_width=mouth_half_width / 4 + 2,
                 half_height=rng.uniform(4.0, 7.0),
                 half_depth=rng.uniform(8.0, 14.0),

@@ -175,6 +175,21 @@ def simulate_neck_view(
     )
 
 
+def typical_salivary_uptake(rng: np.random.Generator, scale: float = 1.0) -> dict[str, float]:
+    """Salivary, oral, nasal and oesophageal uptake fractions of a 99mTc-pertechnetate scan.
+
+    Each parotid 0.15-0.4 % and each submandibular gland 0.08-0.2 % of the injected
+    activity, times ``scale`` (lower when an avid thyroid competes for the tracer).
+    """
+    return {
+        "parotid": scale * rng.uniform(0.0015, 0.004),
+        "submandibular": scale * rng.uniform(0.0008, 0.002),
+        "oral_cavity": scale * rng.uniform(0.0004, 0.003),
+        "nasal_mucosa": scale * rng.uniform(0.0001, 0.0005),
+        "oesophagus": rng.uniform(0.0005, 0.002),
+    }
+
+
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     """A value spread evenly on a log scale between ``low`` and ``high``."""
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))

@@ -81,18 +81,18 @@ def sample_thyroid_shape(
     length = rng.uniform(40.0, 60.0) * enlargement
     width = rng.uniform(13.0, 20.0) * enlargement**0.8
     depth = rng.uniform(13.0, 20.0) * enlargement**0.7
-    gap = rng.uniform(14.0, 22.0) + 2.0 * (enlargement - 1.0)
+    gap = rng.uniform(6.0, 14.0) + 4.0 * (enlargement - 1.0)  # between the lobes' medial borders (trachea)
     lobes = {}
     for side, sign in (("right", -1.0), ("left", 1.0)):
         scale = 1.0 + rng.uniform(-asymmetry, asymmetry)
         half_width = width * scale / 2
         lobes[side] = Lobe(
-            cx=sign * (gap / 2 + half_width * 0.9) + rng.normal(0, 1.5),
+            cx=sign * (gap / 2 + half_width) + rng.normal(0, 1.5),
             cy=rng.normal(0.0, 3.0),
             half_width=half_width,
             half_length=length * scale / 2,
             half_depth=depth * scale / 2,
-            tilt_deg=-sign * rng.uniform(5.0, 22.0),
+            tilt_deg=-sign * rng.uniform(8.0, 28.0),
             taper=rng.uniform(0.0, 0.3),
         )
     isthmus = None
@@ -100,10 +100,10 @@ def sample_thyroid_shape(
         low = min(lobes["right"].cy - lobes["right"].half_length, lobes["left"].cy - lobes["left"].half_length)
         isthmus = Lobe(
             cx=rng.normal(0.0, 1.5),
-            cy=low + rng.uniform(0.25, 0.45) * length,
-            half_width=gap / 2 + rng.uniform(4.0, 8.0),
-            half_length=rng.uniform(4.0, 8.0) * enlargement**0.5,
-            half_depth=rng.uniform(1.0, 3.0) * enlargement**0.5,
+            cy=low + rng.uniform(0.2, 0.4) * length,
+            half_width=gap / 2 + rng.uniform(5.0, 10.0),
+            half_length=rng.uniform(5.0, 9.0) * enlargement**0.5,
+            half_depth=rng.uniform(1.5, 4.0) * enlargement**0.5,
             tilt_deg=rng.normal(0.0, 4.0),
             taper=0.0,
         )

@@ -3,7 +3,7 @@
 =====================  ==================================================================
 label                  what is simulated
 =====================  ==================================================================
-diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 3-25 % of the
+diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 4-25 % of the
                        injected activity (Graves' disease), salivary glands and blood pool
                        relatively faint, pyramidal lobe in 30 %
 diffusely_decreased    normal-sized gland with uptake 0.02-0.35 % (thyroiditis, iodine
@@ -29,7 +29,7 @@ import numpy as np
 from scintipipe.simulate.case import SimulatedCase, TaskSimulator
 from scintipipe.simulate.centers import CenterProfile
 from scintipipe.simulate.head_neck import sample_head_neck
-from scintipipe.simulate.neck import NeckActivities, log_uniform, simulate_neck_view
+from scintipipe.simulate.neck import NeckActivities, log_uniform, simulate_neck_view, typical_salivary_uptake
 from scintipipe.simulate.thyroid import Nodule, ThyroidShape, point_in_lobe, sample_thyroid_shape
 
 LABELS = ("diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous")
@@ -38,25 +38,15 @@ CLASS_MIX_CENTER_A = {"diffusely_increased": 1040 / 2468, "diffusely_decreased":
 CLASS_MIX_CENTER_B = {"diffusely_increased": 120 / 302, "diffusely_decreased": 49 / 302, "focal_increased": 13 / 302, "heterogeneous": 120 / 302}
 
 
-def _normal_salivary(rng: np.random.Generator, scale: float = 1.0) -> dict[str, float]:
-    return {
-        "parotid": scale * rng.uniform(0.0015, 0.004),
-        "submandibular": scale * rng.uniform(0.0008, 0.002),
-        "oral_cavity": scale * rng.uniform(0.0004, 0.003),
-        "nasal_mucosa": scale * rng.uniform(0.0001, 0.0005),
-        "oesophagus": rng.uniform(0.0005, 0.002),
-    }
-
-
 def _diffusely_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
     shape = sample_thyroid_shape(rng, enlargement=rng.uniform(1.1, 1.6), asymmetry=0.08, pyramidal_probability=0.3, isthmus_probability=0.95)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.03, 0.25), blood_pool_scale=rng.uniform(0.6, 1.0), **_normal_salivary(rng, rng.uniform(0.5, 1.0)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.04, 0.25), blood_pool_scale=rng.uniform(0.6, 1.0), **typical_salivary_uptake(rng, rng.uniform(0.4, 0.9)))
     return shape, activities, rng.uniform(0.04, 0.09), {}
 
 
 def _diffusely_decreased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
     shape = sample_thyroid_shape(rng, enlargement=rng.uniform(0.85, 1.2), asymmetry=0.12, pyramidal_probability=0.0, isthmus_probability=0.6)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.0002, 0.0035), blood_pool_scale=rng.uniform(0.9, 1.4), **_normal_salivary(rng, rng.uniform(0.9, 1.4)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.0002, 0.0035), blood_pool_scale=rng.uniform(0.9, 1.4), **typical_salivary_uptake(rng, rng.uniform(0.9, 1.4)))
     return shape, activities, rng.uniform(0.08, 0.2), {}
 
 
@@ -70,7 +60,7 @@ def _focal_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivi
         cx, cy = point_in_lobe(rng, shape.lobe(where), 0.45)
     suppression = rng.uniform(5.0, 40.0)
     nodule = Nodule(cx, cy, radius, relative_concentration=suppression)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.006, 0.05), blood_pool_scale=rng.uniform(0.8, 1.1), **_normal_salivary(rng, rng.uniform(0.7, 1.1)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.006, 0.05), blood_pool_scale=rng.uniform(0.8, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.7, 1.1)))
     return replace(shape, nodules=(nodule,)), activities, rng.uniform(0.05, 0.12), {"nodule_site": str(where), "nodule_to_parenchyma": round(suppression, 2)}
 
 
@@ -85,7 +75,7 @@ def _heterogeneous(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActiviti
         radius = rng.uniform(5.0, 12.0)
         relative = rng.uniform(2.0, 4.5) if hot else rng.uniform(0.0, 0.35)
         nodules.append(Nodule(cx, cy, radius, relative))
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.01, 0.10), blood_pool_scale=rng.uniform(0.7, 1.1), **_normal_salivary(rng, rng.uniform(0.6, 1.1)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.01, 0.10), blood_pool_scale=rng.uniform(0.7, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.6, 1.1)))
     return replace(shape, nodules=tuple(nodules)), activities, rng.uniform(0.22, 0.4), {"hot_nodules": sum(kinds), "cold_nodules": count - sum(kinds)}
 
 

@@ -1,0 +1,90 @@
+"""Each uptake4 pattern shows its defining property (seed 002's definitions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR
+from scintipipe.simulate.uptake4 import CLASS_MIX_CENTER_A, CLASS_MIX_CENTER_B, LABELS
+
+SEEDS = range(6)
+SALIVARY = ("parotid_right", "parotid_left", "submandibular_right", "submandibular_left")
+
+
+def simulate(label: str, seed: int):
+    return UPTAKE4_SIMULATOR(np.random.default_rng(1000 + seed), CENTERS["a"], label)
+
+
+def thyroid_to_salivary(case) -> float:
+    """Mean expected counts per pixel in the gland over the hottest salivary gland's."""
+    salivary = max(case.expected[case.masks[name]].mean() for name in SALIVARY)
+    return float(case.expected[case.masks["thyroid"]].mean() / salivary)
+
+
+def lobe_cv(case) -> float:
+    """Coefficient of variation of the expected counts inside the eroded lobes."""
+    lobes = ndimage.binary_erosion(case.masks["thyroid_right"] | case.masks["thyroid_left"], iterations=3)
+    values = case.expected[lobes]
+    return float(values.std() / values.mean())
+
+
+def test_labels_and_default_mixes_follow_seed_002() -> None:
+    assert UPTAKE4_SIMULATOR.labels == LABELS == ("diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous")
+    assert UPTAKE4_SIMULATOR.default_class_mix("a") == pytest.approx(CLASS_MIX_CENTER_A)
+    assert UPTAKE4_SIMULATOR.default_class_mix("b") == pytest.approx(CLASS_MIX_CENTER_B)
+    assert CLASS_MIX_CENTER_A["diffusely_increased"] == pytest.approx(0.4214, abs=1e-4)
+    with pytest.raises(ValueError):
+        UPTAKE4_SIMULATOR(np.random.default_rng(0), CENTERS["a"], "normal")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_diffusely_increased_thyroid_far_above_salivary(seed: int) -> None:
+    case = simulate("diffusely_increased", seed)
+    assert thyroid_to_salivary(case) > 3.0
+    assert case.metadata["true_uptake_percent"] >= 4.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_diffusely_decreased_thyroid_below_salivary(seed: int) -> None:
+    case = simulate("diffusely_decreased", seed)
+    assert thyroid_to_salivary(case) < 1.0
+    assert case.metadata["true_uptake_percent"] < 0.4
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_focal_hottest_thyroid_region_is_the_nodule(seed: int) -> None:
+    case = simulate("focal_increased", seed)
+    smooth = ndimage.uniform_filter(case.expected, 5)
+    gland = case.masks["thyroid"] | case.masks["nodules"]
+    hottest = np.unravel_index(np.argmax(np.where(gland, smooth, -1)), smooth.shape)
+    assert ndimage.binary_dilation(case.masks["nodules_hot"], iterations=2)[hottest]
+    rest = case.masks["thyroid"] & ~ndimage.binary_dilation(case.masks["nodules"], iterations=6)
+    if rest.any():
+        assert case.expected[case.masks["nodules_hot"]].mean() > 1.8 * case.expected[rest].mean()
+
+
+def test_heterogeneous_gland_is_more_uneven_than_diffuse_goitre() -> None:
+    heterogeneous = [lobe_cv(simulate("heterogeneous", seed)) for seed in SEEDS]
+    diffuse = [lobe_cv(simulate("diffusely_increased", seed)) for seed in SEEDS]
+    assert np.median(heterogeneous) > 1.8 * np.median(diffuse)
+    assert min(heterogeneous) > 0.2
+
+
+def test_heterogeneous_gland_has_hot_and_cold_nodules_and_is_enlarged() -> None:
+    for seed in SEEDS:
+        case = simulate("heterogeneous", seed)
+        assert case.metadata["hot_nodules"] >= 1 and case.metadata["cold_nodules"] >= 1
+        assert case.masks["nodules_hot"].any() and case.masks["nodules_cold"].any()
+    normal_lengths = [np.mean(list(simulate("diffusely_decreased", s).metadata["lobe_length_mm"].values())) for s in SEEDS]
+    goitre_lengths = [np.mean(list(simulate("heterogeneous", s).metadata["lobe_length_mm"].values())) for s in SEEDS]
+    assert np.mean(goitre_lengths) > 1.2 * np.mean(normal_lengths)
+
+
+def test_lobe_sizes_stay_in_published_ranges_for_normal_sized_glands() -> None:
+    for seed in SEEDS:
+        case = simulate("diffusely_decreased", seed)
+        for side in ("right", "left"):
+            assert 30 <= case.metadata["lobe_length_mm"][side] <= 75
+            assert 9 <= case.metadata["lobe_width_mm"][side] <= 26
