@@ -145,11 +145,18 @@ class BodyOutline:
     chest_az: float
 
 
+def head_thickness(grid: Grid, body: BodyOutline) -> np.ndarray:
+    """Projected thickness (mm) of the head ellipsoid alone, on the whole grid."""
+    full = slice(0, grid.size)
+    x, y = grid.coordinates(full, full)
+    return 2 * body.head_az * np.sqrt(np.clip(1 - (x / body.head_ax) ** 2 - ((y - body.head_cy) / body.head_ay) ** 2, 0, None))
+
+
 def body_thickness(grid: Grid, body: BodyOutline) -> np.ndarray:
     """Projected soft-tissue thickness (mm) of head, neck and chest on the whole grid."""
     full = slice(0, grid.size)
     x, y = grid.coordinates(full, full)
-    head = 2 * body.head_az * np.sqrt(np.clip(1 - (x / body.head_ax) ** 2 - ((y - body.head_cy) / body.head_ay) ** 2, 0, None))
+    head = head_thickness(grid, body)
     neck = 2 * body.neck_az * np.sqrt(np.clip(1 - (x / body.neck_half_width) ** 2, 0, None))
     neck = neck * (y < body.head_cy)
     lateral = np.clip((np.abs(x) - body.neck_half_width) / (body.shoulder_half_width - body.neck_half_width), 0, None)

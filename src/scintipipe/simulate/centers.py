@@ -43,7 +43,7 @@ class CenterProfile:
     camera: CameraProfile = TC99M_LEHR
     injected_mbq: float = 185.0
     minutes_post_injection: tuple[float, float] = (15.0, 25.0)
-    collimator_gap_mm: tuple[float, float] = (10.0, 40.0)
+    collimator_gap_mm: tuple[float, float] = (20.0, 60.0)
     manufacturer: str = "scintipipe simulator"
     model: str = "virtual gamma camera"
     institution: str = "Simulated centre"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness
+from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness, head_thickness
 from scintipipe.simulate.camera import acquire
 from scintipipe.simulate.case import SimulatedCase
 from scintipipe.simulate.centers import CenterProfile
@@ -39,6 +39,8 @@ class NeckActivities:
         stomach: gastric mucosa (only when the anatomy has a stomach).
         blood_pool_scale: background concentration relative to an even spread of the
             remaining activity over the body volume.
+        head_excess: extra concentration in the head (well-perfused face, scalp and
+            mucosa) relative to the background, which makes the head outline visible.
         body_volume_ml: distribution volume for that spread.
     """
 
@@ -50,6 +52,7 @@ class NeckActivities:
     oesophagus: float = 0.001
     stomach: float = 0.0
     blood_pool_scale: float = 1.0
+    head_excess: float | None = None
     body_volume_ml: float = 65_000.0
 
 
@@ -128,6 +131,10 @@ def simulate_neck_view(
     concentration = remaining * max(0.0, 1.0 - organ_fraction - 0.1) / activities.body_volume_ml * activities.blood_pool_scale
     thickness = body_thickness(grid, anatomy.body)
     scene.add_background(thickness, concentration)
+    head_excess = rng.uniform(0.3, 1.0) if activities.head_excess is None else activities.head_excess
+    head = head_thickness(grid, anatomy.body)
+    head_volume_ml = float(head.sum()) * grid.pixel_mm**2 / 1000.0
+    scene.add_organ("head_soft_tissue", [(Footprint(slice(0, grid.size), slice(0, grid.size), head), 70.0)], concentration * head_excess * head_volume_ml, mask=False)
     scene.footprints["body"] = [Footprint(slice(0, grid.size), slice(0, grid.size), thickness)]
 
     rate = scene.rate_cps(center.oversampling)
@@ -178,13 +185,14 @@ def simulate_neck_view(
 def typical_salivary_uptake(rng: np.random.Generator, scale: float = 1.0) -> dict[str, float]:
     """Salivary, oral, nasal and oesophageal uptake fractions of a 99mTc-pertechnetate scan.
 
-    Each parotid 0.15-0.4 % and each submandibular gland 0.08-0.2 % of the injected
-    activity, times ``scale`` (lower when an avid thyroid competes for the tracer).
+    Each parotid 0.1-0.3 % and each submandibular gland 0.05-0.15 % of the injected
+    activity, times ``scale`` (lower when an avid thyroid competes for the tracer); set so
+    that normal thyroid-to-parotid ratios match the real scans (see docs/simulator.md).
     """
     return {
-        "parotid": scale * rng.uniform(0.0015, 0.004),
-        "submandibular": scale * rng.uniform(0.0008, 0.002),
-        "oral_cavity": scale * rng.uniform(0.0004, 0.003),
+        "parotid": scale * rng.uniform(0.001, 0.003),
+        "submandibular": scale * rng.uniform(0.0005, 0.0015),
+        "oral_cavity": scale * rng.uniform(0.0003, 0.002),
         "nasal_mucosa": scale * rng.uniform(0.0001, 0.0005),
         "oesophagus": rng.uniform(0.0005, 0.002),
     }

@@ -1,6 +1,6 @@
 """The thyroid gland: lobes, isthmus, pyramidal lobe, nodules and parenchymal texture.
 
-Sizes follow published normal ranges (lobes 40-60 mm long, 13-20 mm wide and deep;
+Sizes follow published normal ranges (lobes 40-60 mm long, 12-18 mm wide, 13-20 mm deep;
 isthmus 2-6 mm thick) scaled by an enlargement factor for goitres. The gland sits at the
 anchor point of the grid (``x = y = 0``).
 """
@@ -79,7 +79,7 @@ def sample_thyroid_shape(
         The shape, with no nodules (see :func:`place_nodules`).
     """
     length = rng.uniform(40.0, 60.0) * enlargement
-    width = rng.uniform(13.0, 20.0) * enlargement**0.8
+    width = rng.uniform(12.0, 18.0) * enlargement**0.8
     depth = rng.uniform(13.0, 20.0) * enlargement**0.7
     gap = rng.uniform(6.0, 14.0) + 4.0 * (enlargement - 1.0)  # between the lobes' medial borders (trachea)
     lobes = {}
@@ -92,7 +92,7 @@ def sample_thyroid_shape(
             half_width=half_width,
             half_length=length * scale / 2,
             half_depth=depth * scale / 2,
-            tilt_deg=-sign * rng.uniform(8.0, 28.0),
+            tilt_deg=-sign * rng.uniform(3.0, 22.0),
             taper=rng.uniform(0.0, 0.3),
         )
     isthmus = None

@@ -3,17 +3,18 @@
 =====================  ==================================================================
 label                  what is simulated
 =====================  ==================================================================
-diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 4-25 % of the
-                       injected activity (Graves' disease), salivary glands and blood pool
-                       relatively faint, pyramidal lobe in 30 %
+diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 2-13 % of the
+                       injected activity growing with gland size (Graves' disease),
+                       salivary glands and blood pool relatively faint, pyramidal lobe in
+                       30 %
 diffusely_decreased    normal-sized gland with uptake 0.02-0.35 % (thyroiditis, iodine
                        load, suppression): thyroid fainter than the salivary glands,
                        blood pool prominent
 focal_increased        one hot nodule (8-18 mm radius, 5-40x the parenchyma) in a lobe
                        or the isthmus, the rest of the gland partly or wholly suppressed;
-                       uptake 0.6-5 %
+                       uptake 0.5-4 %
 heterogeneous          enlarged, asymmetric gland (x1.2-1.8) with 2-5 nodules, at least
-                       one hot and one cold, and coarse parenchymal texture; uptake 1-10 %
+                       one hot and one cold, and coarse parenchymal texture; uptake 0.4-3 %
 =====================  ==================================================================
 
 Default class mixes are the training set of centre 1 (2468 scans) for centre ``a`` and
@@ -39,14 +40,16 @@ CLASS_MIX_CENTER_B = {"diffusely_increased": 120 / 302, "diffusely_decreased": 4
 
 
 def _diffusely_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
-    shape = sample_thyroid_shape(rng, enlargement=rng.uniform(1.1, 1.6), asymmetry=0.08, pyramidal_probability=0.3, isthmus_probability=0.95)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.04, 0.25), blood_pool_scale=rng.uniform(0.6, 1.0), **typical_salivary_uptake(rng, rng.uniform(0.4, 0.9)))
+    enlargement = rng.uniform(1.1, 1.6)
+    shape = sample_thyroid_shape(rng, enlargement=enlargement, asymmetry=0.08, pyramidal_probability=0.3, isthmus_probability=0.95)
+    uptake = float(np.clip(log_uniform(rng, 0.012, 0.05) * enlargement**2, 0.02, 0.2))  # larger glands trap more
+    activities = NeckActivities(thyroid=uptake, blood_pool_scale=rng.uniform(0.8, 1.2), **typical_salivary_uptake(rng, rng.uniform(0.7, 1.1)))
     return shape, activities, rng.uniform(0.04, 0.09), {}
 
 
 def _diffusely_decreased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
     shape = sample_thyroid_shape(rng, enlargement=rng.uniform(0.85, 1.2), asymmetry=0.12, pyramidal_probability=0.0, isthmus_probability=0.6)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.0002, 0.0035), blood_pool_scale=rng.uniform(0.9, 1.4), **typical_salivary_uptake(rng, rng.uniform(0.9, 1.4)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.0002, 0.003), blood_pool_scale=rng.uniform(0.9, 1.4), **typical_salivary_uptake(rng, rng.uniform(1.0, 1.6)))
     return shape, activities, rng.uniform(0.08, 0.2), {}
 
 
@@ -60,7 +63,7 @@ def _focal_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivi
         cx, cy = point_in_lobe(rng, shape.lobe(where), 0.45)
     suppression = rng.uniform(5.0, 40.0)
     nodule = Nodule(cx, cy, radius, relative_concentration=suppression)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.006, 0.05), blood_pool_scale=rng.uniform(0.8, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.7, 1.1)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.005, 0.04), blood_pool_scale=rng.uniform(0.8, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.8, 1.2)))
     return replace(shape, nodules=(nodule,)), activities, rng.uniform(0.05, 0.12), {"nodule_site": str(where), "nodule_to_parenchyma": round(suppression, 2)}
 
 
@@ -75,7 +78,7 @@ def _heterogeneous(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActiviti
         radius = rng.uniform(5.0, 12.0)
         relative = rng.uniform(2.0, 4.5) if hot else rng.uniform(0.0, 0.35)
         nodules.append(Nodule(cx, cy, radius, relative))
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.01, 0.10), blood_pool_scale=rng.uniform(0.7, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.6, 1.1)))
+    activities = NeckActivities(thyroid=log_uniform(rng, 0.004, 0.03), blood_pool_scale=rng.uniform(0.8, 1.2), **typical_salivary_uptake(rng, rng.uniform(0.8, 1.2)))
     return replace(shape, nodules=tuple(nodules)), activities, rng.uniform(0.22, 0.4), {"hot_nodules": sum(kinds), "cold_nodules": count - sum(kinds)}
 
 
