@@ -1,0 +1,112 @@
+"""PNG/JPEG/TIFF loader: grey and colour, 8 and 16 bit, and broken files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from loader_fixtures import colour, gradient, luminance
+from PIL import Image
+
+from scintipipe.errors import ScanError
+from scintipipe.loaders import read_scans
+from scintipipe.loaders.raster import load_raster
+
+
+def pixels(scan) -> np.ndarray:
+    return scan["image"][0].numpy()
+
+
+@pytest.mark.parametrize(("suffix", "dtype", "maximum"), [(".png", np.uint8, 255), (".png", np.uint16, 65535), (".tif", np.uint8, 255), (".tif", np.uint16, 65535)])
+def test_grey_images_keep_their_values(tmp_path, suffix, dtype, maximum):
+    image = gradient(maximum=maximum, dtype=dtype) * (maximum // 255 if maximum > 255 else 1)
+    path = tmp_path / f"grey{suffix}"
+    if suffix == ".png":
+        Image.fromarray(image).save(path)
+    else:
+        tifffile.imwrite(path, image)
+    [scan] = load_raster(path)
+    assert tuple(scan["image"].shape) == (1, 48, 40)
+    np.testing.assert_array_equal(pixels(scan), image)
+    meta = scan["image"].meta
+    assert (meta["is_counts"], meta["spacing"], meta["modality"]) == (False, None, None)
+    assert scan["source"] == str(path)
+
+
+def test_rgb_png_becomes_luminance(tmp_path):
+    rgb = colour()
+    path = tmp_path / "rgb.png"
+    Image.fromarray(rgb).save(path)
+    np.testing.assert_allclose(pixels(load_raster(path)[0]), luminance(rgb), atol=1e-3)
+
+
+def test_16_bit_rgb_tiff_becomes_luminance(tmp_path):
+    rgb = colour(maximum=65535, dtype=np.uint16) * 200
+    path = tmp_path / "rgb16.tiff"
+    tifffile.imwrite(path, rgb, photometric="rgb")
+    np.testing.assert_allclose(pixels(load_raster(path)[0]), luminance(rgb), rtol=1e-5)
+
+
+def test_jpeg_loads_close_to_the_original(tmp_path):
+    image = gradient(64, 64)
+    path = tmp_path / "grey.jpg"
+    Image.fromarray(image).save(path, quality=95)
+    [scan] = read_scans(path)
+    assert scan["image"].meta["image_format"] == "JPEG"
+    assert np.abs(pixels(scan) - image).mean() < 8
+
+
+def test_palette_png_is_converted_through_its_palette(tmp_path):
+    rgb = colour()
+    path = tmp_path / "palette.png"
+    Image.fromarray(rgb).quantize(64).save(path)
+    expected = luminance(np.asarray(Image.open(path).convert("RGB")))
+    np.testing.assert_allclose(pixels(load_raster(path)[0]), expected, atol=1e-3)
+
+
+def test_text_renamed_png_is_a_scan_error(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("this is not an image\n")
+    with pytest.raises(ScanError, match="not a readable") as caught:
+        read_scans(path)
+    assert caught.value.source == str(path)
+
+
+def test_truncated_png_is_a_scan_error(tmp_path):
+    path = tmp_path / "cut.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128), dtype=np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ScanError, match="truncated or corrupt"):
+        load_raster(path)
+
+
+def test_truncated_tiff_is_a_scan_error(tmp_path):
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, gradient(128, 128))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ScanError, match="truncated or corrupt"):
+        load_raster(path)
+
+
+def test_constant_image_is_a_scan_error(tmp_path):
+    path = tmp_path / "flat.png"
+    Image.fromarray(np.full((32, 32), 7, np.uint8)).save(path)
+    with pytest.raises(ScanError, match="constant"):
+        load_raster(path)
+
+
+def test_tiny_image_is_a_scan_error(tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.fromarray(gradient(8, 8)).save(path)
+    with pytest.raises(ScanError, match="absurd image size"):
+        load_raster(path)
+
+
+def test_multi_page_tiff_is_a_scan_error(tmp_path):
+    path = tmp_path / "stack.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(gradient())
+        tif.write(gradient())
+    with pytest.raises(ScanError, match="2 pages"):
+        load_raster(path)

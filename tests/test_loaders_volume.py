@@ -1,0 +1,94 @@
+"""NIfTI and MetaImage/NRRD loader: orientation, spacing, singleton axes, volumes."""
+
+from __future__ import annotations
+
+import gzip
+
+import itk
+import nibabel as nib
+import numpy as np
+import pytest
+from loader_fixtures import gradient
+
+from scintipipe.errors import ScanError
+from scintipipe.loaders import iter_input_files, read_scans
+from scintipipe.loaders.volume import load_volume
+
+
+def pixels(scan) -> np.ndarray:
+    return scan["image"][0].numpy()
+
+
+def write_nifti(path, rows_first: np.ndarray, spacing=(2.0, 3.0), extra_axes=1):
+    """Write ``rows_first`` the way the project does: x first, a trailing singleton axis."""
+    data = rows_first.T.reshape(rows_first.shape[::-1] + (1,) * extra_axes)
+    affine = np.diag([spacing[1], spacing[0], 1.0, 1.0])  # x = column spacing, y = row spacing
+    nib.save(nib.Nifti1Image(data, affine), path)
+    return path
+
+
+@pytest.mark.parametrize(("name", "extra_axes"), [("plane.nii", 0), ("plane3d.nii", 1), ("plane.nii.gz", 1), ("plane4d.nii.gz", 2)])
+def test_nifti_plane_comes_back_rows_first_with_spacing(tmp_path, name, extra_axes):
+    image = gradient(dtype=np.int16)
+    path = write_nifti(tmp_path / name, image, spacing=(2.0, 3.0), extra_axes=extra_axes)
+    [scan] = load_volume(path)
+    np.testing.assert_array_equal(pixels(scan), image)
+    assert scan["image"].meta["spacing"] == (2.0, 3.0)
+    assert scan["image"].meta["is_counts"] is False
+
+
+def test_nifti_written_by_the_simulator_convention_reads_back(tmp_path):
+    from scintipipe.simulate.masks_io import read_label_map
+
+    image = gradient(dtype=np.uint8)
+    path = write_nifti(tmp_path / "labels.nii.gz", image)
+    np.testing.assert_array_equal(pixels(load_volume(path)[0]), read_label_map(path))
+
+
+def test_true_3d_nifti_is_refused(tmp_path):
+    path = tmp_path / "spect.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((32, 32, 12)).astype(np.float32), np.eye(4)), path)
+    with pytest.raises(ScanError, match="3-D volume of 12 slices") as caught:
+        read_scans(path)
+    assert caught.value.source == str(path)
+
+
+def test_corrupt_nifti_is_a_scan_error(tmp_path):
+    path = tmp_path / "broken.nii.gz"
+    path.write_bytes(gzip.compress(b"not a nifti header" * 3))
+    with pytest.raises(ScanError, match="not a readable NIfTI"):
+        read_scans(path)
+
+
+@pytest.mark.parametrize("suffix", [".mha", ".nrrd", ".mhd"])
+def test_itk_plane_comes_back_rows_first_with_spacing(tmp_path, suffix):
+    image = gradient(dtype=np.uint16)
+    itk_image = itk.image_from_array(image)
+    itk_image.SetSpacing([3.0, 2.0])  # x (columns), y (rows)
+    path = tmp_path / f"plane{suffix}"
+    itk.imwrite(itk_image, str(path))
+    [scan] = read_scans(path)
+    np.testing.assert_array_equal(pixels(scan), image)
+    assert scan["image"].meta["spacing"] == (2.0, 3.0)
+
+
+def test_itk_volume_is_refused(tmp_path):
+    path = tmp_path / "volume.mha"
+    itk.imwrite(itk.image_from_array(np.random.default_rng(0).random((5, 32, 32)).astype(np.float32)), str(path))
+    with pytest.raises(ScanError, match="3-D volume of 5 slices"):
+        load_volume(path)
+
+
+def test_corrupt_metaimage_is_a_scan_error(tmp_path):
+    path = tmp_path / "broken.mha"
+    path.write_text("ObjectType = Image\nNDims = banana\n")
+    with pytest.raises(ScanError, match="not a readable MetaImage/NRRD") as caught:
+        load_volume(path)
+    assert caught.value.source == str(path)
+
+
+def test_folder_walk_loads_the_mhd_header_not_its_raw_data(tmp_path):
+    itk.imwrite(itk.image_from_array(gradient(dtype=np.uint16)), str(tmp_path / "plane.mhd"))
+    data_files = [p.name for p in tmp_path.iterdir() if p.suffix != ".mhd"]
+    assert data_files, "ITK wrote the pixels inline; the test needs a detached data file"
+    assert [p.name for p in iter_input_files([tmp_path])] == ["plane.mhd"]
