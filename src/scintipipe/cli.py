@@ -24,6 +24,9 @@ Outputs in OUT:
   predictions.csv     source,label,confidence,prob_<label>... (one row per view)
   errors.csv          source,error for every input that failed
   <case>/report.json  per-view report (skipped with --no-report)
+  <case>/report.html  the report for a reader, with scan.png, regions.png, heatmap_*.png
+  <case>/report_sr.dcm, overlay_sc.dcm   DICOM SR and Secondary Capture (DICOM sources)
+  index.html          one row per view, linking to each report
 
 \b
 Exit status: 0 all inputs processed, 1 some failed (see errors.csv), 2 usage error.
@@ -94,8 +97,13 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--explain-method", type=click.Choice(["gradcam", "gradcampp", "occlusion"]), default="gradcam", show_default=True, help="Saliency method of the explain stage.")
+@click.option("--syringe-full", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Full-syringe DICOM image: adds the 99mTc thyroid uptake.")
+@click.option("--syringe-empty", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Empty-syringe (residual) DICOM image for the uptake.")
+@click.option("--dicom/--no-dicom", default=True, help="Write a DICOM SR and Secondary Capture per DICOM source.")
+@click.option("--pdf", is_flag=True, help="Also print each case report to PDF (needs Chromium).")
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None) -> None:
+def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
     import torch
 
@@ -121,7 +129,12 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
     unknown = sorted(set(explain_classes) - set(bundle.labels) - {"all"})
     if unknown:
         raise click.UsageError(f"--explain-class: unknown labels {unknown}; bundle {bundle.name!r} has {bundle.labels}")
-    options = RunOptions(device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes)
+    if syringe_empty and not syringe_full:
+        raise click.UsageError("--syringe-empty needs --syringe-full")
+    options = RunOptions(
+        device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
+        explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf,
+    )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle
         summary = Pipeline(pm, bundle, options).run(files, out_dir)

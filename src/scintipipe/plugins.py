@@ -38,6 +38,8 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.classify_bundle",
     "scintipipe.builtin.explain_gradcam",
     "scintipipe.builtin.report_json",
+    "scintipipe.builtin.report_html",
+    "scintipipe.builtin.report_dicom",
     "scintipipe.builtin.uptake4",
     "scintipipe.builtin.simulators",
     "scintipipe.builtin.training_commands",

@@ -9,36 +9,47 @@ from typing import Any
 import numpy as np
 
 from scintipipe import __version__, hookimpl
+from scintipipe.report.content import NOT_FOR_CLINICAL_USE, explain_method_of, input_uids, roi_summary
 from scintipipe.scan import describe
 
 
-def explanation_summary(heatmap: np.ndarray | None) -> dict[str, Any] | None:
+def explanation_summary(heatmap: np.ndarray | None, method: str = "gradcam", classes: list[str] | None = None) -> dict[str, Any] | None:
     """Where the saliency map peaks, in fractions of the input grid (row, column)."""
     if heatmap is None:
         return None
+    heatmap = np.asarray(heatmap)
     row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-    return {
-        "method": "gradcam",
+    summary = {
+        "method": method,
         "peak_row_fraction": round(float(row) / heatmap.shape[0], 4),
         "peak_col_fraction": round(float(col) / heatmap.shape[1], 4),
         "fraction_above_half": round(float((heatmap > 0.5).mean()), 4),
     }
+    if classes is not None:
+        summary["classes"] = classes
+    return summary
 
 
 def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
     """Build the JSON-serialisable report of one case."""
     segmentation = case.get("segmentation") or {}
+    scan = describe(case)
+    spacing = tuple(scan["spacing"]) if scan["spacing"] else None
     report = {
         "scintipipe_version": __version__,
         "source": case["source"],
-        "scan": describe(case),
+        "scan": scan,
+        "input_uids": input_uids(case),
         "prediction": case["prediction"],
         "quantities": segmentation.get("quantities"),
-        "explanation": explanation_summary(case.get("heatmap")),
+        "rois": roi_summary(segmentation.get("rois"), spacing) if segmentation else None,
+        "segmentation_method": segmentation.get("method"),
+        "notes": segmentation.get("notes", []),
+        "explanation": explanation_summary(case.get("heatmap"), explain_method_of(case), sorted(case.get("heatmaps") or {}) or None),
         "model": bundle.summary(),
     }
     if not bundle.clinical_use:
-        report["notice"] = "Not for clinical use: this model is a demonstration (see its model card)."
+        report["notice"] = NOT_FOR_CLINICAL_USE
     return report
 
 

@@ -14,7 +14,7 @@ The method, in the order it runs (all sizes in mm, converted with the pixel spac
    15 mm margin), as in seed 003's preprocessing.
 4. Split the gland at the column of least counts between the lobes' peaks (image left is
    the patient's right on an anterior view); the isthmus is the band around that column.
-5. Nodules: hot ones are spots above twice the gland's median level; cold ones are holes
+5. Nodules: hot candidates are spots above twice their lobe's median level; cold ones are holes
    and notches (inside the lobe's convex hull) the gland leaves.
 6. Salivary glands: top-hat components above the thyroid and off the midline.
 7. Background: a ring 5-15 mm from the gland, lateral and inferior to it (never towards
@@ -237,9 +237,14 @@ def split_lobes(image: NeckImage, gland: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def hot_nodules(image: NeckImage, lobes: list[np.ndarray]) -> np.ndarray:
-    """Spots above :data:`HOT_NODULE_FACTOR` times their lobe's median level and smaller
-    than half the lobe, each grown to a quarter of its height above that level (the
-    blurred edge of a projected sphere)."""
+    """Hot-nodule candidates: spots above :data:`HOT_NODULE_FACTOR` times their lobe's
+    median level and smaller than half the lobe, each grown to a quarter of its height
+    above that level (the blurred edge of a projected sphere).
+
+    A small, compact lobe much hotter than its partner can pass this test with its own
+    centre (the real Siemens scan's left lobe does): treat the result as a candidate for
+    the reader, not a diagnosis.
+    """
     hot = np.zeros(image.counts.shape, bool)
     for lobe in lobes:
         if not lobe.any():

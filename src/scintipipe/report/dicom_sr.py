@@ -1,0 +1,150 @@
+"""The case's results as a DICOM Comprehensive SR (TID 1500 Measurement Report, highdicom).
+
+Content:
+
+* the image library and every measurement group reference the source image by its SOP
+  Class and Instance UIDs (and frame, for a view of a multi-frame file);
+* one planar ROI group per region found (lobes, isthmus, nodules, salivary glands,
+  background): its outline as a closed SCOORD polyline on the source, its anatomy as finding
+  type, its total counts and area;
+* one group for the whole scan (finding type: thyroid): the predicted class as a
+  qualitative evaluation (``Thyroid scintigraphic pattern``), the probability of every class, the uptake and ratios, with the model
+  named as the algorithm.
+
+Patient and study are copied from the source (highdicom does this from the evidence), so
+a PACS files the SR beside the image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import highdicom as hd
+import numpy as np
+import pydicom
+from highdicom.sr import (
+    AlgorithmIdentification,
+    ComprehensiveSR,
+    DeviceObserverIdentifyingAttributes,
+    GraphicTypeValues,
+    ImageRegion,
+    Measurement,
+    MeasurementReport,
+    MeasurementsAndQualitativeEvaluations,
+    ObservationContext,
+    ObserverContext,
+    PlanarROIMeasurementsAndQualitativeEvaluations,
+    QualitativeEvaluation,
+    SourceImageForMeasurementGroup,
+    SourceImageForRegion,
+    TrackingIdentifier,
+)
+from pydicom.sr.codedict import codes
+
+from scintipipe import __version__
+from scintipipe.report import codes as concepts
+from scintipipe.report.dicom_source import frame_number
+
+SERIES_NUMBER = 9901
+
+
+def region_polygon(mask: np.ndarray) -> np.ndarray | None:
+    """The outline of the largest part of ``mask`` as closed ``(column, row)`` points in
+    DICOM image coordinates (pixel centres at +0.5), or ``None`` when too small."""
+    contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float32) + 0.5
+    if len(outline) < 3:
+        return None
+    return np.vstack([outline, outline[:1]])
+
+
+def region_groups(case: dict[str, Any], source: pydicom.Dataset, algorithm: AlgorithmIdentification) -> list[PlanarROIMeasurementsAndQualitativeEvaluations]:
+    """One planar ROI measurement group per region of the segmentation."""
+    segmentation = case.get("segmentation") or {}
+    counts = np.asarray(case["image"][0], dtype=np.float64)
+    spacing = (getattr(case["image"], "meta", {}) or {}).get("spacing")
+    frames = [frame_number(case, source)] if frame_number(case, source) else None
+    groups = []
+    for name, mask in (segmentation.get("rois") or {}).items():
+        mask = np.asarray(mask, bool)
+        polygon = region_polygon(mask) if mask.any() else None
+        if polygon is None or name not in concepts.REGION_CONCEPTS:
+            continue
+        measurements = [Measurement(name=concepts.TOTAL_COUNTS, value=float(counts[mask].sum()), unit=concepts.COUNTS_UNIT, algorithm_id=algorithm)]
+        if spacing is not None:
+            measurements.append(Measurement(name=concepts.AREA, value=float(mask.sum() * spacing[0] * spacing[1]), unit=concepts.AREA_UNIT, algorithm_id=algorithm))
+        region = ImageRegion(
+            graphic_type=GraphicTypeValues.POLYLINE,
+            graphic_data=polygon,
+            source_image=SourceImageForRegion(source.SOPClassUID, source.SOPInstanceUID, referenced_frame_numbers=frames),
+        )
+        groups.append(
+            PlanarROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=TrackingIdentifier(uid=hd.UID(), identifier=name),
+                referenced_region=region,
+                finding_type=concepts.REGION_CONCEPTS[name],
+                algorithm_id=algorithm,
+                measurements=measurements,
+            )
+        )
+    return groups
+
+
+def scan_group(case: dict[str, Any], bundle: Any, source: pydicom.Dataset, algorithm: AlgorithmIdentification) -> MeasurementsAndQualitativeEvaluations:
+    """The finding, the class probabilities and the whole-scan quantities."""
+    prediction = case["prediction"]
+    measurements = [
+        Measurement(name=concepts.probability_concept(label), value=round(100.0 * float(prediction[f"prob_{label}"]), 4), unit=concepts.PROBABILITY_UNIT, algorithm_id=algorithm)
+        for label in bundle.labels
+    ]
+    quantities = (case.get("segmentation") or {}).get("quantities") or {}
+    for key, (name, unit) in concepts.SCAN_QUANTITIES.items():
+        if key in quantities and np.isfinite(quantities[key]):
+            measurements.append(Measurement(name=name, value=float(quantities[key]), unit=unit, algorithm_id=algorithm))
+    frames = [frame_number(case, source)] if frame_number(case, source) else None
+    return MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=TrackingIdentifier(uid=hd.UID(), identifier="scan"),
+        finding_type=concepts.THYROID,
+        algorithm_id=algorithm,
+        measurements=measurements,
+        qualitative_evaluations=[QualitativeEvaluation(name=concepts.PATTERN, value=concepts.label_concept(prediction["label"]))],
+        source_images=[SourceImageForMeasurementGroup(source.SOPClassUID, source.SOPInstanceUID, referenced_frame_numbers=frames)],
+    )
+
+
+def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset) -> ComprehensiveSR:
+    """Build the SR of one case.
+
+    Args:
+        case: the case after all stages.
+        bundle: the bundle that classified it.
+        source: the source image's DICOM header (evidence; patient and study come from it).
+    """
+    algorithm = AlgorithmIdentification(name=f"scintipipe {bundle.name}", version=str(bundle.version))
+    observer = ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=DeviceObserverIdentifyingAttributes(uid=hd.UID(), name="scintipipe", manufacturer_name="scintipipe developers", model_name=f"{bundle.name} {bundle.version}"),
+    )
+    report = MeasurementReport(
+        observation_context=ObservationContext(observer_device_context=observer),
+        procedure_reported=concepts.PROCEDURE,
+        imaging_measurements=[scan_group(case, bundle, source, algorithm), *region_groups(case, source, algorithm)],
+        referenced_images=[source],
+    )
+    description = f"scintipipe {bundle.name} {bundle.version}" + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    return ComprehensiveSR(
+        evidence=[source],
+        content=report,
+        series_instance_uid=hd.UID(),
+        series_number=SERIES_NUMBER,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="scintipipe developers",
+        is_complete=True,
+        is_final=False,
+        series_description=description[:64],
+        software_versions=__version__,
+    )

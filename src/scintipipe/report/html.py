@@ -1,0 +1,154 @@
+"""``report.html`` per case and ``index.html`` per batch (Jinja2 templates in ``templates/``).
+
+The pictures are PNG files beside the page (``scan.png``, ``regions.png``,
+``heatmap_<label>.png``), so the page, its images and a PDF printed from it can be filed
+or mailed as one folder.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from scintipipe import __version__
+from scintipipe.explain import heatmap_on_scan
+from scintipipe.report.content import NOT_FOR_CLINICAL_USE, explain_method_of, input_uids, model_card_text, probabilities, quantity_rows
+from scintipipe.report.render import ROI_COLOURS, display_window, grey_scan, scan_counts, with_heatmap, with_regions, write_png
+from scintipipe.scan import describe
+
+TEMPLATES = Path(__file__).parent / "templates"
+METHOD_NAMES = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "occlusion": "Occlusion sensitivity"}
+LEGEND_NAMES = {
+    "thyroid_right": "right lobe",
+    "thyroid_left": "left lobe",
+    "isthmus": "isthmus",
+    "nodules_hot": "hot nodule",
+    "nodules_cold": "cold nodule",
+    "salivary_right": "salivary glands",
+    "background": "background",
+}
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment over the shipped templates (HTML autoescaped)."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def safe_name(label: str) -> str:
+    """A label as a file-name part."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label)
+
+
+def heatmaps_on_scan(case: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+    """Every heatmap of the case on the scan grid, the predicted class first."""
+    counts, _ = scan_counts(case)
+    scan_meta = getattr(case["image"], "meta", {}) or {}
+    input_meta = getattr(case.get("input"), "meta", None)
+    maps = dict(case.get("heatmaps") or {})
+    predicted = case["prediction"]["label"]
+    if case.get("heatmap") is not None:
+        maps.setdefault(predicted, case["heatmap"])
+    order = sorted(maps, key=lambda label: label != predicted)
+    return [(label, heatmap_on_scan(maps[label], input_meta, scan_meta, counts.shape)) for label in order]
+
+
+def write_pictures(case: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Write the scan, regions and heatmap PNGs; return their file names for the page."""
+    counts, spacing = scan_counts(case)
+    window = display_window(counts)
+    scan = grey_scan(counts, spacing, window)
+    images: dict[str, Any] = {"scan": write_png(out_dir / "scan.png", scan).name, "regions": None, "heatmaps": []}
+    rois = (case.get("segmentation") or {}).get("rois")
+    if rois:
+        images["regions"] = write_png(out_dir / "regions.png", with_regions(scan, rois)).name
+    for label, heat in heatmaps_on_scan(case):
+        path = write_png(out_dir / f"heatmap_{safe_name(label)}.png", with_heatmap(scan, heat))
+        images["heatmaps"].append((label, path.name))
+    return {"images": images, "window": window}
+
+
+def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tuple[str, str]]) -> Path:
+    """Write ``report.html`` (and its pictures) for one case.
+
+    Args:
+        case: the case after all stages.
+        bundle: the bundle that classified it.
+        out_dir: the case folder.
+        links: ``(text, relative href)`` of the case's other files, for the footer.
+    """
+    pictures = write_pictures(case, out_dir)
+    segmentation = case.get("segmentation") or {}
+    scan = describe(case)
+    method = explain_method_of(case)
+    prediction = case["prediction"]
+    legend = [(LEGEND_NAMES[name], ROI_COLOURS[name]) for name in LEGEND_NAMES if np.any((segmentation.get("rois") or {}).get(name, False))]
+    html = environment().get_template("case.html").render(
+        title=f"{Path(case['source'].partition('#')[0]).name}: {prediction['label']}",
+        css=(TEMPLATES / "report.css").read_text(),
+        notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
+        finding_label=prediction["label"].replace("_", " "),
+        source=case["source"],
+        scan=scan,
+        spacing=scan["spacing"],
+        window=pictures["window"],
+        images=pictures["images"],
+        legend=legend,
+        method=method,
+        method_name=METHOD_NAMES.get(method, method),
+        probabilities=probabilities(prediction, bundle.labels),
+        prediction=prediction,
+        quantities=quantity_rows(segmentation.get("quantities")),
+        notes=segmentation.get("notes", []),
+        segmentation_method=segmentation.get("method"),
+        model=bundle.summary(),
+        model_card=model_card_text(bundle),
+        links=links,
+        version=__version__,
+        uids=input_uids(case),
+    )
+    path = out_dir / "report.html"
+    path.write_text(html)
+    return path
+
+
+def _figure(quantities: dict[str, float] | None, key: str, fmt: str) -> str:
+    value = (quantities or {}).get(key)
+    return fmt.format(value) if value is not None else "–"
+
+
+def render_index(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> Path:
+    """Write ``index.html``: one row per case with its figures and a link to its report."""
+    rows = []
+    for record in cases:
+        prediction, quantities, case_dir = record["prediction"], record.get("quantities"), record.get("case_dir")
+        has_page = case_dir is not None and (out_dir / case_dir / "report.html").is_file()
+        thumbnail = f"{case_dir}/scan.png" if case_dir and (out_dir / case_dir / "scan.png").is_file() else None
+        rows.append(
+            {
+                "name": case_dir or Path(record["source"]).name,
+                "source": record["source"],
+                "href": f"{case_dir}/report.html" if has_page else None,
+                "thumbnail": thumbnail,
+                "label": prediction["label"],
+                "confidence": f"{100 * float(prediction['confidence']):.1f} %",
+                "uptake": _figure(quantities, "uptake_percent", "{:.2f} %"),
+                "left_right": _figure(quantities, "left_right_ratio", "{:.2f}"),
+                "thyroid_background": _figure(quantities, "thyroid_to_background_ratio", "{:.1f}"),
+                "thyroid_salivary": _figure(quantities, "thyroid_to_salivary_ratio", "{:.2f}"),
+            }
+        )
+    html = environment().get_template("index.html").render(
+        css=(TEMPLATES / "report.css").read_text(),
+        notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
+        cases=rows,
+        model=bundle.summary(),
+    )
+    path = out_dir / "index.html"
+    path.write_text(html)
+    return path
