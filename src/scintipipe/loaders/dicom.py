@@ -103,7 +103,11 @@ def reject_non_images(ds: Dataset, source: str) -> None:
     A file whose SOP class is an image class but that has no pixel data is truncated, not
     a non-image: that raises :class:`ScanError`.
     """
+    if len(ds) == 0:
+        raise ScanError(source, "no DICOM attributes after the file meta information: the file is truncated or corrupt")
     uid = str(sop_class(ds) or "")
+    if uid and not pydicom.uid.UID(uid).is_valid:
+        raise ScanError(source, f"invalid SOP Class UID {uid!r}: the file is truncated or corrupt")
     name = getattr(sop_class(ds), "name", uid) or "unknown SOP class"
     for prefix, what in NON_IMAGE_SOP_CLASSES.items():
         if uid == prefix or (prefix.endswith(".") and uid.startswith(prefix)) or uid.startswith(prefix + "."):
