@@ -1,4 +1,4 @@
-"""Built-in ``train`` command, registered through ``register_commands`` like a plugin's."""
+"""Built-in ``train`` and ``evaluate`` commands, registered through ``register_commands`` like a plugin's."""
 
 from __future__ import annotations
 
@@ -81,7 +81,80 @@ def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_cs
     click.echo(f"bundle written to {result.bundle_dir} (best epoch {result.best_epoch + 1}, validation accuracy {value}); use: scintipipe run --bundle {result.bundle_dir} SCANS", err=True)
 
 
+EVALUATE_EXAMPLES = """
+\b
+Examples:
+  scintipipe evaluate --bundle uptake4 --labels data/center-b/labels.csv --out eval/ data/center-b
+  scintipipe evaluate --bundle uptake4 --bundle my-uptake4/ --labels labels.csv --out eval/ scans/
+  scintipipe evaluate --bundle uptake4 --recipe uptake4_paper --labels labels.csv --cv 5 --out cv/ scans/
+  scintipipe evaluate --bundle remnant --labels labels.csv --splits 10 --test-size 0.25 --out splits/ scans/
+
+\b
+Held-out evaluation writes, per bundle: metrics.json, table.md (seed 002's Table 2 layout),
+metrics.csv, confusion.png, roc.png, predictions.csv; with several bundles also
+comparison.md (DeLong per class, McNemar) and roc_comparison.png. --cv/--splits retrain
+each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U).
+"""
+
+
+@click.command(epilog=EVALUATE_EXAMPLES)
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--bundle", "-b", "bundle_names", multiple=True, required=True, help="Bundle name or folder (repeat to compare).")
+@click.option("--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label (file relative to DATA_DIR).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--recipe", "recipe_names", multiple=True, help="With --cv/--splits: recipes to compare instead of the bundles' own.")
+@click.option("--cv", "folds", type=click.IntRange(2), default=None, help="Stratified k-fold cross-validation, retraining per fold.")
+@click.option("--splits", type=click.IntRange(1), default=None, help="Repeated stratified random train/test splits, retraining per split.")
+@click.option("--test-size", type=click.FloatRange(0.05, 0.95), default=0.25, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipes' epochs (resampling designs).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@click.option("--progress/--no-progress", default=None)
+@click.pass_context
+def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, progress: bool | None) -> None:
+    """Evaluate bundles on labelled scans in DATA_DIR, or run a resampling experiment."""
+    from scintipipe.bundle import resolve_bundle
+    from scintipipe.cli import plugin_manager
+    from scintipipe.errors import BundleError
+    from scintipipe.pipeline import default_device
+    from scintipipe.plugins import tasks_and_bundles
+    from scintipipe.training.data import LabelsError
+    from scintipipe.training.evaluate import evaluate_bundles, resampling_experiment
+    from scintipipe.training.recipe import RecipeError, load_recipe
+
+    if folds and splits:
+        raise click.UsageError("choose one of --cv and --splits")
+    pm = plugin_manager(ctx)
+    device = device or default_device()
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    try:
+        if folds or splits:
+            recipes = {}
+            if recipe_names:
+                for name in recipe_names:
+                    recipe = load_recipe(name)
+                    recipes[recipe.get("name", Path(name).stem)] = recipe
+            else:
+                for name in bundle_names:
+                    recipe = resolve_recipe(ctx, name, None)
+                    recipes[recipe.get("name", name) if recipe.get("name", name) not in recipes else name] = recipe
+            for recipe in recipes.values():
+                if epochs:
+                    recipe["epochs"] = epochs
+            result = resampling_experiment(pm, recipes, labels_csv, data_dir, out_dir, design="kfold" if folds else "splits", n_splits=folds or splits, test_size=test_size, seed=seed, device=device, progress=progress, log=log)
+            click.echo((out_dir / "summary.md").read_text())
+        else:
+            registered = tasks_and_bundles(pm).bundles
+            bundles = [resolve_bundle(name, registered) for name in bundle_names]
+            evaluate_bundles(pm, bundles, labels_csv, data_dir, out_dir, device=device, progress=progress, log=log)
+            table = out_dir / "table.md" if len(bundles) == 1 else out_dir / "comparison.md"
+            click.echo(table.read_text())
+    except (BundleError, RecipeError, LabelsError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 @hookimpl
 def register_commands(register: Any) -> None:
-    """Add ``train``."""
+    """Add ``train`` and ``evaluate``."""
     register.command(train)
+    register.command(evaluate)

@@ -46,6 +46,29 @@ def predict(model: torch.nn.Module, inputs: torch.Tensor, device: str, batch_siz
     return torch.cat(out)
 
 
+def recalibrate_batchnorm(model: torch.nn.Module, inputs: torch.Tensor, device: str, batch_size: int = 256) -> None:
+    """Recompute BatchNorm running statistics over ``inputs`` ("precise BN").
+
+    With few steps per epoch and a high learning rate the running averages lag behind the
+    weights, and eval-mode predictions suffer; a pass over the un-augmented training
+    inputs with cumulative averaging fixes that.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            model(inputs[start : start + batch_size].to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+
+
 def make_optimizer(model: torch.nn.Module, settings: dict[str, Any]) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD from the recipe's ``optimizer`` block."""
     name, lr, wd = settings["name"], settings["lr"], settings.get("weight_decay", 0.0)
@@ -137,7 +160,8 @@ def fit(
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            total_loss += float(loss) * len(idx)
+            total_loss += loss.item() * len(idx)
+        recalibrate_batchnorm(model, train.inputs, device)
         probs = predict(model, val.inputs, device)
         metric = balanced_accuracy(probs, val.targets, n_classes) if recipe["metric"] == "balanced_accuracy" else float((probs.argmax(1) == val.targets).float().mean())
         accuracy = float((probs.argmax(1) == val.targets).float().mean())

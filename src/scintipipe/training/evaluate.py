@@ -1,0 +1,212 @@
+"""``scintipipe evaluate``: bundles on a labelled set, and resampling experiments.
+
+Two designs:
+
+* **held-out evaluation**: each bundle classifies the labelled scans (through the same
+  stages as ``scintipipe run``); per bundle a Table-2-style report, ``metrics.json``,
+  confusion matrix and ROC PNGs; with several bundles, paired statistics (DeLong for
+  each class's AUC, McNemar for accuracy) on the same scans.
+* **resampling**: k-fold cross-validation or repeated stratified random splits of one
+  labelled folder, retraining each recipe per split; mean ± SD per metric, Mann-Whitney U
+  between models across splits, DeLong on the pooled out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pluggy
+import torch
+
+from scintipipe import evaluation as ev
+from scintipipe.bundle import Bundle
+from scintipipe.pipeline import Pipeline, RunOptions
+from scintipipe.training.data import LabelledSet, load_labelled_set, read_labels
+from scintipipe.training.loop import fit, predict
+from scintipipe.training.train import build_network, split_rows, write_recipe_bundle
+
+
+def _json(path: Path, content: Any) -> None:
+    path.write_text(json.dumps(content, indent=2, default=float) + "\n")
+
+
+def write_report_files(report: dict[str, Any], y_true: np.ndarray, probs: np.ndarray, labels: list[str], out: Path, title: str) -> None:
+    """metrics.json, table.md, metrics.csv, confusion.png and roc.png for one model."""
+    out.mkdir(parents=True, exist_ok=True)
+    _json(out / "metrics.json", report)
+    (out / "table.md").write_text(f"# {title}\n\n{ev.format_table(report)}\n")
+    ev.write_metrics_csv(report, out / "metrics.csv")
+    ev.plot_confusion_matrix(report["confusion_matrix"]["counts"], labels, out / "confusion.png")
+    ev.plot_roc_curves(y_true, probs, labels, out / "roc.png")
+
+
+def classify_labelled(pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[tuple[Path, str]], device: str, progress: bool | None) -> LabelledSet:
+    """Preprocess the labelled scans with ``bundle``'s own preprocessing."""
+    pipeline = Pipeline(pm, bundle, RunOptions(device=device, segment=False, explain=False, report=False))
+    return load_labelled_set(pipeline, rows, progress)
+
+
+def evaluate_bundles(pm: pluggy.PluginManager, bundles: Sequence[Bundle], labels_csv: Path, data_dir: Path | None, out_dir: Path, device: str = "cpu", progress: bool | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate each bundle on the same labelled scans; compare them pairwise.
+
+    Returns:
+        ``{"models": {name: report}, "comparisons": [...]}`` (also written as JSON).
+    """
+    labels = bundles[0].labels
+    for bundle in bundles[1:]:
+        if bundle.labels != labels:
+            raise ValueError(f"bundles disagree on labels: {bundles[0].name} {labels} vs {bundle.name} {bundle.labels}")
+    rows = read_labels(labels_csv, data_dir, labels)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"labels": labels, "n_files": len(rows), "models": {}, "comparisons": []}
+    predictions: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
+    names = _unique_names([b.name for b in bundles])
+    for name, bundle in zip(names, bundles):
+        data = classify_labelled(pm, bundle, rows, device, progress)
+        probs = predict(bundle.network(device), data.inputs, device).numpy()
+        y_true = data.targets.numpy()
+        report = ev.classification_report(y_true, probs, labels)
+        report["failures"] = [{"source": s, "error": r} for s, r in data.failures]
+        target = out_dir if len(bundles) == 1 else out_dir / name
+        write_report_files(report, y_true, probs, labels, target, f"{name} on {labels_csv}")
+        _write_predictions(target / "predictions.csv", data.sources, y_true, probs, labels)
+        results["models"][name] = report
+        predictions[name] = (data.sources, y_true, probs)
+        acc = report["overall"]["accuracy"]
+        log(f"{name}: accuracy {acc['value']:.4f} ({acc['lower']:.4f}-{acc['upper']:.4f}) on {report['n']} views; {len(data.failures)} files failed")
+    if len(bundles) > 1:
+        results["comparisons"] = compare_models(predictions, labels)
+        ev.plot_roc_comparison(predictions[names[0]][1], {n: p[2] for n, p in predictions.items()}, labels, out_dir / "roc_comparison.png")
+        (out_dir / "comparison.md").write_text(format_comparisons(results["comparisons"]))
+    _json(out_dir / "evaluation.json", results)
+    return results
+
+
+def compare_models(predictions: dict[str, tuple[list[str], np.ndarray, np.ndarray]], labels: list[str]) -> list[dict[str, Any]]:
+    """Pairwise DeLong (per class AUC) and McNemar (accuracy) on the views both models saw."""
+    comparisons = []
+    for a, b in combinations(predictions, 2):
+        src_a, y_a, p_a = predictions[a]
+        src_b, _, p_b = predictions[b]
+        common = sorted(set(src_a) & set(src_b))
+        ia = [src_a.index(s) for s in common]
+        ib = [src_b.index(s) for s in common]
+        y = y_a[ia]
+        entry: dict[str, Any] = {"model_a": a, "model_b": b, "n": len(common), "delong": {}}
+        for c, label in enumerate(labels):
+            positive = (y == c).astype(int)
+            if 0 < positive.sum() < len(positive):
+                entry["delong"][label] = ev.delong_test(positive, p_a[ia, c], p_b[ib, c])
+        entry["mcnemar"] = ev.mcnemar_from_predictions(y, p_a[ia].argmax(1), p_b[ib].argmax(1))
+        comparisons.append(entry)
+    return comparisons
+
+
+def format_comparisons(comparisons: list[dict[str, Any]]) -> str:
+    """Markdown table of the paired tests."""
+    lines = ["# Paired comparisons", "", "| models | class | AUC A | AUC B | difference (95 % CI) | DeLong p |", "|---|---|---|---|---|---|"]
+    for c in comparisons:
+        for label, d in c["delong"].items():
+            lines.append(f"| {c['model_a']} vs {c['model_b']} | {label} | {d['auc_a']:.3f} | {d['auc_b']:.3f} | {d['difference']:+.3f} ({d['lower']:+.3f} to {d['upper']:+.3f}) | {d['p_value']:.4g} |")
+    lines += ["", "| models | n | McNemar p (accuracy) |", "|---|---|---|"]
+    lines += [f"| {c['model_a']} vs {c['model_b']} | {c['n']} | {c['mcnemar']['p_value']:.4g} |" for c in comparisons]
+    return "\n".join(lines) + "\n"
+
+
+def resampling_experiment(
+    pm: pluggy.PluginManager,
+    recipes: dict[str, dict[str, Any]],
+    labels_csv: Path,
+    data_dir: Path | None,
+    out_dir: Path,
+    design: str = "kfold",
+    n_splits: int = 5,
+    test_size: float = 0.25,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Retrain each recipe on every split and test it on the held-out part.
+
+    Args:
+        recipes: ``{model name: completed recipe}``; all must share labels.
+        design: ``kfold`` (stratified k-fold) or ``splits`` (repeated stratified random
+            splits with ``test_size``).
+        n_splits: folds, or number of random splits.
+    """
+    names = list(recipes)
+    labels = recipes[names[0]]["labels"]
+    rows = read_labels(labels_csv, data_dir, labels)
+    y_files = np.array([labels.index(label) for _, label in rows])
+    splits = list(ev.stratified_kfold_splits(y_files, n_splits, seed) if design == "kfold" else ev.repeated_stratified_splits(y_files, n_splits, test_size, seed))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_split: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    pooled: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
+    for name, recipe in recipes.items():
+        template = write_recipe_bundle(out_dir / name / "template", recipe, build_network(recipe).state_dict(), "# preprocessing template\n")
+        data_by_file = classify_labelled(pm, Bundle(template), rows, device, progress)
+        file_of = [s.split("#")[0] for s in data_by_file.sources]
+        index_of_file: dict[str, list[int]] = {}
+        for i, f in enumerate(file_of):
+            index_of_file.setdefault(f, []).append(i)
+        sources_all, y_all, p_all = [], [], []
+        for k, (train_files, test_files) in enumerate(splits):
+            rows_of = lambda idx: [i for j in idx for i in index_of_file.get(str(rows[j][0]), [])]  # noqa: E731
+            inner_train, inner_val = split_rows([rows[j] for j in train_files], float(recipe["val_fraction"]), seed + k)
+            inner_train_set = {str(p) for p, _ in inner_train}
+            train_idx = [i for i in rows_of(train_files) if file_of[i] in inner_train_set]
+            val_idx = [i for i in rows_of(train_files) if file_of[i] not in inner_train_set]
+            test_idx = rows_of(test_files)
+            torch.manual_seed(int(recipe["seed"]) + k)
+            model = build_network(recipe)
+            result = fit(model, data_by_file.subset(train_idx), data_by_file.subset(val_idx), {**recipe, "seed": int(recipe["seed"]) + k}, out_dir / name / f"split{k}", device=device, progress=False, log=lambda m: None)
+            model.load_state_dict(result.best_state)
+            test = data_by_file.subset(test_idx)
+            probs = predict(model, test.inputs, device).numpy()
+            report = ev.classification_report(test.targets.numpy(), probs, labels, n_bootstrap=0)
+            summary = ev.class_summary(report)
+            per_split[name].append(summary)
+            sources_all += test.sources
+            y_all.append(test.targets.numpy())
+            p_all.append(probs)
+            log(f"{name} split {k + 1}/{len(splits)}: accuracy {summary.get('accuracy')}")
+        y_cat, p_cat = np.concatenate(y_all), np.concatenate(p_all)
+        pooled[name] = (sources_all, y_cat, p_cat)
+        report = ev.classification_report(y_cat, p_cat, labels)
+        write_report_files(report, y_cat, p_cat, labels, out_dir / name, f"{name}: pooled out-of-split predictions ({design}, {len(splits)} splits)")
+    results: dict[str, Any] = {
+        "design": design,
+        "splits": len(splits),
+        "labels": labels,
+        "per_split": per_split,
+        "summary": {name: ev.summarize_splits(rows_) for name, rows_ in per_split.items()},
+        "mann_whitney": {f"{a} vs {b}": ev.compare_split_metrics(per_split[a], per_split[b]) for a, b in combinations(names, 2)},
+    }
+    if design == "kfold" and len(names) > 1:  # every view is tested exactly once: pair them
+        results["pooled_comparisons"] = compare_models(pooled, labels)
+    (out_dir / "summary.md").write_text("# Mean ± SD across splits\n\n" + ev.format_split_summary(results["summary"]) + "\n")
+    _json(out_dir / "experiment.json", results)
+    return results
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return out
+
+
+def _write_predictions(path: Path, sources: list[str], y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source", "truth", "label", "confidence"] + [f"prob_{label}" for label in labels])
+        for source, t, p in zip(sources, y_true, probs):
+            writer.writerow([source, labels[int(t)], labels[int(p.argmax())], f"{p.max():.6f}"] + [f"{v:.6f}" for v in p])
