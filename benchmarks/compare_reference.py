@@ -27,12 +27,9 @@ REFERENCE = REPO.parent / "shared" / "reference-scans"
 sys.path.insert(0, str(REPO / "src"))
 
 from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR  # noqa: E402
-from scintipipe.simulate.measure import Regions, measure_scan, regions_from_masks  # noqa: E402
+from scintipipe.simulate.measure import SIEMENS_REFERENCE_REGIONS, Regions, flat_box, measure_scan, regions_from_masks  # noqa: E402
 from scintipipe.simulate.normal import simulate_normal_case  # noqa: E402
 from scintipipe.simulate.preview import display_image  # noqa: E402
-
-#: boxes (row0, row1, col0, col1) read off the real Siemens scan (256 x 256)
-SIEMENS_REGIONS = Regions(thyroid=(100, 165, 100, 170), parotids=((50, 85, 75, 100), (50, 85, 158, 185)), flat=(205, 245, 77, 179))
 
 #: boxes on the 210 x 210 display crops, and the uptake4 pattern a reader would call each
 CROPS = {
@@ -62,11 +59,6 @@ COUNT_METRICS = (
     ("flat_variance_to_mean", "variance/mean, flat chest region", "{:.2f}"),
     ("psd_slope_thyroid", "power-spectrum slope, thyroid region", "{:.2f}"),
 )
-
-
-def flat_box(matrix: int) -> tuple[int, int, int, int]:
-    """The lower-chest box used for noise, at the same place as on the real scan."""
-    return (int(0.80 * matrix), int(0.96 * matrix), int(0.30 * matrix), int(0.70 * matrix))
 
 
 def summarise(values: list[float], fmt: str) -> str:
@@ -107,7 +99,7 @@ def measure_case(case) -> dict[str, float]:
 
 def siemens_table(n: int, seed: int) -> tuple[list[tuple[str, str, str]], dict, list]:
     image, pixel = read_siemens()
-    real = measure_scan(image, SIEMENS_REGIONS, pixel)
+    real = measure_scan(image, SIEMENS_REFERENCE_REGIONS, pixel)
     cases = simulate_cases("normal", "siemens", n, seed)
     simulated = [measure_case(case) for case in cases]
     rows = []

@@ -95,7 +95,7 @@ CENTERS: dict[str, CenterProfile] = {
         matrix=256,
         pixel_mm=1.1988,
         count_preset=200_000,
-        camera=replace(TC99M_LEHR, window_percent=15.0),
+        camera=replace(TC99M_LEHR, window_percent=15.0, window_kev=(128.96, 149.88)),
         minutes_post_injection=(25.0, 40.0),
         model="Encore2 (simulated)",
         manufacturer="SIEMENS NM (simulated)",

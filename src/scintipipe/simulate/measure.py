@@ -32,6 +32,15 @@ class Regions:
     flat: Box | None = None
 
 
+#: boxes read off the real Siemens scan in ../shared/reference-scans (256 x 256, 1.2 mm)
+SIEMENS_REFERENCE_REGIONS = Regions(thyroid=(100, 165, 100, 170), parotids=((50, 85, 75, 100), (50, 85, 158, 185)), flat=(205, 245, 77, 179))
+
+
+def flat_box(matrix: int) -> Box:
+    """A lower-chest box for noise measures, where it lies on the real Siemens scan."""
+    return (int(0.80 * matrix), int(0.96 * matrix), int(0.30 * matrix), int(0.70 * matrix))
+
+
 def _clip_box(box: Box, shape: tuple[int, int]) -> Box:
     r0, r1, c0, c1 = box
     return (max(0, r0), min(shape[0], r1), max(0, c0), min(shape[1], c1))

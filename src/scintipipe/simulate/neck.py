@@ -133,8 +133,7 @@ def simulate_neck_view(
     scene.add_background(thickness, concentration)
     head_excess = rng.uniform(0.3, 1.0) if activities.head_excess is None else activities.head_excess
     head = head_thickness(grid, anatomy.body)
-    head_volume_ml = float(head.sum()) * grid.pixel_mm**2 / 1000.0
-    scene.add_organ("head_soft_tissue", [(Footprint(slice(0, grid.size), slice(0, grid.size), head), 70.0)], concentration * head_excess * head_volume_ml, mask=False)
+    scene.add_to_background("head_soft_tissue", head, concentration * head_excess, math.exp(-camera.mu_per_mm * 70.0))
     scene.footprints["body"] = [Footprint(slice(0, grid.size), slice(0, grid.size), thickness)]
 
     rate = scene.rate_cps(center.oversampling)

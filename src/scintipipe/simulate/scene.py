@@ -16,7 +16,8 @@ from scintipipe.simulate.anatomy import Footprint, Grid
 from scintipipe.simulate.camera import CameraProfile, Layer, bin_pixels, project
 
 #: organs closer than this in distance share a layer (one PSF width)
-LAYER_BIN_MM = 15.0
+LAYER_BIN_MM = 20.0
+BACKGROUND_LAYER = -1
 
 
 class Scene:
@@ -66,6 +67,15 @@ class Scene:
         if mask:
             self.footprints.setdefault(name, []).extend(fp for fp, _ in parts)
 
+    def add_to_background(self, name: str, thickness_mm: np.ndarray, concentration_mbq_per_ml: float, self_attenuation: float) -> None:
+        """Add diffuse activity (e.g. the head's soft tissue) to the background layer.
+
+        Call after :meth:`add_background`; ``self_attenuation`` is the mean transmission.
+        """
+        activity = thickness_mm * self.grid.pixel_mm**2 * concentration_mbq_per_ml / 1000.0
+        self._layers[BACKGROUND_LAYER] += activity * self_attenuation
+        self.activities_mbq[name] = self.activities_mbq.get(name, 0.0) + float(activity.sum())
+
     def add_density(self, name: str, density: np.ndarray, activity_mbq: float, depth_mm: float) -> None:
         """Add an activity map given as a relative density on the grid (sums to one)."""
         layer = self._layer(self.gap_mm + depth_mm)
@@ -85,7 +95,7 @@ class Scene:
             self_attenuation = np.where(thickness_mm > 0, -np.expm1(-mu * thickness_mm) / (mu * thickness_mm), 1.0)
         mean_half_thickness = float(thickness_mm[thickness_mm > 0].mean()) / 2 if np.any(thickness_mm > 0) else 0.0
         distance = self.gap_mm + mean_half_thickness
-        key = -1  # the background always gets its own layer
+        key = BACKGROUND_LAYER
         self._layers[key] = activity * self_attenuation
         self._distances[key] = distance
         total = float(activity.sum())
