@@ -172,7 +172,8 @@ class InceptionV3(nn.Module):
         in_channels: input channels (1 for a scintigram).
         num_classes: number of output classes.
         aux_logits: add the auxiliary classifier; in training mode ``forward`` then returns
-            ``(logits, aux_logits)``.
+            ``(logits, aux_logits)``. The auxiliary classifier needs inputs of at least
+            299x299 (its 5x5 convolution runs on the 17x17 grid).
         dropout: dropout before the classifier.
         paper_head: replace the linear classifier with seed 002's three-layer head
             (:class:`~scintipipe.networks.head.PaperHead`).

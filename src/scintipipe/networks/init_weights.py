@@ -32,8 +32,6 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged or foreign files
         raise InitWeightsError(f"initial weights file {str(path)!r} cannot be read as PyTorch weights: {exc}") from exc
-    if isinstance(content, nn.Module):  # pragma: no cover - weights_only refuses modules
-        content = content.state_dict()
     if isinstance(content, dict):
         for key in CHECKPOINT_KEYS:
             if isinstance(content.get(key), dict):
