@@ -37,7 +37,7 @@ def iter_input_files(paths: Iterable[str | Path]) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise ScanError(path, "no such file or folder")
+            raise ScanError(path, "does not exist (no such file or folder)")
     return list(dict.fromkeys(found))
 
 
