@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scintipipe.errors import ScanError
+
 REFERENCE_SCANS = Path(__file__).resolve().parents[2] / "shared" / "reference-scans"
 SIEMENS = REFERENCE_SCANS / "siemens-thyroid"
 
@@ -36,3 +38,16 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma computed independently of the loaders."""
     rgb = rgb.astype(np.float64)
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def pixels(scan: dict) -> np.ndarray:
+    """The 2-D pixel array of a scan."""
+    return scan["image"][0].numpy()
+
+
+def expect_scan_error(load, path: Path, match: str) -> ScanError:
+    """Assert that ``load(path)`` raises a plain :class:`ScanError` naming ``path``."""
+    with pytest.raises(ScanError, match=match) as caught:
+        load(path)
+    assert caught.value.source == str(path)
+    return caught.value

@@ -6,15 +6,12 @@ import numpy as np
 import pydicom
 import pytest
 from dicom_factory import nm_dataset, thyroid_pattern, write_nm_dicom
+from loader_fixtures import pixels
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from scintipipe.errors import ScanError
 from scintipipe.loaders import read_scans
 from scintipipe.loaders.dicom import load_dicom
-
-
-def pixels(scan) -> np.ndarray:
-    return scan["image"][0].numpy()
 
 
 def two_views() -> np.ndarray:

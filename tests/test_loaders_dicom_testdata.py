@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from loader_fixtures import luminance
+from loader_fixtures import luminance, pixels
 from pydicom.data import get_testdata_file
 
 from scintipipe.errors import NotAnImage, ScanError
@@ -20,10 +20,6 @@ def pydicom_file(name: str):
     if path is None:
         pytest.skip(f"pydicom test file {name} is not available")
     return path
-
-
-def pixels(scan) -> np.ndarray:
-    return scan["image"][0].numpy()
 
 
 @pytest.fixture(autouse=True)

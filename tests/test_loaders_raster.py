@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from loader_fixtures import colour, gradient, luminance
+from loader_fixtures import colour, expect_scan_error, gradient, luminance, pixels
 from PIL import Image
 
 from scintipipe.errors import ScanError
 from scintipipe.loaders import read_scans
 from scintipipe.loaders.raster import load_raster
-
-
-def pixels(scan) -> np.ndarray:
-    return scan["image"][0].numpy()
 
 
 @pytest.mark.parametrize(("suffix", "dtype", "maximum"), [(".png", np.uint8, 255), (".png", np.uint16, 65535), (".tif", np.uint8, 255), (".tif", np.uint16, 65535)])
@@ -67,9 +63,7 @@ def test_palette_png_is_converted_through_its_palette(tmp_path):
 def test_text_renamed_png_is_a_scan_error(tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("this is not an image\n")
-    with pytest.raises(ScanError, match="not a readable") as caught:
-        read_scans(path)
-    assert caught.value.source == str(path)
+    expect_scan_error(read_scans, path, "not a readable")
 
 
 def test_truncated_png_is_a_scan_error(tmp_path):

@@ -8,15 +8,11 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
-from loader_fixtures import gradient
+from loader_fixtures import expect_scan_error, gradient, pixels
 
 from scintipipe.errors import ScanError
 from scintipipe.loaders import iter_input_files, read_scans
 from scintipipe.loaders.volume import load_volume
-
-
-def pixels(scan) -> np.ndarray:
-    return scan["image"][0].numpy()
 
 
 def write_nifti(path, rows_first: np.ndarray, spacing=(2.0, 3.0), extra_axes=1):
@@ -48,9 +44,7 @@ def test_nifti_written_by_the_simulator_convention_reads_back(tmp_path):
 def test_true_3d_nifti_is_refused(tmp_path):
     path = tmp_path / "spect.nii.gz"
     nib.save(nib.Nifti1Image(np.random.default_rng(0).random((32, 32, 12)).astype(np.float32), np.eye(4)), path)
-    with pytest.raises(ScanError, match="3-D volume of 12 slices") as caught:
-        read_scans(path)
-    assert caught.value.source == str(path)
+    expect_scan_error(read_scans, path, "3-D volume of 12 slices")
 
 
 def test_corrupt_nifti_is_a_scan_error(tmp_path):
@@ -82,9 +76,7 @@ def test_itk_volume_is_refused(tmp_path):
 def test_corrupt_metaimage_is_a_scan_error(tmp_path):
     path = tmp_path / "broken.mha"
     path.write_text("ObjectType = Image\nNDims = banana\n")
-    with pytest.raises(ScanError, match="not a readable MetaImage/NRRD") as caught:
-        load_volume(path)
-    assert caught.value.source == str(path)
+    expect_scan_error(load_volume, path, "not a readable MetaImage/NRRD")
 
 
 def test_folder_walk_loads_the_mhd_header_not_its_raw_data(tmp_path):
