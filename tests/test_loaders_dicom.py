@@ -160,3 +160,40 @@ def test_content_beats_the_extension(tmp_path):
     path = write_nm_dicom(tmp_path / "looks_like.png", thyroid_pattern())
     [scan] = read_scans(path)
     assert scan["image"].meta["modality"] == "NM"
+
+
+def test_absurd_declared_size_is_refused_before_decoding(tmp_path):
+    ds = nm_dataset(thyroid_pattern())
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 200
+    path = tmp_path / "huge.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(ScanError, match="absurd for a planar scan"):
+        load_dicom(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "view"),
+    [("FACE ANT", "anterior"), ("ANT", "anterior"), ("Anterior projection", "anterior"), ("POST", "posterior"), ("LAO", "left_anterior_oblique"), ("Right lateral", "right_lateral"), ("SERINGUE PLEINE", None), ("Thyroid", None)],
+)
+def test_view_names_are_normalised(text, view):
+    from scintipipe.loaders.views import normalise_view
+
+    assert normalise_view(text) == view
+
+
+@pytest.mark.parametrize(("angle", "view"), [(180, "anterior"), (0, "posterior"), (355, "posterior"), (90, "left_lateral"), (270, "right_lateral"), (45, None)])
+def test_start_angle_follows_the_dicom_convention(angle, view):
+    from scintipipe.loaders.views import view_from_angle
+
+    assert view_from_angle(angle) == view
+
+
+def test_monai_load_transform_picks_a_view(tmp_path):
+    from scintipipe.transforms.io import LoadScan
+
+    frames = two_views()
+    path = write_nm_dicom(tmp_path / "pair.dcm", frames, views=("anterior", "posterior"))
+    image = LoadScan(view="posterior")(str(path))
+    np.testing.assert_array_equal(image[0].numpy(), frames[1])
+    assert image.meta["view"] == "posterior"
