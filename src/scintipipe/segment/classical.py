@@ -10,7 +10,7 @@ The method, in the order it runs (all sizes in mm, converted with the pixel spac
    is salivary glands and mouth); lobes that came apart join it when they sit at the same
    height within 45 mm of the midline.
 3. Refine the gland with OpenCV GrabCut seeded from that component (sure foreground above
-   60 % of the gland's level, probable foreground above 30 %, sure background beyond a
+   60 % of the gland's level, probable foreground above 40 %, sure background beyond a
    15 mm margin), as in seed 003's preprocessing.
 4. Split the gland at the column of least counts between the lobes' peaks (image left is
    the patient's right on an anterior view); the isthmus is the band around that column.
@@ -180,7 +180,7 @@ def grabcut_gland(image: NeckImage, seed: np.ndarray) -> np.ndarray:
     window = cv2.dilate(seed.astype(np.uint8), image.disc(2 * GRABCUT_MARGIN_MM)).astype(bool)
     mask = np.full(seed.shape, cv2.GC_BGD, np.uint8)
     mask[window] = cv2.GC_PR_BGD
-    mask[window & (relative > 0.3)] = cv2.GC_PR_FGD
+    mask[window & (relative > 0.4)] = cv2.GC_PR_FGD
     mask[window & (relative > 0.7)] = cv2.GC_FGD
     if not (mask == cv2.GC_FGD).any():
         mask[seed] = cv2.GC_FGD

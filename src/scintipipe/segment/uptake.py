@@ -141,9 +141,13 @@ def _dicom_time_seconds(text: str) -> float:
 def _frame_views(ds: pydicom.Dataset, frames: int) -> list[str | None]:
     detectors = [d.get("ViewCodeSequence", [None])[0] for d in ds.get("DetectorInformationSequence", [])]
     names = [str(code.CodeMeaning).upper() if code is not None else None for code in detectors]
-    vector = list(ds.get("DetectorVector") or range(1, frames + 1))
-    if not isinstance(vector, list):
+    vector = ds.get("DetectorVector")
+    if vector is None:
+        vector = list(range(1, frames + 1))
+    elif isinstance(vector, (int, float)):
         vector = [vector]
+    else:
+        vector = list(vector)
     return [names[int(d) - 1] if 0 < int(d) <= len(names) else None for d in vector][:frames]
 
 

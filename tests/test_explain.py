@@ -1,0 +1,78 @@
+"""Saliency maps: shape, range, class choice, method choice and mapping onto the scan.
+
+The tiny bundle has random weights: only shapes and ranges are checked, never what the
+maps highlight.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scintipipe.bundle import Bundle
+from scintipipe.builtin.explain_gradcam import explain_batch
+from scintipipe.explain import METHODS, class_activation_maps, current_method, explain_method, heatmap_on_scan, occlusion_maps
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle: Path) -> Bundle:
+    return Bundle(tiny_bundle)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcampp"])
+def test_class_activation_maps_have_the_input_shape_and_lie_in_0_1(bundle: Bundle, method: str) -> None:
+    inputs = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    maps = class_activation_maps(bundle.network("cpu"), bundle.explain_layer, inputs, [0, 2, 0], method)
+    assert maps.shape == (3, 32, 32)
+    assert maps.dtype == np.float32 and np.isfinite(maps).all()
+    assert maps.min() >= 0.0 and maps.max() <= 1.0
+
+
+def test_each_class_gets_its_own_map(bundle: Bundle) -> None:
+    inputs = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(2))
+    network = bundle.network("cpu")
+    per_class = [class_activation_maps(network, bundle.explain_layer, inputs, [label], "gradcam")[0] for label in range(len(bundle.labels))]
+    assert any(not np.allclose(per_class[0], other) for other in per_class[1:])
+
+
+def test_occlusion_sensitivity_needs_no_layer(bundle: Bundle) -> None:
+    inputs = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(3))
+    maps = occlusion_maps(bundle.network("cpu"), inputs, [1])
+    assert maps.shape == (1, 32, 32) and maps.min() >= 0.0 and maps.max() == pytest.approx(1.0)
+
+
+def test_the_hook_follows_the_chosen_method(bundle: Bundle) -> None:
+    inputs = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(4))
+    assert current_method.get() == "gradcam"
+    plain = explain_batch(inputs, [0, 1], bundle, "cpu")
+    with explain_method("gradcampp"):
+        assert current_method.get() == "gradcampp"
+        plus = explain_batch(inputs, [0, 1], bundle, "cpu")
+    assert current_method.get() == "gradcam"
+    assert plain.shape == plus.shape == (2, 32, 32)
+    with pytest.raises(ValueError, match="unknown explain method"):
+        with explain_method("lime"):
+            pass
+    assert set(METHODS) == {"gradcam", "gradcampp", "occlusion"}
+
+
+def test_heatmap_goes_back_to_where_the_crop_came_from() -> None:
+    # scan 200x200 at 1.1 mm; input resampled to 2.2 mm (100x100) and cropped 32x32 around (60, 40)
+    heat = np.zeros((32, 32), np.float32)
+    heat[16, 16] = 1.0  # the crop centre
+    on_scan = heatmap_on_scan(heat, {"crop_centre": (60, 40), "spacing": (2.2, 2.2)}, {"spacing": (1.1, 1.1)}, (200, 200))
+    assert on_scan.shape == (200, 200)
+    row, col = np.unravel_index(int(on_scan.argmax()), on_scan.shape)
+    assert abs(row - 120.5) <= 1 and abs(col - 80.5) <= 1
+    assert on_scan[:60].max() == 0.0  # outside the crop: nothing
+
+
+def test_heatmap_without_crop_is_resized_over_the_scan() -> None:
+    heat = np.zeros((32, 32), np.float32)
+    heat[:, 16:] = 1.0
+    on_scan = heatmap_on_scan(heat, {}, {"spacing": None}, (128, 96))
+    assert on_scan.shape == (128, 96)
+    assert on_scan[:, :40].max() < 0.1 and on_scan[:, 60:].min() > 0.9
