@@ -66,7 +66,7 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
         shoulder_top=rng.uniform(-5.0, 20.0) - 0.5 * lift,
         shoulder_drop=rng.uniform(15.0, 45.0),
         shoulder_half_width=rng.uniform(180.0, 220.0),
-        shoulder_rounding=rng.uniform(30.0, 60.0),
+        shoulder_rounding=rng.uniform(50.0, 100.0),
         chest_az=rng.uniform(90.0, 115.0),
     )
     glands = {}

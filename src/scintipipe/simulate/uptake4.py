@@ -10,7 +10,7 @@ diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 2-13 % of 
 diffusely_decreased    normal-sized gland with uptake 0.02-0.35 % (thyroiditis, iodine
                        load, suppression): thyroid fainter than the salivary glands,
                        blood pool prominent
-focal_increased        one hot nodule (8-18 mm radius, 5-40x the parenchyma) in a lobe
+focal_increased        one hot nodule (8-18 mm radius, 3-40x the parenchyma) in a lobe
                        or the isthmus, the rest of the gland partly or wholly suppressed;
                        uptake 0.5-4 %
 heterogeneous          enlarged, asymmetric gland (x1.2-1.8) with 2-5 nodules, at least
@@ -61,7 +61,7 @@ def _focal_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivi
         cx, cy = shape.isthmus.cx + rng.normal(0, 3), shape.isthmus.cy
     else:
         cx, cy = point_in_lobe(rng, shape.lobe(where), 0.45)
-    suppression = rng.uniform(5.0, 40.0)
+    suppression = log_uniform(rng, 3.0, 40.0)
     nodule = Nodule(cx, cy, radius, relative_concentration=suppression)
     activities = NeckActivities(thyroid=log_uniform(rng, 0.005, 0.04), blood_pool_scale=rng.uniform(0.8, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.8, 1.2)))
     return replace(shape, nodules=(nodule,)), activities, rng.uniform(0.05, 0.12), {"nodule_site": str(where), "nodule_to_parenchyma": round(suppression, 2)}

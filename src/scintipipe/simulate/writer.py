@@ -8,7 +8,7 @@ Layout of the output folder::
     cases.jsonl                 every case's full simulation metadata, one JSON per line
     masks/case-00000.nii.gz     label map per case; masks/labels.json is the label table
     syringes/case-00000_full.dcm, _empty.dcm   with --syringes
-    contact_sheet.png           the first cases of each label
+    contact_sheet.png           the first 8 cases of each label, a row per label
     simulation.json             task, seed, centre, class mix, counts per label
 
 Everything is a function of (task, seed, centre, n, class mix): case ``i`` draws from
@@ -187,9 +187,7 @@ def write_dataset(
     assigned = assign_labels(labels, mix, n, seed)
     summary = DatasetSummary(out=out, labels=assigned)
     rows, metadata_lines = [], []
-    sheet_images: list[np.ndarray] = []
-    sheet_captions: list[str] = []
-    shown = {label: 0 for label in labels}
+    sheet: dict[str, list[tuple[np.ndarray, str]]] = {label: [] for label in labels}
     indices: Iterable[int] = range(n)
     if progress is not None:
         indices = progress(indices)
@@ -202,10 +200,8 @@ def write_dataset(
         rows.append(write_case(case, name, out, center, identity, syringe_rng))
         metadata_lines.append(json.dumps({"file": f"{name}.dcm", "label": label, **case.metadata}, sort_keys=True, default=_json_default))
         summary.files.append(f"{name}.dcm")
-        if shown[label] < SHEET_PER_LABEL:
-            shown[label] += 1
-            sheet_images.append(case.counts)
-            sheet_captions.append(f"{index} {label}")
+        if len(sheet[label]) < SHEET_PER_LABEL:
+            sheet[label].append((case.counts, f"{index} {label}"))
     with open(out / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["file", "label"])
@@ -217,8 +213,9 @@ def write_dataset(
         writer.writerows(rows)
     (out / "cases.jsonl").write_text("".join(line + "\n" for line in metadata_lines))
     write_label_table(out / "masks")
-    if sheet_images:
-        contact_sheet(sheet_images, sheet_captions, out / "contact_sheet.png")
+    tiles = [tile for label in labels for tile in sheet[label]]  # one row per label
+    if tiles:
+        contact_sheet([image for image, _ in tiles], [caption for _, caption in tiles], out / "contact_sheet.png", columns=SHEET_PER_LABEL)
     summary.counts_per_label = {label: assigned.count(label) for label in labels}
     settings = {
         "task": task,
