@@ -47,6 +47,8 @@ MIN_STRUCTURE_MM2 = 40.0
 MIDLINE_MM = 30.0
 GLAND_HALF_WIDTH_MM = 45.0
 GRABCUT_MARGIN_MM = 15.0
+OPENING_MM = 3.0
+SEED_FRACTION = 0.2
 ISTHMUS_HALF_WIDTH_MM = 5.0
 HOT_NODULE_FACTOR = 2.0
 MIN_NODULE_MM2 = 30.0
@@ -142,7 +144,7 @@ def find_thyroid_seed(image: NeckImage) -> np.ndarray:
     Returns:
         A boolean mask, empty when no structure is near the midline.
     """
-    parts = components(structure_mask(image), image)
+    parts = components(structure_mask(image, SEED_FRACTION), image)
     half = image.px(GLAND_HALF_WIDTH_MM)
     near = [p for p in parts if abs(_centroid(p)[1] - image.midline) <= image.px(MIDLINE_MM) or _spans(p, image.midline)]
     if not near:
@@ -191,7 +193,7 @@ def grabcut_gland(image: NeckImage, seed: np.ndarray) -> np.ndarray:
     except cv2.error:
         return seed
     gland = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-    gland = cv2.morphologyEx(gland.astype(np.uint8), cv2.MORPH_OPEN, image.disc(3.0)).astype(bool)
+    gland = cv2.morphologyEx(gland.astype(np.uint8), cv2.MORPH_OPEN, image.disc(OPENING_MM)).astype(bool)
     kept = [p for p in components(gland, image, MIN_NODULE_MM2) if (p & seed).any()]
     return np.logical_or.reduce(kept) if kept else seed
 
