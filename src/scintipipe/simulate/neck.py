@@ -53,7 +53,7 @@ class NeckActivities:
     stomach: float = 0.0
     blood_pool_scale: float = 1.0
     head_excess: float | None = None
-    body_volume_ml: float = 65_000.0
+    body_volume_ml: float = 52_000.0
 
 
 def place_grid(rng: np.random.Generator, center: CenterProfile) -> Grid:

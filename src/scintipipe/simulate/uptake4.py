@@ -3,7 +3,7 @@
 =====================  ==================================================================
 label                  what is simulated
 =====================  ==================================================================
-diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 2-13 % of the
+diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 3-13 % of the
                        injected activity growing with gland size (Graves' disease),
                        salivary glands and blood pool relatively faint, pyramidal lobe in
                        30 %
@@ -42,7 +42,7 @@ CLASS_MIX_CENTER_B = {"diffusely_increased": 120 / 302, "diffusely_decreased": 4
 def _diffusely_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
     enlargement = rng.uniform(1.1, 1.6)
     shape = sample_thyroid_shape(rng, enlargement=enlargement, asymmetry=0.08, pyramidal_probability=0.3, isthmus_probability=0.95)
-    uptake = float(np.clip(log_uniform(rng, 0.012, 0.05) * enlargement**2, 0.02, 0.2))  # larger glands trap more
+    uptake = float(np.clip(log_uniform(rng, 0.012, 0.05) * enlargement**2, 0.03, 0.2))  # larger glands trap more
     activities = NeckActivities(thyroid=uptake, blood_pool_scale=rng.uniform(0.8, 1.2), **typical_salivary_uptake(rng, rng.uniform(0.7, 1.1)))
     return shape, activities, rng.uniform(0.04, 0.09), {}
 
