@@ -72,7 +72,7 @@ def inference_config(
         "datalist": "$[{'image': f} for f in sorted(glob.glob(os.path.join(@dataset_dir, '**', '*'), recursive=True)) if os.path.isfile(f) and not os.path.basename(f).startswith('.') and not f.endswith(('.csv', '.md', '.json', '.txt'))]",
         "preprocessing": {
             "_target_": "Compose",
-            "transforms": "$[scintipipe.transforms.LoadScand(keys='image')] + @scan_transforms",
+            "transforms": "$[scintipipe.transforms.LoadScand(keys='image')] + @scan_transforms + [scintipipe.transforms.CollatableMetad(keys='image')]",
         },
         "dataset": {"_target_": "Dataset", "data": "@datalist", "transform": "@preprocessing"},
         "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 32, "shuffle": False, "num_workers": 0},

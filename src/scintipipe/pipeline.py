@@ -122,10 +122,8 @@ class CaseNamer:
 
     def __call__(self, source: str) -> str:
         path, _, view = source.partition("#")
-        stem = Path(path).name
-        for suffix in (".gz", ".dcm", ".dicom", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".mha", ".mhd", ".nrrd"):
-            if stem.lower().endswith(suffix):
-                stem = stem[: -len(suffix)]
+        name = Path(path).name
+        stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem + (f"_{view}" if view else "")) or "case"
         name, n = base, 1
         while name in self._used:

@@ -1,6 +1,6 @@
 """MONAI transforms shipped with scintipipe, usable from bundle configs by dotted path."""
 
-from scintipipe.transforms.io import LoadScan, LoadScand
+from scintipipe.transforms.io import CollatableMetad, LoadScan, LoadScand
 from scintipipe.transforms.predictions import SavePredictionsd
 from scintipipe.transforms.scintigram import (
     CropNeckRegion,
@@ -12,6 +12,7 @@ from scintipipe.transforms.scintigram import (
 )
 
 __all__ = [
+    "CollatableMetad",
     "LoadScan",
     "LoadScand",
     "SavePredictionsd",

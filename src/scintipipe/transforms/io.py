@@ -44,3 +44,22 @@ class LoadScand(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.loader(d[key])
         return d
+
+
+class CollatableMetad(MapTransform):
+    """Keep only metadata every scan has, so MONAI's collate can batch scans.
+
+    Scans from different sources carry different metadata, some of it ``None`` (a PNG
+    export has no spacing), which ``default_collate`` refuses. Used last in a bundle's
+    standalone ``preprocessing``; the scintipipe runner batches plain tensors instead.
+    """
+
+    KEEP = ("filename_or_obj", "affine")
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            if hasattr(image, "meta"):
+                image.meta = {k: image.meta[k] for k in self.KEEP if image.meta.get(k) is not None}
+        return d
