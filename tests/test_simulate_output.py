@@ -136,3 +136,37 @@ def test_simulate_command_refuses_bad_arguments(tmp_path: Path, args: list[str],
     result = CliRunner().invoke(cli, ["simulate", "--n", "2", "--out", str(tmp_path / "x"), *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+PLUGIN = '''
+"""A one-file plugin bringing its own phantom for a task the core does not know."""
+
+from scintipipe import hookimpl
+from scintipipe.simulate import TaskSimulator
+from scintipipe.simulate.head_neck import sample_head_neck
+from scintipipe.simulate.neck import NeckActivities, simulate_neck_view, typical_salivary_uptake
+from scintipipe.simulate.thyroid import sample_thyroid_shape
+
+
+def simulate_toy(rng, center, label):
+    uptake = 0.08 if label == "hot" else 0.001
+    activities = NeckActivities(thyroid=uptake, **typical_salivary_uptake(rng))
+    return simulate_neck_view(rng, center, label, sample_thyroid_shape(rng), sample_head_neck(rng), activities)
+
+
+@hookimpl
+def register_simulators(register):
+    register.simulator("toy", TaskSimulator("toy", ("hot", "cold"), simulate_toy, {"hot": 1, "cold": 3}))
+'''
+
+
+def test_a_plugin_brings_its_own_phantom_through_register_simulators(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "toy_task.py").write_text(PLUGIN)
+    out = tmp_path / "toy"
+    result = CliRunner().invoke(cli, ["--plugins-dir", str(plugins), "simulate", "--task", "toy", "--n", "4", "--center", "b", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with open(out / "labels.csv") as handle:
+        labels = [row["label"] for row in csv.DictReader(handle)]
+    assert sorted(labels) == ["cold", "cold", "cold", "hot"]  # the plugin's default mix
