@@ -161,8 +161,9 @@ def body_thickness(grid: Grid, body: BodyOutline) -> np.ndarray:
     neck = neck * (y < body.head_cy)
     lateral = np.clip((np.abs(x) - body.neck_half_width) / (body.shoulder_half_width - body.neck_half_width), 0, None)
     top = body.shoulder_top - body.shoulder_drop * lateral**1.5
-    rounding = np.sqrt(np.clip((top - y) / body.shoulder_rounding, 0, 1))
-    across = np.sqrt(np.clip(1 - (x / body.shoulder_half_width) ** 2, 0, None))
+    ramp = np.clip((top - y) / body.shoulder_rounding, 0, 1)
+    rounding = ramp * ramp * (3 - 2 * ramp)  # smooth: shoulders slope away from the camera
+    across = np.clip(1 - (x / body.shoulder_half_width) ** 2, 0, None)  # thinner towards the arms
     chest = 2 * body.chest_az * across * rounding
     return np.maximum(np.maximum(head, neck), chest)
 
