@@ -19,8 +19,8 @@ from scintipipe.simulate.masks_io import MASK_LABELS, read_label_map
 from scintipipe.simulate.writer import assign_labels
 
 
-def write(out: Path, seed: int, n: int = 4, center: str = "a", syringes: bool = False):
-    return write_dataset("uptake4", UPTAKE4_SIMULATOR, UPTAKE4_SIMULATOR.labels, CENTERS[center], out, n, seed, {label: 1.0 for label in UPTAKE4_SIMULATOR.labels}, syringes=syringes)
+def write(out: Path, seed: int, n: int = 4, center: str = "a", syringes: bool = False, overwrite: bool = False):
+    return write_dataset("uptake4", UPTAKE4_SIMULATOR, UPTAKE4_SIMULATOR.labels, CENTERS[center], out, n, seed, {label: 1.0 for label in UPTAKE4_SIMULATOR.labels}, syringes=syringes, overwrite=overwrite)
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -170,3 +170,17 @@ def test_a_plugin_brings_its_own_phantom_through_register_simulators(tmp_path: P
     with open(out / "labels.csv") as handle:
         labels = [row["label"] for row in csv.DictReader(handle)]
     assert sorted(labels) == ["cold", "cold", "cold", "hot"]  # the plugin's default mix
+
+
+def test_an_earlier_data_set_is_kept_unless_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    write(out, 1, n=5, syringes=True)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        write(out, 2, n=3)
+    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "3", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    write(out, 2, n=3, overwrite=True)
+    assert sorted(p.name for p in out.glob("case-*.dcm")) == ["case-00000.dcm", "case-00001.dcm", "case-00002.dcm"]
+    assert not any((out / "syringes").glob("*.dcm")) and len(list((out / "masks").glob("*.nii.gz"))) == 3
+    assert (out / "notes.txt").read_text() == "mine"

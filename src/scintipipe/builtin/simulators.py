@@ -29,7 +29,8 @@ Writes in OUT:
   contact_sheet.png      a look at the first cases of each label
   simulation.json        settings and label counts
 
-The same arguments always write byte-identical files.
+The same arguments always write byte-identical files. An OUT that already holds a
+simulated data set is refused unless --overwrite.
 """
 
 
@@ -85,9 +86,10 @@ def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) ->
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--class-mix", default=None, help="'balanced', 'label=weight,...' or weights in label order; default: the task's mix for this centre.")
 @click.option("--syringes/--no-syringes", default=False, help="Also write full and empty syringe images (uptake truth).")
+@click.option("--overwrite", is_flag=True, help="Replace a data set already in OUT (only the files the simulator writes).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_context
-def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out: Path, class_mix: str | None, syringes: bool, progress: bool | None) -> None:
+def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out: Path, class_mix: str | None, syringes: bool, overwrite: bool, progress: bool | None) -> None:
     """Simulate labelled planar scintigrams for a task, as DICOM with ground truth."""
     import sys
 
@@ -118,7 +120,9 @@ def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out:
         return tqdm(indices, total=n, desc=f"simulate {task} ({center})", unit="case", disable=not show)
 
     try:
-        summary = write_dataset(task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar)
+        summary = write_dataset(task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar, overwrite=overwrite)
+    except FileExistsError as exc:
+        raise click.UsageError(f"{exc} (--overwrite)") from exc
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     counts = ", ".join(f"{label} {count}" for label, count in summary.counts_per_label.items())

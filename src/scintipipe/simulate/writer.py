@@ -149,6 +149,16 @@ def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile,
     return row
 
 
+OUTPUT_FILES = ("labels.csv", "truth.csv", "cases.jsonl", "contact_sheet.png", "simulation.json")
+
+
+def clear_previous_output(out: Path) -> None:
+    """Remove what an earlier :func:`write_dataset` wrote in ``out`` (nothing else)."""
+    for pattern in ("case-*.dcm", "masks/case-*.nii.gz", "masks/labels.json", "syringes/case-*_full.dcm", "syringes/case-*_empty.dcm", *OUTPUT_FILES):
+        for path in out.glob(pattern):
+            path.unlink()
+
+
 def write_dataset(
     task: str,
     factory: Callable[[np.random.Generator, CenterProfile, str], SimulatedCase],
@@ -160,6 +170,7 @@ def write_dataset(
     class_mix: Mapping[str, float],
     syringes: bool = False,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
+    overwrite: bool = False,
 ) -> DatasetSummary:
     """Simulate ``n`` cases and write them to ``out``.
 
@@ -174,13 +185,22 @@ def write_dataset(
         class_mix: share per label.
         syringes: also write full and empty syringe images.
         progress: wraps the case index iterator (e.g. ``tqdm``).
+        overwrite: replace an earlier data set in ``out`` (its files only).
 
     Returns:
         A summary with the files written and the label counts.
+
+    Raises:
+        FileExistsError: ``out`` already holds a simulated data set and not ``overwrite``
+            (stale cases of a larger earlier run would otherwise sit beside the new ones).
     """
     labels = list(labels)
     mix = normalise_mix(labels, class_mix)
     out = Path(out)
+    if (out / "simulation.json").exists() or any(out.glob("case-*.dcm")):
+        if not overwrite:
+            raise FileExistsError(f"{out} already holds a simulated data set; choose another folder or overwrite it")
+        clear_previous_output(out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     if syringes:
         (out / "syringes").mkdir(exist_ok=True)
