@@ -183,3 +183,15 @@ def test_non_dicom_source_gets_reports_but_no_dicom(tiny_bundle: Path, tmp_path:
     assert "report_sr.dcm" not in (folder / "report.html").read_text()
     notes = json.loads((folder / "report.json").read_text())["notes"]
     assert any("display image" in note for note in notes)
+
+
+def test_report_options_are_checked_before_the_run(tiny_bundle: Path, simulated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scan = str(simulated / "case-00000.dcm")
+    empty = str(simulated / "syringes" / "case-00000_empty.dcm")
+    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), scan, "--syringe-empty", empty])
+    assert result.exit_code == 2 and "--syringe-empty needs --syringe-full" in result.output
+    monkeypatch.setattr("scintipipe.report.chromium.find_chromium", lambda: None)
+    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), scan, "--pdf"])
+    assert result.exit_code == 2 and "apt-get install -y chromium" in result.output
+    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), scan, "--explain-method", "lime"])
+    assert result.exit_code == 2

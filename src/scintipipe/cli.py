@@ -131,6 +131,10 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
         raise click.UsageError(f"--explain-class: unknown labels {unknown}; bundle {bundle.name!r} has {bundle.labels}")
     if syringe_empty and not syringe_full:
         raise click.UsageError("--syringe-empty needs --syringe-full")
+    from scintipipe.report.chromium import find_chromium
+
+    if pdf and find_chromium() is None:
+        raise click.UsageError("--pdf needs Chromium (Debian: apt-get install -y chromium)")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
         explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf,
