@@ -84,3 +84,20 @@ def test_folder_walk_loads_the_mhd_header_not_its_raw_data(tmp_path):
     data_files = [p.name for p in tmp_path.iterdir() if p.suffix != ".mhd"]
     assert data_files, "ITK wrote the pixels inline; the test needs a detached data file"
     assert [p.name for p in iter_input_files([tmp_path])] == ["plane.mhd"]
+
+
+def test_nifti_label_map_is_skipped_as_not_a_scan(tmp_path) -> None:
+    import nibabel as nib
+    import numpy as np
+    import pytest
+
+    from scintipipe.errors import NotAnImage
+    from scintipipe.loaders.volume import load_volume
+
+    labels = np.zeros((64, 64, 1), dtype=np.uint8)
+    labels[20:40, 10:30] = 1
+    image = nib.Nifti1Image(labels, np.eye(4))
+    image.header.set_intent("label")
+    nib.save(image, tmp_path / "mask.nii.gz")
+    with pytest.raises(NotAnImage, match="label map"):
+        load_volume(tmp_path / "mask.nii.gz")

@@ -25,6 +25,9 @@ from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeErro
 from scintipipe.explain import explain_method
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
+# Files that sit beside scans (labels, notes, reports): skipped with a note, not failures.
+SIDECAR_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".md", ".html", ".pdf", ".log", ".xml", ".yaml", ".yml")
+
 STAGE_OF_HOOK = {
     "load_scans": "load",
     "preprocess_scan": "preprocess",
@@ -164,6 +167,8 @@ class Pipeline:
     def load(self, path: Path) -> list[dict[str, Any]]:
         """Load one file into views; raise ScanError when no loader reads it."""
         scans = self.call("load_scans", str(path), path=path)
+        if scans is None and path.suffix.lower() in SIDECAR_SUFFIXES:
+            raise NotAnImage(path, f"a {path.suffix.lower()} file, not an image")
         if scans is None:
             raise ScanError(path, "not a recognised image format (DICOM, PNG, JPEG, TIFF, NIfTI, MetaImage or NRRD)")
         return scans

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from scintipipe.errors import ScanError
+from scintipipe.errors import NotAnImage, ScanError
 from scintipipe.loaders.grey import to_grey
 from scintipipe.scan import make_scan
 
@@ -51,6 +51,8 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float] | None, str
         zooms = [float(z) for z in image.header.get_zooms()]
     except Exception as exc:  # noqa: BLE001  (nibabel raises many kinds on corrupt files)
         raise ScanError(path, f"not a readable NIfTI file: {type(exc).__name__}: {exc}") from exc
+    if image.header.get_intent()[0] == "label":
+        raise NotAnImage(path, "a NIfTI label map (segmentation mask, intent 'label'), not a scan")
     if data.dtype.names:  # RGB NIfTI is a structured array
         data = np.stack([data[n] for n in data.dtype.names], axis=-1)
         zooms = zooms[: data.ndim - 1]

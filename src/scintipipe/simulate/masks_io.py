@@ -60,6 +60,7 @@ def write_label_map(masks: dict[str, np.ndarray], pixel_mm: float, path: Path) -
     affine = np.diag([pixel_mm, pixel_mm, 1.0, 1.0])
     image = nib.Nifti1Image(labels, affine)
     image.header.set_xyzt_units("mm")
+    image.header.set_intent("label")  # loaders skip label maps: they are masks, not scans
     nib.save(image, path)
     return path
 
