@@ -49,6 +49,7 @@ GLAND_HALF_WIDTH_MM = 45.0
 GRABCUT_MARGIN_MM = 15.0
 OPENING_MM = 3.0
 SEED_FRACTION = 0.2
+MIN_WIDTH_MM = 12.0
 ISTHMUS_HALF_WIDTH_MM = 5.0
 HOT_NODULE_FACTOR = 2.0
 MIN_NODULE_MM2 = 30.0
@@ -141,15 +142,22 @@ def find_thyroid_seed(image: NeckImage) -> np.ndarray:
     """The component(s) the thyroid starts from: the lowest structure near the midline,
     with any structure beside it at the same height (the other lobe).
 
+    Only structures at least :data:`MIN_WIDTH_MM` wide somewhere can be the lowest, so
+    the oesophagus (a thin vertical line below the gland) does not pass for a thyroid.
+
     Returns:
         A boolean mask, empty when no structure is near the midline.
     """
-    parts = components(structure_mask(image, SEED_FRACTION), image)
-    half = image.px(GLAND_HALF_WIDTH_MM)
-    near = [p for p in parts if abs(_centroid(p)[1] - image.midline) <= image.px(MIDLINE_MM) or _spans(p, image.midline)]
+    structures = structure_mask(image, SEED_FRACTION)
+    wide = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(round(image.px(MIN_WIDTH_MM)))), 1))
+    broad = cv2.morphologyEx(structures.astype(np.uint8), cv2.MORPH_OPEN, wide).astype(bool)
+    parts = components(structures, image)
+    near = [p for p in components(broad, image) if abs(_centroid(p)[1] - image.midline) <= image.px(MIDLINE_MM) or _spans(p, image.midline)]
     if not near:
         return np.zeros(image.counts.shape, bool)
-    lowest = max(near, key=lambda p: _centroid(p)[0])
+    lowest_broad = max(near, key=lambda p: _centroid(p)[0])
+    lowest = next(p for p in parts if (p & lowest_broad).any())
+    half = image.px(GLAND_HALF_WIDTH_MM)
     top, bottom = _row_range(lowest)
     seed = lowest.copy()
     for part in parts:
