@@ -6,16 +6,17 @@ The method, in the order it runs (all sizes in mm, converted with the pixel spac
    what is left are structures narrower than the disc above the body background
    (thyroid lobes, salivary glands, mouth, nodules).
 2. Threshold the top-hat and label connected components. The thyroid is the lowest
-   significant structure close to the body midline (everything the neck holds above it
-   is salivary glands and mouth); lobes that came apart join it when they sit at the same
-   height within 45 mm of the midline.
+   significant structure close to the body midline and at least 12 mm wide somewhere
+   (everything the neck holds above it is salivary glands and mouth; the oesophagus
+   below it is thinner); lobes that came apart join it when they sit at the same height
+   within 45 mm of the midline.
 3. Refine the gland with OpenCV GrabCut seeded from that component (sure foreground above
-   60 % of the gland's level, probable foreground above 40 %, sure background beyond a
-   15 mm margin), as in seed 003's preprocessing.
+   70 % of the gland's median level, probable foreground above 40 %, sure background
+   beyond a 15 mm margin), as in seed 003's preprocessing.
 4. Split the gland at the column of least counts between the lobes' peaks (image left is
    the patient's right on an anterior view); the isthmus is the band around that column.
-5. Nodules: hot candidates are spots above twice their lobe's median level; cold ones are holes
-   and notches (inside the lobe's convex hull) the gland leaves.
+5. Nodules: hot candidates are spots above twice their lobe's median level; cold ones
+   are holes and notches (inside the lobe's convex hull) the gland leaves.
 6. Salivary glands: top-hat components above the thyroid and off the midline.
 7. Background: a ring 5-15 mm from the gland, lateral and inferior to it (never towards
    the salivary glands), free of any other structure.
