@@ -15,15 +15,16 @@ Three steps, each an array transform ``X`` with a dictionary form ``Xd`` (MONAI 
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, Transform
+from monai.transforms import Transform
 from scipy import ndimage
+
+from scintipipe.transforms.dictionary import ArrayTransformd
 
 
 def _spacing_of(img: Any, default_fov_mm: float) -> tuple[float, float]:
@@ -143,35 +144,19 @@ class NormalizeCounts(Transform):
         return _with_meta(torch.from_numpy(a), img)
 
 
-class _Dict(MapTransform):
-    """Dictionary wrapper delegating to an array transform (MONAI's ``Xd`` pattern)."""
-
-    array_transform: type[Transform]
-
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs: Any):
-        super().__init__(keys, allow_missing_keys)
-        self.transform = self.array_transform(**kwargs)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key])
-        return d
-
-
-class ResampleToSpacingd(_Dict):
+class ResampleToSpacingd(ArrayTransformd):
     """Dictionary form of :class:`ResampleToSpacing`."""
 
     array_transform = ResampleToSpacing
 
 
-class CropNeckRegiond(_Dict):
+class CropNeckRegiond(ArrayTransformd):
     """Dictionary form of :class:`CropNeckRegion`."""
 
     array_transform = CropNeckRegion
 
 
-class NormalizeCountsd(_Dict):
+class NormalizeCountsd(ArrayTransformd):
     """Dictionary form of :class:`NormalizeCounts`."""
 
     array_transform = NormalizeCounts
