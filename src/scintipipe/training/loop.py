@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -132,12 +133,19 @@ def fit(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
+            if state["scheduler"].get("total_steps") == scheduler.total_steps:
+                scheduler.load_state_dict(state["scheduler"])
+            else:  # resumed with another --epochs: stretch the schedule, keep the steps done
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    for _ in range(min(state["scheduler"].get("_step_count", 1) - 1, scheduler.total_steps - 1)):
+                        scheduler.step()
+                log(f"note: the checkpoint was made for {state.get('epochs', '?')} epochs, now {epochs}: learning-rate schedule stretched to {epochs} epochs")
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch = state["epoch"] + 1
         best = FitResult(state["best_state"], state["best_epoch"], state["best_metric"], state["history"])
-        log(f"resumed from {checkpoint_path} at epoch {start_epoch}")
+        log(f"resumed from {checkpoint_path} after epoch {start_epoch} of {epochs}")
 
     writer = SummaryWriter(log_dir=str(out_dir / "logs"))
     if start_epoch == 0:
@@ -182,6 +190,7 @@ def fit(
                 "generator": generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "epoch": epoch,
+                "epochs": epochs,
                 "best_state": best.best_state,
                 "best_epoch": best.best_epoch,
                 "best_metric": best.best_metric,
