@@ -43,6 +43,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.uptake4",
     "scintipipe.builtin.simulators",
     "scintipipe.builtin.training_commands",
+    "scintipipe.builtin.serve_command",
 )
 
 

@@ -1,0 +1,313 @@
+"""The FastAPI application: MONAI Label's REST routes over scintipipe's pipeline.
+
+Routes, parameters and answers follow MONAI Label (``monailabel/endpoints/*.py`` and
+``monailabel/client/client.py``), so its client and its 3D Slicer and OHIF plugins work
+unchanged. Endpoints are plain functions: FastAPI runs them in its thread pool, and
+:class:`~scintipipe.server.models.ModelService` serialises the network calls.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+import uuid
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import Body, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+
+from scintipipe import __version__
+from scintipipe.errors import ScanError
+from scintipipe.server.activelearning import ActiveLearning
+from scintipipe.server.datastore import FINAL_TAG, Datastore, check_id, stem_of
+from scintipipe.server.errors import BadRequest, NotFound, PayloadTooLarge, TrainingBusy
+from scintipipe.server.label_images import check_label_file, class_label_from
+from scintipipe.server.models import CLASSIFICATION, InferResult, ModelService
+from scintipipe.server.training import TrainingJobs
+from scintipipe.server.uploads import BodySizeLimit, parse_params, save_upload
+
+DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MULTIPART_BOUNDARY_PREFIX = "scintipipe-"
+
+
+class InferOutput(str, Enum):
+    """What ``/infer`` answers: JSON, the label image, or both (multipart)."""
+
+    image = "image"
+    json = "json"
+    all = "all"
+
+
+class DatastoreOutput(str, Enum):
+    """What ``GET /datastore/`` answers: counts, the full index, or the training list."""
+
+    stats = "stats"
+    all = "all"
+    train = "train"
+
+
+def multipart_answer(params: dict[str, Any], label_file: Path) -> Response:
+    """``params`` (JSON) and the label image as ``multipart/form-data``, as MONAI Label sends them."""
+    boundary = MULTIPART_BOUNDARY_PREFIX + uuid.uuid4().hex
+    body = bytearray()
+    body += f'--{boundary}\r\nContent-Disposition: form-data; name="params"\r\nContent-Type: application/json\r\n\r\n'.encode()
+    body += json.dumps(params).encode() + b"\r\n"
+    body += f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{label_file.name}"\r\nContent-Type: application/gzip\r\n\r\n'.encode()
+    body += label_file.read_bytes() + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return Response(content=bytes(body), media_type=f"multipart/form-data; boundary={boundary}")
+
+
+def file_answer(path: Path, download_name: str | None = None) -> FileResponse:
+    """A stored file with its type and name."""
+    media_type = "application/gzip" if path.name.endswith(".gz") else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    return FileResponse(path, media_type=media_type, filename=download_name or path.name)
+
+
+def error(status: int, detail: str) -> JSONResponse:
+    """A JSON error answer, FastAPI style: ``{"detail": ...}``."""
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def message_of(exc: BaseException) -> str:
+    """An exception's message without the quotes ``KeyError`` adds."""
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, name: str = "scintipipe") -> FastAPI:
+    """Build the server application.
+
+    Args:
+        service: the served bundles.
+        datastore: the images and labels folder.
+        max_upload_bytes: the largest request body accepted (413 above it).
+        name: the app name in ``/info/``.
+    """
+    app = FastAPI(
+        title="scintipipe MONAI Label server",
+        version=__version__,
+        description="Thyroid scintigraphy classification, ROI segmentation and Grad-CAM regions over the MONAI Label REST API. Demonstration bundles are not for clinical use.",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes + 64 * 1024)
+    learning = ActiveLearning(datastore, service)
+    training = TrainingJobs(datastore, service)
+    app.state.service, app.state.datastore, app.state.training = service, datastore, training
+    uploads_dir = service.work_dir / "uploads"
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- errors ---------------------------------------------------------------------
+
+    handlers = {NotFound: 404, BadRequest: 400, PayloadTooLarge: 413, ScanError: 415, TrainingBusy: 409}
+    for exception_class, status in handlers.items():
+
+        async def handle(request: Request, exc: Exception, status: int = status) -> JSONResponse:
+            return error(status, message_of(exc))
+
+        app.add_exception_handler(exception_class, handle)
+
+    def known_classes() -> list[str]:
+        return sorted({label for bundle in service.bundles.values() for label in bundle.labels})
+
+    # ---- info -----------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/info/", tags=["App"], summary="App info: labels, models, strategies, trainers, datastore")
+    def info() -> dict[str, Any]:
+        models = service.info()
+        labels: list[str] = []
+        for entry in models.values():
+            for label in sorted(entry["labels"], key=entry["labels"].get):
+                if label not in labels:
+                    labels.append(label)
+        return {
+            "name": name,
+            "description": "scintipipe: thyroid scintigraphy classification, ROI segmentation and Grad-CAM regions",
+            "version": __version__,
+            "labels": labels,
+            "models": models,
+            "trainers": training.info(),
+            "strategies": learning.info(),
+            "scoring": {},
+            "train_stats": {},
+            "datastore": datastore.status(),
+        }
+
+    # ---- infer ----------------------------------------------------------------------
+
+    @app.post("/infer/{model}", tags=["Infer"], summary="Run a model on a datastore image or an uploaded file")
+    def infer(model: str, image: str = "", output: Optional[InferOutput] = None, params: str = Form("{}"), file: Optional[UploadFile] = File(None), label: Optional[UploadFile] = File(None)) -> Any:
+        served = service.model(model)
+        request_params = parse_params(params)
+        if file is not None and file.filename:
+            path, _ = save_upload(file, uploads_dir, max_upload_bytes)
+            try:
+                result = service.infer(model, path, request_params, image_id=image or None)
+            finally:
+                path.unlink(missing_ok=True)
+        elif image:
+            check_id(image)
+            result = service.infer(model, datastore.image_path(image), request_params, image_id=image)
+        else:
+            raise BadRequest("give an image id from the datastore (?image=ID) or upload a file (form field 'file')")
+        return infer_answer(result, served.kind, output)
+
+    def infer_answer(result: InferResult, kind: str, output: InferOutput | None) -> Any:
+        label_file = result.label_file
+        try:
+            if kind == CLASSIFICATION and output == InferOutput.image:
+                raise BadRequest("classification models answer JSON; ask a segmentation model (<bundle>_roi, <bundle>_gradcam) for a label image")
+            if label_file is None or output == InferOutput.json:
+                return result.params
+            if output == InferOutput.image:
+                return Response(content=label_file.read_bytes(), media_type="application/gzip", headers={"Content-Disposition": f'attachment; filename="{label_file.name}"'})
+            return multipart_answer(result.params, label_file)
+        finally:
+            if label_file is not None:
+                label_file.unlink(missing_ok=True)
+
+    # ---- datastore ------------------------------------------------------------------
+
+    @app.get("/datastore/", tags=["Datastore"], summary="Datastore counts (stats), index (all) or labelled pairs (train)")
+    def datastore_listing(output: Optional[DatastoreOutput] = None) -> Any:
+        if output == DatastoreOutput.all:
+            return datastore.json()
+        if output == DatastoreOutput.train:
+            return datastore.datalist()
+        return datastore.status()
+
+    def add_image(image: Optional[str], params: str, file: UploadFile) -> dict[str, Any]:
+        save_params = parse_params(params)
+        image_id = check_id(image or stem_of(file.filename or ""))
+        path, suffix = save_upload(file, uploads_dir, max_upload_bytes)
+        try:
+            scans = service.load(path)
+            first = scans[0]["image"]
+            described = {
+                "views": [scan["image"].meta.get("view") for scan in scans],
+                "rows": int(first.shape[-2]),
+                "columns": int(first.shape[-1]),
+                "modality": first.meta.get("modality"),
+                "original_name": Path(file.filename or "").name,
+            }
+            extra = {key: value for key, value in save_params.items() if key != "client_id" and value is not None}
+            datastore.add_image(image_id, path, suffix, {**extra, **described})
+        finally:
+            path.unlink(missing_ok=True)
+        return {"image": image_id}
+
+    @app.put("/datastore/", tags=["Datastore"], include_in_schema=False)
+    def upload_image_legacy(image: Optional[str] = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
+        return add_image(image, params, file)
+
+    @app.put("/datastore/image", tags=["Datastore"], summary="Upload an image (checked to be a scan; 415 otherwise)")
+    def upload_image(image: Optional[str] = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
+        return add_image(image, params, file)
+
+    @app.delete("/datastore/", tags=["Datastore"], include_in_schema=False)
+    @app.delete("/datastore/image", tags=["Datastore"], summary="Remove an image and its labels")
+    def remove_image(id: str) -> dict[str, Any]:
+        datastore.remove_image(check_id(id))
+        return {}
+
+    @app.head("/datastore/image", tags=["Datastore"], summary="Whether an image exists")
+    def image_exists(image: str) -> dict[str, Any]:
+        datastore.image_path(check_id(image))
+        return {}
+
+    @app.get("/datastore/image", tags=["Datastore"], summary="Download an image")
+    def download_image(image: str) -> FileResponse:
+        return file_answer(datastore.image_path(check_id(image)))
+
+    @app.get("/datastore/image/info", tags=["Datastore"], summary="An image's info")
+    def image_info(image: str) -> dict[str, Any]:
+        return datastore.image_info(check_id(image))
+
+    @app.put("/datastore/image/info", tags=["Datastore"], summary="Merge info into an image's info")
+    def update_image_info(image: str, info: str = Form("{}")) -> dict[str, Any]:
+        return datastore.update_image_info(check_id(image), parse_params(info))
+
+    @app.put("/datastore/label", tags=["Datastore"], summary="Save a reader's label (NIfTI label image, or a class name as .json/.txt or params.label)")
+    def save_label(image: str, tag: str = FINAL_TAG, params: str = Form("{}"), label: UploadFile = File(...)) -> dict[str, Any]:
+        save_params = parse_params(params)
+        datastore.image_path(check_id(image))
+        tag = check_id(tag or FINAL_TAG, "label tag")
+        path, suffix = save_upload(label, uploads_dir, max_upload_bytes)
+        try:
+            try:
+                described = check_label_file(path, suffix)
+            except ValueError as exc:
+                raise ScanError(label.filename, str(exc)) from exc
+            if described["kind"] == "image":
+                expected = sorted((datastore.image_info(image).get("rows"), datastore.image_info(image).get("columns")))
+                got = sorted(size for size in described["shape"] if size != 1)
+                if None not in expected and got != expected:
+                    raise BadRequest(f"the label image is {described['shape']} but image {image!r} is {expected[0]} x {expected[1]} pixels")
+            class_label = class_label_from(save_params, described, known_classes())
+            if class_label is not None and class_label not in known_classes():
+                raise BadRequest(f"unknown class {class_label!r}; the served bundles' classes are: {', '.join(known_classes())}")
+            extra = {key: value for key, value in save_params.items() if key != "client_id" and value is not None}
+            label_info = {**extra, **described, "class_label": class_label}
+            label_id = datastore.save_label(image, path, suffix, tag, label_info)
+        finally:
+            path.unlink(missing_ok=True)
+        return {"image": image, "label": label_id, "tag": tag, "class_label": class_label}
+
+    @app.delete("/datastore/label", tags=["Datastore"], summary="Remove a label")
+    def remove_label(id: str, tag: str = FINAL_TAG) -> dict[str, Any]:
+        datastore.remove_label(check_id(id), tag)
+        return {}
+
+    @app.head("/datastore/label", tags=["Datastore"], summary="Whether an image has a label")
+    def label_exists(image: str, tag: str = FINAL_TAG) -> dict[str, Any]:
+        datastore.label_path(check_id(image), tag)
+        return {}
+
+    @app.get("/datastore/label", tags=["Datastore"], summary="Download a label")
+    def download_label(label: str, tag: str = FINAL_TAG) -> FileResponse:
+        return file_answer(datastore.label_path(check_id(label), tag))
+
+    @app.get("/datastore/label/info", tags=["Datastore"], summary="A label's info")
+    def label_info(label: str, tag: str = FINAL_TAG) -> dict[str, Any]:
+        return datastore.label_info(check_id(label), tag)
+
+    # ---- active learning ------------------------------------------------------------
+
+    @app.post("/activelearning/{strategy}", tags=["ActiveLearning"], summary="The next unlabelled image (random, least_confidence)")
+    def next_sample(strategy: str, params: Optional[dict] = Body(None)) -> dict[str, Any]:
+        params = params or {}
+        result = learning.next_sample(strategy, params)
+        if result:
+            info = datastore.image_info(result["id"])
+            chosen = dict(info.get("strategy") or {})
+            chosen[result["strategy"]] = {"client_id": params.get("client_id"), "ts": int(time.time())}
+            datastore.update_image_info(result["id"], {"strategy": chosen})
+        return result
+
+    # ---- training -------------------------------------------------------------------
+
+    @app.get("/train/", tags=["Train"], summary="Status of the latest (or every) training job")
+    def train_status(all: bool = False, check_if_running: bool = False) -> Any:
+        if check_if_running:
+            if training.running():
+                return {"running": True}
+            return error(404, "no training job is running")
+        status = training.status(all)
+        if status is None:
+            return error(404, "no training job has run")
+        return status
+
+    @app.post("/train/{model}", tags=["Train"], summary="Retrain a bundle on the datastore's labelled images (background job)")
+    def train_model(model: str, params: Optional[dict] = Body(None)) -> dict[str, Any]:
+        return training.start(model, params or {})
+
+    @app.delete("/train/", tags=["Train"], summary="Stopping a job is not supported")
+    def train_stop() -> JSONResponse:
+        return error(501, "a running training job cannot be stopped; it ends on its own (see GET /train/)")
+
+    return app

@@ -1,0 +1,287 @@
+"""The server's datastore: a folder of images and readers' labels with a JSON index.
+
+Layout (the index mirrors MONAI Label's local datastore, so ``GET /datastore/?output=all``
+looks the same to a client)::
+
+    DATASTORE/
+      datastore.json            # {"name", "description", "objects": {id: {"image": {...}, "labels": {tag: {...}}}}}
+      images/<id><ext>          # the uploaded scan, as uploaded
+      labels/<tag>/<id><ext>    # a reader's label image (tag "final" by default)
+
+Every write goes to a temporary file in the same folder followed by :func:`os.replace`,
+so a crash or a failed upload never leaves a half-written label or index behind. The
+datastore survives restarts: everything it knows is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from scintipipe.server.errors import BadRequest, NotFound
+
+INDEX_NAME = "datastore.json"
+FINAL_TAG = "final"
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+class DatastoreError(BadRequest):
+    """A request the datastore refuses (an unsafe id), with the reason: 400."""
+
+
+def file_suffix(filename: str) -> str:
+    """The extension of an uploaded file name, ``.nii.gz`` kept whole; ``""`` when none."""
+    name = Path(filename or "").name.lower()
+    for compound in COMPOUND_SUFFIXES:
+        if name.endswith(compound):
+            return compound
+    suffix = Path(name).suffix
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix or "") else ""
+
+
+def stem_of(filename: str) -> str:
+    """A file name without its extension (``scan.nii.gz`` gives ``scan``)."""
+    name = Path(filename or "").name
+    suffix = file_suffix(name)
+    return name[: len(name) - len(suffix)] if suffix else name
+
+
+def check_id(value: str, what: str = "image id") -> str:
+    """Return ``value`` when it is a safe id (letters, digits, ``._-``), else raise.
+
+    Raises:
+        DatastoreError: the id could escape the datastore folder or is empty.
+    """
+    if not value or not ID_PATTERN.match(value) or ".." in value:
+        raise DatastoreError(f"{what} {value!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through a temporary file in its folder and :func:`os.replace`.
+
+    Args:
+        path: the file to create or replace.
+        write: writes the content to the open temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    atomic_write(path, lambda stream: stream.write(data))
+
+
+def atomic_copy(source: Path, path: Path) -> None:
+    """Copy ``source`` to ``path`` atomically."""
+
+    def copy(stream: BinaryIO) -> None:
+        with open(source, "rb") as original:
+            shutil.copyfileobj(original, stream)
+
+    atomic_write(path, copy)
+
+
+class Datastore:
+    """Images, labels and their index in one folder; safe to use from several threads.
+
+    Args:
+        root: the folder (created when missing).
+        name: shown in the index.
+    """
+
+    def __init__(self, root: str | Path, name: str = "scintipipe"):
+        self.root = Path(root).resolve()
+        (self.root / "images").mkdir(parents=True, exist_ok=True)
+        (self.root / "labels" / FINAL_TAG).mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._index = self._read_index(name)
+
+    # ---- index ----------------------------------------------------------------------
+
+    @property
+    def index_path(self) -> Path:
+        """The JSON index file."""
+        return self.root / INDEX_NAME
+
+    def _read_index(self, name: str) -> dict[str, Any]:
+        if self.index_path.is_file():
+            index = json.loads(self.index_path.read_text())
+            index.setdefault("objects", {})
+            return index
+        return {"name": name, "description": "scintipipe serve datastore", "images_dir": "images", "labels_dir": "labels", "objects": {}}
+
+    def _save_index(self) -> None:
+        atomic_write_bytes(self.index_path, (json.dumps(self._index, indent=1, sort_keys=True) + "\n").encode())
+
+    def json(self) -> dict[str, Any]:
+        """The whole index (MONAI Label's ``?output=all``)."""
+        with self._lock:
+            return json.loads(json.dumps(self._index))
+
+    def status(self) -> dict[str, Any]:
+        """Counts: ``total`` images, ``completed`` (with a final label), labels per tag."""
+        with self._lock:
+            tags: dict[str, int] = {}
+            for obj in self._index["objects"].values():
+                for tag in obj.get("labels", {}):
+                    tags[tag] = tags.get(tag, 0) + 1
+            return {"total": len(self._index["objects"]), "completed": len(self.labelled_ids()), "label_tags": tags}
+
+    def datalist(self) -> list[dict[str, Any]]:
+        """Image and final-label paths of every labelled image, with the label info."""
+        with self._lock:
+            return [
+                {"image": str(self.image_path(image_id)), "label": str(self.label_path(image_id)), "label_info": self._index["objects"][image_id]["labels"][FINAL_TAG].get("info", {})}
+                for image_id in self.labelled_ids()
+            ]
+
+    # ---- images ---------------------------------------------------------------------
+
+    def image_ids(self) -> list[str]:
+        """Every image id, sorted."""
+        with self._lock:
+            return sorted(self._index["objects"])
+
+    def labelled_ids(self, tag: str = FINAL_TAG) -> list[str]:
+        """Ids of images with a label under ``tag``."""
+        with self._lock:
+            return sorted(k for k, v in self._index["objects"].items() if tag in v.get("labels", {}))
+
+    def unlabelled_ids(self) -> list[str]:
+        """Ids of images without a final label."""
+        labelled = set(self.labelled_ids())
+        return [image_id for image_id in self.image_ids() if image_id not in labelled]
+
+    def has_image(self, image_id: str) -> bool:
+        """Whether ``image_id`` is in the datastore."""
+        with self._lock:
+            return image_id in self._index["objects"]
+
+    def _object(self, image_id: str) -> dict[str, Any]:
+        obj = self._index["objects"].get(image_id)
+        if obj is None:
+            raise NotFound(f"no image {image_id!r} in the datastore")
+        return obj
+
+    def image_path(self, image_id: str) -> Path:
+        """The stored file of ``image_id``.
+
+        Raises:
+            NotFound: no such image.
+        """
+        with self._lock:
+            obj = self._object(image_id)
+            return self.root / "images" / f"{image_id}{obj['image']['ext']}"
+
+    def add_image(self, image_id: str, source: Path, ext: str, info: dict[str, Any] | None = None) -> str:
+        """Copy a checked image file in under ``image_id`` (replacing an earlier one).
+
+        Args:
+            image_id: a safe id (see :func:`check_id`).
+            source: the uploaded file, already checked to be a scan.
+            ext: the extension to keep (``.dcm``, ``.nii.gz``...).
+            info: metadata to keep with the image.
+        """
+        check_id(image_id)
+        with self._lock:
+            old = self._index["objects"].get(image_id)
+            target = self.root / "images" / f"{image_id}{ext}"
+            atomic_copy(source, target)
+            if old and old["image"]["ext"] != ext:
+                (self.root / "images" / f"{image_id}{old['image']['ext']}").unlink(missing_ok=True)
+            now = int(time.time())
+            image_info = {**(info or {}), "ts": now, "name": target.name, "size_bytes": target.stat().st_size}
+            labels = old.get("labels", {}) if old else {}
+            self._index["objects"][image_id] = {"image": {"ext": ext, "info": image_info}, "labels": labels}
+            self._save_index()
+        return image_id
+
+    def image_info(self, image_id: str) -> dict[str, Any]:
+        """The stored info of an image (``NotFound`` when unknown)."""
+        with self._lock:
+            return dict(self._object(image_id)["image"].get("info", {}))
+
+    def update_image_info(self, image_id: str, info: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``info`` into the image's info and save the index."""
+        with self._lock:
+            obj = self._object(image_id)
+            obj["image"].setdefault("info", {}).update(info)
+            self._save_index()
+            return dict(obj["image"]["info"])
+
+    def remove_image(self, image_id: str) -> None:
+        """Delete an image and its labels."""
+        with self._lock:
+            obj = self._object(image_id)
+            for tag, label in obj.get("labels", {}).items():
+                (self.root / "labels" / tag / f"{image_id}{label['ext']}").unlink(missing_ok=True)
+            (self.root / "images" / f"{image_id}{obj['image']['ext']}").unlink(missing_ok=True)
+            del self._index["objects"][image_id]
+            self._save_index()
+
+    # ---- labels ---------------------------------------------------------------------
+
+    def label_path(self, image_id: str, tag: str = FINAL_TAG) -> Path:
+        """The stored label file of ``image_id`` under ``tag`` (``NotFound`` when none)."""
+        with self._lock:
+            label = self._object(image_id).get("labels", {}).get(tag)
+            if label is None:
+                raise NotFound(f"image {image_id!r} has no label tagged {tag!r}")
+            return self.root / "labels" / tag / f"{image_id}{label['ext']}"
+
+    def label_info(self, image_id: str, tag: str = FINAL_TAG) -> dict[str, Any]:
+        """The info stored with a label (``NotFound`` when none)."""
+        with self._lock:
+            label = self._object(image_id).get("labels", {}).get(tag)
+            if label is None:
+                raise NotFound(f"image {image_id!r} has no label tagged {tag!r}")
+            return dict(label.get("info", {}))
+
+    def save_label(self, image_id: str, source: Path, ext: str, tag: str = FINAL_TAG, info: dict[str, Any] | None = None) -> str:
+        """Store a checked label file atomically and record it in the index.
+
+        The label file is written (temporary file + :func:`os.replace`) before the index
+        names it, and the index itself is replaced atomically, so readers see either the
+        old label or the new one, never a partial file.
+
+        Returns:
+            The label id (the image id).
+        """
+        check_id(tag, "label tag")
+        with self._lock:
+            obj = self._object(image_id)
+            target = self.root / "labels" / tag / f"{image_id}{ext}"
+            atomic_copy(source, target)
+            old = obj.setdefault("labels", {}).get(tag)
+            if old and old["ext"] != ext:
+                (self.root / "labels" / tag / f"{image_id}{old['ext']}").unlink(missing_ok=True)
+            obj["labels"][tag] = {"ext": ext, "info": {**(info or {}), "ts": int(time.time()), "name": target.name}}
+            self._save_index()
+        return image_id
+
+    def remove_label(self, image_id: str, tag: str = FINAL_TAG) -> None:
+        """Delete one label of an image."""
+        with self._lock:
+            path = self.label_path(image_id, tag)
+            path.unlink(missing_ok=True)
+            del self._object(image_id)["labels"][tag]
+            self._save_index()

@@ -1,0 +1,373 @@
+"""The models the server offers and how each answers an inference request.
+
+Per bundle the server offers three MONAI Label models:
+
+``<bundle>`` (type ``classification``)
+    The bundle's class probabilities, with the ROI quantities of the classical
+    segmenter and the latency.
+``<bundle>_roi`` (type ``segmentation``)
+    The classical thyroid segmentation (lobes, isthmus, nodules, salivary glands,
+    background region) as a label image: 3D Slicer and OHIF show only segmentation
+    results.
+``<bundle>_gradcam`` (type ``segmentation``, bundles that name an ``explain_layer``)
+    Where the Grad-CAM map of the predicted class reaches ``threshold`` (param, default
+    0.5), on the scan grid, as a label image.
+
+The bundles' networks are shared by every request. Everything that touches a network
+(classification, Grad-CAM's hooks) runs under one lock, so concurrent requests are
+served one network call at a time while loading, preprocessing and segmentation run in
+parallel.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pluggy
+
+from scintipipe.bundle import Bundle
+from scintipipe.errors import ScanError
+from scintipipe.explain import heatmap_on_scan
+from scintipipe.pipeline import Pipeline, RunOptions
+from scintipipe.server.errors import BadRequest, UnknownModel
+from scintipipe.server.label_images import GRADCAM_LABELS, ROI_LABELS, region_label_map, roi_label_map, write_label_nifti
+
+CLASSIFICATION = "classification"
+SEGMENTATION = "segmentation"
+ROI_SUFFIX = "_roi"
+GRADCAM_SUFFIX = "_gradcam"
+DEFAULT_GRADCAM_THRESHOLD = 0.5
+
+
+@dataclass
+class InferResult:
+    """What one inference produced.
+
+    Attributes:
+        params: the JSON answer.
+        label_file: the label image (segmentation models), or ``None``.
+    """
+
+    params: dict[str, Any]
+    label_file: Path | None = None
+
+
+@dataclass
+class ServedModel:
+    """One entry of ``/info/``'s ``models``.
+
+    Attributes:
+        name: the model name clients use.
+        kind: ``classification`` or ``segmentation``.
+        bundle_name: the bundle behind it.
+        method: ``classify``, ``roi`` or ``gradcam``.
+    """
+
+    name: str
+    kind: str
+    bundle_name: str
+    method: str
+
+
+@dataclass
+class Timer:
+    """Seconds spent per step of one request."""
+
+    start: float = field(default_factory=time.perf_counter)
+    steps: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block as ``name``."""
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - begin, 4)
+
+    def latency(self) -> dict[str, float]:
+        """The steps and the total, in seconds."""
+        return {**self.steps, "total_s": round(time.perf_counter() - self.start, 4)}
+
+
+def choose_view(scans: list[dict[str, Any]], view: str | None) -> dict[str, Any]:
+    """The scan of the requested view (``anterior``...), else the file's first view."""
+    if not view:
+        return scans[0]
+    for scan in scans:
+        if str(scan["image"].meta.get("view") or "").lower() == view.lower():
+            return scan
+    found = [str(s["image"].meta.get("view")) for s in scans]
+    raise BadRequest(f"the image has no {view!r} view (views: {found})")
+
+
+def scan_spacing(scan: dict[str, Any]) -> tuple[float, float] | None:
+    """The scan's ``(row, column)`` pixel spacing in mm, when known."""
+    spacing = scan["image"].meta.get("spacing")
+    return (float(spacing[0]), float(spacing[1])) if spacing is not None else None
+
+
+def json_number(value: Any) -> Any:
+    """Floats rounded for JSON; NaN and infinities as ``None``."""
+    if isinstance(value, (float, np.floating)):
+        return round(float(value), 6) if np.isfinite(value) else None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    return value
+
+
+class ModelService:
+    """The served bundles and their models; answers inference requests.
+
+    Args:
+        pm: the plugin manager (loaders, preprocessing, segmentation, classifiers).
+        bundles: the bundles to serve, by name.
+        device: ``cpu`` or ``cuda``.
+        work_dir: where result label images are written before they are sent.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, bundles: dict[str, Bundle], device: str = "cpu", work_dir: Path | None = None):
+        if not bundles:
+            raise ValueError("no usable bundle to serve")
+        self.pm = pm
+        self.device = device
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="scintipipe-serve-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.network_lock = threading.Lock()
+        self.bundles: dict[str, Bundle] = {}
+        for name, bundle in bundles.items():
+            self.set_bundle(name, bundle)
+
+    # ---- bundles and models -------------------------------------------------------------
+
+    def set_bundle(self, name: str, bundle: Bundle) -> None:
+        """Serve ``bundle`` under ``name`` (replacing an earlier one, e.g. after training).
+
+        The network, transforms and config are built here, before any request can use
+        them, so no two requests race to build them.
+        """
+        bundle.network(self.device)
+        _ = bundle.scan_transform
+        with self.network_lock:
+            self.bundles[name] = bundle
+
+    def models(self) -> dict[str, ServedModel]:
+        """Every served model by name."""
+        models: dict[str, ServedModel] = {}
+        for name, bundle in self.bundles.items():
+            models[name] = ServedModel(name, CLASSIFICATION, name, "classify")
+            models[name + ROI_SUFFIX] = ServedModel(name + ROI_SUFFIX, SEGMENTATION, name, "roi")
+            if bundle.explain_layer:
+                models[name + GRADCAM_SUFFIX] = ServedModel(name + GRADCAM_SUFFIX, SEGMENTATION, name, "gradcam")
+        return models
+
+    def model(self, name: str) -> ServedModel:
+        """The model called ``name``.
+
+        Raises:
+            UnknownModel: with the list of models.
+        """
+        models = self.models()
+        if name not in models:
+            raise UnknownModel(f"unknown model {name!r}; this server offers: {', '.join(sorted(models))}")
+        return models[name]
+
+    def model_info(self, model: ServedModel) -> dict[str, Any]:
+        """The ``/info/`` entry of one model."""
+        bundle = self.bundles[model.bundle_name]
+        caution = "" if bundle.clinical_use else " Not for clinical use."
+        if model.method == "classify":
+            labels = {label: index for index, label in enumerate(bundle.labels)}
+            description = f"{bundle.task} classifier ({bundle.name} {bundle.version}): {bundle.description}{caution}"
+            config: dict[str, Any] = {"view": ""}
+        elif model.method == "roi":
+            labels = dict(ROI_LABELS)
+            description = f"Thyroid regions of interest by the classical segmenter (no training), with counts and areas; for {bundle.name}.{caution}"
+            config = {"view": ""}
+        else:
+            labels = dict(GRADCAM_LABELS)
+            description = f"Region where {bundle.name}'s Grad-CAM map of the predicted class reaches the threshold.{caution}"
+            config = {"view": "", "threshold": DEFAULT_GRADCAM_THRESHOLD}
+        return {"type": model.kind, "labels": labels, "dimension": 2, "description": description, "config": config, "bundle": bundle.summary()}
+
+    def info(self) -> dict[str, Any]:
+        """The ``models`` of ``/info/``."""
+        return {name: self.model_info(model) for name, model in self.models().items()}
+
+    def pipeline(self, bundle_name: str, explain: bool = False) -> Pipeline:
+        """A pipeline over one served bundle (cheap: the bundle holds the network)."""
+        options = RunOptions(device=self.device, batch_size=8, segment=False, explain=explain, report=False, progress=False)
+        return Pipeline(self.pm, self.bundles[bundle_name], options, log=lambda message: None)
+
+    def load(self, path: Path) -> list[dict[str, Any]]:
+        """Read a file into scans with the installed loaders (raises ScanError/NotAnImage)."""
+        any_bundle = next(iter(self.bundles))
+        return self.pipeline(any_bundle).load(path)
+
+    # ---- inference -------------------------------------------------------------------
+
+    def infer(self, model_name: str, path: Path, params: dict[str, Any], image_id: str | None = None) -> InferResult:
+        """Run model ``model_name`` on the image file ``path``.
+
+        Args:
+            model_name: a name from :meth:`models`.
+            path: the scan file (its extension lets the loaders recognise it).
+            params: the request's JSON params (``view``, ``threshold``).
+            image_id: the datastore id, echoed in the answer.
+
+        Raises:
+            UnknownModel: no such model.
+            BadRequest: bad params.
+            ScanError: the file is not a usable scan.
+        """
+        model = self.model(model_name)
+        timer = Timer()
+        with timer.step("load_s"):
+            scans = self.load(path)
+        if model.method == "classify":
+            result = self._classify(model, scans, params, timer)
+        elif model.method == "roi":
+            result = self._roi(model, choose_view(scans, params.get("view")), timer)
+        else:
+            result = self._gradcam(model, choose_view(scans, params.get("view")), params, timer)
+        result.params.update({"model": model.name, "image": image_id, "latency": timer.latency()})
+        return result
+
+    def classify_scans(self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None) -> list[dict[str, Any]]:
+        """Preprocess and classify scans; the network call holds the lock."""
+        timer = timer or Timer()
+        pipeline = self.pipeline(bundle_name)
+        with timer.step("preprocess_s"):
+            cases = [pipeline.prepare(scan) for scan in scans]
+        with timer.step("wait_s"):
+            self.network_lock.acquire()
+        try:
+            with timer.step("classify_s"):
+                pipeline.bundle = self.bundles[bundle_name]
+                pipeline.classify(cases)
+        finally:
+            self.network_lock.release()
+        return cases
+
+    def segment(self, bundle_name: str, scan: dict[str, Any]) -> dict[str, Any] | None:
+        """The segment stage on one scan (``None`` when no segmenter handles it)."""
+        pipeline = self.pipeline(bundle_name)
+        return pipeline.call("segment_scan", scan["source"], scan={**scan, "run_options": pipeline.options}, bundle=pipeline.bundle)
+
+    def _quantities(self, bundle_name: str, scan: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
+        try:
+            segmentation = self.segment(bundle_name, scan)
+        except Exception as exc:  # noqa: BLE001  (the class answer stands without quantities)
+            notes.append(f"segmentation failed, no quantities: {exc}")
+            return None
+        if not segmentation:
+            return None
+        notes.extend(segmentation.get("notes") or [])
+        return {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()}
+
+    def _classify(self, model: ServedModel, scans: list[dict[str, Any]], params: dict[str, Any], timer: Timer) -> InferResult:
+        bundle = self.bundles[model.bundle_name]
+        chosen = choose_view(scans, params.get("view"))
+        cases = self.classify_scans(model.bundle_name, scans, timer)
+        notes: list[str] = []
+        with timer.step("segment_s"):
+            quantities = self._quantities(model.bundle_name, chosen, notes)
+        views = []
+        for scan, case in zip(scans, cases):
+            probabilities = {label: case["prediction"][f"prob_{label}"] for label in bundle.labels}
+            ranked = sorted(enumerate(bundle.labels), key=lambda item: -probabilities[item[1]])
+            views.append(
+                {
+                    "source": scan["source"],
+                    "view": scan["image"].meta.get("view"),
+                    "prediction": [{"idx": index, "label": label, "score": probabilities[label]} for index, label in ranked],
+                    "label": case["prediction"]["label"],
+                    "confidence": case["prediction"]["confidence"],
+                    "probabilities": probabilities,
+                }
+            )
+        main = views[scans.index(chosen)]
+        answer = {
+            "type": CLASSIFICATION,
+            "prediction": main["prediction"],
+            "label": main["label"],
+            "confidence": main["confidence"],
+            "probabilities": main["probabilities"],
+            "view": main["view"],
+            "quantities": quantities,
+            "views": views,
+            "bundle": {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use},
+            "notes": notes,
+        }
+        return InferResult(answer)
+
+    def _roi(self, model: ServedModel, scan: dict[str, Any], timer: Timer) -> InferResult:
+        with timer.step("segment_s"):
+            segmentation = self.segment(model.bundle_name, scan)
+        if not segmentation or not segmentation.get("rois"):
+            raise ScanError(scan["source"], "no segmenter found regions of interest in this scan")
+        labels = roi_label_map(segmentation["rois"])
+        path = self._label_path(model.name)
+        write_label_nifti(labels, path, scan_spacing(scan), like=Path(scan["source"].partition("#")[0]))
+        present = {name: int(np.count_nonzero(labels == value)) for name, value in ROI_LABELS.items()}
+        answer = {
+            "type": SEGMENTATION,
+            "label_names": dict(ROI_LABELS),
+            "pixels": present,
+            "quantities": {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()},
+            "method": segmentation.get("method"),
+            "view": scan["image"].meta.get("view"),
+            "shape": list(labels.shape),
+            "notes": segmentation.get("notes") or [],
+        }
+        return InferResult(answer, path)
+
+    def _gradcam(self, model: ServedModel, scan: dict[str, Any], params: dict[str, Any], timer: Timer) -> InferResult:
+        try:
+            threshold = float(params.get("threshold", DEFAULT_GRADCAM_THRESHOLD))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"threshold must be a number in [0, 1], not {params.get('threshold')!r}") from exc
+        if not 0.0 <= threshold <= 1.0:
+            raise BadRequest(f"threshold must be in [0, 1], not {threshold}")
+        bundle = self.bundles[model.bundle_name]
+        pipeline = self.pipeline(model.bundle_name, explain=True)
+        with timer.step("preprocess_s"):
+            case = pipeline.prepare(scan)
+        with timer.step("wait_s"):
+            self.network_lock.acquire()
+        try:
+            with timer.step("classify_s"):
+                pipeline.classify([case])
+        finally:
+            self.network_lock.release()
+        if case.get("heatmap") is None:
+            raise BadRequest(f"bundle {bundle.name!r} gave no Grad-CAM map")
+        counts_shape = tuple(scan["image"].shape[-2:])
+        on_scan = heatmap_on_scan(case["heatmap"], getattr(case["input"], "meta", None), scan["image"].meta, counts_shape)
+        labels = region_label_map(on_scan, threshold)
+        path = self._label_path(model.name)
+        write_label_nifti(labels, path, scan_spacing(scan), like=Path(scan["source"].partition("#")[0]))
+        answer = {
+            "type": SEGMENTATION,
+            "label_names": dict(GRADCAM_LABELS),
+            "threshold": threshold,
+            "explained_label": case["prediction"]["label"],
+            "confidence": case["prediction"]["confidence"],
+            "pixels": {"gradcam_region": int(labels.sum())},
+            "view": scan["image"].meta.get("view"),
+            "shape": list(labels.shape),
+            "bundle": {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use},
+        }
+        return InferResult(answer, path)
+
+    def _label_path(self, model_name: str) -> Path:
+        handle = tempfile.NamedTemporaryFile(dir=self.work_dir, prefix=f"{model_name}-", suffix=".nii.gz", delete=False)
+        handle.close()
+        return Path(handle.name)

@@ -1,0 +1,58 @@
+"""Start the server: pick the bundles, open the datastore, run uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pluggy
+
+from scintipipe.bundle import Bundle, resolve_bundle
+from scintipipe.errors import BundleError
+from scintipipe.plugins import tasks_and_bundles
+
+
+def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], log: Callable[[str], None] = print) -> dict[str, Bundle]:
+    """The bundles to serve by name: those asked for, else every registered usable one.
+
+    Args:
+        pm: the plugin manager.
+        names: bundle names or folders (``--bundle``); empty for all registered ones.
+        log: where notes on skipped bundles go.
+
+    Raises:
+        BundleError: a named bundle cannot be found or read, or none is usable.
+    """
+    registered = tasks_and_bundles(pm).bundles
+    bundles: dict[str, Bundle] = {}
+    if names:
+        for name in names:
+            bundle = resolve_bundle(name, registered)
+            bundles[bundle.name] = bundle
+        return bundles
+    for name in sorted(registered):
+        try:
+            bundles[name] = Bundle(registered[name].path, name=name)
+        except BundleError as exc:
+            log(f"not serving bundle {name!r}: {exc}")
+    if not bundles:
+        raise BundleError("no usable bundle is registered; give one with --bundle FOLDER")
+    return bundles
+
+
+def build_app(pm: pluggy.PluginManager, bundles: dict[str, Bundle], datastore_dir: Path, device: str = "cpu", max_upload_bytes: int | None = None):  # noqa: ANN201  (FastAPI)
+    """The application for ``bundles`` over the datastore folder ``datastore_dir``."""
+    from scintipipe.server.app import DEFAULT_MAX_UPLOAD_BYTES, create_app
+    from scintipipe.server.datastore import Datastore
+    from scintipipe.server.models import ModelService
+
+    datastore = Datastore(datastore_dir)
+    service = ModelService(pm, bundles, device=device, work_dir=datastore.root / ".work")
+    return create_app(service, datastore, max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES)
+
+
+def serve(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:  # noqa: ANN001  (FastAPI)
+    """Run ``app`` under uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
