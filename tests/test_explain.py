@@ -14,7 +14,7 @@ import torch
 
 from scintipipe.bundle import Bundle
 from scintipipe.builtin.explain_gradcam import explain_batch
-from scintipipe.explain import METHODS, class_activation_maps, current_method, explain_method, heatmap_on_scan, occlusion_maps
+from scintipipe.explain import METHODS, class_activation_maps, heatmap_on_scan, occlusion_maps
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +46,15 @@ def test_occlusion_sensitivity_needs_no_layer(bundle: Bundle) -> None:
 
 def test_the_hook_follows_the_chosen_method(bundle: Bundle) -> None:
     inputs = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(4))
-    assert current_method.get() == "gradcam"
     plain = explain_batch(inputs, [0, 1], bundle, "cpu")
-    with explain_method("gradcampp"):
-        assert current_method.get() == "gradcampp"
-        plus = explain_batch(inputs, [0, 1], bundle, "cpu")
-    assert current_method.get() == "gradcam"
-    assert plain.shape == plus.shape == (2, 32, 32)
+    cam = explain_batch(inputs, [0, 1], bundle, "cpu", method="gradcam")
+    plus = explain_batch(inputs, [0, 1], bundle, "cpu", method="gradcampp")
+    occlusion = explain_batch(inputs, [0, 1], bundle, "cpu", method="occlusion")
+    assert plain.shape == plus.shape == occlusion.shape == (2, 32, 32)
+    np.testing.assert_allclose(plain, cam)  # gradcam is the default
+    assert not np.allclose(cam, occlusion)
     with pytest.raises(ValueError, match="unknown explain method"):
-        with explain_method("lime"):
-            pass
+        explain_batch(inputs, [0, 1], bundle, "cpu", method="lime")
     assert set(METHODS) == {"gradcam", "gradcampp", "occlusion"}
 
 

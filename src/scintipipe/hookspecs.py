@@ -190,7 +190,7 @@ def classify_batch(inputs: Any, bundle: Bundle, device: str) -> Any | None:
 
 
 @hookspec(firstresult=True)
-def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device: str) -> Any | None:
+def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device: str, method: str) -> Any | None:
     """Produce a saliency map per input for the given classes. Stops at first non-None result.
 
     Args:
@@ -198,6 +198,9 @@ def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device:
         class_indices: for each input, the class to explain (usually the predicted one).
         bundle: the bundle; ``bundle.explain_layer`` names the layer for Grad-CAM.
         device: ``"cpu"`` or ``"cuda"``.
+        method: the method asked for with ``--explain-method`` (``gradcam``,
+            ``gradcampp``, ``occlusion``); an implementation that offers only one method
+            may leave this argument out of its signature.
 
     Returns:
         Array ``(batch, H, W)`` of maps scaled to [0, 1] on the input grid, or ``None``.

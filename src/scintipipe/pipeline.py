@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from scintipipe.bundle import Bundle
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
-from scintipipe.explain import explain_method
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
 # Files that sit beside scans (labels, notes, reports): skipped with a note, not failures.
@@ -201,8 +200,7 @@ class Pipeline:
                 case["heatmaps"] = {}
             for label in self.classes_to_explain():
                 indices = predicted if label is None else [labels.index(label)] * len(cases)
-                with explain_method(self.options.explain_method):
-                    maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
+                maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device, method=self.options.explain_method)
                 if maps is None:
                     break
                 for case, index, heatmap in zip(cases, indices, maps):

@@ -1,8 +1,8 @@
 """Built-in ``explain`` stage: Grad-CAM, Grad-CAM++ (on the bundle's declared layer) or
 occlusion sensitivity, all from ``monai.visualize``.
 
-The method is ``scintipipe run --explain-method`` (default ``gradcam``), passed through
-:func:`scintipipe.explain.explain_method`.
+The method is ``scintipipe run --explain-method`` (default ``gradcam``), passed in as the
+hook's ``method`` argument.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import numpy as np
 import torch
 
 from scintipipe import hookimpl
-from scintipipe.explain import class_activation_maps, current_method, occlusion_maps
+from scintipipe.explain import METHODS, class_activation_maps, occlusion_maps
 
 
 @hookimpl(trylast=True)
-def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str) -> np.ndarray | None:
+def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str, method: str = "gradcam") -> np.ndarray | None:
     """Maps ``(batch, H, W)`` in [0, 1] for the requested classes.
 
     Returns ``None`` for Grad-CAM(++) when the bundle declares no ``explain_layer``.
     """
-    method = current_method.get()
+    if method not in METHODS:
+        raise ValueError(f"unknown explain method {method!r}; choose from {', '.join(METHODS)}")
     network = bundle.network(device)
     x = inputs.to(device)
     if method == "occlusion":

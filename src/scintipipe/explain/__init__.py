@@ -6,6 +6,6 @@ input grid back onto the original scan for overlays.
 """
 
 from scintipipe.explain.geometry import heatmap_on_scan
-from scintipipe.explain.methods import METHODS, class_activation_maps, current_method, explain_method, occlusion_maps
+from scintipipe.explain.methods import METHODS, class_activation_maps, occlusion_maps
 
-__all__ = ["METHODS", "class_activation_maps", "current_method", "explain_method", "heatmap_on_scan", "occlusion_maps"]
+__all__ = ["METHODS", "class_activation_maps", "heatmap_on_scan", "occlusion_maps"]

@@ -8,9 +8,7 @@ so it also works for a network that declares no layer, at the cost of many forwa
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
@@ -19,27 +17,8 @@ from monai.visualize import GradCAM, GradCAMpp, OcclusionSensitivity
 METHODS = ("gradcam", "gradcampp", "occlusion")
 DEFAULT_METHOD = "gradcam"
 
-#: the method the built-in explain plugin uses; set with :func:`explain_method`
-current_method: ContextVar[str] = ContextVar("scintipipe_explain_method", default=DEFAULT_METHOD)
-
 _CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMpp}
 _cams: dict[tuple[int, str, str], GradCAM] = {}
-
-
-@contextmanager
-def explain_method(name: str) -> Iterator[None]:
-    """Use ``name`` (one of :data:`METHODS`) for the explain stage inside the block.
-
-    Raises:
-        ValueError: an unknown method.
-    """
-    if name not in METHODS:
-        raise ValueError(f"unknown explain method {name!r}; choose from {', '.join(METHODS)}")
-    token = current_method.set(name)
-    try:
-        yield
-    finally:
-        current_method.reset(token)
 
 
 def cam_for(network: torch.nn.Module, layer: str, method: str) -> GradCAM:
