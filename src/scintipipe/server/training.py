@@ -49,6 +49,15 @@ def load_bundle_recipe(bundle: Bundle, recipe_name: str | None = None) -> dict[s
     return recipe
 
 
+def validation_fraction(labels: list[str], wanted: float) -> float:
+    """The recipe's validation fraction, raised so that a stratified split can hold one
+    image of every class (few labelled images make the split stratified but tiny)."""
+    counts = {label: labels.count(label) for label in set(labels)}
+    if min(counts.values()) < 2:
+        return wanted  # split_rows does not stratify then
+    return max(wanted, len(counts) / len(labels))
+
+
 class TrainingJobs:
     """Background training jobs and their status.
 
@@ -107,6 +116,7 @@ class TrainingJobs:
         rows = self.labelled_rows(bundle)
         if len(rows) < MIN_LABELLED:
             raise BadRequest(f"need at least {MIN_LABELLED} images with a class label of {bundle.name!r} ({', '.join(bundle.labels)}); the datastore has {len(rows)}")
+        recipe["val_fraction"] = validation_fraction([label for _, label in rows], float(recipe["val_fraction"]))
         with self._lock:
             if self.running():
                 raise TrainingBusy("a training job is already running; see GET /train/")

@@ -1,0 +1,53 @@
+"""A real server on a loopback port inside this process, for tests, benchmarks and scripts.
+
+Example:
+    >>> with running_server(bundles, tmp_path / "datastore") as url:   # doctest: +SKIP
+    ...     MONAILabelClient(url).info()
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import uvicorn
+
+from scintipipe.bundle import Bundle
+from scintipipe.plugins import make_plugin_manager
+from scintipipe.server.run import build_app
+
+LOOPBACK = "127.0.0.1"
+
+
+@contextmanager
+def running_server(bundles: dict[str, Path], datastore_dir: Path, max_upload_bytes: int | None = None, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """Serve ``bundles`` (name to folder) under uvicorn in a thread; yield the base URL.
+
+    The socket is bound to 127.0.0.1 on a free port before uvicorn starts, so no other
+    process can take the port in between. The server stops when the block ends.
+    """
+    pm = make_plugin_manager(load_entry_points=False)
+    app = build_app(pm, {name: Bundle(path, name=name) for name, path in bundles.items()}, datastore_dir, max_upload_bytes=max_upload_bytes)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((LOOPBACK, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{LOOPBACK}:{port}"
+    finally:
+        app.state.training.wait(timeout=120)
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
