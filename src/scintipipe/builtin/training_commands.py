@@ -88,6 +88,7 @@ Examples:
   scintipipe evaluate --bundle uptake4 --bundle my-uptake4/ --labels labels.csv --out eval/ scans/
   scintipipe evaluate --bundle uptake4 --recipe uptake4_paper --labels labels.csv --cv 5 --out cv/ scans/
   scintipipe evaluate --bundle remnant --labels labels.csv --splits 10 --test-size 0.25 --out splits/ scans/
+  scintipipe evaluate --bundle disease --labels labels.csv --readers reader_calls.csv --out eval/ scans/
 
 \b
 Held-out evaluation writes, per bundle: metrics.json, table.md (seed 002's Table 2 layout),
@@ -103,6 +104,7 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.option("--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label (file relative to DATA_DIR).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--recipe", "recipe_names", multiple=True, help="With --cv/--splits: recipes to compare instead of the bundles' own.")
+@click.option("--readers", "readers_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="CSV file,reader,label of physicians' calls to compare with each model.")
 @click.option("--cv", "folds", type=click.IntRange(2), default=None, help="Stratified k-fold cross-validation, retraining per fold.")
 @click.option("--splits", type=click.IntRange(1), default=None, help="Repeated stratified random train/test splits, retraining per split.")
 @click.option("--test-size", type=click.FloatRange(0.05, 0.95), default=0.25, show_default=True)
@@ -111,7 +113,7 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, progress: bool | None) -> None:
+def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], readers_csv: Path | None, folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, progress: bool | None) -> None:
     """Evaluate bundles on labelled scans in DATA_DIR, or run a resampling experiment."""
     from scintipipe.bundle import resolve_bundle
     from scintipipe.cli import plugin_manager
@@ -146,7 +148,7 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
         else:
             registered = tasks_and_bundles(pm).bundles
             bundles = [resolve_bundle(name, registered) for name in bundle_names]
-            evaluate_bundles(pm, bundles, labels_csv, data_dir, out_dir, device=device, progress=progress, log=log)
+            evaluate_bundles(pm, bundles, labels_csv, data_dir, out_dir, device=device, progress=progress, log=log, readers_csv=readers_csv)
             table = out_dir / "table.md" if len(bundles) == 1 else out_dir / "comparison.md"
             click.echo(table.read_text())
     except (BundleError, RecipeError, LabelsError, ValueError) as exc:

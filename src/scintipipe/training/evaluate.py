@@ -51,8 +51,14 @@ def classify_labelled(pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[t
     return load_labelled_set(pipeline, rows, progress)
 
 
-def evaluate_bundles(pm: pluggy.PluginManager, bundles: Sequence[Bundle], labels_csv: Path, data_dir: Path | None, out_dir: Path, device: str = "cpu", progress: bool | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def evaluate_bundles(pm: pluggy.PluginManager, bundles: Sequence[Bundle], labels_csv: Path, data_dir: Path | None, out_dir: Path, device: str = "cpu", progress: bool | None = None, log: Callable[[str], None] = print, readers_csv: Path | None = None) -> dict[str, Any]:
     """Evaluate each bundle on the same labelled scans; compare them pairwise.
+
+    With ``readers_csv`` (``file,reader,label``, file names as in the labels CSV), each
+    reader's accuracy, sensitivity and specificity are reported beside each model's, with
+    McNemar p for model versus reader and Cohen's kappa between readers
+    (``readers.json``, ``readers.md``). A multi-view file's model call is the arg-max of
+    the mean of its views' probabilities.
 
     Returns:
         ``{"models": {name: report}, "comparisons": [...]}`` (also written as JSON).
@@ -77,6 +83,11 @@ def evaluate_bundles(pm: pluggy.PluginManager, bundles: Sequence[Bundle], labels
         _write_predictions(target / "predictions.csv", data.sources, y_true, probs, labels)
         results["models"][name] = report
         predictions[name] = (data.sources, y_true, probs)
+        if readers_csv is not None:
+            comparison = ev.compare_readers(*file_level_calls(rows, base_of(labels_csv, data_dir), data.sources, probs, labels), readers_csv, labels)
+            results.setdefault("readers", {})[name] = comparison
+            (target / "readers.md").write_text(format_readers(name, comparison))
+            _json(target / "readers.json", comparison)
         acc = report["overall"]["accuracy"]
         log(f"{name}: accuracy {acc['value']:.4f} ({acc['lower']:.4f}-{acc['upper']:.4f}) on {report['n']} views; {len(data.failures)} files failed")
     if len(bundles) > 1:
@@ -193,6 +204,44 @@ def resampling_experiment(
     (out_dir / "summary.md").write_text("# Mean ± SD across splits\n\n" + ev.format_split_summary(results["summary"]) + "\n")
     _json(out_dir / "experiment.json", results)
     return results
+
+
+def base_of(labels_csv: Path, data_dir: Path | None) -> Path:
+    """The folder the labels CSV's file names are relative to."""
+    return data_dir or labels_csv.parent
+
+
+def file_level_calls(rows: Sequence[tuple[Path, str]], base: Path, sources: list[str], probs: np.ndarray, labels: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Truth and model call per labelled file name (views averaged), keyed as in the CSV."""
+    name_of = {str(path): str(path.relative_to(base)) if path.is_relative_to(base) else str(path) for path, _ in rows}
+    truth = {name_of[str(path)]: label for path, label in rows}
+    summed: dict[str, np.ndarray] = {}
+    for source, p in zip(sources, probs):
+        key = name_of.get(source.split("#")[0])
+        if key is not None:
+            summed[key] = summed.get(key, 0) + p
+    return truth, {key: labels[int(np.argmax(p))] for key, p in summed.items()}
+
+
+def format_readers(model: str, comparison: dict[str, Any]) -> str:
+    """Markdown: model and readers side by side, then kappa between readers."""
+    def pct(entry: Any) -> str:
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        if value is None:
+            return "–"
+        text = f"{100 * value:.1f}"
+        if isinstance(entry, dict) and entry.get("lower") is not None:
+            text += f" ({100 * entry['lower']:.1f}–{100 * entry['upper']:.1f})"
+        return text
+
+    lines = ["# Model and readers", "", "| who | n | accuracy % (95 % CI) | sensitivity % (macro) | specificity % (macro) | McNemar p vs model |", "|---|---|---|---|---|---|"]
+    rows = [(f"model {model}", comparison["model"], None)] + [(reader, s, s["mcnemar_vs_model"]["p_value"]) for reader, s in comparison["readers"].items()]
+    for who, s, p in rows:
+        lines.append(f"| {who} | {s['n']} | {pct(s['accuracy'])} | {pct(s['sensitivity'])} | {pct(s['specificity'])} | {'–' if p is None else f'{p:.4g}'} |")
+    if comparison["kappa"]:
+        lines += ["", "| readers | n | Cohen's kappa |", "|---|---|---|"]
+        lines += [f"| {k['reader_a']} vs {k['reader_b']} | {k.get('n', '–')} | {k['kappa']:.3f} |" for k in comparison["kappa"]]
+    return "\n".join(lines) + "\n"
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -1,0 +1,77 @@
+"""`scintipipe evaluate` held-out mode: files written, paired comparisons, reader comparison.
+
+The bundle is the shape-only test bundle (random weights): model figures are only checked
+for consistency; reader figures are checked against hand counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dicom_factory import thyroid_pattern, write_nm_dicom
+from scintipipe.cli import cli
+
+LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("labelled")
+    with (folder / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label"])
+        for i in range(12):
+            name = f"s{i:02d}.dcm"
+            write_nm_dicom(folder / name, thyroid_pattern(seed=i).astype(np.uint16))
+            writer.writerow([name, LABELS[i % 4]])
+    # two readers: 'a' right on every file but s00 and s01, 'b' always says heterogeneous
+    with (folder / "readers.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "reader", "label"])
+        for i in range(12):
+            truth = LABELS[i % 4]
+            writer.writerow([f"s{i:02d}.dcm", "a", truth if i > 1 else LABELS[(i + 1) % 4]])
+            writer.writerow([f"s{i:02d}.dcm", "b", "heterogeneous"])
+    return folder
+
+
+def test_evaluate_writes_table_figures_and_reader_comparison(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli, ["evaluate", "--bundle", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--readers", str(labelled / "readers.csv"), "--out", str(out), str(labelled)])
+    assert result.exit_code == 0, result.output
+    for name in ("metrics.json", "table.md", "metrics.csv", "confusion.png", "roc.png", "predictions.csv", "readers.md", "readers.json"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 12 and sum(map(sum, metrics["confusion_matrix"]["counts"])) == 12
+    assert "Sensitivity (Recall)" in (out / "table.md").read_text()
+    readers = json.loads((out / "readers.json").read_text())
+    assert readers["readers"]["a"]["accuracy"]["value"] == pytest.approx(10 / 12)
+    assert readers["readers"]["b"]["accuracy"]["value"] == pytest.approx(3 / 12)
+    assert readers["model"]["n"] == 12
+    (kappa,) = readers["kappa"]
+    assert kappa["reader_a"] == "a" and kappa["reader_b"] == "b"
+
+
+def test_evaluate_compares_two_bundles_pairwise(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "-b", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--out", str(out), str(labelled)])
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    (comparison,) = evaluation["comparisons"]
+    assert comparison["n"] == 12
+    assert comparison["mcnemar"]["p_value"] == pytest.approx(1.0)  # the same model twice
+    assert all(d["p_value"] == pytest.approx(1.0) for d in comparison["delong"].values())
+    assert (out / "roc_comparison.png").stat().st_size > 0
+
+
+def test_unknown_label_in_csv_is_a_usage_error(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,label\ns00.dcm,graves\n")
+    result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "--labels", str(bad), "--out", str(tmp_path / "e"), str(labelled)])
+    assert result.exit_code == 2 and "unknown labels ['graves']" in result.output
