@@ -1,0 +1,18 @@
+"""scintipipe task plugin ``remnant``: residual thyroid tissue after thyroidectomy on 131I
+neck scans (seed 003).
+
+Modules:
+    plugin       the hooks scintipipe calls (task, bundle, simulator, command, study report)
+    simulator    two-view 131I neck studies, residual tissue absent or present
+    dataset      writes simulated studies as two-frame NM DICOM files
+    transforms   the paper's preprocessing as MONAI transforms (X and Xd)
+    study        anterior + posterior views combined into one decision
+"""
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: the shipped bundle and the training recipes live inside the package
+BUNDLE_DIR = Path(__file__).parent / "bundle"
+RECIPES_DIR = Path(__file__).parent / "recipes"

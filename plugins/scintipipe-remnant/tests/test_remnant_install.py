@@ -1,0 +1,55 @@
+"""The plugin is installed, registers its task, bundle, simulator and command, and goes
+away cleanly when disabled (how a user sees an uninstall)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from scintipipe.cli import cli
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_plugins_lists_remnant_with_its_hooks() -> None:
+    line = next(line for line in invoke("plugins").splitlines() if line.startswith("remnant"))
+    for hook in ("register_tasks", "register_simulators", "register_commands", "report_run"):
+        assert hook in line
+
+
+def test_bundles_lists_a_usable_remnant_bundle() -> None:
+    line = next(line for line in invoke("bundles").splitlines() if line.startswith("remnant"))
+    assert "ok" in line and "absent, present" in line
+
+
+def test_shipped_bundle_is_inside_the_package_and_not_for_clinical_use() -> None:
+    from scintipipe_remnant import BUNDLE_DIR
+
+    metadata = json.loads((BUNDLE_DIR / "configs/metadata.json").read_text())
+    assert metadata["scintipipe"]["task"] == "remnant"
+    assert metadata["scintipipe"]["labels"] == ["absent", "present"]
+    assert metadata["scintipipe"]["clinical_use"] is False
+    assert "Not for clinical use" in (BUNDLE_DIR / "docs/README.md").read_text()
+    assert (BUNDLE_DIR / "models/model.pt").stat().st_size < 50_000_000
+
+
+def _scintipipe(*args: str, disable: bool) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SCINTIPIPE_DISABLE_PLUGINS": "remnant" if disable else ""}
+    return subprocess.run([sys.executable, "-m", "scintipipe", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_disabling_the_plugin_removes_task_bundle_simulator_and_command() -> None:
+    """``SCINTIPIPE_DISABLE_PLUGINS=remnant`` behaves as ``pip uninstall`` does for the user."""
+    disabled = _scintipipe("bundles", disable=True)
+    assert disabled.returncode == 0 and "remnant" not in disabled.stdout and "uptake4" in disabled.stdout
+    simulate = _scintipipe("simulate", "--task", "remnant", "--center", "remnant", "--n", "1", "--out", os.devnull + "-never", disable=True)
+    assert simulate.returncode != 0 and "no simulator for task 'remnant'" in simulate.stderr
+    assert "remnant-simulate" not in _scintipipe("--help", disable=True).stdout
