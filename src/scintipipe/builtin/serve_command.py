@@ -45,8 +45,9 @@ def serve(ctx: click.Context, port: int, host: str, bundle_names: tuple[str, ...
 
     pm = plugin_manager(ctx)
     try:
-        bundles = served_bundles(pm, bundle_names, log=lambda m: click.echo(m, err=True))
-        app = build_app(pm, bundles, datastore_dir, device=device or default_device(), max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+        device = device or default_device()
+        bundles = served_bundles(pm, bundle_names, device=device, log=lambda m: click.echo(m, err=True))
+        app = build_app(pm, bundles, datastore_dir, device=device, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
     except BundleError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"serving {', '.join(bundles)} on http://{host}:{port} (API docs at /docs); datastore {datastore_dir.resolve()}", err=True)

@@ -12,12 +12,14 @@ from scintipipe.errors import BundleError
 from scintipipe.plugins import tasks_and_bundles
 
 
-def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], log: Callable[[str], None] = print) -> dict[str, Bundle]:
+def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], device: str = "cpu", log: Callable[[str], None] = print) -> dict[str, Bundle]:
     """The bundles to serve by name: those asked for, else every registered usable one.
 
     Args:
         pm: the plugin manager.
-        names: bundle names or folders (``--bundle``); empty for all registered ones.
+        names: bundle names or folders (``--bundle``); empty for all registered ones
+            whose network loads (the others are skipped with a note).
+        device: where the networks will run.
         log: where notes on skipped bundles go.
 
     Raises:
@@ -32,7 +34,9 @@ def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], log: Callable
         return bundles
     for name in sorted(registered):
         try:
-            bundles[name] = Bundle(registered[name].path, name=name)
+            bundle = Bundle(registered[name].path, name=name)
+            bundle.network(device)
+            bundles[name] = bundle
         except BundleError as exc:
             log(f"not serving bundle {name!r}: {exc}")
     if not bundles:
