@@ -239,3 +239,37 @@ def test_train_retrains_on_labelled_images_in_the_background(tiny_bundle: Path, 
         served = client.info()["models"]["tiny"]["bundle"]["path"]
         assert served == str(Path(status["result"]["bundle_dir"]).resolve())
         assert len(classification(client.infer("tiny", "c0", {})[1])["prediction"]) == 4
+
+
+def test_serve_command_is_registered_and_refuses_an_unknown_bundle(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from scintipipe.cli import cli
+
+    runner = CliRunner()
+    assert "serve" in runner.invoke(cli, ["--help"]).output
+    assert "--datastore" in runner.invoke(cli, ["serve", "--help"]).output
+    result = runner.invoke(cli, ["serve", "--bundle", str(tmp_path / "nothing-here"), "--datastore", str(tmp_path / "ds")])
+    assert result.exit_code == 2 and "no bundle named" in result.output
+
+
+def test_default_bundles_skip_those_that_do_not_load(tiny_bundle: Path, tmp_path: Path) -> None:
+    from scintipipe import hookimpl
+    from scintipipe.plugins import make_plugin_manager
+    from scintipipe.server.run import served_bundles
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+
+    class Registers:
+        @hookimpl
+        def register_tasks(self, register):  # noqa: ANN001, ANN201
+            register.bundle("tiny_test", tiny_bundle, task="uptake4")
+            register.bundle("broken_test", broken, task="uptake4")
+
+    pm = make_plugin_manager(load_entry_points=False)
+    pm.register(Registers(), name="test_registers")
+    notes: list[str] = []
+    bundles = served_bundles(pm, [], log=notes.append)
+    assert "tiny_test" in bundles and "broken_test" not in bundles
+    assert any("broken_test" in note for note in notes)
