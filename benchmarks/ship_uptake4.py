@@ -102,11 +102,11 @@ def targets_line(external: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-train", type=int, default=1200, help="simulated centre-a training scans (paper's mix)")
+    parser.add_argument("--n-train", type=int, default=2468, help="simulated centre-a training scans, paper's mix (2468 = the paper's training cohort; 4 %% focal = 97 cases)")
     parser.add_argument("--train-seed", type=int, default=7)
     parser.add_argument("--internal-seed", type=int, default=303)
     parser.add_argument("--external-seed", type=int, default=202)
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--epochs", type=int, default=20, help="override the recipe's 30 epochs (20 x 31 steps on 2468 scans is more than enough; 0 = the recipe's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "bundles/uptake4")
     parser.add_argument("--skip-train", action="store_true", help="only re-evaluate and rewrite the card")
@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("checkpoint.pt", "logs"):
             if (out / name).exists():
                 shutil.move(str(out / name), str(keep / name))
+        (out / ".gitignore").write_text("checkpoint.pt\nlogs/\ntrain_errors.csv\n")  # in case training is rerun here
     reports = {}
     for key, folder in (("internal", int_dir), ("external", ext_dir)):
         dest = ROOT / f"benchmarks/results/uptake4_{key}"

@@ -12,7 +12,7 @@ ResNet-18 (2-D), ShuffleNetV2 x0.5, MobileNetV3-small, and seed 002's InceptionV
 three-layer head (dropout 0.8) -- the latter at 96 px and fewer epochs than the others
 (``--paper-epochs``) because one epoch costs minutes on this CPU; it is labelled so.
 
-Usage (about 15-25 min on 2 shared cores):
+Usage (about 30 min on 2 busy shared cores; the defaults are small on purpose: 320 scans, 6 epochs):
     python benchmarks/uptake4_networks.py
     python benchmarks/uptake4_networks.py --networks scintinet resnet_tiny --epochs 4 --n-train 200
 
@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = {
     "scintinet": {"_target_": "scintipipe.networks.ScintiNet", "in_channels": 1},
     "resnet_tiny": {"_target_": "scintipipe.networks.build_network", "name": "resnet_tiny", "in_channels": 1},
-    "resnet18": {"_target_": "scintipipe.networks.build_network", "name": "resnet18", "in_channels": 1},
-    "shufflenet_v2_x0_5": {"_target_": "scintipipe.networks.build_network", "name": "shufflenet_v2_x0_5", "in_channels": 1},
     "mobilenet_v3_small": {"_target_": "scintipipe.networks.build_network", "name": "mobilenet_v3_small", "in_channels": 1},
+    "shufflenet_v2_x0_5": {"_target_": "scintipipe.networks.build_network", "name": "shufflenet_v2_x0_5", "in_channels": 1},
+    "resnet18": {"_target_": "scintipipe.networks.build_network", "name": "resnet18", "in_channels": 1},
     "inception_v3_paper_head": {"_target_": "scintipipe.networks.BackboneWithHead", "backbone": "inception_v3", "in_channels": 1, "hidden": [1024, 512], "dropout": 0.8},
 }
 PAPER = "inception_v3_paper_head"
@@ -72,16 +72,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-data", type=Path, default=ROOT / "data/a-bal800")
     parser.add_argument("--test-data", type=Path, default=ROOT / "data/b-ext302")
-    parser.add_argument("--n-train", type=int, default=400)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--paper-epochs", type=int, default=3)
+    parser.add_argument("--n-train", type=int, default=320)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--paper-epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="training threads (1: on a shared 2-core machine 2 threads trained up to 15x slower)")
     parser.add_argument("--cost-threads", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--networks", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/uptake4_networks")
+    parser.add_argument("--cost-only", action="store_true", help="re-measure only the forward cost of the networks already in the results (e.g. on a quieter machine)")
     args = parser.parse_args(argv)
+
+    if args.cost_only:
+        results = json.loads(args.out.with_suffix(".json").read_text())
+        for name in args.networks:
+            if name in results["networks"]:
+                results["networks"][name].update(forward_cost(CANDIDATES[name], results["input_size"][0], 64, args.cost_threads, args.iters))
+                print(name, results["networks"][name]["forward_images_per_s"], flush=True)
+        write(results, args.out, json.loads(json.dumps(list(next(iter(results["networks"].values()))["external"]["sensitivity"]))))
+        return results
 
     from scintipipe.training import experiment as ex
     from scintipipe.training.recipe import load_recipe

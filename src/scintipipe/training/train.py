@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from scintipipe.bundle import Bundle
 from scintipipe.bundle_writer import NOT_FOR_CLINICAL_USE, bundle_metadata, package_versions, write_bundle
 from scintipipe.pipeline import Pipeline, RunOptions
-from scintipipe.training.data import LabelledSet, load_labelled_set, read_labels
+from scintipipe.training.data import LabelledSet, hash_dataset, load_labelled_set, read_labels
 from scintipipe.training.loop import fit, predict
 from scintipipe.training.recipe import network_def
 
@@ -125,6 +125,7 @@ def train_bundle(
     log(f"{len(rows)} labelled files: {len(train_rows)} for training, {len(val_rows)} for validation")
     train = load_labelled_set(pipeline, train_rows, progress)
     val = load_labelled_set(pipeline, val_rows, progress)
+    train.data_hash = val.data_hash = hash_dataset(rows)  # the whole labelled set, as given
     failures = train.failures + val.failures
     for source, reason in failures:
         log(f"left out {source}: {reason}")
@@ -157,6 +158,34 @@ def _count(report: Any) -> str:
     return str(report)
 
 
+def command_line() -> str:
+    """The command that is running, for the model card.
+
+    Rebuilt from the click context when there is one (``sys.argv`` is the test runner's or
+    the host program's when ``scintipipe train`` is invoked in-process), else ``sys.argv``.
+    """
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return " ".join(shlex.quote(a) for a in sys.argv)
+    parts = [ctx.command_path.replace("cli ", "scintipipe ", 1) if ctx.command_path.startswith("cli ") else ctx.command_path]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == () or value == "" or (isinstance(param, click.Option) and value == param.default and not param.required):
+            continue
+        if isinstance(param, click.Argument):
+            parts += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+        elif param.is_flag and isinstance(value, bool):
+            opts = param.opts if value else param.secondary_opts
+            if opts:
+                parts.append(opts[0])
+        else:
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                parts += [param.opts[0], str(v)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, validation: dict[str, Any], best_epoch: int, seconds: float, data_description: str, init_weights: Path | None, init_report: Any) -> str:
     """Markdown model card with provenance: command, data hash, seed, versions, results."""
     from scintipipe.evaluation import format_table
@@ -175,11 +204,11 @@ def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, val
         f"- Description: {data_description or 'not given'}",
         f"- Training views: {len(train)} ({counts(train)})",
         f"- Validation views: {len(val)} ({counts(val)})",
-        f"- Data hash (SHA-256 over files and labels): `{train.data_hash}`",
+        f"- Data hash (SHA-256 over all labelled files and their labels, training and validation): `{train.data_hash}`",
         f"- Files left out: {len(train.failures) + len(val.failures)}",
         "",
         "## Provenance",
-        f"- Command: `{' '.join(shlex.quote(a) for a in sys.argv)}`",
+        f"- Command: `{command_line()}`",
         f"- Seed: {recipe['seed']}; epochs: {recipe['epochs']} (best: {best_epoch + 1}); training time {seconds:.0f} s",
         f"- Initial weights: {init_weights or 'random (no pretrained weights)'}",
         "- Recipe: `configs/recipe.json`",
