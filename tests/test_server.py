@@ -156,14 +156,14 @@ def test_datastore_survives_a_restart(tiny_bundle: Path, scans: list[Path], tmp_
     datastore = tmp_path / "datastore"
     with running_server({"tiny": tiny_bundle}, datastore) as url:
         client = client_for(url, tmp_path)
-        client.upload_image(str(scans[4]), image_id="first")
-        label = Path(client.infer("tiny_roi", "first", {})[0])
-        client.save_label("first", str(label), params={"label": "diffusely_decreased"})
+        client.upload_image(str(scans[4]), image_id="first scan")
+        label = Path(client.infer("tiny_roi", "first scan", {})[0])
+        client.save_label("first scan", str(label), params={"label": "diffusely_decreased"})
     with running_server({"tiny": tiny_bundle}, datastore) as url:
         client = client_for(url, tmp_path)
-        assert client.datastore()["objects"]["first"]["labels"]["final"]["info"]["class_label"] == "diffusely_decreased"
-        assert np.array_equal(read_label_nifti(Path(client.download_label("first", "final"))), read_label_nifti(label))
-        assert classification(client.infer("tiny", "first", {})[1])["image"] == "first"
+        assert client.datastore()["objects"]["first scan"]["labels"]["final"]["info"]["class_label"] == "diffusely_decreased"
+        assert np.array_equal(read_label_nifti(Path(client.download_label("first scan", "final"))), read_label_nifti(label))
+        assert classification(client.infer("tiny", "first scan", {})[1])["image"] == "first scan"
 
 
 def test_label_writes_are_atomic(scans: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,7 @@ from scintipipe.server.errors import BadRequest, NotFound
 
 INDEX_NAME = "datastore.json"
 FINAL_TAG = "final"
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 ._()+-]{0,126}[A-Za-z0-9._()+-])?$")  # Slicer names volumes "MR Head"
 COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
 
 
@@ -55,13 +55,13 @@ def stem_of(filename: str) -> str:
 
 
 def check_id(value: str, what: str = "image id") -> str:
-    """Return ``value`` when it is a safe id (letters, digits, ``._-``), else raise.
+    """Return ``value`` when it is a safe file name (letters, digits, space, ``._()+-``), else raise.
 
     Raises:
         DatastoreError: the id could escape the datastore folder or is empty.
     """
     if not value or not ID_PATTERN.match(value) or ".." in value:
-        raise DatastoreError(f"{what} {value!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise DatastoreError(f"{what} {value!r} is not allowed: use 1-128 letters, digits, spaces or '._()+-', starting with a letter or digit (no '/' or '..')")
     return value
 
 
