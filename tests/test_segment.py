@@ -162,3 +162,22 @@ def test_real_siemens_thyroid_and_syringe(reference_scans) -> None:
     assert (start - syringe.time_s) / 60 == pytest.approx(32.3, abs=0.1)
     uptake = thyroid_uptake_percent(q["thyroid_net_counts"], ds.ActualFrameDuration / 1000, start, syringe)
     assert 1.0 < uptake < 3.0  # README: about 1.7 % (no empty syringe)
+
+
+def test_segmentation_is_repeatable_whatever_ran_before() -> None:
+    """GrabCut's random initialisation is seeded: the same scan gives the same regions."""
+    import cv2
+
+    from scintipipe.segment.classical import segment_neck
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:128, :128]
+    lam = 3 + 60 * np.exp(-(((yy - 70) / 12) ** 2 + ((xx - 52) / 6) ** 2)) + 60 * np.exp(-(((yy - 70) / 12) ** 2 + ((xx - 76) / 6) ** 2))
+    counts = rng.poisson(lam).astype(np.float32)
+    first = segment_neck(counts, (2.2, 2.2))
+    cv2.setRNGSeed(987)  # disturb OpenCV's generator as another call would
+    cv2.randu(np.zeros((10, 10), np.float32), 0, 1)
+    second = segment_neck(counts, (2.2, 2.2))
+    assert first.keys() == second.keys()
+    for name in first:
+        assert np.array_equal(first[name], second[name]), name

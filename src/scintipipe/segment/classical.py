@@ -48,6 +48,7 @@ MIN_STRUCTURE_MM2 = 40.0
 MIDLINE_MM = 30.0
 GLAND_HALF_WIDTH_MM = 45.0
 GRABCUT_MARGIN_MM = 15.0
+GRABCUT_SEED = 12345
 OPENING_MM = 3.0
 SEED_FRACTION = 0.2
 MIN_WIDTH_MM = 12.0
@@ -197,6 +198,9 @@ def grabcut_gland(image: NeckImage, seed: np.ndarray) -> np.ndarray:
         mask[seed] = cv2.GC_FGD
     display = np.clip(255 * relative / 2.0, 0, 255).astype(np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut initialises its colour models with OpenCV's per-thread random generator, which
+    # carries on from call to call: seed it so a scan always gets the same regions.
+    cv2.setRNGSeed(GRABCUT_SEED)
     try:
         cv2.grabCut(cv2.merge([display] * 3), mask, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
     except cv2.error:

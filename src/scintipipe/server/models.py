@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import cv2
 import numpy as np
 import pluggy
 
@@ -45,7 +44,6 @@ SEGMENTATION = "segmentation"
 ROI_SUFFIX = "_roi"
 GRADCAM_SUFFIX = "_gradcam"
 DEFAULT_GRADCAM_THRESHOLD = 0.5
-SEGMENT_RNG_SEED = 0
 
 
 @dataclass
@@ -261,11 +259,9 @@ class ModelService:
     def segment(self, bundle_name: str, scan: dict[str, Any]) -> dict[str, Any] | None:
         """The segment stage on one scan (``None`` when no segmenter handles it).
 
-        OpenCV's random generator (GrabCut's initialisation) is per thread and carries on
-        from call to call; it is reseeded here so that an image gets the same regions
-        whichever worker thread serves it and whatever that thread served before.
+        The classical segmenter seeds GrabCut itself, so an image gets the same regions
+        whichever worker thread serves it.
         """
-        cv2.setRNGSeed(SEGMENT_RNG_SEED)
         pipeline = self.pipeline(bundle_name)
         return pipeline.call("segment_scan", scan["source"], scan={**scan, "run_options": pipeline.options}, bundle=pipeline.bundle)
 
