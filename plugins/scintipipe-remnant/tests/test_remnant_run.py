@@ -22,6 +22,7 @@ def test_run_writes_view_and_study_predictions(study_folder, tmp_path) -> None:
     result = CliRunner().invoke(cli, ["run", "--bundle", "remnant", str(study_folder), "--out", str(out), "--no-explain"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     views = read(out / "predictions.csv")
+    assert len(views) == 6, views  # labels.csv, truth.csv and simulation.json are skipped
     assert sorted(row["source"].rsplit("#", 1)[1] for row in views) == ["anterior"] * 3 + ["posterior"] * 3
     studies = read(out / "study_predictions.csv")
     assert len(studies) == 3 and {row["views"] for row in studies} == {"anterior;posterior"}

@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from scintipipe.simulate.dicom_io import VIEW_CODES, nm_dataset, write_dicom
-from scintipipe.simulate.preview import contact_sheet
 from scintipipe.simulate.writer import assign_labels, case_identity, case_rng
 
 from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, REMNANT_CENTER, RemnantCase, simulate_remnant_case
@@ -47,7 +46,8 @@ def two_view_dataset(case: RemnantCase, identity: Any) -> Any:
 
 def write_studies(out: Path, n: int, seed: int = 0, class_mix: Mapping[str, float] | None = None, progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> dict[str, int]:
     """Simulate ``n`` two-view studies into ``out`` (``case-NNNNN.dcm``, ``labels.csv``,
-    ``truth.csv``, ``contact_sheet.png``, ``simulation.json``).
+    ``truth.csv``, ``simulation.json``). No picture goes into ``out``: ``scintipipe run``
+    would read a PNG there as a scan (``benchmarks/make_figures.py`` draws the pictures).
 
     Returns:
         Studies per label.
@@ -55,22 +55,19 @@ def write_studies(out: Path, n: int, seed: int = 0, class_mix: Mapping[str, floa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     labels = assign_labels(LABELS, class_mix or PAPER_CLASS_MIX, n, seed)
-    rows, sheet = [], []
+    rows = []
     for index in progress(range(n)) if progress else range(n):
         case = simulate_remnant_case(case_rng(seed, index), REMNANT_CENTER, labels[index])
         identity = case_identity("remnant", seed, REMNANT_CENTER, index, float(case.metadata["minutes_post_injection"]))
         name = f"case-{index:05d}.dcm"
         write_dicom(two_view_dataset(case, identity), out / name)
         rows.append({"file": name, "label": case.label, "true_uptake_percent": case.metadata["true_uptake_percent"], "remnant_sites": " ".join(case.metadata["remnant_sites"]), "oesophagus": case.metadata["oesophagus"], "injected_mbq": case.metadata["injected_mbq"], "minutes_post_injection": case.metadata["minutes_post_injection"]})
-        if len(sheet) < 8:
-            sheet += [(case.counts, f"{index} {case.label} ANT"), (case.posterior.counts, f"{index} POST")]
     with open(out / "labels.csv", "w", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows([("file", "label"), *((r["file"], r["label"]) for r in rows)])
     with open(out / "truth.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    contact_sheet([image for image, _ in sheet], [caption for _, caption in sheet], out / "contact_sheet.png", columns=4)
     counts = {label: labels.count(label) for label in LABELS}
     (out / "simulation.json").write_text(json.dumps({"task": "remnant", "n": n, "seed": seed, "views": ["anterior", "posterior"], "counts_per_label": counts}, indent=2) + "\n")
     return counts
