@@ -13,20 +13,21 @@
    channel (optionally repeating the grey channel three times for ImageNet weights).
 
 Every class works on ``(C, H, W)`` tensors or MetaTensors and keeps the metadata; the
-``d`` classes apply it to the given keys. Use them from a bundle config by dotted path:
+``d`` classes apply it to the given keys (the core's :class:`ArrayTransformd` base). Use them from a bundle config by dotted path:
 ``{"_target_": "scintipipe_remnant.transforms.GrabCutThyroidBedd", "keys": "image"}``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 import torch
-from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, Transform
+from monai.transforms import Transform
+
+from scintipipe.transforms import ArrayTransformd
 
 #: field of view assumed for images without pixel spacing (display exports)
 DEFAULT_FOV_MM = 614.4
@@ -205,41 +206,25 @@ class StandardizeChannels(Transform):
         return _like((x - mean) / std, img)
 
 
-class _Dict(MapTransform):
-    """Dictionary form delegating to an array transform (MONAI's ``Xd`` pattern)."""
-
-    array_transform: type[Transform]
-
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs: Any):
-        super().__init__(keys, allow_missing_keys)
-        self.transform = self.array_transform(**kwargs)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.transform(d[key])
-        return d
-
-
-class EqualizeHistogramd(_Dict):
+class EqualizeHistogramd(ArrayTransformd):
     """Dictionary form of :class:`EqualizeHistogram`."""
 
     array_transform = EqualizeHistogram
 
 
-class GrabCutThyroidBedd(_Dict):
+class GrabCutThyroidBedd(ArrayTransformd):
     """Dictionary form of :class:`GrabCutThyroidBed`."""
 
     array_transform = GrabCutThyroidBed
 
 
-class CropThyroidBedd(_Dict):
+class CropThyroidBedd(ArrayTransformd):
     """Dictionary form of :class:`CropThyroidBed`."""
 
     array_transform = CropThyroidBed
 
 
-class StandardizeChannelsd(_Dict):
+class StandardizeChannelsd(ArrayTransformd):
     """Dictionary form of :class:`StandardizeChannels`."""
 
     array_transform = StandardizeChannels
