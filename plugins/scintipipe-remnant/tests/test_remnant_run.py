@@ -28,9 +28,9 @@ def test_run_writes_view_and_study_predictions(study_folder, tmp_path) -> None:
     assert len(studies) == 3 and {row["views"] for row in studies} == {"anterior;posterior"}
     for study in studies:
         members = [v for v in views if v["source"].startswith(study["study"] + "#")]
-        mean = np.mean([float(v["prob_present"]) for v in members])
-        assert float(study["prob_present"]) == pytest.approx(mean, abs=1e-5)
-        assert study["label"] == ("present" if mean > 0.5 else "absent")
+        highest = max(float(v["prob_present"]) for v in members)  # default rule: max
+        assert study["rule"] == "max" and float(study["prob_present"]) == pytest.approx(highest, abs=1e-5)
+        assert study["label"] == ("present" if highest > 0.5 else "absent")
 
 
 def test_mean_and_max_rules() -> None:
@@ -43,4 +43,4 @@ def test_mean_and_max_rules() -> None:
 
 def test_single_view_files_are_studies_of_their_own() -> None:
     cases = [{"source": "a.dcm", "prediction": {"prob_absent": 0.9, "prob_present": 0.1}}]
-    assert study_rows(cases, ["absent", "present"])[0] | {} == {"study": "a.dcm", "views": "single", "rule": "mean", "label": "absent", "confidence": 0.9, "prob_absent": 0.9, "prob_present": 0.1}
+    assert study_rows(cases, ["absent", "present"], "mean")[0] == {"study": "a.dcm", "views": "single", "rule": "mean", "label": "absent", "confidence": 0.9, "prob_absent": 0.9, "prob_present": 0.1}

@@ -63,7 +63,7 @@ def register_commands(register: Any) -> None:
 
 @hookimpl
 def report_run(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> list[Path] | None:
-    """Write ``study_predictions.csv`` (mean of the views' probabilities) for this task."""
+    """Write ``study_predictions.csv`` (the view most in favour of residual tissue decides)."""
     if bundle.task != TASK or not cases:
         return None
     from scintipipe_remnant.study import write_study_predictions

@@ -1,16 +1,19 @@
 """Anterior and posterior views of one study combined into one decision.
 
 The runner classifies each view on its own (``scan.dcm#anterior``,
-``scan.dcm#posterior``). :func:`combine_views` averages the views' class probabilities
-and takes the most probable class, so a study is ``present`` when the mean probability of
-residual tissue across its views exceeds one half.
+``scan.dcm#posterior``). :func:`combine_views` with the default rule ``max`` lets the view
+most in favour of residual tissue decide: a study is ``present`` when either view's
+probability of residual tissue exceeds one half (its probabilities are that view's).
 
-Why the mean and not the maximum: residual tissue in the thyroid bed is seen on both
-views (fainter on the posterior, through 9-10 cm of neck), so a real remnant raises both
-probabilities; the maximum would let one noisy view (a swallowed-saliva streak, a star
-artefact) decide alone and trade specificity for sensitivity, and specificity is what
-spares a patient without residual tissue an ablative 131I dose (seed 003, Discussion).
-``rule="max"`` is there for a site that wants the sensitive reading.
+Why the maximum and not the mean: residual tissue lies 1-2.5 cm behind the anterior skin
+and 8-10 cm in front of the posterior one, so at 364 keV the posterior view sees it about
+half as bright against the same background; a remnant clear on the anterior view is
+often doubtful on the posterior, and the mean then dilutes a correct call. Readers read
+two-view scans the same way (uptake in the bed on any view counts). On 60 held-out
+simulated studies the shipped bundle found 91.5 % of remnants with ``max`` against
+85.1 % with ``mean``, specificity 100 % with both (13 empty beds: too few to show the
+false positives the maximum of two views may add; README, "Combining the views").
+``rule="mean"`` averages the views for a site that wants the more specific reading.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-RULES = ("mean", "max")
+RULES = ("max", "mean")
+DEFAULT_RULE = "max"
 POSITIVE = "present"
 
 
@@ -31,14 +35,14 @@ def study_of(source: str) -> str:
     return source.split("#", 1)[0]
 
 
-def combine_views(probabilities: np.ndarray, labels: Sequence[str], rule: str = "mean") -> np.ndarray:
+def combine_views(probabilities: np.ndarray, labels: Sequence[str], rule: str = DEFAULT_RULE) -> np.ndarray:
     """One probability row from the views' rows ``(n_views, n_labels)``.
 
     Args:
         probabilities: class probabilities per view.
         labels: class names (``rule="max"`` maximises the ``present`` column).
-        rule: ``mean`` (average the rows) or ``max`` (the view most in favour of
-            residual tissue decides).
+        rule: ``max`` (the view most in favour of residual tissue decides) or
+            ``mean`` (average the rows).
     """
     probabilities = np.asarray(probabilities, dtype=float)
     if rule == "mean":
@@ -48,7 +52,7 @@ def combine_views(probabilities: np.ndarray, labels: Sequence[str], rule: str = 
     raise ValueError(f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
 
 
-def study_rows(cases: Iterable[dict[str, Any]], labels: Sequence[str], rule: str = "mean") -> list[dict[str, Any]]:
+def study_rows(cases: Iterable[dict[str, Any]], labels: Sequence[str], rule: str = DEFAULT_RULE) -> list[dict[str, Any]]:
     """``study_predictions.csv`` rows from the runner's per-view records."""
     views: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
     for case in cases:
@@ -65,7 +69,7 @@ def study_rows(cases: Iterable[dict[str, Any]], labels: Sequence[str], rule: str
     return rows
 
 
-def write_study_predictions(cases: Iterable[dict[str, Any]], labels: Sequence[str], path: Path, rule: str = "mean") -> Path:
+def write_study_predictions(cases: Iterable[dict[str, Any]], labels: Sequence[str], path: Path, rule: str = DEFAULT_RULE) -> Path:
     """Write one row per study: ``study,views,rule,label,confidence,prob_<label>...``."""
     rows = study_rows(cases, labels, rule)
     columns = ["study", "views", "rule", "label", "confidence"] + [f"prob_{label}" for label in labels]
