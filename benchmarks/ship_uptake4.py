@@ -48,6 +48,7 @@ PAPER_INCEPTION_V3 = {
     "f1": {"internal": [93.28, 99.56, 83.33, 80.00], "external": [87.45, 97.92, 83.33, 84.39]},
 }
 PAPER_OVERALL = {"internal": 92.73, "external": 87.75}
+MARKER = "<!-- below: the card written by scintipipe train -->"
 METRIC_NAMES = {"accuracy": "Accuracy", "sensitivity": "Sensitivity (Recall)", "specificity": "Specificity", "ppv": "PPV (Precision)", "npv": "NPV", "f1": "F1 score", "auc": "ROC AUC"}
 
 
@@ -154,6 +155,8 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], sim_int: list[str
     card_path = out / "docs/README.md"
     training_card = card_path.read_text()
     title, _, rest = training_card.partition("\n")
+    if MARKER in rest:  # a card this script wrote before (--skip-train): keep only the training part
+        rest = rest.split(MARKER, 1)[1]
     networks = ROOT / "benchmarks/results/uptake4_networks.md"
     why = networks.read_text().split("\n", 1)[1].strip() if networks.is_file() else "(run `python benchmarks/uptake4_networks.py`)"
     internal, external = reports["internal"], reports["external"]
@@ -200,6 +203,7 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], sim_int: list[str
         f"Training command: `{' '.join(shlex.quote(c) for c in train_cmd)}`. "
         "The training checkpoint and TensorBoard logs are kept out of the bundle (moved to `data/uptake4-training/`).",
         "",
+        MARKER,
         rest.lstrip("\n"),
     ]
     card_path.write_text("\n".join(parts))
