@@ -183,7 +183,7 @@ def command_line() -> str:
         else:
             for v in value if isinstance(value, (list, tuple)) else [value]:
                 parts += [param.opts[0], str(v)]
-    return " ".join(shlex.quote(p) for p in parts)
+    return " ".join([parts[0]] + [shlex.quote(p) for p in parts[1:]])
 
 
 def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, validation: dict[str, Any], best_epoch: int, seconds: float, data_description: str, init_weights: Path | None, init_report: Any) -> str:
@@ -217,7 +217,7 @@ def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, val
         "|---|---|",
         versions,
         "",
-        "## Internal validation (held-out split of the training data)",
+        "## Validation split (held out from the training data; picks the best epoch)",
         "",
         format_table(validation),
         "",
