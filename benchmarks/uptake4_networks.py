@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     test = ex.labelled(ex.preprocess(test_imgs, base["scan_transforms"]), test_y, test_src, labels)
     size = base["input_size"][0]
     results: dict = {
-        "train_data": {"folder": str(args.train_data.relative_to(ROOT)), "n": len(train), "hash": train_hash},
-        "test_data": {"folder": str(args.test_data.relative_to(ROOT)), "n": len(test), "hash": test_hash},
+        "train_data": {"folder": _rel(args.train_data), "n": len(train), "hash": train_hash},
+        "test_data": {"folder": _rel(args.test_data), "n": len(test), "hash": test_hash},
         "input_size": base["input_size"],
         "seed": args.seed,
         "networks": {},
@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(row(name, res, labels), flush=True)
         write(results, args.out, labels)
     return results
+
+
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def row(name: str, res: dict, labels: list[str]) -> str:

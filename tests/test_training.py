@@ -191,3 +191,25 @@ def test_shipped_bundle_beats_chance_on_fresh_center_b(tmp_path: Path) -> None:
     assert len(rows) == 40
     correct = sum(row["label"] == truth[Path(row["source"]).name] for row in rows)
     assert correct / len(rows) >= 0.85, f"{correct}/40 correct"
+
+
+def test_benchmark_scripts_run_at_tiny_scale(tiny_set: Path, tmp_path: Path) -> None:
+    """The ablation and network benchmarks (which share training.experiment) still run end to end."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    common = ["--train-data", str(tiny_set), "--test-data", str(tiny_set), "--n-train", "40", "--epochs", "1"]
+    ablation = load("uptake4_ablation").main(common + ["--variants", "full", "paper", "--out", str(tmp_path / "ablation")])
+    assert set(ablation["variants"]) == {"full", "paper"}
+    for result in ablation["variants"].values():
+        assert 0.0 <= result["external"]["accuracy"] <= 1.0 and result["external"]["n"] == 40
+    assert "| full |" in (tmp_path / "ablation.md").read_text()
+    networks = load("uptake4_networks").main(common + ["--networks", "scintinet", "--iters", "1", "--out", str(tmp_path / "networks")])
+    row = networks["networks"]["scintinet"]
+    assert row["weights_mb"] < 5 and row["forward_images_per_s"] > 0
+    assert "**Default: ScintiNet" in (tmp_path / "networks.md").read_text()
