@@ -75,3 +75,42 @@ def test_unknown_label_in_csv_is_a_usage_error(tiny_bundle: Path, labelled: Path
     bad.write_text("file,label\ns00.dcm,graves\n")
     result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "--labels", str(bad), "--out", str(tmp_path / "e"), str(labelled)])
     assert result.exit_code == 2 and "unknown labels ['graves']" in result.output
+
+
+def small_recipe(folder: Path, name: str, channels: list[int]) -> Path:
+    recipe = {
+        "name": name,
+        "task": "uptake4",
+        "labels": LABELS,
+        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": channels, "strides": [2, 2]},
+        "input_size": [32, 32],
+        "scan_transforms": [
+            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
+            {"_target_": "ScaleIntensityd", "keys": "image"},
+        ],
+        "epochs": 1,
+        "batch_size": 4,
+        "val_fraction": 0.34,
+    }
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
+def test_repeated_splits_compare_two_recipes_on_the_same_test_files(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
+    a, b = small_recipe(tmp_path, "small", [4, 8]), small_recipe(tmp_path, "wider", [8, 16])
+    out = tmp_path / "splits"
+    result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "--recipe", str(a), "--recipe", str(b), "--labels", str(labelled / "labels.csv"), "--splits", "2", "--test-size", "0.34", "--out", str(out), str(labelled), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    experiment = json.loads((out / "experiment.json").read_text())
+    assert experiment["splits"] == 2 and set(experiment["summary"]) == {"small", "wider"}
+    for k in range(2):
+        files_a = sorted(experiment["split_predictions"]["small"][k]["sources"])
+        files_b = sorted(experiment["split_predictions"]["wider"][k]["sources"])
+        assert files_a == files_b and len(files_a) >= 4
+        probs = np.asarray(experiment["split_predictions"]["small"][k]["probabilities"])
+        assert np.allclose(probs.sum(1), 1, atol=1e-4)
+        (comparison,) = experiment["per_split_comparisons"][k]
+        assert comparison["n"] == len(files_a) and "mcnemar" in comparison
+    assert "small vs wider" in experiment["mann_whitney"]
+    assert "±" in (out / "summary.md").read_text()

@@ -158,6 +158,7 @@ def resampling_experiment(
     splits = list(ev.stratified_kfold_splits(y_files, n_splits, seed) if design == "kfold" else ev.repeated_stratified_splits(y_files, n_splits, test_size, seed))
     out_dir.mkdir(parents=True, exist_ok=True)
     per_split: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    split_predictions: dict[str, list[tuple[list[str], np.ndarray, np.ndarray]]] = {name: [] for name in names}
     pooled: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
     for name, recipe in recipes.items():
         template = write_recipe_bundle(out_dir / name / "template", recipe, build_network(recipe).state_dict(), "# preprocessing template\n")
@@ -183,6 +184,7 @@ def resampling_experiment(
             report = ev.classification_report(test.targets.numpy(), probs, labels, n_bootstrap=0)
             summary = ev.class_summary(report)
             per_split[name].append(summary)
+            split_predictions[name].append((test.sources, test.targets.numpy(), probs))
             sources_all += test.sources
             y_all.append(test.targets.numpy())
             p_all.append(probs)
@@ -201,6 +203,11 @@ def resampling_experiment(
     }
     if design == "kfold" and len(names) > 1:  # every view is tested exactly once: pair them
         results["pooled_comparisons"] = compare_models(pooled, labels)
+    if len(names) > 1:  # the models saw the same test files in each split: pair them per split
+        results["per_split_comparisons"] = [compare_models({name: split_predictions[name][k] for name in names}, labels) for k in range(len(splits))]
+    results["split_predictions"] = {
+        name: [{"sources": s, "truth": [labels[int(t)] for t in y], "probabilities": p.round(6).tolist()} for s, y, p in runs] for name, runs in split_predictions.items()
+    }
     (out_dir / "summary.md").write_text("# Mean ± SD across splits\n\n" + ev.format_split_summary(results["summary"]) + "\n")
     _json(out_dir / "experiment.json", results)
     return results

@@ -79,7 +79,12 @@ def complete_recipe(raw: dict[str, Any], source: str = "recipe") -> dict[str, An
 
 
 def network_def(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The network's config entry with the label count filled in."""
+    """The network's config entry with the label count filled in.
+
+    ``num_classes`` is added only when the config names no class count of its own
+    (``num_classes``, ``classes`` as in MONAI's ``Classifier``, or ``out_channels``).
+    """
     net = dict(recipe["network"])
-    net.setdefault("num_classes", len(recipe["labels"]))
+    if not {"num_classes", "classes", "out_channels"} & set(net):
+        net["num_classes"] = len(recipe["labels"])
     return net
