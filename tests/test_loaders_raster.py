@@ -104,3 +104,21 @@ def test_multi_page_tiff_is_a_scan_error(tmp_path):
         tif.write(gradient())
     with pytest.raises(ScanError, match="2 pages"):
         load_raster(path)
+
+
+def test_scintipipe_preview_pictures_are_skipped_not_classified(tmp_path) -> None:
+    import numpy as np
+    import pytest
+
+    from scintipipe.errors import NotAnImage
+    from scintipipe.loaders.raster import load_raster
+    from scintipipe.previews import save_preview_png
+
+    picture = (np.arange(64 * 64).reshape(64, 64) % 251).astype(np.uint8)
+    save_preview_png(picture, tmp_path / "sheet.png", "contact sheet")
+    with pytest.raises(NotAnImage, match="contact sheet"):
+        load_raster(tmp_path / "sheet.png")
+    from PIL import Image
+
+    Image.fromarray(picture).save(tmp_path / "plain.png")  # an ordinary export still loads
+    assert load_raster(tmp_path / "plain.png")[0]["image"].shape == (1, 64, 64)

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from scintipipe.errors import ScanError
+from scintipipe.errors import NotAnImage, ScanError
 from scintipipe.loaders.grey import to_grey
+from scintipipe.previews import preview_kind
 from scintipipe.scan import make_scan
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -40,12 +41,15 @@ def _read_with_pillow(path: Path) -> tuple[np.ndarray, str]:
     try:
         with Image.open(path) as image:
             image_format = image.format or "unknown"
+            kind = preview_kind(image)
+            if kind is not None:
+                raise NotAnImage(path, f"a scintipipe {kind} (a picture for people), not a scan")
             if getattr(image, "n_frames", 1) > 1:
                 raise ScanError(path, f"{image_format} with {image.n_frames} frames: expected a single image")
             if image.mode in ("P", "PA", "LA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
                 image = image.convert("RGBA" if image.mode in ("PA", "LA") else "RGB")
             pixels = np.asarray(image)
-    except ScanError:
+    except ScanError:  # NotAnImage included
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ScanError(path, f"not a readable PNG/JPEG/TIFF image: {exc}") from exc
@@ -62,7 +66,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
             if len(tif.pages) > 1:
                 raise ScanError(path, f"TIFF with {len(tif.pages)} pages: expected a single image")
             pixels = tif.asarray()
-    except ScanError:
+    except ScanError:  # NotAnImage included
         raise
     except Exception as exc:  # noqa: BLE001  (tifffile raises many kinds on corrupt files)
         raise ScanError(path, f"truncated or corrupt TIFF file: {type(exc).__name__}: {exc}") from exc

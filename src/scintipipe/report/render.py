@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from scintipipe.previews import save_preview_png
+
 DISPLAY_SIDE = 512
 HEATMAP_FLOOR = 0.15
 HEATMAP_ALPHA = 0.55
@@ -117,10 +119,8 @@ def side_by_side(*pictures: np.ndarray, gap: int = 8) -> np.ndarray:
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:
-    """Write an RGB picture as PNG."""
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
-    return path
+    """Write an RGB picture as PNG, tagged as a scintipipe preview (not a scan)."""
+    return save_preview_png(rgb, path, "report image")
 
 
 def scan_counts(case: dict[str, Any]) -> tuple[np.ndarray, tuple[float, float] | None]:

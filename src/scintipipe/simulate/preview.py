@@ -8,6 +8,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from scintipipe.previews import save_preview_png
+
 TILE = 160
 CAPTION = 14
 
@@ -37,5 +39,4 @@ def contact_sheet(images: Sequence[np.ndarray], captions: Sequence[str], path: P
         y = (index // columns) * (TILE + CAPTION)
         sheet.paste(tile, (x, y))
         draw.text((x + 2, y + TILE + 1), caption[:26], fill=255)
-    sheet.save(path, optimize=False)
-    return path
+    return save_preview_png(sheet, path, "contact sheet")
