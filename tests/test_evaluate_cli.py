@@ -114,3 +114,15 @@ def test_repeated_splits_compare_two_recipes_on_the_same_test_files(tiny_bundle:
         assert comparison["n"] == len(files_a) and "mcnemar" in comparison
     assert "small vs wider" in experiment["mann_whitney"]
     assert "±" in (out / "summary.md").read_text()
+
+
+def test_threads_option_sets_pytorch_threads(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--out", str(tmp_path / "e"), "--threads", "1", str(labelled)])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -20,6 +20,22 @@ Examples:
 """
 
 
+THREADS_OPTION = click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="CPU threads for PyTorch (default: PyTorch's choice). On a shared or small machine 1 can be much faster than oversubscribing.",
+)
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` to PyTorch."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None) -> dict[str, Any]:
     """The recipe to train with: ``--recipe``, else the bundle's own, else a shipped one."""
     from scintipipe.bundle import resolve_bundle
@@ -55,10 +71,12 @@ def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @click.option("--data-description", default="", help="What the data is, for the model card (e.g. 'simulated centre-a scans').")
+@THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, device: str | None, data_description: str, progress: bool | None) -> None:
+def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, device: str | None, data_description: str, threads: int | None, progress: bool | None) -> None:
     """Train a bundle on labelled scans (a folder and a file,label CSV)."""
+    set_threads(threads)
     from scintipipe.cli import plugin_manager
     from scintipipe.pipeline import default_device
     from scintipipe.training.data import LabelsError
@@ -111,10 +129,12 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipes' epochs (resampling designs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], readers_csv: Path | None, folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, progress: bool | None) -> None:
+def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], readers_csv: Path | None, folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, threads: int | None, progress: bool | None) -> None:
     """Evaluate bundles on labelled scans in DATA_DIR, or run a resampling experiment."""
+    set_threads(threads)
     from scintipipe.bundle import resolve_bundle
     from scintipipe.cli import plugin_manager
     from scintipipe.errors import BundleError
