@@ -52,6 +52,9 @@ def class_activation_maps(network: torch.nn.Module, layer: str, inputs: torch.Te
     cam = cam_for(network, layer, method)
 
     def one_class(x: torch.Tensor, cls: int) -> np.ndarray:
+        # an input that requires grad keeps PyTorch's full backward hooks (used by the CAM)
+        # from warning on every batch that no input needs a gradient
+        x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             if method == "gradcampp":  # MONAI's GradCAMpp broadcasts the score wrongly for batches > 1
                 return np.concatenate([cam(row[None], class_idx=cls)[:, 0].detach().cpu().numpy() for row in x])
