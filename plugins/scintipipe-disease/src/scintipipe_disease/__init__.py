@@ -1,0 +1,15 @@
+"""scintipipe task plugin ``disease``: Graves' disease, subacute thyroiditis, thyroid
+tumour and normal on anterior 99mTc-pertechnetate thyroid scans (seed 001).
+
+Modules:
+    plugin       the hooks scintipipe calls (task, bundle, simulator)
+    simulator    the four disease classes, built from the core's neck-view pieces
+"""
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: the shipped bundle and the training recipes live inside the package
+BUNDLE_DIR = Path(__file__).parent / "bundle"
+RECIPES_DIR = Path(__file__).parent / "recipes"

@@ -1,0 +1,37 @@
+"""Fixtures for the disease plugin's tests: a few simulated scans per class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scintipipe.simulate import CENTERS
+from scintipipe_disease.simulator import LABELS, simulate_disease_case
+
+
+@pytest.fixture(autouse=True)
+def _clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SCINTIPIPE_PLUGINS", "SCINTIPIPE_DISABLE_PLUGINS", "SCINTIPIPE_PLUGINS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def cases_by_label():
+    """Ten simulated cases per label (fixed seeds, centre a)."""
+    return {label: [simulate_disease_case(np.random.default_rng(1000 + 17 * i + j), CENTERS["a"], label) for j in range(10)] for i, label in enumerate(LABELS)}
+
+
+@pytest.fixture(scope="session")
+def fresh_scans(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh balanced set (seed unseen in training, centre b = the 'external' camera):
+    10 scans per class, written as DICOM with labels.csv by ``scintipipe simulate``."""
+    from click.testing import CliRunner
+
+    from scintipipe.cli import cli
+
+    out = tmp_path_factory.mktemp("disease-fresh") / "scans"
+    result = CliRunner().invoke(cli, ["simulate", "--task", "disease", "--n", "40", "--seed", "4242", "--center", "b", "--class-mix", "balanced", "--out", str(out), "--no-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out

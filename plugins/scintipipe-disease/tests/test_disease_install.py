@@ -1,0 +1,63 @@
+"""The plugin is installed and registers its task, bundle and simulator."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from scintipipe.cli import cli
+
+LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_plugins_lists_disease_with_its_hooks() -> None:
+    line = next(line for line in invoke("plugins").splitlines() if line.startswith("disease"))
+    for hook in ("register_tasks", "register_simulators"):
+        assert hook in line
+
+
+def test_bundles_lists_a_usable_disease_bundle() -> None:
+    line = next(line for line in invoke("bundles").splitlines() if line.startswith("disease"))
+    assert "ok" in line and ", ".join(LABELS) in line
+
+
+def test_shipped_bundle_is_inside_the_package_and_not_for_clinical_use() -> None:
+    from scintipipe_disease import BUNDLE_DIR
+
+    metadata = json.loads((BUNDLE_DIR / "configs/metadata.json").read_text())
+    assert metadata["scintipipe"]["task"] == "disease"
+    assert metadata["scintipipe"]["labels"] == LABELS
+    assert metadata["scintipipe"]["clinical_use"] is False
+    assert "Not for clinical use" in (BUNDLE_DIR / "docs/README.md").read_text()
+    assert (BUNDLE_DIR / "models/model.pt").stat().st_size < 50_000_000
+
+
+def test_paper_recipes_build_the_named_networks() -> None:
+    """The paper's ResNet-34 and the three comparators are configs that build (not trained here)."""
+    import torch
+
+    from scintipipe.networks import build_network
+    from scintipipe_disease import RECIPES_DIR
+
+    expected = {"resnet34": "resnet34", "alexnet": "alexnet", "shufflenet": "shufflenet_v2_x1_0", "mobilenet": "mobilenet_v3_large"}
+    for short, network in expected.items():
+        recipe = json.loads((RECIPES_DIR / f"disease_{short}_paper.json").read_text())
+        assert recipe["task"] == "disease" and recipe["labels"] == LABELS
+        assert recipe["network"]["name"] == network
+        if short in ("shufflenet", "mobilenet"):  # cheap enough to build and run on CPU
+            model = build_network(network, num_classes=4).eval()
+            with torch.no_grad():
+                assert model(torch.zeros(1, 1, 96, 96)).shape == (1, 4)
+
+
+def test_disabling_the_plugin_removes_task_and_bundle(monkeypatch) -> None:
+    monkeypatch.setenv("SCINTIPIPE_DISABLE_PLUGINS", "disease")
+    bundles = invoke("bundles")
+    assert not any(line.startswith("disease") for line in bundles.splitlines()) and "uptake4" in bundles
