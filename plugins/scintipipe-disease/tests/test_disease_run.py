@@ -43,3 +43,32 @@ def test_explain_class_all_writes_one_gradcam_map_per_class(fresh_scans, tmp_pat
     assert len(folders) == 2, sorted(p.relative_to(out) for p in out.rglob("*"))
     for folder in folders:
         assert sorted(path.name for path in folder.glob("heatmap_*.png")) == sorted(f"heatmap_{label}.png" for label in LABELS)
+
+
+def test_evaluate_compares_the_bundle_with_readers(fresh_scans, tmp_path) -> None:
+    """Seed 001's physician comparison on the disease task: synthetic reader calls
+    (junior wrong on every 4th scan, senior on every 8th) beside the model, McNemar
+    model-vs-reader and Cohen's kappa between the readers."""
+    import json
+
+    truth = read(fresh_scans / "labels.csv")
+    readers = tmp_path / "readers.csv"
+    with readers.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "reader", "label"])
+        for i, row in enumerate(truth):
+            wrong = LABELS[(LABELS.index(row["label"]) + 1) % 4]
+            writer.writerow([row["file"], "junior", wrong if i % 4 == 0 else row["label"]])
+            writer.writerow([row["file"], "senior", wrong if i % 8 == 0 else row["label"]])
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli, ["evaluate", "--bundle", "disease", "--labels", str(fresh_scans / "labels.csv"), "--readers", str(readers), "--out", str(out), "--no-progress", str(fresh_scans)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "readers.json").read_text())
+    assert report["labels"] == LABELS and report["model"]["n"] == 40
+    assert report["readers"]["junior"]["accuracy"]["value"] == 30 / 40
+    assert report["readers"]["senior"]["accuracy"]["value"] == 35 / 40
+    for reader in ("junior", "senior"):
+        assert 0.0 <= report["readers"][reader]["mcnemar_vs_model"]["p_value"] <= 1.0
+    (kappa,) = report["kappa"]
+    assert {kappa["reader_a"], kappa["reader_b"]} == {"junior", "senior"}
+    assert "McNemar" in (out / "readers.md").read_text()
