@@ -35,6 +35,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.load_volume",
     "scintipipe.builtin.preprocess_bundle",
     "scintipipe.builtin.segment_classical",
+    "scintipipe.builtin.segment_learned",
     "scintipipe.builtin.classify_bundle",
     "scintipipe.builtin.explain_gradcam",
     "scintipipe.builtin.report_json",

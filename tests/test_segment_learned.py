@@ -1,0 +1,121 @@
+"""The learned segmenter: the shipped ``thyroid-seg`` bundle, its accuracy on fresh
+simulated scans, the plugin's opt-in switch and ``scintipipe run`` with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from monai.data import MetaTensor
+
+from scintipipe.builtin import segment_learned
+from scintipipe.bundle import SCHEMA_PATH, Bundle
+from scintipipe.cli import cli
+from scintipipe.segment import quantify
+from scintipipe.segment.learned import CLASSES, LearnedSegmenter, crop, resize_nearest, shipped_segmenter_path, uncrop
+from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR
+from scintipipe.simulate.writer import case_rng
+
+SEED = 777  # not a training (11) or card test (2027) seed
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> LearnedSegmenter:
+    return LearnedSegmenter(shipped_segmenter_path())
+
+
+def thyroid_truth(masks: dict[str, np.ndarray]) -> np.ndarray:
+    shape = next(iter(masks.values())).shape
+    return np.logical_or.reduce([np.asarray(masks.get(name, np.zeros(shape, bool)), bool) for name in ("thyroid", "thyroid_right", "thyroid_left", "isthmus")])
+
+
+def test_shipped_bundle_loads_and_its_metadata_verifies() -> None:
+    from monai.bundle import verify_metadata
+
+    root = shipped_segmenter_path()
+    bundle = Bundle(root)
+    assert bundle.task == "segmentation" and bundle.labels == list(CLASSES)
+    assert bundle.metadata["network_data_format"]["outputs"]["pred"]["type"] == "segmentation"
+    assert not bundle.clinical_use
+    assert (root / "models/model.pt").stat().st_size < 2_000_000
+    assert "not for clinical use" in (root / "docs/README.md").read_text().lower()
+    verify_metadata(meta_file=str(root / "configs/metadata.json"), filepath=str(SCHEMA_PATH))  # raises when invalid
+    out = bundle.network("cpu")(torch.zeros(1, 1, *bundle.input_shape))
+    assert out.shape == (1, len(CLASSES), *bundle.input_shape)
+
+
+def test_crop_and_uncrop_are_inverse_and_resize_keeps_labels() -> None:
+    grid = np.arange(40 * 50).reshape(40, 50)
+    window = crop(grid, (10, 45), (16, 16))
+    back = uncrop(window, (10, 45), grid.shape)
+    inside = back != 0
+    assert np.array_equal(back[inside], grid[inside]) and inside.sum() == 16 * 13 - (grid[2:18, 37:50] == 0).sum()
+    labels = np.array([[0, 1], [2, 3]])
+    assert np.array_equal(resize_nearest(labels, (4, 4)), np.kron(labels, np.ones((2, 2), int)))
+
+
+@pytest.mark.parametrize("center", ["a", "b"])
+def test_thyroid_dice_on_fresh_simulated_scans(segmenter: LearnedSegmenter, center: str) -> None:
+    dices = []
+    for li, label in enumerate(UPTAKE4_SIMULATOR.labels):
+        for i in range(2):
+            case = UPTAKE4_SIMULATOR(case_rng(SEED, i + 100 * li), CENTERS[center], label)
+            rois = segmenter.segment(case.counts, (case.pixel_mm, case.pixel_mm))
+            assert set(rois) >= {"thyroid_right", "thyroid_left", "isthmus", "nodules_hot", "nodules_cold", "salivary_right", "salivary_left", "background"}
+            for mask in rois.values():  # back on the scan's own grid
+                assert mask.dtype == bool and mask.shape == case.counts.shape
+            gland = rois["thyroid_right"] | rois["thyroid_left"] | rois["isthmus"]
+            truth = thyroid_truth(case.masks)
+            dices.append(2 * (gland & truth).sum() / (gland.sum() + truth.sum()))
+    print(center, np.round(dices, 3))
+    assert np.mean(dices) > 0.6, dices
+    assert min(dices) > 0.3, dices
+
+
+def test_quantities_work_on_learned_regions(segmenter: LearnedSegmenter) -> None:
+    case = UPTAKE4_SIMULATOR(case_rng(SEED, 5), CENTERS["a"], "diffusely_increased")
+    rois = segmenter.segment(case.counts, (case.pixel_mm, case.pixel_mm))
+    q = quantify(case.counts, rois, (case.pixel_mm, case.pixel_mm))
+    for key in ("thyroid_counts", "thyroid_right_counts", "thyroid_left_counts", "thyroid_net_counts", "left_right_ratio", "thyroid_to_background_ratio", "thyroid_to_salivary_ratio"):
+        assert np.isfinite(q[key]) and q[key] > 0, key
+    assert 0.4 < q["left_right_ratio"] < 2.5
+
+
+def test_plugin_returns_none_unless_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+    case = UPTAKE4_SIMULATOR(case_rng(SEED, 9), CENTERS["b"], "heterogeneous")
+    image = MetaTensor(torch.from_numpy(case.counts.astype(np.float32))[None], meta={"spacing": (case.pixel_mm, case.pixel_mm)})
+    monkeypatch.delenv("SCINTIPIPE_SEGMENTER", raising=False)
+    assert segment_learned.segment_scan({"image": image}, None) is None
+    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "classical")
+    assert segment_learned.segment_scan({"image": image}, None) is None
+
+    class Options:
+        segmenter = "learned"
+
+    monkeypatch.delenv("SCINTIPIPE_SEGMENTER")
+    result = segment_learned.segment_scan({"image": image, "run_options": Options()}, None)
+    assert result is not None and "learned" in result["method"]
+    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "learned")
+    result = segment_learned.segment_scan({"image": image}, None)
+    assert result["rois"]["thyroid_right"].shape == case.counts.shape
+    assert result["quantities"]["thyroid_counts"] > 0
+
+
+def test_scintipipe_run_with_the_learned_segmenter(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scintipipe.simulate import write_dataset
+
+    data = tmp_path / "sim"
+    write_dataset("uptake4", UPTAKE4_SIMULATOR, UPTAKE4_SIMULATOR.labels, CENTERS["b"], data, 1, 5, {"diffusely_increased": 1.0})
+    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "learned")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(data / "case-00000.dcm"), "--out", str(out), "--no-explain"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report_text = (out / "case-00000" / "report.json").read_text()
+    report = json.loads(report_text)
+    assert "learned" in report_text.lower()
+    for key in ("thyroid_counts", "thyroid_right_counts", "thyroid_left_area_mm2", "thyroid_to_background_ratio"):
+        assert np.isfinite(report["quantities"][key]), key
