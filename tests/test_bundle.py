@@ -76,6 +76,12 @@ def test_monai_bundle_run_classifies_a_folder(tiny_bundle: Path, tmp_path: Path)
     rng = np.random.default_rng(0)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(scans / f"s{i}.png")
+    # what sits beside scans in a simulator folder must not be read as a scan
+    (scans / "labels.csv").write_text("file,label\ns0.png,heterogeneous\n")
+    (scans / "cases.jsonl").write_text("{}\n")
+    from scintipipe.previews import save_preview_png
+
+    save_preview_png(rng.integers(0, 255, (64, 64), dtype=np.uint8), scans / "contact_sheet.png", "contact sheet")
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(tiny_bundle / "configs/inference.json"), "--bundle_root", str(tiny_bundle), "--dataset_dir", str(scans), "--output_dir", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -85,3 +91,18 @@ def test_monai_bundle_run_classifies_a_folder(tiny_bundle: Path, tmp_path: Path)
     for row in rows:
         probs = [float(row[f"prob_{label}"]) for label in Bundle(tiny_bundle).labels]
         assert abs(sum(probs) - 1) < 1e-4
+
+
+def test_monai_bundle_run_with_the_shipped_uptake4_bundle(tmp_path: Path) -> None:
+    """MONAI's own runner on the shipped bundle classifies the example scans correctly."""
+    repo = Path(__file__).resolve().parents[1]
+    bundle, scans = repo / "bundles" / "uptake4", repo / "examples" / "scans"
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(bundle / "configs/inference.json"), "--bundle_root", str(bundle), "--dataset_dir", str(scans), "--output_dir", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    truth = {row["file"]: row["label"] for row in csv.DictReader((repo / "examples/labels.csv").open())}
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert len(rows) == len(truth) == 8
+    correct = sum(row["label"] == truth[Path(row["source"]).name] for row in rows)
+    assert correct >= 7, rows

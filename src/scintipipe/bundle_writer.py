@@ -69,7 +69,7 @@ def inference_config(
         "network_def": network_def,
         "network": "$@network_def.to(@device)",
         "scan_transforms": scan_transforms,
-        "datalist": "$[{'image': f} for f in sorted(glob.glob(os.path.join(@dataset_dir, '**', '*'), recursive=True)) if os.path.isfile(f) and not os.path.basename(f).startswith('.') and not f.endswith(('.csv', '.md', '.json', '.txt'))]",
+        "datalist": "$[{'image': f} for f in scintipipe.transforms.list_scans(@dataset_dir)]",
         "preprocessing": {
             "_target_": "Compose",
             "transforms": "$[scintipipe.transforms.LoadScand(keys='image')] + @scan_transforms + [scintipipe.transforms.CollatableMetad(keys='image')]",

@@ -1,7 +1,7 @@
 """MONAI transforms shipped with scintipipe, usable from bundle configs by dotted path."""
 
 from scintipipe.transforms.dictionary import ArrayTransformd
-from scintipipe.transforms.io import CollatableMetad, LoadScan, LoadScand
+from scintipipe.transforms.io import CollatableMetad, LoadScan, LoadScand, list_scans
 from scintipipe.transforms.predictions import SavePredictionsd
 from scintipipe.transforms.scintigram import (
     CropNeckRegion,
@@ -17,6 +17,7 @@ __all__ = [
     "CollatableMetad",
     "LoadScan",
     "LoadScand",
+    "list_scans",
     "SavePredictionsd",
     "ResampleToSpacing",
     "ResampleToSpacingd",

@@ -63,3 +63,23 @@ class CollatableMetad(MapTransform):
             if hasattr(image, "meta"):
                 image.meta = {k: image.meta[k] for k in self.KEEP if image.meta.get(k) is not None}
         return d
+
+
+def list_scans(folder: str) -> list[str]:
+    """Files under ``folder`` that load as scans, for a bundle's standalone ``datalist``.
+
+    Uses the same walk as ``scintipipe run`` and leaves out what the runner would skip or
+    fail on (labels, JSON, NIfTI masks, contact sheets, unreadable files), so
+    ``python -m monai.bundle run`` works on a folder written by ``scintipipe simulate``.
+    Each kept file is read once here and again by :class:`LoadScand`.
+    """
+    from scintipipe.loaders import iter_input_files, read_scans
+
+    kept = []
+    for path in iter_input_files([folder]):
+        try:
+            read_scans(path)
+        except ScanError:  # NotAnImage included
+            continue
+        kept.append(str(path))
+    return kept
