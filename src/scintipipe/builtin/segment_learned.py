@@ -10,14 +10,10 @@ uptake are computed exactly as for the classical regions.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from scintipipe import hookimpl
-from scintipipe.builtin.segment_classical import uptake_quantities
-from scintipipe.segment import quantify
+from scintipipe.segment.result import segmentation_result
 
 ENV_VAR = "SCINTIPIPE_SEGMENTER"
 _SEGMENTERS: dict[str, Any] = {}
@@ -43,25 +39,6 @@ def segment_scan(scan: dict[str, Any], bundle: Any) -> dict[str, Any] | None:
     """Regions from the learned network and their quantities; ``None`` unless selected."""
     if not selected(scan):
         return None
-    image = scan["image"]
-    meta = dict(getattr(image, "meta", {}) or {})
-    counts = np.asarray(image[0], dtype=np.float32)
-    spacing = meta.get("spacing")
     model = segmenter()
-    rois = model.segment(counts, spacing)
-    quantities = quantify(counts, rois, spacing)
-    notes = [f"learned segmenter: bundle {model.bundle.name} {model.bundle.version}, trained on simulated scans, not for clinical use"]
-    if spacing is None:
-        notes.append("no pixel spacing: areas left out; a 280 mm field of view was assumed")
-    if meta.get("is_counts") is False:
-        notes.append("display image, not counts: count figures and ratios are only indicative")
-    options = scan.get("run_options")
-    full_path = getattr(options, "syringe_full", None)
-    if full_path and "thyroid_net_counts" in quantities:
-        try:
-            extra, uptake_notes = uptake_quantities(meta, quantities["thyroid_net_counts"], Path(full_path), getattr(options, "syringe_empty", None))
-            quantities.update(extra)
-            notes.extend(uptake_notes)
-        except (ValueError, OSError) as exc:
-            notes.append(f"uptake not computed: {exc}")
-    return {"rois": rois, "quantities": quantities, "method": "learned (MONAI UNet, thyroid-seg bundle)", "notes": notes}
+    note = f"learned segmenter: bundle {model.bundle.name} {model.bundle.version}, trained on simulated scans, not for clinical use"
+    return segmentation_result(scan, model.segment, "learned (MONAI UNet, thyroid-seg bundle)", [note])

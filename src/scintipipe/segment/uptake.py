@@ -192,3 +192,53 @@ def scan_start_seconds(meta: dict[str, Any]) -> float | None:
         except pydicom.errors.InvalidDicomError:
             return None
     return None
+
+
+SECONDS_PER_DAY = 86400.0
+
+
+def syringe_view(meta: dict[str, Any]) -> str:
+    """The detector view of the syringe frame to use: the thyroid scan's own."""
+    view = str(meta.get("view") or "anterior").upper()
+    return "POST" if view.startswith("POST") else "ANT"
+
+
+def elapsed_seconds(later: float, earlier: float) -> float:
+    """``later - earlier``; when one clock has a date and the other only a time of day,
+    compare the times of day."""
+    difference = later - earlier
+    if abs(difference) > 2 * SECONDS_PER_DAY:
+        difference = (difference + SECONDS_PER_DAY / 2) % SECONDS_PER_DAY - SECONDS_PER_DAY / 2
+    return difference
+
+
+def uptake_quantities(meta: dict[str, Any], net_counts: float, full_path: Path, empty_path: Path | None) -> tuple[dict[str, float], list[str]]:
+    """Uptake and the syringe figures it used, with notes on what was assumed.
+
+    Raises:
+        ValueError: a syringe image or the scan lacks the times or durations needed.
+    """
+    duration = meta.get("frame_duration_s")
+    start = scan_start_seconds(meta)
+    if not duration or start is None:
+        raise ValueError("the scan has no frame duration or acquisition time")
+    view = syringe_view(meta)
+    full = read_syringe_dicom(full_path, view)
+    empty = read_syringe_dicom(empty_path, view) if empty_path else None
+    radionuclide = meta.get("radionuclide") or "Tc-99m"
+    half_life = HALF_LIFE_H.get(str(radionuclide), HALF_LIFE_H["Tc-99m"])
+    full = SyringeCount(full.counts, full.duration_s, start - elapsed_seconds(start, full.time_s), full.view)
+    if empty is not None:
+        empty = SyringeCount(empty.counts, empty.duration_s, start - elapsed_seconds(start, empty.time_s), empty.view)
+    uptake = thyroid_uptake_percent(net_counts, float(duration), start, full, empty, half_life)
+    quantities = {
+        "uptake_percent": uptake,
+        "syringe_full_counts_per_s": full.rate,
+        "syringe_full_to_scan_minutes": (start - full.time_s) / 60.0,
+    }
+    notes = [f"uptake: {radionuclide} half-life {half_life:g} h; syringe frame {full.view or 'first'}"]
+    if empty is None:
+        notes.append("uptake: no empty-syringe image, residual activity taken as zero (the uptake is low by the residual fraction)")
+    else:
+        quantities["syringe_empty_counts_per_s"] = empty.rate
+    return quantities, notes

@@ -1,0 +1,51 @@
+"""What every segmenter plugin returns: regions, their quantities, syringe uptake, notes.
+
+A segmenter only has to find the regions; :func:`segmentation_result` does the rest the
+same way for all of them, so quantities and uptake never depend on which one ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from scintipipe.segment.quantify import quantify
+from scintipipe.segment.uptake import uptake_quantities
+
+
+def segmentation_result(scan: dict[str, Any], find_regions: Callable[[np.ndarray, Any], dict[str, np.ndarray]], method: str, notes: list[str] | None = None) -> dict[str, Any]:
+    """Segment ``scan`` with ``find_regions`` and quantify the regions.
+
+    Args:
+        scan: the scan (``scan["image"]`` holds counts; ``scan["run_options"]`` may name
+            full and empty syringe images).
+        find_regions: ``(counts, spacing) -> {region name: bool mask}`` on the scan grid.
+        method: how the regions were found, for the report.
+        notes: notes of the segmenter itself, reported first.
+
+    Returns:
+        ``{"rois", "quantities", "method", "notes"}`` as the ``segment_scan`` hook returns.
+    """
+    image = scan["image"]
+    meta = dict(getattr(image, "meta", {}) or {})
+    counts = np.asarray(image[0], dtype=np.float32)
+    spacing = meta.get("spacing")
+    rois = find_regions(counts, spacing)
+    quantities = quantify(counts, rois, spacing)
+    notes = list(notes or [])
+    if spacing is None:
+        notes.append("no pixel spacing: areas left out; a 280 mm field of view was assumed for the method's sizes")
+    if meta.get("is_counts") is False:
+        notes.append("display image, not counts: count figures and ratios are only indicative")
+    options = scan.get("run_options")
+    full_path = getattr(options, "syringe_full", None)
+    if full_path and "thyroid_net_counts" in quantities:
+        try:
+            extra, uptake_notes = uptake_quantities(meta, quantities["thyroid_net_counts"], Path(full_path), getattr(options, "syringe_empty", None))
+            quantities.update(extra)
+            notes.extend(uptake_notes)
+        except (ValueError, OSError) as exc:
+            notes.append(f"uptake not computed: {exc}")
+    return {"rois": rois, "quantities": quantities, "method": method, "notes": notes}
