@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pydicom
 
+SECONDS_PER_DAY = 86400.0
+
 #: physical half-lives in hours
 HALF_LIFE_H = {"Tc-99m": 6.0067, "I-123": 13.2235, "I-131": 8.0252 * 24.0}
 TC99M_HALF_LIFE_H = HALF_LIFE_H["Tc-99m"]
@@ -194,7 +196,6 @@ def scan_start_seconds(meta: dict[str, Any]) -> float | None:
     return None
 
 
-SECONDS_PER_DAY = 86400.0
 
 
 def syringe_view(meta: dict[str, Any]) -> str:
