@@ -105,17 +105,29 @@ def test_plugin_returns_none_unless_selected(monkeypatch: pytest.MonkeyPatch) ->
     assert result["quantities"]["thyroid_counts"] > 0
 
 
-def test_scintipipe_run_with_the_learned_segmenter(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scintipipe_run_segmenter_flag_picks_the_segmenter_over_the_environment(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from scintipipe.simulate import write_dataset
 
     data = tmp_path / "sim"
     write_dataset("uptake4", UPTAKE4_SIMULATOR, UPTAKE4_SIMULATOR.labels, CENTERS["b"], data, 1, 5, {"diffusely_increased": 1.0})
-    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "learned")
+    monkeypatch.delenv("SCINTIPIPE_SEGMENTER", raising=False)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.append(n))  # --threads, without changing this process
+    threads: list[int] = []
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(data / "case-00000.dcm"), "--out", str(out), "--no-explain"], catch_exceptions=False)
+    args = ["run", "--bundle", str(tiny_bundle), str(data / "case-00000.dcm"), "--no-explain", "--threads", "1"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--segmenter", "learned"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report_text = (out / "case-00000" / "report.json").read_text()
     report = json.loads(report_text)
-    assert "learned" in report_text.lower()
+    assert threads == [1]
+    assert "learned" in report["segmentation_method"].lower()
     for key in ("thyroid_counts", "thyroid_right_counts", "thyroid_left_area_mm2", "thyroid_to_background_ratio"):
         assert np.isfinite(report["quantities"][key]), key
+
+    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "learned")  # the flag wins over the environment
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "classical"), "--segmenter", "classical"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "classical" / "case-00000" / "report.json").read_text())
+    assert "learned" not in report["segmentation_method"].lower()
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "bad"), "--segmenter", "magic"])
+    assert result.exit_code == 2 and "magic" in result.output

@@ -18,6 +18,7 @@ Examples:
   scintipipe run --bundle uptake4 examples/scans --out results
   scintipipe run --bundle my-uptake4/ scan1.dcm scan2.dcm --out results --no-explain
   scintipipe run --bundle uptake4 /data/thyroid --out results --device cuda --batch-size 64
+  scintipipe run --bundle uptake4 scans/ --segmenter learned --threads 1
 
 \b
 Outputs in OUT:
@@ -31,6 +32,22 @@ Outputs in OUT:
 \b
 Exit status: 0 all inputs processed, 1 some failed (see errors.csv), 2 usage error.
 """
+
+
+THREADS_OPTION = click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="CPU threads for PyTorch (default: PyTorch's choice). On a shared or small machine 1 can be much faster than oversubscribing.",
+)
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` to PyTorch."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 class PluginCommandGroup(click.Group):
@@ -102,8 +119,15 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @click.option("--syringe-empty", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Empty-syringe (residual) DICOM image for the uptake.")
 @click.option("--dicom/--no-dicom", default=True, help="Write a DICOM SR and Secondary Capture per DICOM source.")
 @click.option("--pdf", is_flag=True, help="Also print each case report to PDF (needs Chromium).")
+@click.option(
+    "--segmenter",
+    type=click.Choice(["classical", "learned"]),
+    default=None,
+    help="Segment stage: classical (top-hat, GrabCut) or learned (the thyroid-seg U-Net). Default: $SCINTIPIPE_SEGMENTER, else classical.",
+)
+@THREADS_OPTION
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool) -> None:
+def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool, segmenter: str | None, threads: int | None) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
     import torch
 
@@ -112,6 +136,7 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
     from scintipipe.pipeline import Pipeline, RunOptions, default_device
     from scintipipe.plugins import tasks_and_bundles
 
+    set_threads(threads)
     pm = plugin_manager(ctx)
     try:
         bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
@@ -137,7 +162,7 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
         raise click.UsageError("--pdf needs Chromium (Debian: apt-get install -y chromium)")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
-        explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf,
+        explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf, segmenter=segmenter,
     )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle

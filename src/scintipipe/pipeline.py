@@ -56,6 +56,8 @@ class RunOptions:
         syringe_empty: empty-syringe (residual) DICOM image.
         dicom: write a DICOM Comprehensive SR and Secondary Capture for DICOM sources.
         pdf: also print each case report to PDF (needs Chromium).
+        segmenter: ``"classical"`` or ``"learned"`` for the built-in segmenters; ``None``
+            leaves the choice to ``$SCINTIPIPE_SEGMENTER`` (default classical).
 
     Every case carries these options as ``case["run_options"]`` for plugins to read.
     """
@@ -72,6 +74,7 @@ class RunOptions:
     syringe_empty: Path | None = None
     dicom: bool = True
     pdf: bool = False
+    segmenter: str | None = None
 
 
 @dataclass
@@ -291,11 +294,10 @@ class Pipeline:
                 if len(pending) >= self.options.batch_size:
                     flush(pending)
             flush(pending)
-            if self.options.report:
-                try:
-                    self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
-                except Exception as exc:
-                    fail(str(out_dir), exc)
+            try:  # batch-level outputs (study tables, index.html) are written with --no-report too
+                self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
+            except Exception as exc:
+                fail(str(out_dir), exc)
         summary.seconds = time.perf_counter() - start
         return summary
 

@@ -33,6 +33,14 @@ def test_run_writes_view_and_study_predictions(study_folder, tmp_path) -> None:
         assert study["label"] == ("present" if highest > 0.5 else "absent")
 
 
+def test_study_predictions_are_written_without_reports(study_folder, tmp_path) -> None:
+    out = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["run", "--bundle", "remnant", str(study_folder), "--out", str(out), "--no-explain", "--no-report"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(read(out / "study_predictions.csv")) == 3
+    assert not (out / "index.html").exists()  # no case pages to link
+
+
 def test_mean_and_max_rules() -> None:
     probs = np.array([[0.7, 0.3], [0.2, 0.8]])
     assert combine_views(probs, ["absent", "present"], "mean") == pytest.approx([0.45, 0.55])

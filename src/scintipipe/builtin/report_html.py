@@ -31,5 +31,7 @@ def report_case(case: dict[str, Any], bundle: Any, out_dir: Path) -> list[Path]:
 
 @hookimpl
 def report_run(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> list[Path]:
-    """Write ``index.html`` with a row per case."""
+    """Write ``index.html`` with a row per case (none with ``--no-report``: no pages to link)."""
+    if not any(case.get("case_dir") for case in cases):
+        return []
     return [render_index(cases, bundle, out_dir)]

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from scintipipe import hookimpl
+from scintipipe.cli import THREADS_OPTION, set_threads
 
 TRAIN_EXAMPLES = """
 \b
@@ -18,22 +19,6 @@ Examples:
   scintipipe train --bundle uptake4 --recipe uptake4_paper --init-weights inception_v3.pt ...
   scintipipe train --bundle my-uptake4/ ... --resume      (continue an interrupted run)
 """
-
-
-THREADS_OPTION = click.option(
-    "--threads",
-    type=click.IntRange(1),
-    default=None,
-    help="CPU threads for PyTorch (default: PyTorch's choice). On a shared or small machine 1 can be much faster than oversubscribing.",
-)
-
-
-def set_threads(threads: int | None) -> None:
-    """Apply ``--threads`` to PyTorch."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None) -> dict[str, Any]:
