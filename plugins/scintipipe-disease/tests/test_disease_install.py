@@ -40,7 +40,7 @@ def test_shipped_bundle_is_inside_the_package_and_not_for_clinical_use() -> None
 
 
 def test_paper_recipes_build_the_named_networks() -> None:
-    """The paper's ResNet-34 and the three comparators are configs that build (not trained here)."""
+    """The paper's ResNet-34 and the three comparators: full-scale configs and CPU-scale recipes of the same networks."""
     import torch
 
     from scintipipe.networks import build_network
@@ -55,6 +55,8 @@ def test_paper_recipes_build_the_named_networks() -> None:
             model = build_network(network, num_classes=4).eval()
             with torch.no_grad():
                 assert model(torch.zeros(1, 1, 96, 96)).shape == (1, 4)
+        cpu = json.loads((RECIPES_DIR / f"disease_{short}_cpu.json").read_text())  # the same network at CPU scale
+        assert cpu["network"]["name"] == network and cpu["input_size"] == [96, 96] and cpu["labels"] == LABELS
 
 
 def test_disabling_the_plugin_removes_task_and_bundle(monkeypatch) -> None:

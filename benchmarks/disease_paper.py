@@ -1,0 +1,243 @@
+"""Seed 001's design on simulated scans, end to end (issue 7).
+
+Runs the ``scintipipe`` commands a user would run, in order, and gathers their figures:
+
+1. ``simulate``: 800 balanced centre-a scans (training, seed 1) and 200 balanced centre-b
+   scans (the "external" second camera, seed 2).
+2. ``cv``: five-fold stratified cross-validation of the recipes, retrained per fold with
+   ``--cv-epochs`` epochs (the same folds for every recipe, so folds are paired).
+3. ``train``: each recipe trained once on the 800 scans (20 % validation split, best epoch).
+4. ``external``: the shipped bundle and the trained ones on the 200 external scans
+   (accuracy with 95 % CI, per-class sensitivity, DeLong per class, McNemar).
+5. ``readers``: two synthetic "physicians" made from the truth (junior wrong on every 4th
+   scan, senior on every 8th; a wrong call is the next label), compared with each model.
+   There are no real reader calls for simulated scans; this shows the mechanics only.
+
+Each step's output lives under ``--work``; a step whose output exists is reused, so an
+interrupted run continues and ``--steps summary`` rebuilds only the tables. Training uses
+``--threads`` PyTorch threads (1 is often faster than 2 on a busy 2-core machine).
+
+Usage (about 70 min on a 2-core CPU with the defaults):
+    python benchmarks/disease_paper.py
+    python benchmarks/disease_paper.py --recipes disease_demo_cpu disease_resnet34_cpu --steps cv summary
+    python benchmarks/disease_paper.py --n-train 80 --n-external 40 --cv-epochs 1 --work /tmp/dp-small   # smoke run
+
+Writes ``benchmarks/results/disease_paper.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "plugins/scintipipe-disease/src/scintipipe_disease/recipes"
+STEPS = ["simulate", "cv", "train", "external", "readers", "summary"]
+DEFAULT_RECIPES = ["disease_demo_cpu", "disease_resnet34_cpu", "disease_alexnet_cpu", "disease_shufflenet_cpu", "disease_mobilenet_cpu"]
+DEFAULT_CV = ["disease_demo_cpu", "disease_resnet34_cpu"]
+PAPER = {"internal": 0.944, "external": 0.931, "senior_external": 0.868, "comparators_above": 0.85}
+
+
+def scintipipe(*args: str) -> float:
+    """Run one ``scintipipe`` command (output streamed); return its wall seconds."""
+    command = [sys.executable, "-m", "scintipipe", *args]
+    print("$ scintipipe " + " ".join(args), flush=True)
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    return round(time.perf_counter() - start, 1)
+
+
+def simulate(folder: Path, n: int, seed: int, center: str) -> None:
+    """Simulate ``n`` balanced disease scans unless ``folder`` has them already."""
+    if not (folder / "labels.csv").is_file():
+        scintipipe("simulate", "--task", "disease", "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", str(folder))
+
+
+def make_readers(labels_csv: Path, labels: list[str], out: Path) -> None:
+    """Synthetic junior (wrong on every 4th scan) and senior (every 8th) reader calls."""
+    with labels_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "reader", "label"])
+        for i, row in enumerate(rows):
+            wrong = labels[(labels.index(row["label"]) + 1) % len(labels)]
+            writer.writerow([row["file"], "junior", wrong if i % 4 == 3 else row["label"]])
+            writer.writerow([row["file"], "senior", wrong if i % 8 == 7 else row["label"]])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=ROOT / "data/disease-paper", help="data, bundles and evaluations (reused when present)")
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, help="recipes to train and test externally")
+    parser.add_argument("--cv-recipes", nargs="+", default=DEFAULT_CV, help="recipes to cross-validate")
+    parser.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS)
+    parser.add_argument("--n-train", type=int, default=800)
+    parser.add_argument("--n-external", type=int, default=200)
+    parser.add_argument("--cv-epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, help="override the recipes' epochs for the train step")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/disease_paper")
+    args = parser.parse_args(argv)
+
+    work = args.work.resolve()
+    train, ext = work / "train", work / "external-data"
+    timings_file = work / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+    threads = ["--threads", str(args.threads), "--no-progress"]
+    labels = json.loads((RECIPES / "disease_demo_cpu.json").read_text())["labels"]
+
+    if "simulate" in args.steps:
+        simulate(train, args.n_train, 1, "a")
+        simulate(ext, args.n_external, 2, "b")
+    if "cv" in args.steps and not (work / "cv/experiment.json").is_file():
+        recipe_args = [a for name in args.cv_recipes for a in ("--recipe", str(RECIPES / f"{name}.json"))]
+        timings["cv"] = scintipipe("evaluate", "--bundle", "disease", *recipe_args, "--labels", str(train / "labels.csv"), "--cv", "5",
+                                   "--epochs", str(args.cv_epochs), *threads, "--out", str(work / "cv"), str(train))
+        timings_file.write_text(json.dumps(timings, indent=2))
+    if "train" in args.steps:
+        for name in args.recipes:
+            if name == "disease_demo_cpu":
+                continue  # the shipped bundle is this recipe, trained by the same command (model card)
+            bundle = work / "bundles" / name
+            if not (bundle / "models/model.pt").is_file():
+                epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+                timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(RECIPES / f"{name}.json"), "--labels", str(train / "labels.csv"),
+                                                      "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads, "--out", str(bundle))
+                timings_file.write_text(json.dumps(timings, indent=2))
+    bundles = ["disease"] + [str(work / "bundles" / n) for n in args.recipes if n != "disease_demo_cpu" and (work / "bundles" / n / "models/model.pt").is_file()]
+    if "external" in args.steps and not (work / "external/evaluation.json").is_file():
+        bundle_args = [a for b in bundles for a in ("--bundle", b)]
+        scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--no-progress", "--out", str(work / "external"), str(ext))
+    if "readers" in args.steps and not (work / "readers/evaluation.json").is_file():
+        make_readers(ext / "labels.csv", labels, work / "readers.csv")
+        bundle_args = [a for b in bundles for a in ("--bundle", b)]
+        scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--readers", str(work / "readers.csv"), "--no-progress", "--out", str(work / "readers"), str(ext))
+    results = gather(work, labels, timings)
+    results["command"] = " ".join(["python benchmarks/disease_paper.py", *rerun_args(argv if argv is not None else sys.argv[1:])])
+    write(results, args.out)
+    return results
+
+
+def rerun_args(argv: list[str]) -> list[str]:
+    """The command line without ``--steps ...`` (a rerun makes every step)."""
+    kept, skipping = [], False
+    for arg in argv:
+        if arg == "--steps":
+            skipping = True
+        elif skipping and not arg.startswith("--"):
+            continue
+        else:
+            skipping = False
+            kept.append(arg)
+    return kept
+
+
+def gather(work: Path, labels: list[str], timings: dict) -> dict:
+    """Collect the figures of every finished step into one dictionary."""
+    results: dict = {"labels": labels, "paper": PAPER, "timings_s": timings, "cv": None, "external": {}, "readers": None}
+    cv_file = work / "cv/experiment.json"
+    if cv_file.is_file():
+        cv = json.loads(cv_file.read_text())
+        results["cv"] = {"summary": cv["summary"], "mann_whitney": cv["mann_whitney"], "splits": cv["splits"]}
+    ext_file = work / "external/evaluation.json"
+    if ext_file.is_file():
+        ev = json.loads(ext_file.read_text())
+        for name, model in ev["models"].items():
+            results["external"][name] = {
+                "n": model["n"],
+                "accuracy": model["overall"]["accuracy"],
+                "sensitivity": {c: model["per_class"][c]["sensitivity"]["value"] for c in labels},
+                "auc": {c: model["per_class"][c]["auc"]["value"] for c in labels},
+                **bundle_facts(name, work),
+            }
+        results["comparisons"] = [
+            {"a": c["model_a"], "b": c["model_b"], "mcnemar_p": c["mcnemar"]["p_value"], "delong_p": {k: v["p_value"] for k, v in c["delong"].items()}}
+            for c in ev.get("comparisons", [])
+        ]
+    readers = {f.parent.name: json.loads(f.read_text()) for f in sorted((work / "readers").glob("*/readers.json"))}
+    results["readers"] = readers or None
+    return results
+
+
+def bundle_facts(name: str, work: Path) -> dict:
+    """Parameters, weights size and best validation accuracy of a bundle by name."""
+    import importlib.resources
+
+    import torch
+
+    folder = Path(str(importlib.resources.files("scintipipe_disease") / "bundle")) if name == "disease" else work / "bundles" / name
+    state = torch.load(folder / "models/model.pt", map_location="cpu", weights_only=True)
+    meta = json.loads((folder / "configs/metadata.json").read_text())
+    recipe = json.loads((folder / "configs/recipe.json").read_text())
+    return {
+        "params": sum(t.numel() for k, t in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))),
+        "weights_mb": round((folder / "models/model.pt").stat().st_size / 1e6, 2),
+        "validation_accuracy": meta["eval_metrics"]["validation"]["accuracy"]["value"],
+        "epochs": recipe["epochs"],
+        "network": recipe["network"].get("name", recipe["network"]["_target_"].rsplit(".", 1)[-1]),
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def write(results: dict, out: Path) -> None:
+    """Write the JSON and a Markdown summary next to each other."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    labels = results["labels"]
+    lines = ["# disease: seed 001's design on simulated scans", "", f"Rerun: `{results['command']}` (simulated scans; see the script's docstring).", ""]
+    if results["cv"]:
+        lines += [f"## Five-fold cross-validation ({results['cv']['splits']} folds, same folds for every recipe)", "",
+                  "| recipe | overall accuracy % (mean ± SD) | per fold | macro sensitivity % | macro specificity % | macro AUC |", "|---|---|---|---|---|---|"]
+        for name, s in results["cv"]["summary"].items():
+            acc = s["overall_accuracy"]
+            folds = ", ".join(_pct(v) for v in acc["values"])
+            lines.append(f"| {name} | {_pct(acc['mean'])} ± {_pct(acc['sd'])} | {folds} | {_pct(s['sensitivity']['mean'])} ± {_pct(s['sensitivity']['sd'])} "
+                         f"| {_pct(s['specificity']['mean'])} ± {_pct(s['specificity']['sd'])} | {s['auc']['mean']:.3f} ± {s['auc']['sd']:.3f} |")
+        for pair, tests in results["cv"]["mann_whitney"].items():
+            p = tests.get("overall_accuracy", {}).get("p_value") if isinstance(tests, dict) else None
+            if p is not None:
+                lines.append(f"\nMann-Whitney U on per-fold overall accuracy, {pair}: p = {p:.3g}")
+        lines.append(f"\nPaper (real scans, improved ResNet-34): internal accuracy {PAPER['internal']}.")
+    if results["external"]:
+        lines += ["", "## External set (second simulated camera)", "",
+                  "| bundle | network | params M | weights MB | epochs | validation acc. % | external acc. % (95 % CI) | " + " | ".join(f"{c} sens. %" for c in labels) + " |",
+                  "|---|---|---|---|---|---|---|" + "---|" * len(labels)]
+        for name, r in results["external"].items():
+            a = r["accuracy"]
+            sens = " | ".join(_pct(r["sensitivity"][c]) for c in labels)
+            lines.append(f"| {Path(name).name} | {r['network']} | {r['params'] / 1e6:.2f} | {r['weights_mb']:.2f} | {r['epochs']} | {_pct(r['validation_accuracy'])} "
+                         f"| {_pct(a['value'])} ({_pct(a['lower'])}-{_pct(a['upper'])}) | {sens} |")
+        lines.append(f"\nPaper (real scans): improved ResNet-34 external accuracy {PAPER['external']}; every comparator above {PAPER['comparators_above']}.")
+        shipped = [c for c in results.get("comparisons", []) if c["a"] == "disease"]
+        if shipped:
+            lines += ["", "| shipped vs | McNemar p | " + " | ".join(f"DeLong p {c}" for c in labels) + " |", "|---|---|" + "---|" * len(labels)]
+            lines += [f"| {Path(c['b']).name} | {c['mcnemar_p']:.3g} | " + " | ".join(f"{c['delong_p'][k]:.3g}" for k in labels) + " |" for c in shipped]
+    if results["readers"]:
+        lines += ["", "## Readers (synthetic: made from the truth, mechanics only)", "",
+                  "| model | who | accuracy % (95 % CI) | macro sensitivity % | macro specificity % | McNemar p vs model |", "|---|---|---|---|---|---|"]
+        for model, comp in results["readers"].items():
+            m = comp["model"]
+            lines.append(f"| {model} | model | {_pct(m['accuracy']['value'])} ({_pct(m['accuracy']['lower'])}-{_pct(m['accuracy']['upper'])}) "
+                         f"| {_pct(m['sensitivity']['value'])} | {_pct(m['specificity']['value'])} | - |")
+            for reader, r in comp["readers"].items():
+                lines.append(f"| {model} | {reader} | {_pct(r['accuracy']['value'])} ({_pct(r['accuracy']['lower'])}-{_pct(r['accuracy']['upper'])}) "
+                             f"| {_pct(r['sensitivity']['value'])} | {_pct(r['specificity']['value'])} | {r['mcnemar_vs_model']['p_value']:.3g} |")
+        kappas = next(iter(results["readers"].values())).get("kappa", [])  # between readers: the same for every model
+        lines += [f"\nCohen's kappa {k['reader_a']} vs {k['reader_b']}: {k['kappa']:.3f} (n {k['n']})" for k in kappas]
+        lines.append(f"\nPaper (real readers): senior physician {PAPER['senior_external']} vs model {PAPER['external']} on the external set, p < 0.001.")
+    if results["timings_s"]:
+        lines += ["", "Wall times (s): " + ", ".join(f"{k} {v}" for k, v in results["timings_s"].items())]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
