@@ -6,10 +6,15 @@ Runs the ``scintipipe`` commands a user would run, in order, and gathers their f
    scans (the "external" second camera, seed 2).
 2. ``cv``: five-fold stratified cross-validation of the recipes, retrained per fold with
    ``--cv-epochs`` epochs (the same folds for every recipe, so folds are paired).
-3. ``train``: each recipe trained once on the 800 scans (20 % validation split, best epoch).
-4. ``external``: the shipped bundle and the trained ones on the 200 external scans
+3. ``pretrain`` (with ``--pretrain RECIPE``): the recipe's network trained on 1200 simulated
+   uptake4 scans (another scintigraphy task), the stand-in for the paper's ImageNet
+   pre-training, which cannot be downloaded here.
+4. ``train``: each recipe trained once on the 800 scans (20 % validation split, best epoch);
+   with ``--pretrain`` also ``RECIPE_uptake4init``, fine-tuned from the pre-trained weights
+   (``scintipipe train --init-weights``).
+5. ``external``: the shipped bundle and the trained ones on the 200 external scans
    (accuracy with 95 % CI, per-class sensitivity, DeLong per class, McNemar).
-5. ``readers``: two synthetic "physicians" made from the truth (junior wrong on every 4th
+6. ``readers``: two synthetic "physicians" made from the truth (junior wrong on every 4th
    scan, senior on every 8th; a wrong call is the next label), compared with each model.
    There are no real reader calls for simulated scans; this shows the mechanics only.
 
@@ -20,6 +25,7 @@ interrupted run continues and ``--steps summary`` rebuilds only the tables. Trai
 Usage (about 70 min on a 2-core CPU with the defaults):
     python benchmarks/disease_paper.py
     python benchmarks/disease_paper.py --recipes disease_demo_cpu disease_resnet34_cpu --steps cv summary
+    python benchmarks/disease_paper.py --pretrain disease_resnet34_cpu   # adds transfer learning (about 15 min more)
     python benchmarks/disease_paper.py --n-train 80 --n-external 40 --cv-epochs 1 --work /tmp/dp-small   # smoke run
 
 Writes ``benchmarks/results/disease_paper.json`` and ``.md``.
@@ -37,7 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "plugins/scintipipe-disease/src/scintipipe_disease/recipes"
-STEPS = ["simulate", "cv", "train", "external", "readers", "summary"]
+STEPS = ["simulate", "cv", "pretrain", "train", "external", "readers", "summary"]
+UPTAKE4_LABELS = json.loads((ROOT / "src/scintipipe/recipes/uptake4.json").read_text())["labels"]
 DEFAULT_RECIPES = ["disease_demo_cpu", "disease_resnet34_cpu", "disease_alexnet_cpu", "disease_shufflenet_cpu", "disease_mobilenet_cpu"]
 DEFAULT_CV = ["disease_demo_cpu", "disease_resnet34_cpu"]
 PAPER = {"internal": 0.944, "external": 0.931, "senior_external": 0.868, "comparators_above": 0.85}
@@ -52,10 +59,16 @@ def scintipipe(*args: str) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def simulate(folder: Path, n: int, seed: int, center: str) -> None:
-    """Simulate ``n`` balanced disease scans unless ``folder`` has them already."""
+def simulate(folder: Path, n: int, seed: int, center: str, task: str = "disease") -> None:
+    """Simulate ``n`` balanced scans of ``task`` unless ``folder`` has them already."""
     if not (folder / "labels.csv").is_file():
-        scintipipe("simulate", "--task", "disease", "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", str(folder))
+        scintipipe("simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", str(folder))
+
+
+def evaluated(folder: Path, bundles: list[str]) -> bool:
+    """Whether ``folder/evaluation.json`` already covers every bundle."""
+    path = folder / "evaluation.json"
+    return path.is_file() and set(json.loads(path.read_text())["models"]) >= {Path(b).name for b in bundles}
 
 
 def make_readers(labels_csv: Path, labels: list[str], out: Path) -> None:
@@ -82,6 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cv-epochs", type=int, default=12)
     parser.add_argument("--epochs", type=int, help="override the recipes' epochs for the train step")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pretrain", metavar="RECIPE", help="also pre-train RECIPE's network on simulated uptake4 scans and fine-tune it (transfer learning)")
+    parser.add_argument("--pretrain-n", type=int, default=1200)
+    parser.add_argument("--pretrain-epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/disease_paper")
     args = parser.parse_args(argv)
 
@@ -100,7 +116,25 @@ def main(argv: list[str] | None = None) -> dict:
         timings["cv"] = scintipipe("evaluate", "--bundle", "disease", *recipe_args, "--labels", str(train / "labels.csv"), "--cv", "5",
                                    "--epochs", str(args.cv_epochs), *threads, "--out", str(work / "cv"), str(train))
         timings_file.write_text(json.dumps(timings, indent=2))
+    pretrained = work / "bundles" / f"uptake4-{args.pretrain}" / "models/model.pt" if args.pretrain else None
+    if pretrained and "pretrain" in args.steps and not pretrained.is_file():
+        data = work / "pretrain-data"
+        simulate(data, args.pretrain_n, 3, "a", task="uptake4")
+        recipe = json.loads((RECIPES / f"{args.pretrain}.json").read_text())
+        recipe.update(name=f"uptake4-{args.pretrain}", task="uptake4", labels=UPTAKE4_LABELS, epochs=args.pretrain_epochs,
+                      description=f"Pre-training of {args.pretrain}'s network on simulated uptake4 scans, for transfer learning to disease.")
+        (work / "pretrain-recipe.json").write_text(json.dumps(recipe, indent=2))
+        timings[f"pretrain:{args.pretrain}"] = scintipipe("train", "--bundle", "uptake4", "--recipe", str(work / "pretrain-recipe.json"), "--labels", str(data / "labels.csv"),
+                                                          "--data-description", f"{args.pretrain_n} simulated uptake4 centre-a scans", *threads, "--out", str(pretrained.parents[1]))
+        timings_file.write_text(json.dumps(timings, indent=2))
     if "train" in args.steps:
+        if pretrained and pretrained.is_file() and not (work / "bundles" / f"{args.pretrain}_uptake4init" / "models/model.pt").is_file():
+            name = f"{args.pretrain}_uptake4init"
+            epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+            timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(RECIPES / f"{args.pretrain}.json"), "--labels", str(train / "labels.csv"),
+                                                  "--init-weights", str(pretrained), "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads,
+                                                  "--out", str(work / "bundles" / name))
+            timings_file.write_text(json.dumps(timings, indent=2))
         for name in args.recipes:
             if name == "disease_demo_cpu":
                 continue  # the shipped bundle is this recipe, trained by the same command (model card)
@@ -110,11 +144,12 @@ def main(argv: list[str] | None = None) -> dict:
                 timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(RECIPES / f"{name}.json"), "--labels", str(train / "labels.csv"),
                                                       "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads, "--out", str(bundle))
                 timings_file.write_text(json.dumps(timings, indent=2))
-    bundles = ["disease"] + [str(work / "bundles" / n) for n in args.recipes if n != "disease_demo_cpu" and (work / "bundles" / n / "models/model.pt").is_file()]
-    if "external" in args.steps and not (work / "external/evaluation.json").is_file():
+    names = [n for n in args.recipes if n != "disease_demo_cpu"] + ([f"{args.pretrain}_uptake4init"] if args.pretrain else [])
+    bundles = ["disease"] + [str(work / "bundles" / n) for n in names if (work / "bundles" / n / "models/model.pt").is_file()]
+    if "external" in args.steps and not evaluated(work / "external", bundles):
         bundle_args = [a for b in bundles for a in ("--bundle", b)]
         scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--no-progress", "--out", str(work / "external"), str(ext))
-    if "readers" in args.steps and not (work / "readers/evaluation.json").is_file():
+    if "readers" in args.steps and not evaluated(work / "readers", bundles):
         make_readers(ext / "labels.csv", labels, work / "readers.csv")
         bundle_args = [a for b in bundles for a in ("--bundle", b)]
         scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--readers", str(work / "readers.csv"), "--no-progress", "--out", str(work / "readers"), str(ext))

@@ -19,12 +19,17 @@ def test_disease_paper_benchmark_runs_every_step_at_tiny_scale(tmp_path: Path) -
     spec.loader.exec_module(module)
     out = tmp_path / "results"
     args = ["--work", str(tmp_path / "work"), "--n-train", "40", "--n-external", "16", "--cv-epochs", "1", "--epochs", "1", "--threads", "1",
-            "--recipes", "disease_demo_cpu", "disease_resnet34_cpu", "--cv-recipes", "disease_demo_cpu", "--out", str(out)]
+            "--recipes", "disease_demo_cpu", "disease_resnet34_cpu", "--cv-recipes", "disease_demo_cpu", "--out", str(out),
+            "--pretrain", "disease_demo_cpu", "--pretrain-n", "16", "--pretrain-epochs", "1"]
     results = module.main(args)
 
     cv = results["cv"]["summary"]["disease"]["overall_accuracy"]
     assert cv["n"] == 5 and all(0.0 <= v <= 1.0 for v in cv["values"])
-    assert set(results["external"]) == {"disease", "disease_resnet34_cpu"}
+    assert set(results["external"]) == {"disease", "disease_resnet34_cpu", "disease_demo_cpu_uptake4init"}
+    pretrain_recipe = json.loads((tmp_path / "work" / "pretrain-recipe.json").read_text())
+    assert pretrain_recipe["task"] == "uptake4" and pretrain_recipe["epochs"] == 1
+    card = (tmp_path / "work" / "bundles" / "disease_demo_cpu_uptake4init" / "docs" / "README.md").read_text()
+    assert "uptake4-disease_demo_cpu" in card  # the fine-tuned bundle names its initial weights
     resnet = results["external"]["disease_resnet34_cpu"]
     assert resnet["network"] == "resnet34" and 21.0e6 < resnet["params"] < 21.5e6 and resnet["epochs"] == 1
     assert results["external"]["disease"]["n"] == 16
