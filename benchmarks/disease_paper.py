@@ -25,7 +25,8 @@ interrupted run continues and ``--steps summary`` rebuilds only the tables. Trai
 Usage (about 70 min on a 2-core CPU with the defaults):
     python benchmarks/disease_paper.py
     python benchmarks/disease_paper.py --recipes disease_demo_cpu disease_resnet34_cpu --steps cv summary
-    python benchmarks/disease_paper.py --pretrain disease_resnet34_cpu   # adds transfer learning (about 15 min more)
+    python benchmarks/disease_paper.py --pretrain disease_resnet34_cpu   # adds transfer learning (about 25 min more)
+    python benchmarks/disease_paper.py --pretrain disease_resnet34_cpu --finetune-lr 3e-4   # also fine-tune at a lower rate (as reported)
     python benchmarks/disease_paper.py --n-train 80 --n-external 40 --cv-epochs 1 --work /tmp/dp-small   # smoke run
 
 Writes ``benchmarks/results/disease_paper.json`` and ``.md``.
@@ -65,6 +66,11 @@ def simulate(folder: Path, n: int, seed: int, center: str, task: str = "disease"
         scintipipe("simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", str(folder))
 
 
+def finetuned_name(recipe: str, lr: float | None) -> str:
+    """Bundle name of ``recipe`` fine-tuned from uptake4 weights (with a non-default learning rate)."""
+    return f"{recipe}_uptake4init" + ("" if lr is None else f"_lr{lr:g}")
+
+
 def evaluated(folder: Path, bundles: list[str]) -> bool:
     """Whether ``folder/evaluation.json`` already covers every bundle."""
     path = folder / "evaluation.json"
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pretrain", metavar="RECIPE", help="also pre-train RECIPE's network on simulated uptake4 scans and fine-tune it (transfer learning)")
     parser.add_argument("--pretrain-n", type=int, default=1200)
     parser.add_argument("--pretrain-epochs", type=int, default=8)
+    parser.add_argument("--finetune-lr", type=float, nargs="+", default=[], help="more fine-tuning learning rates besides the recipe's own (RECIPE_uptake4init); each gives RECIPE_uptake4init_lrX")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/disease_paper")
     args = parser.parse_args(argv)
 
@@ -128,10 +135,16 @@ def main(argv: list[str] | None = None) -> dict:
                                                           "--data-description", f"{args.pretrain_n} simulated uptake4 centre-a scans", *threads, "--out", str(pretrained.parents[1]))
         timings_file.write_text(json.dumps(timings, indent=2))
     if "train" in args.steps:
-        if pretrained and pretrained.is_file() and not (work / "bundles" / f"{args.pretrain}_uptake4init" / "models/model.pt").is_file():
-            name = f"{args.pretrain}_uptake4init"
+        for lr in [None, *args.finetune_lr] if pretrained and pretrained.is_file() else []:
+            name = finetuned_name(args.pretrain, lr)
+            if (work / "bundles" / name / "models/model.pt").is_file():
+                continue
+            recipe = json.loads((RECIPES / f"{args.pretrain}.json").read_text())
+            if lr is not None:
+                recipe["optimizer"]["lr"] = lr
+            (work / f"finetune-{name}.json").write_text(json.dumps(recipe, indent=2))
             epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-            timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(RECIPES / f"{args.pretrain}.json"), "--labels", str(train / "labels.csv"),
+            timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(work / f"finetune-{name}.json"), "--labels", str(train / "labels.csv"),
                                                   "--init-weights", str(pretrained), "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads,
                                                   "--out", str(work / "bundles" / name))
             timings_file.write_text(json.dumps(timings, indent=2))
@@ -144,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
                 timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(RECIPES / f"{name}.json"), "--labels", str(train / "labels.csv"),
                                                       "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads, "--out", str(bundle))
                 timings_file.write_text(json.dumps(timings, indent=2))
-    names = [n for n in args.recipes if n != "disease_demo_cpu"] + ([f"{args.pretrain}_uptake4init"] if args.pretrain else [])
+    names = [n for n in args.recipes if n != "disease_demo_cpu"] + ([finetuned_name(args.pretrain, lr) for lr in [None, *args.finetune_lr]] if args.pretrain else [])
     bundles = ["disease"] + [str(work / "bundles" / n) for n in names if (work / "bundles" / n / "models/model.pt").is_file()]
     if "external" in args.steps and not evaluated(work / "external", bundles):
         bundle_args = [a for b in bundles for a in ("--bundle", b)]

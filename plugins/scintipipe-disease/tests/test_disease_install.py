@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from scintipipe.cli import cli
@@ -57,6 +58,10 @@ def test_paper_recipes_build_the_named_networks() -> None:
                 assert model(torch.zeros(1, 1, 96, 96)).shape == (1, 4)
         cpu = json.loads((RECIPES_DIR / f"disease_{short}_cpu.json").read_text())  # the same network at CPU scale
         assert cpu["network"]["name"] == network and cpu["input_size"] == [96, 96] and cpu["labels"] == LABELS
+    scratch = json.loads((RECIPES_DIR / "disease_resnet34_cpu.json").read_text())
+    finetune = json.loads((RECIPES_DIR / "disease_resnet34_finetune_cpu.json").read_text())
+    assert finetune["optimizer"]["lr"] == pytest.approx(scratch["optimizer"]["lr"] / 10)
+    assert {k: v for k, v in finetune.items() if k not in ("name", "description", "optimizer")} == {k: v for k, v in scratch.items() if k not in ("name", "description", "optimizer")}
 
 
 def test_disabling_the_plugin_removes_task_and_bundle(monkeypatch) -> None:
