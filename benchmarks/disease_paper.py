@@ -12,11 +12,11 @@ Runs the ``scintipipe`` commands a user would run, in order, and gathers their f
 4. ``train``: each recipe trained once on the 800 scans (20 % validation split, best epoch);
    with ``--pretrain`` also ``RECIPE_uptake4init``, fine-tuned from the pre-trained weights
    (``scintipipe train --init-weights``).
-5. ``external``: the shipped bundle and the trained ones on the 200 external scans
-   (accuracy with 95 % CI, per-class sensitivity, DeLong per class, McNemar).
-6. ``readers``: two synthetic "physicians" made from the truth (junior wrong on every 4th
-   scan, senior on every 8th; a wrong call is the next label), compared with each model.
-   There are no real reader calls for simulated scans; this shows the mechanics only.
+5. ``external``: the shipped bundle and the trained ones on the 200 external scans, in one
+   ``scintipipe evaluate --readers`` (accuracy with 95 % CI, per-class sensitivity, DeLong
+   per class, McNemar), each compared with two synthetic "physicians" made from the truth
+   (junior wrong on every 4th scan, senior on every 8th; a wrong call is the next label).
+   There are no real reader calls for simulated scans; the readers show the mechanics only.
 
 Each step's output lives under ``--work``; a step whose output exists is reused, so an
 interrupted run continues and ``--steps summary`` rebuilds only the tables. Training uses
@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "plugins/scintipipe-disease/src/scintipipe_disease/recipes"
-STEPS = ["simulate", "cv", "pretrain", "train", "external", "readers", "summary"]
+STEPS = ["simulate", "cv", "pretrain", "train", "external", "summary"]
 UPTAKE4_LABELS = json.loads((ROOT / "src/scintipipe/recipes/uptake4.json").read_text())["labels"]
 DEFAULT_RECIPES = ["disease_demo_cpu", "disease_resnet34_cpu", "disease_alexnet_cpu", "disease_shufflenet_cpu", "disease_mobilenet_cpu"]
 DEFAULT_CV = ["disease_demo_cpu", "disease_resnet34_cpu"]
@@ -160,12 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     names = [n for n in args.recipes if n != "disease_demo_cpu"] + ([finetuned_name(args.pretrain, lr) for lr in [None, *args.finetune_lr]] if args.pretrain else [])
     bundles = ["disease"] + [str(work / "bundles" / n) for n in names if (work / "bundles" / n / "models/model.pt").is_file()]
     if "external" in args.steps and not evaluated(work / "external", bundles):
-        bundle_args = [a for b in bundles for a in ("--bundle", b)]
-        scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--no-progress", "--out", str(work / "external"), str(ext))
-    if "readers" in args.steps and not evaluated(work / "readers", bundles):
         make_readers(ext / "labels.csv", labels, work / "readers.csv")
         bundle_args = [a for b in bundles for a in ("--bundle", b)]
-        scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--readers", str(work / "readers.csv"), "--no-progress", "--out", str(work / "readers"), str(ext))
+        scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--readers", str(work / "readers.csv"), "--no-progress", "--out", str(work / "external"), str(ext))
     results = gather(work, labels, timings)
     results["command"] = " ".join(["python benchmarks/disease_paper.py", *rerun_args(argv if argv is not None else sys.argv[1:])])
     write(results, args.out)
@@ -208,7 +205,7 @@ def gather(work: Path, labels: list[str], timings: dict) -> dict:
             {"a": c["model_a"], "b": c["model_b"], "mcnemar_p": c["mcnemar"]["p_value"], "delong_p": {k: v["p_value"] for k, v in c["delong"].items()}}
             for c in ev.get("comparisons", [])
         ]
-    readers = {f.parent.name: json.loads(f.read_text()) for f in sorted((work / "readers").glob("*/readers.json"))}
+    readers = {f.parent.name: json.loads(f.read_text()) for f in sorted((work / "external").glob("*/readers.json"))}
     results["readers"] = readers or None
     return results
 
