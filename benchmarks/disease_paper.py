@@ -42,10 +42,12 @@ import sys
 import time
 from pathlib import Path
 
+from scintipipe.training.recipe import load_recipe
+from scintipipe_disease import BUNDLE_DIR, RECIPES_DIR as RECIPES
+from scintipipe_disease.simulator import LABELS
+
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = ROOT / "plugins/scintipipe-disease/src/scintipipe_disease/recipes"
 STEPS = ["simulate", "cv", "pretrain", "train", "external", "summary"]
-UPTAKE4_LABELS = json.loads((ROOT / "src/scintipipe/recipes/uptake4.json").read_text())["labels"]
 DEFAULT_RECIPES = ["disease_demo_cpu", "disease_resnet34_cpu", "disease_alexnet_cpu", "disease_shufflenet_cpu", "disease_mobilenet_cpu"]
 DEFAULT_CV = ["disease_demo_cpu", "disease_resnet34_cpu"]
 PAPER = {"internal": 0.944, "external": 0.931, "senior_external": 0.868, "comparators_above": 0.85}
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
     timings_file = work / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     threads = ["--threads", str(args.threads), "--no-progress"]
-    labels = json.loads((RECIPES / "disease_demo_cpu.json").read_text())["labels"]
+    labels = list(LABELS)
 
     if "simulate" in args.steps:
         simulate(train, args.n_train, 1, "a")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
         data = work / "pretrain-data"
         simulate(data, args.pretrain_n, 3, "a", task="uptake4")
         recipe = json.loads((RECIPES / f"{args.pretrain}.json").read_text())
-        recipe.update(name=f"uptake4-{args.pretrain}", task="uptake4", labels=UPTAKE4_LABELS, epochs=args.pretrain_epochs,
+        recipe.update(name=f"uptake4-{args.pretrain}", task="uptake4", labels=load_recipe("uptake4")["labels"], epochs=args.pretrain_epochs,
                       description=f"Pre-training of {args.pretrain}'s network on simulated uptake4 scans, for transfer learning to disease.")
         (work / "pretrain-recipe.json").write_text(json.dumps(recipe, indent=2))
         timings[f"pretrain:{args.pretrain}"] = scintipipe("train", "--bundle", "uptake4", "--recipe", str(work / "pretrain-recipe.json"), "--labels", str(data / "labels.csv"),
@@ -212,11 +214,9 @@ def gather(work: Path, labels: list[str], timings: dict) -> dict:
 
 def bundle_facts(name: str, work: Path) -> dict:
     """Parameters, weights size and best validation accuracy of a bundle by name."""
-    import importlib.resources
-
     import torch
 
-    folder = Path(str(importlib.resources.files("scintipipe_disease") / "bundle")) if name == "disease" else work / "bundles" / name
+    folder = BUNDLE_DIR if name == "disease" else work / "bundles" / name
     state = torch.load(folder / "models/model.pt", map_location="cpu", weights_only=True)
     meta = json.loads((folder / "configs/metadata.json").read_text())
     recipe = json.loads((folder / "configs/recipe.json").read_text())
