@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--finetune-lr", type=float, nargs="+", default=[], help="more fine-tuning learning rates besides the recipe's own (RECIPE_uptake4init); each gives RECIPE_uptake4init_lrX")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/disease_paper")
     args = parser.parse_args(argv)
+    unknown = sorted({*args.recipes, *args.cv_recipes, *([args.pretrain] if args.pretrain else [])} - {p.stem for p in RECIPES.glob("*.json")})
+    if unknown:
+        parser.error(f"unknown recipes {unknown}; the disease plugin ships {sorted(p.stem for p in RECIPES.glob('*.json'))}")
 
     work = args.work.resolve()
     train, ext = work / "train", work / "external-data"

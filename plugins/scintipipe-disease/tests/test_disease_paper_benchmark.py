@@ -46,3 +46,14 @@ def test_disease_paper_benchmark_runs_every_step_at_tiny_scale(tmp_path: Path) -
     rerun = module.main([*args, "--steps", "summary"])  # every step's output is reused
     assert rerun["external"] == results["external"]
     assert "--steps" not in rerun["command"]
+
+
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="runs from a source checkout (benchmarks/ is not installed)")
+def test_disease_paper_benchmark_refuses_unknown_recipes_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("disease_paper", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--work", str(tmp_path / "work"), "--pretrain", "resnet99"])
+    assert exit_info.value.code == 2
+    assert "resnet99" in capsys.readouterr().err and not (tmp_path / "work").exists()
