@@ -1,4 +1,5 @@
-"""Each uptake4 pattern shows its defining property (seed 002's definitions)."""
+"""Each uptake4 pattern shows its defining property (seed 002's definitions, as the
+labelling rules of :mod:`scintipipe.simulate.uptake4`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from scipy import ndimage
 
 from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR
-from scintipipe.simulate.uptake4 import CLASS_MIX_CENTER_A, CLASS_MIX_CENTER_B, LABELS
+from scintipipe.simulate.uptake4 import CLASS_MIX_CENTER_A, CLASS_MIX_CENTER_B, LABELS, meets_rule
 
 SEEDS = range(6)
 SALIVARY = ("parotid_right", "parotid_left", "submandibular_right", "submandibular_left")
@@ -70,11 +71,30 @@ def test_diffusely_increased_is_on_average_far_above_salivary() -> None:
     assert np.median(ratios) > 4.0
 
 
-def test_heterogeneous_gland_is_more_uneven_than_diffuse_goitre() -> None:
-    heterogeneous = [lobe_cv(simulate("heterogeneous", seed)) for seed in SEEDS]
-    diffuse = [lobe_cv(simulate("diffusely_increased", seed)) for seed in SEEDS]
-    assert np.median(heterogeneous) > 1.8 * np.median(diffuse)
-    assert min(heterogeneous) > 0.15
+def test_heterogeneous_gland_is_more_uneven_than_the_same_patients_diffuse_goitre() -> None:
+    # the same seed gives the same patient (texture included): only the nodules differ
+    ratios = []
+    for seed in SEEDS:
+        heterogeneous, diffuse = simulate("heterogeneous", seed), simulate("diffusely_increased", seed)
+        assert heterogeneous.metadata["nuisance"]["texture_sigma"] == diffuse.metadata["nuisance"]["texture_sigma"]
+        ratios.append(lobe_cv(heterogeneous) / lobe_cv(diffuse))
+    assert min(ratios) > 1.0
+    assert np.median(ratios) > 1.4
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_drawn_cases_meet_their_labelling_rule(label: str) -> None:
+    for seed in range(20):
+        findings = simulate(label, seed).metadata["findings"]
+        assert meets_rule(label, findings), findings
+        assert sum(meets_rule(other, findings) for other in LABELS) == 1  # the rules do not overlap
+
+
+def test_texture_does_not_define_heterogeneity() -> None:
+    sigmas = {label: [simulate(label, 100 + 7 * i + j).metadata["nuisance"]["texture_sigma"] for j in range(12)] for i, label in enumerate(LABELS)}
+    assert all(0.03 <= s <= 0.3 for values in sigmas.values() for s in values)
+    assert max(np.median(v) for v in sigmas.values()) < 3 * min(np.median(v) for v in sigmas.values())
+    assert max(sigmas["diffusely_increased"]) > min(sigmas["heterogeneous"])  # ranges overlap
 
 
 def test_heterogeneous_gland_has_hot_and_cold_nodules_and_is_enlarged() -> None:

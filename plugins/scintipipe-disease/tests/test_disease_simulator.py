@@ -55,3 +55,34 @@ def test_same_seed_same_case() -> None:
     a = DISEASE_SIMULATOR(np.random.default_rng(3), CENTERS["a"], "thyroid_tumour")
     b = DISEASE_SIMULATOR(np.random.default_rng(3), CENTERS["a"], "thyroid_tumour")
     assert np.array_equal(a.counts, b.counts)
+
+
+def test_drawn_cases_meet_their_labelling_rule(cases_by_label) -> None:
+    from scintipipe_disease.simulator import meets_rule
+
+    for label, cases in cases_by_label.items():
+        for case in cases:
+            findings = case.metadata["findings"]
+            assert meets_rule(label, findings), (label, findings)
+            assert [other for other in LABELS if meets_rule(other, findings)] == [label]  # rules do not overlap
+
+
+def test_only_the_findings_differ_between_classes() -> None:
+    from scintipipe.simulate import CENTERS
+
+    for seed in range(3):
+        nuisances = []
+        for label in LABELS:
+            nuisance = DISEASE_SIMULATOR(np.random.default_rng(seed), CENTERS["b"], label).metadata["nuisance"]
+            nuisances.append({k: v for k, v in nuisance.items() if k.startswith(("gland_", "body_", "parotid", "submandibular", "texture", "salivary", "blood", "head_", "habitus", "neck_")) and not k.endswith("_jitter")})
+        assert all(n == nuisances[0] for n in nuisances)  # the same patient whatever the class
+        assert len(nuisances[0]) > 50
+
+
+def test_nuisance_ranges_overlap_across_classes(cases_by_label) -> None:
+    for name in ("texture_sigma", "salivary_scale", "blood_pool_scale", "head_excess"):
+        medians = [np.median([c.metadata["nuisance"][name] for c in cases]) for cases in cases_by_label.values()]
+        lows = [min(c.metadata["nuisance"][name] for c in cases) for cases in cases_by_label.values()]
+        highs = [max(c.metadata["nuisance"][name] for c in cases) for cases in cases_by_label.values()]
+        assert max(lows) < min(highs), name  # every class spans a common part of the range
+        assert all(min(lows) <= m <= max(highs) for m in medians)

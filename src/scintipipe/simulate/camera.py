@@ -7,7 +7,16 @@ steps, all done in the Fourier domain on a padded grid:
    (``FWHM(d) = sqrt(R_int**2 + (R_col0 + k*d)**2)``);
 2. a fraction of the primary photons passes through the septa (high-energy isotopes) and
    lands on a six-armed "star" kernel;
-3. scattered photons accepted by the energy window add a broad Gaussian halo.
+3. scattered photons accepted by the energy window add a broad Gaussian halo;
+4. optionally, patient motion during the frame smears everything along a line.
+
+Parallel-hole collimators (``PARA``: LEHR, LEAP, HEGP) have a sensitivity independent of
+distance. A pinhole (``PINH``) is modelled in the object plane of the thyroid: its
+resolution ``sqrt((a*(1 + d/f))**2 + (R_int*d/f)**2)`` and its sensitivity ``(100/d)**2``
+depend on the distance ``d`` from the aperture, while the magnification ``f/d`` is taken
+at the thyroid plane for the whole image (structures deeper than the thyroid are not drawn
+smaller); the ``cos**3`` fall-off off the axis is applied by the detector response
+(:mod:`scintipipe.simulate.acquisition`).
 
 :func:`acquire` then scales the expected image to the count preset and draws Poisson
 counts, which is how a count-preset acquisition behaves.
@@ -16,7 +25,7 @@ counts, which is how a count-preset acquisition behaves.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -49,6 +58,8 @@ class CameraProfile:
         septal_penetration: fraction of primaries spread onto the star kernel.
         star_arm_length_mm: reach of the star arms.
         window_kev: explicit (lower, upper) window when it is not centred on the peak.
+        pinhole_focal_mm: pinhole aperture to crystal distance ``f`` (0 for parallel holes).
+        pinhole_aperture_mm: effective pinhole aperture diameter ``a``.
     """
 
     name: str
@@ -69,6 +80,13 @@ class CameraProfile:
     septal_penetration: float = 0.0
     star_arm_length_mm: float = 0.0
     window_kev: tuple[float, float] | None = None
+    pinhole_focal_mm: float = 0.0
+    pinhole_aperture_mm: float = 0.0
+
+    @property
+    def is_pinhole(self) -> bool:
+        """Whether the collimator is a pinhole (magnifying, distance-dependent sensitivity)."""
+        return self.pinhole_focal_mm > 0
 
     @property
     def energy_window_kev(self) -> tuple[float, float]:
@@ -84,9 +102,20 @@ class CameraProfile:
         return TISSUE_MU_PER_MM.get(self.photopeak_kev, 0.0153)
 
     def fwhm_mm(self, distance_mm: float) -> float:
-        """System FWHM at ``distance_mm`` from the collimator face."""
+        """System FWHM at ``distance_mm`` from the collimator face (pinhole: from the
+        aperture, expressed in the object plane)."""
+        if self.is_pinhole:
+            ratio = distance_mm / self.pinhole_focal_mm
+            return math.hypot(self.pinhole_aperture_mm * (1.0 + ratio), self.intrinsic_fwhm_mm * ratio)
         collimator = self.collimator_fwhm_0_mm + self.collimator_fwhm_slope * distance_mm
         return math.hypot(self.intrinsic_fwhm_mm, collimator)
+
+    def relative_sensitivity(self, distance_mm: float) -> float:
+        """Sensitivity at ``distance_mm`` relative to ``sensitivity_cps_per_mbq`` (which holds
+        at 100 mm): 1 for parallel holes, ``(100/d)**2`` on the axis of a pinhole."""
+        if not self.is_pinhole:
+            return 1.0
+        return (100.0 / max(distance_mm, 10.0)) ** 2
 
     def decay_factor(self, minutes: float) -> float:
         """Fraction of activity left after ``minutes``."""
@@ -133,7 +162,23 @@ I131_HE = CameraProfile(
     star_arm_length_mm=90.0,
 )
 
-CAMERAS = {camera.name: camera for camera in (TC99M_LEHR, I131_HE)}
+#: 99mTc, low-energy all-purpose parallel hole: about 9.8 mm at 10 cm, 1.8x LEHR's sensitivity.
+TC99M_LEAP = replace(TC99M_LEHR, name="tc99m-leap", collimator_name="LEAP", collimator_fwhm_0_mm=2.0, collimator_fwhm_slope=0.07, sensitivity_cps_per_mbq=160.0)
+
+#: 99mTc, 4 mm pinhole at 230 mm focal length: about 6 mm at 10 cm in the object plane.
+TC99M_PINHOLE = replace(
+    TC99M_LEHR,
+    name="tc99m-pinhole",
+    collimator="PINH",
+    collimator_name="PINHOLE",
+    collimator_fwhm_0_mm=0.0,
+    collimator_fwhm_slope=0.0,
+    sensitivity_cps_per_mbq=90.0,
+    pinhole_focal_mm=230.0,
+    pinhole_aperture_mm=4.0,
+)
+
+CAMERAS = {camera.name: camera for camera in (TC99M_LEHR, TC99M_LEAP, TC99M_PINHOLE, I131_HE)}
 
 
 @dataclass
@@ -200,13 +245,24 @@ def padded_shape(shape: tuple[int, int], pad: int) -> tuple[int, int]:
     return (fft.next_fast_len(shape[0] + 2 * pad, real=True), fft.next_fast_len(shape[1] + 2 * pad, real=True))
 
 
-def project(layers: list[Layer], camera: CameraProfile, pixel_mm: float) -> np.ndarray:
+def motion_otf(shape: tuple[int, int], length_px: float, angle_deg: float) -> np.ndarray:
+    """Fourier transform of a uniform line blur of ``length_px`` at ``angle_deg`` (0: along
+    the rows, 90: along the columns, i.e. head to feet)."""
+    fy = fft.fftfreq(shape[0])[:, None]
+    fx = fft.rfftfreq(shape[1])[None, :]
+    theta = math.radians(angle_deg)
+    return np.sinc(length_px * (fx * math.cos(theta) + fy * math.sin(theta)))
+
+
+def project(layers: list[Layer], camera: CameraProfile, pixel_mm: float, motion_mm: float = 0.0, motion_angle_deg: float = 0.0) -> np.ndarray:
     """Expected count rate (cps per pixel) of attenuated activity layers seen by ``camera``.
 
     Args:
         layers: activity layers on one grid, each at its own distance.
         camera: the camera profile.
         pixel_mm: pixel size of the grid.
+        motion_mm: length of a linear patient motion during the frame (0: none).
+        motion_angle_deg: its direction.
 
     Returns:
         Non-negative float64 image of the grid's shape, in counts per second.
@@ -218,12 +274,14 @@ def project(layers: list[Layer], camera: CameraProfile, pixel_mm: float) -> np.n
     for layer in layers:
         sigma = camera.fwhm_mm(layer.distance_mm) / 2.3548 / pixel_mm
         spectrum = fft.rfft2(layer.activity_mbq, s=big)
-        primary += spectrum * gaussian_otf(big, sigma)
+        primary += camera.relative_sensitivity(layer.distance_mm) * spectrum * gaussian_otf(big, sigma)
     total = primary
     if camera.septal_penetration > 0:
         total = (1 - camera.septal_penetration) * primary + camera.septal_penetration * primary * star_otf(big, pixel_mm, camera.star_arm_length_mm)
     scatter_sigma = camera.scatter_fwhm_mm / 2.3548 / pixel_mm
     total = total + camera.scatter_fraction * primary * gaussian_otf(big, scatter_sigma)
+    if motion_mm > 0:
+        total = total * motion_otf(big, motion_mm / pixel_mm, motion_angle_deg)
     image = fft.irfft2(total, s=big)[: shape[0], : shape[1]]
     return np.clip(image, 0.0, None) * camera.sensitivity_cps_per_mbq
 

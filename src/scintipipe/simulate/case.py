@@ -28,6 +28,9 @@ class SimulatedCase:
             ``injected_mbq``, ``minutes_post_injection``, per-structure activities ...).
         expected: the noise-free expected counts (float32), for tests and analysis.
         syringes: optional ``{"full": SyringeImage, "empty": SyringeImage}``.
+        acquisition_profile: the concrete profile this case was acquired with (a drawn
+            one for the ``randomised`` centre); writers use it for matrix, spacing and
+            collimator. ``None``: the centre the case was asked for.
     """
 
     counts: np.ndarray
@@ -38,6 +41,7 @@ class SimulatedCase:
     metadata: dict[str, Any] = field(default_factory=dict)
     expected: np.ndarray | None = None
     syringes: dict[str, Any] = field(default_factory=dict)
+    acquisition_profile: CenterProfile | None = None
 
     @property
     def total_counts(self) -> int:

@@ -5,12 +5,20 @@ real scan in ``../shared/reference-scans/siemens-thyroid``. Centre ``a``'s paper
 "2.21 mm, 256 x 256, 28 cm": 256 x 2.21 mm is 566 mm, not 28 cm, so 2.21 mm was carried
 over from centre ``b`` (128 x 2.21 mm = 283 mm). We keep the stated 28 cm field of view and
 256 matrix, which gives 280 / 256 = 1.09375 mm pixels, a zoom of about 2 on that camera.
+
+``randomised`` is not one camera but a distribution over cameras (domain randomisation):
+:meth:`CenterProfile.draw` turns it into a concrete profile per case, drawn from the case's
+random generator (see :mod:`scintipipe.simulate.acquisition`); the fixed profiles return
+themselves.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
 
 from scintipipe.simulate.camera import I131_HE, TC99M_LEHR, CameraProfile
 
@@ -34,6 +42,17 @@ class CenterProfile:
         manufacturer: DICOM Manufacturer.
         model: DICOM ManufacturerModelName.
         institution: DICOM InstitutionName (synthetic).
+        zoom: acquisition zoom (DICOM ZoomFactor): detector field over image field.
+        framing_mm: (mean, sd) of how far the thyroid sits below the image centre, then
+            (mean, sd) of how far to the image right, in mm.
+        motion_mm: length of a linear patient motion during the frame (0: still).
+        motion_angle_deg: direction of that motion (0: across, 90: head to feet).
+        nonuniformity: peak relative deviation of the detector's smooth flood-field
+            non-uniformity (0: perfectly uniform).
+        nonuniformity_mm: correlation length of that non-uniformity.
+        markers: ``(site, MBq)`` point sources taped on the patient (``chin``,
+            ``sternal_notch``, ``shoulder_right``, ``shoulder_left``).
+        randomise: a distribution, not a camera: :meth:`draw` returns a concrete profile.
     """
 
     name: str
@@ -47,6 +66,61 @@ class CenterProfile:
     manufacturer: str = "scintipipe simulator"
     model: str = "virtual gamma camera"
     institution: str = "Simulated centre"
+    zoom: float = 1.0
+    framing_mm: tuple[float, float, float, float] = (6.0, 6.0, 0.0, 4.0)
+    motion_mm: float = 0.0
+    motion_angle_deg: float = 0.0
+    nonuniformity: float = 0.0
+    nonuniformity_mm: float = 80.0
+    markers: tuple[tuple[str, float], ...] = ()
+    randomise: bool = False
+
+    def draw(self, rng: np.random.Generator) -> CenterProfile:
+        """The concrete profile of one acquisition.
+
+        A fixed centre returns itself and draws nothing from ``rng``; the ``randomised``
+        centre draws matrix, field, counts, collimator, scatter, motion, non-uniformity,
+        markers and framing (:func:`scintipipe.simulate.acquisition.draw_acquisition`).
+        """
+        if not self.randomise:
+            return self
+        from scintipipe.simulate.acquisition import draw_acquisition
+
+        return draw_acquisition(rng, self)
+
+    def acquisition_metadata(self) -> dict[str, Any]:
+        """The acquisition as a flat dict of numbers and strings (``metadata["acquisition"]``)."""
+        camera = self.camera
+        out: dict[str, Any] = {
+            "center": self.name,
+            "matrix": self.matrix,
+            "pixel_mm": round(self.pixel_mm, 6),
+            "fov_mm": round(self.fov_mm, 3),
+            "zoom": round(self.zoom, 4),
+            "count_preset": self.count_preset,
+            "collimator": camera.collimator_name,
+            "collimator_type": camera.collimator,
+            "fwhm_at_100mm": round(camera.fwhm_mm(100.0), 3),
+            "intrinsic_fwhm_mm": round(camera.intrinsic_fwhm_mm, 3),
+            "sensitivity_cps_per_mbq": round(camera.sensitivity_cps_per_mbq, 3),
+            "scatter_fraction": round(camera.scatter_fraction, 4),
+            "scatter_fwhm_mm": round(camera.scatter_fwhm_mm, 3),
+            "window_percent": camera.window_percent,
+            "pinhole_focal_mm": camera.pinhole_focal_mm,
+            "pinhole_aperture_mm": round(camera.pinhole_aperture_mm, 3),
+            "injected_mbq_nominal": round(self.injected_mbq, 3),
+            "collimator_gap_min_mm": round(self.collimator_gap_mm[0], 3),
+            "collimator_gap_max_mm": round(self.collimator_gap_mm[1], 3),
+            "framing_row_mm": round(self.framing_mm[0], 3),
+            "framing_col_mm": round(self.framing_mm[2], 3),
+            "motion_mm": round(self.motion_mm, 3),
+            "motion_angle_deg": round(self.motion_angle_deg, 2),
+            "nonuniformity": round(self.nonuniformity, 4),
+            "nonuniformity_mm": round(self.nonuniformity_mm, 2),
+            "markers": len(self.markers),
+            "oversampling": self.oversampling,
+        }
+        return out
 
     @property
     def fov_mm(self) -> float:
@@ -111,6 +185,16 @@ CENTERS: dict[str, CenterProfile] = {
         minutes_post_injection=(3 * 24 * 60.0, 7 * 24 * 60.0),
         collimator_gap_mm=(20.0, 50.0),
         institution="Simulated 131I centre",
+    ),
+    "randomised": CenterProfile(
+        name="randomised",
+        matrix=256,
+        pixel_mm=1.2,
+        count_preset=200_000,
+        camera=TC99M_LEHR,
+        model="randomised virtual gamma camera",
+        institution="Simulated randomised centre",
+        randomise=True,
     ),
 }
 

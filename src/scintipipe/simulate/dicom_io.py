@@ -199,7 +199,7 @@ def nm_dataset(
     detector.CollimatorType = camera.collimator
     detector.FieldOfViewShape = "RECTANGLE"
     detector.FieldOfViewDimensions = [int(round(center.fov_mm))] * 2
-    detector.ZoomFactor = ["1", "1"]
+    detector.ZoomFactor = [f"{center.zoom:.4g}"] * 2
     detector.RadialPosition = f"{radial_distance_mm:.1f}"
     detector.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
     detector.ViewCodeSequence = Sequence([_code(*VIEW_CODES[view])])

@@ -44,7 +44,7 @@ class HeadNeck:
     stomach: Gland | None = None
 
 
-def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0.15, neck_extension_mm: float | None = None) -> HeadNeck:
+def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0.15, neck_extension_mm: float | None = None, habitus_scale: float = 1.0) -> HeadNeck:
     """Draw a patient's head-and-neck anatomy.
 
     Args:
@@ -52,6 +52,8 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
         oesophagus_probability: chance of swallowed activity in the oesophagus.
         neck_extension_mm: extra distance between thyroid and chin (default: random
             -10 to +15 mm, how far the neck is extended).
+        habitus_scale: body habitus: scales the neck's width and thickness and the
+            chest's thickness (1 average; draws nothing from ``rng``).
     """
     lift = rng.uniform(-10.0, 15.0) if neck_extension_mm is None else neck_extension_mm
     shift = rng.normal(0.0, 3.0)
@@ -61,13 +63,13 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
         head_ax=rng.uniform(70.0, 82.0),
         head_ay=head_ay,
         head_az=rng.uniform(85.0, 100.0),
-        neck_half_width=rng.uniform(50.0, 65.0),
-        neck_az=rng.uniform(50.0, 62.0),
+        neck_half_width=rng.uniform(50.0, 65.0) * habitus_scale,
+        neck_az=rng.uniform(50.0, 62.0) * habitus_scale,
         shoulder_top=rng.uniform(-5.0, 20.0) - 0.5 * lift,
         shoulder_drop=rng.uniform(15.0, 45.0),
         shoulder_half_width=rng.uniform(180.0, 220.0),
         shoulder_rounding=rng.uniform(50.0, 100.0),
-        chest_az=rng.uniform(90.0, 115.0),
+        chest_az=rng.uniform(90.0, 115.0) * habitus_scale,
     )
     glands = {}
     for side, sign in (("right", -1.0), ("left", 1.0)):

@@ -2,24 +2,31 @@
 
 Task plugins (uptake patterns, thyroid disease, 131I remnants) choose the gland and the
 activities for a label and call :func:`simulate_neck_view`; everything physical (decay,
-attenuation, collimator blur, scatter, count preset, Poisson noise, masks) happens here.
+attenuation, collimator blur, scatter, motion, detector non-uniformity, marker sources,
+count preset, Poisson noise, masks) happens here. A randomised centre is drawn into a
+concrete acquisition here too (:meth:`CenterProfile.draw`), so every task gets domain
+randomisation without code of its own.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness, head_thickness
+from scintipipe.simulate.acquisition import flood_field, marker_positions
+from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness, ellipsoid, head_thickness
 from scintipipe.simulate.camera import acquire
 from scintipipe.simulate.case import SimulatedCase
 from scintipipe.simulate.centers import CenterProfile
 from scintipipe.simulate.head_neck import HeadNeck, head_neck_footprints
 from scintipipe.simulate.scene import Scene
 from scintipipe.simulate.thyroid import ThyroidShape, draw_thyroid
+
+if TYPE_CHECKING:
+    from scintipipe.simulate.nuisance import Nuisance
 
 SALIVARY = ("parotid_right", "parotid_left", "submandibular_right", "submandibular_left")
 THYROID_PARTS = ("thyroid_right", "thyroid_left", "isthmus", "pyramidal_lobe")
@@ -57,15 +64,34 @@ class NeckActivities:
 
 
 def place_grid(rng: np.random.Generator, center: CenterProfile) -> Grid:
-    """Fine grid with the thyroid a little below the image centre, jittered."""
+    """Fine grid with the thyroid where the centre frames it (``framing_mm``), jittered."""
     size = center.fine_matrix
     pixel = center.fine_pixel_mm
+    row_mean, row_sd, col_mean, col_sd = center.framing_mm
     return Grid(
         size=size,
         pixel_mm=pixel,
-        anchor_row=size / 2 + rng.normal(6.0, 6.0) / pixel,
-        anchor_col=size / 2 + rng.normal(0.0, 4.0) / pixel,
+        anchor_row=size / 2 + rng.normal(row_mean, row_sd) / pixel,
+        anchor_col=size / 2 + rng.normal(col_mean, col_sd) / pixel,
     )
+
+
+#: radius of a taped marker source (mm), on the anterior skin
+MARKER_RADIUS_MM = 2.0
+#: radius of its mask: the blurred spot (about one LEHR FWHM), at least one detector pixel
+MARKER_MASK_RADIUS_MM = 6.0
+
+
+def add_markers(rng: np.random.Generator, scene: Scene, center: CenterProfile, anatomy: HeadNeck) -> list[dict[str, Any]]:
+    """Put the centre's marker point sources on the skin; return where they went."""
+    placed = []
+    mask_radius = max(MARKER_MASK_RADIUS_MM, center.pixel_mm)
+    for site, x, y, mbq in marker_positions(rng, center.markers, anatomy):
+        source = ellipsoid(scene.grid, x, y, MARKER_RADIUS_MM, MARKER_RADIUS_MM, MARKER_RADIUS_MM)
+        scene.add_organ("markers", [(source, 0.0)], mbq, mask=False)
+        scene.footprints.setdefault("markers", []).append(ellipsoid(scene.grid, x, y, mask_radius, mask_radius, 1.0))
+        placed.append({"site": site, "x_mm": round(x, 2), "y_mm": round(y, 2), "mbq": round(mbq, 4)})
+    return placed
 
 
 def simulate_neck_view(
@@ -78,24 +104,34 @@ def simulate_neck_view(
     texture_sigma: float = 0.08,
     texture_mm: float = 8.0,
     extra_metadata: dict[str, Any] | None = None,
+    nuisance: Nuisance | None = None,
 ) -> SimulatedCase:
     """Simulate one anterior count-preset acquisition of the neck.
 
     Args:
-        rng: random generator (geometry jitter, texture, noise).
-        center: acquisition profile.
+        rng: random generator (acquisition of a randomised centre, geometry jitter,
+            texture, noise).
+        center: acquisition profile; a randomised one is drawn here.
         label: class label to store.
         thyroid: gland geometry (with nodules).
         anatomy: head-and-neck anatomy.
         activities: uptake fractions.
-        texture_sigma: log-standard deviation of parenchymal texture.
-        texture_mm: its correlation length.
+        texture_sigma: log-standard deviation of parenchymal texture (ignored when
+            ``nuisance`` is given).
+        texture_mm: its correlation length (ignored when ``nuisance`` is given).
         extra_metadata: task-specific truth to store in ``metadata``.
+        nuisance: the shared class-independent draws of this case; its texture is used
+            and its values go to ``metadata["nuisance"]``.
 
     Returns:
         The case; ``metadata["true_uptake_percent"]`` is the thyroid's share of the
-        injected activity, decay-corrected to the injection time.
+        injected activity, decay-corrected to the injection time;
+        ``metadata["acquisition"]`` the drawn acquisition, ``metadata["nuisance"]`` every
+        class-independent draw; ``case.acquisition_profile`` the concrete profile.
     """
+    center = center.draw(rng)
+    if nuisance is not None:
+        texture_sigma, texture_mm = nuisance.texture_sigma, nuisance.texture_mm
     camera = center.camera
     grid = place_grid(rng, center)
     injected = center.injected_mbq * rng.uniform(0.85, 1.1)
@@ -103,6 +139,13 @@ def simulate_neck_view(
     remaining = injected * camera.decay_factor(minutes)
     gap = rng.uniform(*center.collimator_gap_mm)
     scene = Scene(grid, camera, gap)
+    view_draws: dict[str, float | bool] = {
+        "injected_mbq": round(injected, 4),
+        "minutes_post_injection": round(minutes, 4),
+        "collimator_gap_mm": round(gap, 3),
+        "anchor_below_centre_mm": round((grid.anchor_row - grid.size / 2) * grid.pixel_mm, 3),
+        "anchor_right_of_centre_mm": round((grid.anchor_col - grid.size / 2) * grid.pixel_mm, 3),
+    }
 
     gland = draw_thyroid(grid, thyroid, rng, texture_sigma, texture_mm)
     if activities.thyroid > 0:
@@ -124,8 +167,10 @@ def simulate_neck_view(
         "oesophagus": activities.oesophagus,
         "stomach": activities.stomach,
     }
+    jitter = {name: rng.uniform(0.85, 1.15) for name in per_gland}  # drawn for absent organs too: same draws for every case
+    view_draws |= {f"{name}_jitter": round(value, 5) for name, value in jitter.items()}
     for name, parts in head_neck_footprints(grid, anatomy).items():
-        scene.add_organ(name, parts, per_gland[name] * remaining * rng.uniform(0.85, 1.15), mask=name != "nasal_mucosa")
+        scene.add_organ(name, parts, per_gland[name] * remaining * jitter[name], mask=name != "nasal_mucosa")
 
     organ_fraction = sum(scene.activities_mbq.values()) / max(remaining, 1e-9)
     concentration = remaining * max(0.0, 1.0 - organ_fraction - 0.1) / activities.body_volume_ml * activities.blood_pool_scale
@@ -135,14 +180,19 @@ def simulate_neck_view(
     head = head_thickness(grid, anatomy.body)
     scene.add_to_background("head_soft_tissue", head, concentration * head_excess, math.exp(-camera.mu_per_mm * 70.0))
     scene.footprints["body"] = [Footprint(slice(0, grid.size), slice(0, grid.size), thickness)]
+    markers = add_markers(rng, scene, center, anatomy)
 
-    rate = scene.rate_cps(center.oversampling)
+    rate = scene.rate_cps(center.oversampling, center.motion_mm, center.motion_angle_deg)
+    flood = flood_field(rng, center, gap)
+    if flood is not None:
+        rate = rate * flood
     counts, duration = acquire(rate, center.count_preset, rng)
     masks = scene.masks(center.oversampling)
+    empty = np.zeros(counts.shape, dtype=bool)
+    for key in (*SALIVARY, "oral_cavity", "nodules", "nodules_hot", "nodules_cold", "markers"):
+        masks.setdefault(key, empty.copy())  # outside a tight field, or absent
     masks["thyroid"] = np.logical_or.reduce([masks[name] for name in THYROID_PARTS if name in masks])
     masks["salivary_glands"] = np.logical_or.reduce([masks[name] for name in SALIVARY])
-    for key in ("nodules", "nodules_hot", "nodules_cold"):
-        masks.setdefault(key, np.zeros_like(masks["thyroid"]))
 
     pixel = center.pixel_mm
     metadata: dict[str, Any] = {
@@ -168,6 +218,9 @@ def simulate_neck_view(
         ],
         "anchor_rc": (round(grid.anchor_row / center.oversampling, 2), round(grid.anchor_col / center.oversampling, 2)),
         "pixel_mm": pixel,
+        "markers": markers,
+        "acquisition": center.acquisition_metadata(),
+        "nuisance": {**(nuisance.as_metadata() if nuisance is not None else {}), **view_draws},
     }
     metadata.update(extra_metadata or {})
     return SimulatedCase(
@@ -178,6 +231,7 @@ def simulate_neck_view(
         frame_duration_s=float(duration),
         metadata=metadata,
         expected=(rate * duration).astype(np.float32),
+        acquisition_profile=center,
     )
 
 

@@ -102,10 +102,11 @@ class Scene:
         self.activities_mbq["background"] = total
         return total
 
-    def rate_cps(self, oversampling: int) -> np.ndarray:
-        """Expected counts per second per detector pixel."""
+    def rate_cps(self, oversampling: int, motion_mm: float = 0.0, motion_angle_deg: float = 0.0) -> np.ndarray:
+        """Expected counts per second per detector pixel (with an optional linear motion
+        blur of ``motion_mm`` at ``motion_angle_deg``)."""
         layers = [Layer(self._layers[key], self._distances[key]) for key in sorted(self._layers)]
-        fine = project(layers, self.camera, self.grid.pixel_mm)
+        fine = project(layers, self.camera, self.grid.pixel_mm, motion_mm, motion_angle_deg)
         return bin_pixels(fine, oversampling)
 
     def masks(self, oversampling: int) -> dict[str, np.ndarray]:

@@ -1,20 +1,30 @@
 """The ``uptake4`` phantom: four 99mTc-pertechnetate uptake patterns (seed 002).
 
+Labelled by the medicine: only the class-defining findings differ between classes (thyroid
+uptake, gland size, number, size and contrast of nodules, suppression of the gland around
+an autonomous nodule); every other property comes from the one shared distribution of
+:mod:`scintipipe.simulate.nuisance`. Uptake is a fraction of the injected activity;
+"contrast" is the thyroid's brightness over the hottest salivary gland's (attenuated
+activity per projected area, :func:`~scintipipe.simulate.findings.thyroid_to_salivary_contrast`).
+
+Labelling rules (seed 002's criteria made measurable; a drawn case that misses its rule is
+redrawn, findings only):
+
 =====================  ==================================================================
-label                  what is simulated
+label                  rule (borderline handling)
 =====================  ==================================================================
-diffusely_increased    enlarged gland (x1.1-1.6), homogeneous, uptake 3-13 % of the
-                       injected activity growing with gland size (Graves' disease),
-                       salivary glands and blood pool relatively faint, pyramidal lobe in
-                       30 %
-diffusely_decreased    normal-sized gland with uptake 0.02-0.35 % (thyroiditis, iodine
-                       load, suppression): thyroid fainter than the salivary glands,
-                       blood pool prominent
-focal_increased        one hot nodule (8-18 mm radius, 3-40x the parenchyma) in a lobe
-                       or the isthmus, the rest of the gland partly or wholly suppressed;
-                       uptake 0.5-4 %
-heterogeneous          enlarged, asymmetric gland (x1.2-1.8) with 2-5 nodules, at least
-                       one hot and one cold, and coarse parenchymal texture; uptake 0.4-3 %
+diffusely_increased    no nodule; uptake >= 3 %; contrast >= 3 (homogeneous gland clearly
+                       above the salivary glands); normal-sized or enlarged (x1.0-1.6).
+                       Uptake 2-3 % or contrast < 3 is not this class (redrawn).
+diffusely_decreased    no nodule; uptake < 0.4 %; contrast <= 0.7 (thyroid fainter than
+                       the salivary glands); size x0.85-1.2. A gland as bright as the
+                       salivary glands is not this class (redrawn).
+focal_increased        exactly one nodule, hot (>= 3x the extranodular gland, i.e. the
+                       rest of the gland partly or wholly suppressed), 8-18 mm radius in a
+                       lobe or the isthmus; size x0.9-1.2; uptake 0.5-4 %.
+heterogeneous          >= 2 nodules with at least one hot (>= 1.5x) and one cold
+                       (<= 0.5x) area; 2-5 nodules of 5-12 mm; size x1.1-1.8 (multinodular
+                       goitre); uptake 0.4-3 %. Texture never makes a gland heterogeneous.
 =====================  ==================================================================
 
 Default class mixes are the training set of centre 1 (2468 scans) for centre ``a`` and
@@ -23,52 +33,100 @@ the external set of centre 2 (302 scans) for ``b`` (seed 002, Table 1).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any, Callable
 
 import numpy as np
 
 from scintipipe.simulate.case import SimulatedCase, TaskSimulator
 from scintipipe.simulate.centers import CenterProfile
-from scintipipe.simulate.head_neck import sample_head_neck
-from scintipipe.simulate.neck import NeckActivities, log_uniform, simulate_neck_view, typical_salivary_uptake
-from scintipipe.simulate.thyroid import Nodule, ThyroidShape, point_in_lobe, sample_thyroid_shape
+from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_findings_view, with_contrast
+from scintipipe.simulate.neck import log_uniform
+from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
+from scintipipe.simulate.thyroid import Nodule, point_in_lobe
 
 LABELS = ("diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous")
 
 CLASS_MIX_CENTER_A = {"diffusely_increased": 1040 / 2468, "diffusely_decreased": 902 / 2468, "focal_increased": 97 / 2468, "heterogeneous": 429 / 2468}
 CLASS_MIX_CENTER_B = {"diffusely_increased": 120 / 302, "diffusely_decreased": 49 / 302, "focal_increased": 13 / 302, "heterogeneous": 120 / 302}
 
+#: rule thresholds (uptake in % of the injected activity)
+INCREASED_MIN_UPTAKE_PERCENT = 3.0
+INCREASED_MIN_CONTRAST = 3.0
+DECREASED_MAX_UPTAKE_PERCENT = 0.4
+DECREASED_MAX_CONTRAST = 0.7
+FOCAL_MIN_NODULE_RATIO = 3.0
 
-def _diffusely_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
-    enlargement = rng.uniform(1.1, 1.6)
-    shape = sample_thyroid_shape(rng, enlargement=enlargement, asymmetry=0.08, pyramidal_probability=0.3, isthmus_probability=0.95)
-    uptake = float(np.clip(log_uniform(rng, 0.012, 0.05) * enlargement**2, 0.03, 0.2))  # larger glands trap more
-    activities = NeckActivities(thyroid=uptake, blood_pool_scale=rng.uniform(0.8, 1.2), **typical_salivary_uptake(rng, rng.uniform(0.7, 1.1)))
-    return shape, activities, rng.uniform(0.04, 0.09), {}
+LABELLING_RULES = {
+    "diffusely_increased": "no nodule, uptake >= 3 %, thyroid/salivary contrast >= 3",
+    "diffusely_decreased": "no nodule, uptake < 0.4 %, thyroid/salivary contrast <= 0.7",
+    "focal_increased": "exactly one nodule, hot >= 3x the suppressed extranodular gland",
+    "heterogeneous": ">= 2 nodules, at least one hot (>= 1.5x) and one cold (<= 0.5x)",
+}
 
 
-def _diffusely_decreased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
-    shape = sample_thyroid_shape(rng, enlargement=rng.uniform(0.85, 1.2), asymmetry=0.12, pyramidal_probability=0.0, isthmus_probability=0.6)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.0002, 0.003), blood_pool_scale=rng.uniform(0.9, 1.4), **typical_salivary_uptake(rng, rng.uniform(1.0, 1.6)))
-    return shape, activities, rng.uniform(0.08, 0.2), {}
+def _diffusely_increased_rule(f: dict[str, Any]) -> bool:
+    return f["nodules"] == 0 and f["thyroid_uptake_percent"] >= INCREASED_MIN_UPTAKE_PERCENT and f["thyroid_to_salivary_contrast"] >= INCREASED_MIN_CONTRAST
 
 
-def _focal_increased(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
-    shape = sample_thyroid_shape(rng, enlargement=rng.uniform(0.9, 1.2), asymmetry=0.1, pyramidal_probability=0.0)
-    where = rng.choice(["right", "left", "isthmus"], p=[0.46, 0.46, 0.08]) if shape.isthmus is not None else rng.choice(["right", "left"])
+def _diffusely_decreased_rule(f: dict[str, Any]) -> bool:
+    return f["nodules"] == 0 and f["thyroid_uptake_percent"] < DECREASED_MAX_UPTAKE_PERCENT and f["thyroid_to_salivary_contrast"] <= DECREASED_MAX_CONTRAST
+
+
+def _focal_increased_rule(f: dict[str, Any]) -> bool:
+    return f["nodules"] == 1 and f["max_nodule_to_parenchyma"] >= FOCAL_MIN_NODULE_RATIO
+
+
+def _heterogeneous_rule(f: dict[str, Any]) -> bool:
+    return f["nodules"] >= 2 and f["hot_nodules"] >= 1 and f["cold_nodules"] >= 1
+
+
+#: label -> rule on ``metadata["findings"]``
+RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "diffusely_increased": _diffusely_increased_rule,
+    "diffusely_decreased": _diffusely_decreased_rule,
+    "focal_increased": _focal_increased_rule,
+    "heterogeneous": _heterogeneous_rule,
+}
+
+
+def meets_rule(label: str, findings: dict[str, Any]) -> bool:
+    """Whether a case's ``metadata["findings"]`` satisfy the labelling rule of ``label``."""
+    return RULES[label](findings)
+
+
+def _diffusely_increased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+    """Graves' disease: a homogeneous, avid gland, often enlarged; larger glands trap more."""
+    enlargement = rng.uniform(1.0, 1.6)
+    uptake = float(np.clip(log_uniform(rng, 0.012, 0.05) * enlargement**2, 0.03, 0.2))
+    return make_findings(uptake, enlargement, nuisance.thyroid_shape(enlargement), nuisance)
+
+
+def _diffusely_decreased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+    """Thyroiditis, iodine load or suppression: little or no trapping."""
+    enlargement = rng.uniform(0.85, 1.2)
+    return make_findings(log_uniform(rng, 0.0002, 0.0035), enlargement, nuisance.thyroid_shape(enlargement), nuisance)
+
+
+def _focal_increased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+    """Autonomous (toxic) adenoma: one hot nodule, the rest of the gland suppressed."""
+    enlargement = rng.uniform(0.9, 1.2)
+    shape = nuisance.thyroid_shape(enlargement)
+    where = str(rng.choice(["right", "left", "isthmus"], p=[0.46, 0.46, 0.08]) if shape.isthmus is not None else rng.choice(["right", "left"]))
     radius = rng.uniform(8.0, 18.0)
     if where == "isthmus":
         cx, cy = shape.isthmus.cx + rng.normal(0, 3), shape.isthmus.cy
     else:
         cx, cy = point_in_lobe(rng, shape.lobe(where), 0.45)
-    suppression = log_uniform(rng, 3.0, 40.0)
-    nodule = Nodule(cx, cy, radius, relative_concentration=suppression)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.005, 0.04), blood_pool_scale=rng.uniform(0.8, 1.1), **typical_salivary_uptake(rng, rng.uniform(0.8, 1.2)))
-    return replace(shape, nodules=(nodule,)), activities, rng.uniform(0.05, 0.12), {"nodule_site": str(where), "nodule_to_parenchyma": round(suppression, 2)}
+    ratio = log_uniform(rng, 3.0, 40.0)
+    uptake = log_uniform(rng, 0.005, 0.04)
+    extra = {"nodule_site": where, "nodule_to_parenchyma": round(ratio, 2)}
+    return make_findings(uptake, enlargement, shape, nuisance, (Nodule(cx, cy, radius, ratio),), extra)
 
 
-def _heterogeneous(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActivities, float, dict]:
-    shape = sample_thyroid_shape(rng, enlargement=rng.uniform(1.2, 1.8), asymmetry=0.3, pyramidal_probability=0.05, isthmus_probability=0.9)
+def _heterogeneous(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+    """Multinodular goitre: several hot and cold areas in an enlarged gland."""
+    enlargement = rng.uniform(1.1, 1.8)
+    shape = nuisance.thyroid_shape(enlargement)
     count = int(rng.integers(2, 6))
     kinds = [True, False] + [bool(rng.random() < 0.5) for _ in range(count - 2)]
     nodules = []
@@ -78,8 +136,9 @@ def _heterogeneous(rng: np.random.Generator) -> tuple[ThyroidShape, NeckActiviti
         radius = rng.uniform(5.0, 12.0)
         relative = rng.uniform(2.0, 4.5) if hot else rng.uniform(0.0, 0.35)
         nodules.append(Nodule(cx, cy, radius, relative))
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.004, 0.03), blood_pool_scale=rng.uniform(0.8, 1.2), **typical_salivary_uptake(rng, rng.uniform(0.8, 1.2)))
-    return replace(shape, nodules=tuple(nodules)), activities, rng.uniform(0.22, 0.4), {"hot_nodules": sum(kinds), "cold_nodules": count - sum(kinds)}
+    uptake = log_uniform(rng, 0.004, 0.03)
+    extra = {"hot_nodules": sum(kinds), "cold_nodules": count - sum(kinds)}
+    return make_findings(uptake, enlargement, shape, nuisance, tuple(nodules), extra)
 
 
 PATTERNS = {
@@ -89,19 +148,36 @@ PATTERNS = {
     "heterogeneous": _heterogeneous,
 }
 
+#: how a draw that keeps missing its contrast rule is moved just inside it
+REPAIRS = {
+    "diffusely_increased": lambda findings, nuisance: with_contrast(findings, nuisance, INCREASED_MIN_CONTRAST * 1.02),
+    "diffusely_decreased": lambda findings, nuisance: with_contrast(findings, nuisance, DECREASED_MAX_CONTRAST * 0.98),
+}
+
+
+def draw_uptake4_findings(rng: np.random.Generator, nuisance: Nuisance, label: str) -> Findings:
+    """The class-defining findings of ``label`` for this patient, meeting the label's rule."""
+    return draw_findings(rng, nuisance, PATTERNS[label], RULES[label], label, repair=REPAIRS.get(label))
+
 
 def simulate_uptake4_case(rng: np.random.Generator, center: CenterProfile, label: str) -> SimulatedCase:
     """Simulate one anterior 99mTc-pertechnetate view showing the pattern ``label``.
+
+    Draw order: acquisition (randomised centre only), shared nuisance, then the class's
+    findings; the same random state therefore gives the same camera and patient for
+    every label.
 
     Args:
         rng: random generator; the same state gives the same case.
         center: acquisition profile (see :data:`scintipipe.simulate.CENTERS`).
         label: one of :data:`LABELS`.
     """
-    shape, activities, texture_sigma, extra = PATTERNS[label](rng)
-    anatomy = sample_head_neck(rng)
-    extra = {"pattern": label, **extra}
-    return simulate_neck_view(rng, center, label, shape, anatomy, activities, texture_sigma=texture_sigma, extra_metadata=extra)
+    if label not in PATTERNS:
+        raise ValueError(f"uptake4 has no label {label!r}; labels: {', '.join(LABELS)}")
+    center = center.draw(rng)
+    nuisance = sample_nuisance(rng)
+    findings = draw_uptake4_findings(rng, nuisance, label)
+    return simulate_findings_view(rng, center, label, nuisance, findings)
 
 
 UPTAKE4_SIMULATOR = TaskSimulator(

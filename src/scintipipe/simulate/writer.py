@@ -118,6 +118,7 @@ def _json_default(value: Any) -> Any:
 
 def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile, identity: AcquisitionIdentity, syringe_rng: np.random.Generator | None) -> dict[str, Any]:
     """Write one case's DICOM, mask and (optionally) syringes; return its truth row."""
+    center = case.acquisition_profile or center  # a randomised centre's drawn camera
     injected = float(case.metadata.get("injected_mbq", center.injected_mbq))
     ds = nm_dataset(case.counts, center, identity, case.frame_duration_s, injected)
     write_dicom(ds, out / f"{name}.dcm")

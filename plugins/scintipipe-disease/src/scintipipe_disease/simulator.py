@@ -1,21 +1,25 @@
 """The ``disease`` phantom: four thyroid-disease classes on anterior 99mTc-pertechnetate
 neck views (seed 001). Everything physical (decay, attenuation, collimator, scatter,
-count preset, Poisson noise, masks) is the core's :func:`simulate_neck_view`; this module
-only chooses the gland and the activities per class, reusing the core's ``uptake4`` and
-``normal`` building blocks.
+count preset, Poisson noise, masks, domain randomisation) is the core's
+:func:`simulate_neck_view`; every property that does not define a class comes from the
+core's shared :func:`~scintipipe.simulate.nuisance.sample_nuisance`. This module only
+draws the class-defining findings (thyroid uptake, gland size, nodules).
+
+Labelling rules ("contrast": thyroid over the hottest salivary gland, attenuated activity
+per projected area; a case that misses its rule has its findings redrawn):
 
 =====================  ==================================================================
-label                  what is simulated
+label                  rule
 =====================  ==================================================================
-graves                 the core's Graves pattern (uptake4 ``diffusely_increased``):
-                       enlarged gland (x1.1-1.6), homogeneous, uptake 3-20 % of the
-                       injected activity, salivary glands and blood pool relatively faint
-subacute_thyroiditis   normal-sized gland with uptake 0.01-0.15 % (< 0.5 %): thyroid
-                       fainter than the salivary glands, blood pool prominent
-thyroid_tumour         a normal gland (normal uptake 0.4-2 %) with one nodule, cold
-                       (60 %, 0-0.3 x the parenchyma) or hot (40 %, 2.5-6 x) of 6-14 mm
-                       radius; the rest of the gland is not suppressed
-normal                 the core's normal scan (uptake 0.4-2 %, normal size, homogeneous)
+graves                 the core's ``diffusely_increased``: no nodule, uptake >= 3 %
+                       (3-20 %, growing with gland size), contrast >= 3, size x1.0-1.6
+subacute_thyroiditis   no nodule, uptake < 0.5 % (drawn 0.01-0.15 %), contrast <= 0.7
+                       (thyroid fainter than the salivary glands), size x0.9-1.25
+thyroid_tumour         exactly one nodule, cold (60 %, <= 0.3x the parenchyma) or hot
+                       (40 %, 2.5-6x) of 6-14 mm radius in a normal gland (uptake 0.4-2 %,
+                       size x0.9-1.15, contrast >= 0.8): the rest is not suppressed
+normal                 the core's normal scan: no nodule, uptake 0.4-2 %, normal size,
+                       contrast >= 0.8
 =====================  ==================================================================
 
 The default class mix is balanced (the seed gives only the total of 3194 scans, not the
@@ -24,53 +28,109 @@ per-class counts).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any, Callable
 
 import numpy as np
 
 from scintipipe.simulate.case import SimulatedCase, TaskSimulator
 from scintipipe.simulate.centers import CenterProfile
-from scintipipe.simulate.head_neck import sample_head_neck
-from scintipipe.simulate.neck import NeckActivities, log_uniform, simulate_neck_view, typical_salivary_uptake
-from scintipipe.simulate.normal import normal_activities, simulate_normal_case
-from scintipipe.simulate.thyroid import Nodule, point_in_lobe, sample_thyroid_shape
-from scintipipe.simulate.uptake4 import PATTERNS as UPTAKE4_PATTERNS
+from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_findings_view, with_contrast
+from scintipipe.simulate.neck import log_uniform
+from scintipipe.simulate.normal import NORMAL_MIN_CONTRAST, draw_normal_findings, normal_rule
+from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
+from scintipipe.simulate.thyroid import Nodule, point_in_lobe
+from scintipipe.simulate.uptake4 import draw_uptake4_findings
+from scintipipe.simulate.uptake4 import meets_rule as uptake4_rule
 
 LABELS = ("graves", "subacute_thyroiditis", "thyroid_tumour", "normal")
 BALANCED_MIX = {label: 0.25 for label in LABELS}
 
+THYROIDITIS_MAX_UPTAKE_PERCENT = 0.5
+THYROIDITIS_MAX_CONTRAST = 0.7
+TUMOUR_HOT_AT_LEAST = 2.5
+TUMOUR_COLD_AT_MOST = 0.3
 
-def _graves(rng: np.random.Generator):
-    return UPTAKE4_PATTERNS["diffusely_increased"](rng)
+LABELLING_RULES = {
+    "graves": "no nodule, uptake >= 3 %, thyroid/salivary contrast >= 3",
+    "subacute_thyroiditis": "no nodule, uptake < 0.5 %, thyroid/salivary contrast <= 0.7",
+    "thyroid_tumour": "exactly one nodule (hot >= 2.5x or cold <= 0.3x), uptake 0.4-2 %, contrast >= 0.8",
+    "normal": "no nodule, uptake 0.4-2 %, thyroid/salivary contrast >= 0.8",
+}
 
 
-def _subacute_thyroiditis(rng: np.random.Generator):
-    shape = sample_thyroid_shape(rng, enlargement=rng.uniform(0.9, 1.25), asymmetry=0.12, pyramidal_probability=0.0, isthmus_probability=0.6)
-    activities = NeckActivities(thyroid=log_uniform(rng, 0.0001, 0.0015), blood_pool_scale=rng.uniform(1.0, 1.5), **typical_salivary_uptake(rng, rng.uniform(1.2, 1.8)))
-    return shape, activities, rng.uniform(0.08, 0.2), {}
+def _thyroiditis_rule(f: dict[str, Any]) -> bool:
+    return f["nodules"] == 0 and f["thyroid_uptake_percent"] < THYROIDITIS_MAX_UPTAKE_PERCENT and f["thyroid_to_salivary_contrast"] <= THYROIDITIS_MAX_CONTRAST
 
 
-def _thyroid_tumour(rng: np.random.Generator):
-    shape = sample_thyroid_shape(rng, enlargement=rng.uniform(0.9, 1.15), asymmetry=0.1, pyramidal_probability=0.0)
+def _tumour_rule(f: dict[str, Any]) -> bool:
+    one_clear_nodule = f["nodules"] == 1 and (f["max_nodule_to_parenchyma"] >= TUMOUR_HOT_AT_LEAST or f["max_nodule_to_parenchyma"] <= TUMOUR_COLD_AT_MOST)
+    normal_gland = 0.4 <= f["thyroid_uptake_percent"] <= 2.0 and f["thyroid_to_salivary_contrast"] >= NORMAL_MIN_CONTRAST
+    return one_clear_nodule and normal_gland
+
+
+#: label -> rule on ``metadata["findings"]``
+RULES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "graves": lambda f: uptake4_rule("diffusely_increased", f),
+    "subacute_thyroiditis": _thyroiditis_rule,
+    "thyroid_tumour": _tumour_rule,
+    "normal": normal_rule,
+}
+
+
+def meets_rule(label: str, findings: dict[str, Any]) -> bool:
+    """Whether a case's ``metadata["findings"]`` satisfy the labelling rule of ``label``."""
+    return RULES[label](findings)
+
+
+def _subacute_thyroiditis(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+    """Destructive thyroiditis: the inflamed gland traps almost nothing."""
+    enlargement = rng.uniform(0.9, 1.25)
+    return make_findings(log_uniform(rng, 0.0001, 0.0015), enlargement, nuisance.thyroid_shape(enlargement), nuisance)
+
+
+def _thyroid_tumour(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+    """One nodule, cold (60 %) or hot (40 %), in a normal, unsuppressed gland."""
+    enlargement = rng.uniform(0.9, 1.15)
+    shape = nuisance.thyroid_shape(enlargement)
     side = "right" if rng.random() < 0.5 else "left"
     cx, cy = point_in_lobe(rng, shape.lobe(side), 0.5)
     hot = bool(rng.random() < 0.4)
     relative = rng.uniform(2.5, 6.0) if hot else rng.uniform(0.0, 0.3)
     nodule = Nodule(cx, cy, rng.uniform(6.0, 14.0), relative)
     extra = {"nodule_site": side, "nodule_kind": "hot" if hot else "cold", "nodule_to_parenchyma": round(float(relative), 2)}
-    return replace(shape, nodules=(nodule,)), normal_activities(rng), rng.uniform(0.04, 0.1), extra
+    return make_findings(rng.uniform(0.004, 0.02), enlargement, shape, nuisance, (nodule,), extra)
 
 
-PATTERNS = {"graves": _graves, "subacute_thyroiditis": _subacute_thyroiditis, "thyroid_tumour": _thyroid_tumour}
+def _repair_thyroiditis(findings: Findings, nuisance: Nuisance) -> Findings:
+    return with_contrast(findings, nuisance, THYROIDITIS_MAX_CONTRAST * 0.98)
+
+
+def _repair_tumour(findings: Findings, nuisance: Nuisance) -> Findings:
+    return with_contrast(findings, nuisance, NORMAL_MIN_CONTRAST * 1.02)
+
+
+def draw_disease_findings(rng: np.random.Generator, nuisance: Nuisance, label: str) -> Findings:
+    """The class-defining findings of ``label`` for this patient, meeting the label's rule."""
+    if label == "graves":
+        return draw_uptake4_findings(rng, nuisance, "diffusely_increased")
+    if label == "normal":
+        return draw_normal_findings(rng, nuisance)
+    if label == "subacute_thyroiditis":
+        return draw_findings(rng, nuisance, _subacute_thyroiditis, _thyroiditis_rule, label, repair=_repair_thyroiditis)
+    return draw_findings(rng, nuisance, _thyroid_tumour, _tumour_rule, label, repair=_repair_tumour)
 
 
 def simulate_disease_case(rng: np.random.Generator, center: CenterProfile, label: str) -> SimulatedCase:
-    """Simulate one anterior 99mTc-pertechnetate view of class ``label`` (one of :data:`LABELS`)."""
-    if label == "normal":
-        return simulate_normal_case(rng, center, "normal")
-    shape, activities, texture_sigma, extra = PATTERNS[label](rng)
-    anatomy = sample_head_neck(rng)
-    return simulate_neck_view(rng, center, label, shape, anatomy, activities, texture_sigma=texture_sigma, extra_metadata={"pattern": label, **extra})
+    """Simulate one anterior 99mTc-pertechnetate view of class ``label`` (one of :data:`LABELS`).
+
+    Draw order: acquisition (randomised centre only), shared nuisance, then the class's
+    findings, so the same random state gives the same camera and patient for every label.
+    """
+    if label not in RULES:
+        raise ValueError(f"disease has no label {label!r}; labels: {', '.join(LABELS)}")
+    center = center.draw(rng)
+    nuisance = sample_nuisance(rng)
+    return simulate_findings_view(rng, center, label, nuisance, draw_disease_findings(rng, nuisance, label))
 
 
 DISEASE_SIMULATOR = TaskSimulator(
