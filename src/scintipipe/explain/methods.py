@@ -4,6 +4,11 @@ Every method returns maps ``(batch, H, W)`` scaled to [0, 1] on the network inpu
 for one class per input. Grad-CAM and Grad-CAM++ need the layer the bundle declares
 (``bundle.explain_layer``); occlusion sensitivity needs none (it only runs the network),
 so it also works for a network that declares no layer, at the cost of many forward passes.
+
+MONAI's CAM post-processing is replaced: its ``default_normalizer`` maps (min, max) to
+(1, 0), which *inverts* the map (the gland, where the class evidence is, came out darkest
+and the empty edges of the crop brightest); here each map is divided by its maximum
+(:func:`scale_to_max`). ``docs/explanations.md`` has the measurements.
 """
 
 from __future__ import annotations
@@ -21,11 +26,24 @@ _CAM_CLASSES = {"gradcam": GradCAM, "gradcampp": GradCAMpp}
 _cams: dict[tuple[int, str, str], GradCAM] = {}
 
 
+def scale_to_max(maps: torch.Tensor) -> torch.Tensor:
+    """Divide each map ``(batch, 1, H, W)`` by its maximum (an all-zero map stays zero).
+
+    Replaces MONAI's ``default_normalizer``, which maps the maximum to 0 and the minimum to 1.
+    """
+    top = maps.flatten(1).amax(1).clamp_min(1e-12).view(-1, *[1] * (maps.dim() - 1))
+    return (maps / top).clamp(0.0, 1.0)
+
+
 def cam_for(network: torch.nn.Module, layer: str, method: str) -> GradCAM:
-    """One CAM object per network, layer and method: hooks are registered once, not per batch."""
+    """One CAM object per network, layer and method: hooks are registered once, not per batch.
+
+    The CAM scales each map by its maximum (:func:`scale_to_max`) instead of MONAI's
+    inverting ``default_normalizer``; upsampling stays MONAI's bilinear one.
+    """
     key = (id(network), layer, method)
     if key not in _cams:
-        _cams[key] = _CAM_CLASSES[method](nn_module=network, target_layers=layer)
+        _cams[key] = _CAM_CLASSES[method](nn_module=network, target_layers=layer, postprocessing=scale_to_max)
     return _cams[key]
 
 

@@ -24,8 +24,9 @@ MIN_INPUT_SIZE = 16
 class ScintiNet(nn.Module):
     """Compact convolutional classifier for 2-D scintigrams.
 
-    Grad-CAM layer: ``features`` (its output is the last convolution block's activation,
-    at 1/16 of the input size: 6x6 for a 96x96 input).
+    Grad-CAM layer: ``features.4`` (the second stage's output, 1/8 of the input: 12x12 for
+    a 96x96 input; the last block, ``features``, is too coarse to find a nodule: see
+    docs/explanations.md).
 
     Args:
         in_channels: input channels (1 for a scintigram).
@@ -34,7 +35,7 @@ class ScintiNet(nn.Module):
         dropout: dropout before the classifier.
     """
 
-    gradcam_layer = "features"
+    gradcam_layer = "features.4"
 
     def __init__(self, in_channels: int = 1, num_classes: int = 4, widths: Sequence[int] = (8, 24, 48, 96), dropout: float = 0.2):
         super().__init__()
