@@ -10,6 +10,13 @@ preprocessing, and report the stratified 5-fold accuracy of the best of three ch
 with a 95 % Wilson interval against the majority rate (pass: within ``--margin`` points),
 plus the per-class table of every nuisance variable with a Kruskal-Wallis test.
 Writes ``OUT.md`` and ``OUT.json``. Method: docs/shortcut_audit.md.
+
+``--match-counts`` adds the control that traces an excess: the same cases' removed images
+redrawn at the count preset (``remove_thyroid(..., match_counts=True)``: the thyroid's share
+of the preset counts given to the rest of the neck), probed the same way. A task that fails
+as acquired but whose counts-matched probe is within the margin is TRACED: its excess is the
+count-preset physics of the class-defining uptake (documented in docs/shortcut_audit.md);
+otherwise it FAILs. The exit status is 0 when no task FAILs.
 """
 
 from __future__ import annotations
@@ -47,12 +54,41 @@ def get_simulator(task: str) -> Any:
     return registered[task]
 
 
-def audit_task(task: str, center: str, n_per_class: int, seed: int, margin: float) -> dict[str, Any]:
-    """Run the probe and the nuisance table for one task."""
+def verdict(result: dict[str, Any]) -> str:
+    """``PASS`` (as acquired within the margin), ``TRACED`` (only the counts-matched probe is) or ``FAIL``."""
+    if result["probe"]["passed"]:
+        return "PASS"
+    matched = result.get("probe_counts_matched")
+    return "TRACED" if matched is not None and matched["passed"] else "FAIL"
+
+
+def tracing_sentence(result: dict[str, Any]) -> str:
+    """What the counts-matched control says about the excess of one task."""
+    probe, matched = result["probe"], result.get("probe_counts_matched")
+    if matched is None:
+        return ""
+    margin = matched["margin_points"]
+    head = (
+        f"As acquired {probe['excess_points']:+.1f} points; with the removed image redrawn at the count preset "
+        f"(the thyroid's share of the preset counts given to the rest of the neck) {matched['excess_points']:+.1f} points."
+    )
+    if probe["passed"] and matched["passed"]:
+        return f"{head} Both within {margin:.0f} points: no shortcut to trace."
+    if matched["passed"]:
+        return (
+            f"{head} The counts-matched probe is within {margin:.0f} points, so the excess is traced to the count-preset "
+            "physics of the class-defining uptake (documented in docs/shortcut_audit.md): the thyroid's share of the preset "
+            "sets the count level and noise of the rest of the scan."
+        )
+    return f"{head} **FAIL**: the counts-matched probe is more than {margin:.0f} points above the majority rate, so the count level does not explain the excess."
+
+
+def audit_task(task: str, center: str, n_per_class: int, seed: int, margin: float, match_counts: bool = False) -> dict[str, Any]:
+    """Run the probe (and with ``match_counts`` the counts-matched probe) and the nuisance table for one task."""
     simulator = get_simulator(task)
     started = time.perf_counter()
-    audit = audit_simulator(simulator, CENTERS[center], n_per_class, seed, margin)
-    return {
+    audit = audit_simulator(simulator, CENTERS[center], n_per_class, seed, margin, match_counts=match_counts)
+    result = {
         "task": task,
         "center": center,
         "labels": list(simulator.labels),
@@ -63,6 +99,11 @@ def audit_task(task: str, center: str, n_per_class: int, seed: int, margin: floa
         "nuisance": audit["nuisance"],
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if match_counts:
+        result["probe_counts_matched"] = audit["probe_counts_matched"]
+        result["tracing"] = tracing_sentence(result)
+    result["verdict"] = verdict(result)
+    return result
 
 
 def source_state() -> dict[str, Any]:
@@ -89,19 +130,34 @@ def _num(value: float) -> str:
 def task_markdown(result: dict[str, Any]) -> list[str]:
     """The Markdown section of one task."""
     probe, table = result["probe"], result["nuisance"]
-    verdict = "PASS" if probe["passed"] else "FAIL"
+    matched = result.get("probe_counts_matched")
     lines = [
         f"## {result['task']} (centre {result['center']}, {result['n_per_class']} per class, n = {result['n']}, seed {result['seed']})",
         "",
-        f"**{verdict}**: best probe `{probe['best_probe']}` {_pct(probe['accuracy'])} % "
+        f"**{result.get('verdict', verdict(result))}**: best probe `{probe['best_probe']}` {_pct(probe['accuracy'])} % "
         f"[95 % CI {_pct(probe['lower'])}-{_pct(probe['upper'])}] vs majority rate {_pct(probe['majority_rate'])} % "
-        f"({probe['excess_points']:+.1f} points; pass within {probe['margin_points']:.0f}).",
+        f"({probe['excess_points']:+.1f} points; pass within {probe['margin_points']:.0f})"
+        + (
+            f"; counts matched: `{matched['best_probe']}` {_pct(matched['accuracy'])} % [95 % CI {_pct(matched['lower'])}-{_pct(matched['upper'])}] "
+            f"({matched['excess_points']:+.1f} points)."
+            if matched is not None
+            else "."
+        ),
         "",
-        "| probe | accuracy % | 95 % CI |",
-        "|---|---|---|",
     ]
-    for name, row in probe["probes"].items():
-        lines.append(f"| {name} | {_pct(row['accuracy'])} | {_pct(row['lower'])}-{_pct(row['upper'])} |")
+    if matched is not None:
+        lines += [result.get("tracing") or tracing_sentence(result), ""]
+        lines += ["| probe | as acquired % | 95 % CI | counts matched % | 95 % CI |", "|---|---|---|---|---|"]
+        for name, row in probe["probes"].items():
+            other = matched["probes"][name]
+            lines.append(
+                f"| {name} | {_pct(row['accuracy'])} | {_pct(row['lower'])}-{_pct(row['upper'])} | "
+                f"{_pct(other['accuracy'])} | {_pct(other['lower'])}-{_pct(other['upper'])} |"
+            )
+    else:
+        lines += ["| probe | accuracy % | 95 % CI |", "|---|---|---|"]
+        for name, row in probe["probes"].items():
+            lines.append(f"| {name} | {_pct(row['accuracy'])} | {_pct(row['lower'])}-{_pct(row['upper'])} |")
     classes = table["classes"]
     lines += [
         "",
@@ -141,16 +197,38 @@ def write_report(results: list[dict[str, Any]], state: dict[str, Any], out: Path
         *([state["note"], ""] if state.get("note") else []),
         "Method and pass criterion: [docs/shortcut_audit.md](../../docs/shortcut_audit.md).",
         "",
-        "| task | centre | n | best probe accuracy % [95 % CI] | majority % | excess (points) | verdict | flagged nuisance variables outside the thyroid |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    matched_any = any("probe_counts_matched" in r for r in results)
+    if matched_any:
+        lines += [
+            "Counts matched: the same cases' removed images redrawn at the count preset (the thyroid's share of the preset counts "
+            "given to the rest of the neck). TRACED: the excess as acquired disappears (within the margin) once the count level "
+            "is matched, so it is the count-preset physics of the class-defining uptake, not a nuisance shortcut.",
+            "",
+            "| task | centre | n | best probe as acquired % [95 % CI] | counts matched % [95 % CI] | majority % | excess as acquired / counts matched (points) | verdict | flagged nuisance variables outside the thyroid |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    else:
+        lines += [
+            "| task | centre | n | best probe accuracy % [95 % CI] | majority % | excess (points) | verdict | flagged nuisance variables outside the thyroid |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     for r in results:
         p = r["probe"]
         flagged = ", ".join(f"`{e['variable']}`" for e in r["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid")) or "none"
-        lines.append(
-            f"| {r['task']} | {r['center']} | {r['n']} | {_pct(p['accuracy'])} [{_pct(p['lower'])}-{_pct(p['upper'])}] | {_pct(p['majority_rate'])} | "
-            f"{p['excess_points']:+.1f} | {'PASS' if p['passed'] else 'FAIL'} | {flagged} |"
-        )
+        m = r.get("probe_counts_matched")
+        if matched_any and m is not None:
+            lines.append(
+                f"| {r['task']} | {r['center']} | {r['n']} | {_pct(p['accuracy'])} [{_pct(p['lower'])}-{_pct(p['upper'])}] | "
+                f"{_pct(m['accuracy'])} [{_pct(m['lower'])}-{_pct(m['upper'])}] | {_pct(p['majority_rate'])} | "
+                f"{p['excess_points']:+.1f} / {m['excess_points']:+.1f} | {r.get('verdict', verdict(r))} | {flagged} |"
+            )
+        else:
+            lines.append(
+                f"| {r['task']} | {r['center']} | {r['n']} | {_pct(p['accuracy'])} [{_pct(p['lower'])}-{_pct(p['upper'])}] | "
+                + (" - |" if matched_any else "")
+                + f" {_pct(p['majority_rate'])} | {p['excess_points']:+.1f} | {r.get('verdict', verdict(r))} | {flagged} |"
+            )
     for r in results:
         lines += [""] + task_markdown(r)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -165,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--center", default=None, help="centre profile (default: randomised if it exists, else b)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN_POINTS, help="pass within this many points of the majority rate")
+    parser.add_argument(
+        "--match-counts",
+        action="store_true",
+        help="also probe the removed images redrawn at the count preset (traces an excess to the count-preset physics of the uptake)",
+    )
     parser.add_argument("--note", default="", help="a line on what was audited (e.g. which simulator version)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/shortcut_audit", help="output path without suffix")
     args = parser.parse_args(argv)
@@ -173,16 +256,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown centre {center!r}; known: {', '.join(sorted(CENTERS))}")
     results = []
     for task in args.task:
-        result = audit_task(task, center, args.n_per_class, args.seed, args.margin)
-        p = result["probe"]
-        print(f"{task}: best probe {p['best_probe']} {_pct(p['accuracy'])} % [{_pct(p['lower'])}-{_pct(p['upper'])}] vs majority {_pct(p['majority_rate'])} % -> {'PASS' if p['passed'] else 'FAIL'} ({result['seconds']} s)", flush=True)
+        result = audit_task(task, center, args.n_per_class, args.seed, args.margin, match_counts=args.match_counts)
+        p, m = result["probe"], result.get("probe_counts_matched")
+        matched = f"; counts matched {m['best_probe']} {_pct(m['accuracy'])} % [{_pct(m['lower'])}-{_pct(m['upper'])}]" if m is not None else ""
+        print(
+            f"{task}: best probe {p['best_probe']} {_pct(p['accuracy'])} % [{_pct(p['lower'])}-{_pct(p['upper'])}]{matched} "
+            f"vs majority {_pct(p['majority_rate'])} % -> {result['verdict']} ({result['seconds']} s)",
+            flush=True,
+        )
         results.append(result)
     command = shlex.join(["python", "benchmarks/shortcut_audit.py", *(sys.argv[1:] if argv is None else argv)])
     state = source_state()
     state["note"] = args.note
     write_report(results, state, args.out, command)
     print(f"wrote {args.out.with_suffix('.md')} and .json")
-    return 0 if all(r["probe"]["passed"] for r in results) else 1
+    return 0 if all(r["verdict"] != "FAIL" for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pytest
 
 from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR
 from scintipipe.simulate.audit import (
+    count_preset,
     nuisance_table,
     probe_accuracy,
     remove_thyroid,
@@ -50,6 +51,33 @@ def test_remove_thyroid_keeps_the_rest():
     thinned = remove_thyroid(case, rng=np.random.default_rng(1))
     assert (thinned[~region] <= case.counts[~region]).all()  # only the gland's scatter halo is taken out
     assert thinned[~region].sum() > 0.9 * case.counts[~region].sum()
+
+
+def test_counts_matched_removal_has_the_preset_total_whatever_the_uptake():
+    """``match_counts``: the removed image at the count preset, however much the gland trapped.
+
+    As acquired, a hot gland takes a large share of the preset, so the removed scan of a
+    Graves-like case has far fewer counts than that of a cold one; matched, both hold the
+    preset (within Poisson scatter), and the pattern outside the gland is kept.
+    """
+    acquired, matched = {}, {}
+    for label in ("diffusely_increased", "diffusely_decreased"):
+        case = UPTAKE4_SIMULATOR(np.random.default_rng(5), CENTERS["b"], label)
+        preset = count_preset(case)
+        assert preset == CENTERS["b"].count_preset
+        acquired[label] = remove_thyroid(case, rng=np.random.default_rng(0)).sum()
+        image = remove_thyroid(case, rng=np.random.default_rng(0), match_counts=True)
+        matched[label] = image.sum()
+        assert abs(matched[label] - preset) < 5.0 * np.sqrt(preset), (label, matched[label], preset)
+        region = thyroid_region(case)
+        plain = remove_thyroid(case, rng=np.random.default_rng(1)).astype(float)
+        scale = preset / plain.sum()
+        outside = ~region & (plain > 20)
+        assert abs(np.median(image[outside] / plain[outside]) - scale) < 0.1 * scale  # a rescaled copy, not a new scene
+        target = remove_thyroid(case, rng=np.random.default_rng(0), match_counts=50_000).sum()
+        assert abs(target - 50_000) < 5.0 * np.sqrt(50_000)
+    assert acquired["diffusely_increased"] < 0.8 * acquired["diffusely_decreased"], acquired
+    assert abs(matched["diffusely_increased"] - matched["diffusely_decreased"]) < 7.0 * np.sqrt(CENTERS["b"].count_preset), matched
 
 
 def _synthetic(rng: np.random.Generator, n: int, blob_gain: dict[int, float], labels: np.ndarray) -> list[np.ndarray]:

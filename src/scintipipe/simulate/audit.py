@@ -8,6 +8,8 @@ the class, and a network trained on it may learn that shortcut instead of the gl
 Three pieces, used by ``benchmarks/shortcut_audit.py`` (method: docs/shortcut_audit.md):
 
 * :func:`remove_thyroid` replaces the gland (and its scatter halo) by background counts;
+  with ``match_counts=True`` it redraws what is left at the count preset, the control that
+  separates the count-preset physics of the class-defining uptake from a shortcut;
 * :func:`probe_accuracy` trains cheap but strong probes on those images, after the same
   preprocessing as the ``uptake4`` models, and reports cross-validated accuracy against
   the majority-class rate;
@@ -208,11 +210,24 @@ def background_image(expected: np.ndarray, mask: np.ndarray, pixel_mm: float, sc
     return background
 
 
+def count_preset(case: SimulatedCase) -> float:
+    """The case's count preset: ``metadata["count_preset"]``, else its profile's, else the expected total."""
+    preset = case.metadata.get("count_preset")
+    if preset is None and case.acquisition_profile is not None:
+        preset = getattr(case.acquisition_profile, "count_preset", None)
+    if preset is None and case.expected is not None:
+        preset = float(np.asarray(case.expected, float).sum())
+    if preset is None:
+        raise ValueError("the case records no count preset and has no expected image")
+    return float(preset)
+
+
 def remove_thyroid(
     case: SimulatedCase,
     margin_mm: float | None = None,
     rng: np.random.Generator | None = None,
     remove_scatter: bool = True,
+    match_counts: bool | float = False,
 ) -> np.ndarray:
     """The case's counts with the thyroid replaced by background.
 
@@ -233,11 +248,23 @@ def remove_thyroid(
     The rest of the scan keeps its real noise; the region holds noise of the same kind
     around a smooth background. Needs ``case.expected``.
 
+    With ``match_counts`` the removed image is drawn at a class-independent count level:
+    ``B`` is scaled by ``k = T / sum(B)`` so that its expected total is ``T``, the count
+    preset (:func:`count_preset`; ``match_counts=True``) or the given number of counts.
+    This is the scan the camera would have recorded had the thyroid's share of the preset
+    gone to the rest of the neck: in a count-preset acquisition that share is the
+    class-defining uptake, and the count level (and so the noise) of everything else
+    follows from it. Outside ``M`` the measured counts are still used: thinned with
+    ``p = min(kB / E, 1)`` plus fresh Poisson counts of ``max(kB - E, 0)``, which together
+    are exactly a Poisson draw of ``kB``; inside ``M`` fresh Poisson counts of ``kB``.
+
     Args:
         case: a simulated case.
         margin_mm: dilation of the gland's masks (default :func:`default_margin_mm`).
         rng: generator for the new counts; default one seeded from the counts' sum.
         remove_scatter: also remove the gland's scatter halo (it reaches about 40 mm).
+        match_counts: ``False`` (the counts as acquired, less the gland), ``True`` (the
+            remaining image at the count preset) or a number (at that expected total).
 
     Returns:
         An ``int64`` count image of the detector's shape.
@@ -252,10 +279,31 @@ def remove_thyroid(
     mask = thyroid_region(case, margin_mm)
     scatter = scatter_parameters(case) if remove_scatter else (0.0, 0.0)
     background = background_image(expected, mask, case.pixel_mm, scatter)
+    return _draw_removed(case, expected, mask, background, rng, match_counts)
+
+
+def _draw_removed(
+    case: SimulatedCase,
+    expected: np.ndarray,
+    mask: np.ndarray,
+    background: np.ndarray,
+    rng: np.random.Generator,
+    match_counts: bool | float = False,
+) -> np.ndarray:
+    """Counts of ``background`` (times ``k`` when matching counts) reusing the measured ones outside ``mask``."""
+    background = np.clip(background, 0.0, None)
+    scale = 1.0
+    if match_counts is not False and match_counts is not None:
+        target = count_preset(case) if match_counts is True else float(match_counts)
+        total = float(background.sum())
+        scale = target / total if total > 0 else 1.0
+    wanted = scale * background
     counts = np.asarray(case.counts, np.int64)
-    keep = np.divide(background, expected, out=np.ones_like(expected), where=expected > 0)
+    keep = np.divide(wanted, expected, out=np.ones_like(expected), where=expected > 0)
     out = rng.binomial(counts, np.clip(keep, 0.0, 1.0))
-    out[mask] = rng.poisson(np.clip(background[mask], 0.0, None))
+    if scale != 1.0:
+        out = out + rng.poisson(np.where(expected > 0, np.clip(wanted - expected, 0.0, None), wanted))
+    out[mask] = rng.poisson(wanted[mask])
     return out.astype(np.int64)
 
 
@@ -569,41 +617,72 @@ def _compare(name: str, rows: Sequence[Mapping[str, Any]], classes: Sequence[str
 # ---- the whole audit -----------------------------------------------------------------------
 
 
-def removed_dataset(simulator: Any, center: CenterProfile, n_per_class: int, seed: int) -> tuple[list, list, list, list]:
+def removed_dataset(simulator: Any, center: CenterProfile, n_per_class: int, seed: int, match_counts: bool = False) -> tuple[list, list, list, list]:
     """Simulate a balanced set in memory, keeping only the thyroid-removed counts and variables.
 
     Case ``i`` has label ``labels[i % K]`` and generator ``case_rng(seed, i)`` (as
     ``scintipipe simulate`` draws case ``i``); the new counts of the removed region come
-    from stream 1 of the same case.
+    from stream 1 of the same case (stream 3 for the counts-matched image).
 
     Args:
         simulator: a :class:`~scintipipe.simulate.case.TaskSimulator`.
         center: acquisition profile.
         n_per_class: cases per label.
         seed: data set seed.
+        match_counts: the removed images at the count preset
+            (``remove_thyroid(..., match_counts=True)``) instead of as acquired.
 
     Returns:
         ``(images, labels, pixel_mm, variable_rows)``.
     """
+    acquired, matched, targets, spacings, rows = _removed_cases(simulator, center, n_per_class, seed, acquired=not match_counts, matched=match_counts)
+    return (matched if match_counts else acquired), targets, spacings, rows
+
+
+def _removed_cases(simulator: Any, center: CenterProfile, n_per_class: int, seed: int, acquired: bool = True, matched: bool = False) -> tuple[list, list, list, list, list]:
+    """Both removed variants of every case from one simulation and one background solve."""
     from scintipipe.simulate.writer import case_rng
 
     labels = list(simulator.labels)
-    images, targets, spacings, rows = [], [], [], []
+    as_acquired, counts_matched, targets, spacings, rows = [], [], [], [], []
     for i in range(n_per_class * len(labels)):
         label = labels[i % len(labels)]
         case = simulator(case_rng(seed, i), center, label)
-        images.append(remove_thyroid(case, rng=case_rng(seed, i, 1)).astype(np.float32))
+        if case.expected is None:
+            raise ValueError("remove_thyroid needs case.expected (the noise-free image)")
+        expected = np.asarray(case.expected, float)
+        mask = thyroid_region(case)
+        background = background_image(expected, mask, case.pixel_mm, scatter_parameters(case))
+        if acquired:
+            as_acquired.append(_draw_removed(case, expected, mask, background, case_rng(seed, i, 1)).astype(np.float32))
+        if matched:
+            counts_matched.append(_draw_removed(case, expected, mask, background, case_rng(seed, i, 3), match_counts=True).astype(np.float32))
         targets.append(label)
         spacings.append(case.pixel_mm)
         rows.append(case_variables(case))
-    return images, targets, spacings, rows
+    return as_acquired, counts_matched, targets, spacings, rows
 
 
-def audit_simulator(simulator: Any, center: CenterProfile, n_per_class: int, seed: int = 0, margin_points: float = DEFAULT_MARGIN_POINTS) -> dict[str, Any]:
+def audit_simulator(
+    simulator: Any,
+    center: CenterProfile,
+    n_per_class: int,
+    seed: int = 0,
+    margin_points: float = DEFAULT_MARGIN_POINTS,
+    match_counts: bool = False,
+) -> dict[str, Any]:
     """Probe accuracy on thyroid-removed scans and the nuisance table of one simulator.
 
+    With ``match_counts`` the probe also runs on the same cases' removed images redrawn at
+    the count preset (``remove_thyroid(..., match_counts=True)``): the control that tells
+    the count-preset physics of the class-defining uptake from any other shortcut.
+
     Returns:
-        ``{"probe": probe_accuracy(...), "nuisance": nuisance_table(...)}``.
+        ``{"probe": probe_accuracy(...), "nuisance": nuisance_table(...)}``, plus
+        ``"probe_counts_matched"`` with ``match_counts``.
     """
-    images, labels, spacings, rows = removed_dataset(simulator, center, n_per_class, seed)
-    return {"probe": probe_accuracy(images, labels, pixel_mm=spacings, seed=seed, margin_points=margin_points), "nuisance": nuisance_table(rows)}
+    acquired, matched, labels, spacings, rows = _removed_cases(simulator, center, n_per_class, seed, acquired=True, matched=match_counts)
+    out = {"probe": probe_accuracy(acquired, labels, pixel_mm=spacings, seed=seed, margin_points=margin_points), "nuisance": nuisance_table(rows)}
+    if match_counts:
+        out["probe_counts_matched"] = probe_accuracy(matched, labels, pixel_mm=spacings, seed=seed, margin_points=margin_points)
+    return out
