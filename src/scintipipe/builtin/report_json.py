@@ -44,7 +44,7 @@ def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
         "quantities": segmentation.get("quantities"),
         "rois": roi_summary(segmentation.get("rois"), spacing) if segmentation else None,
         "segmentation_method": segmentation.get("method"),
-        "notes": segmentation.get("notes", []),
+        "notes": [*(case["image"].meta.get("notes") or []), *segmentation.get("notes", [])],  # loader's, then segmenter's
         "explanation": explanation_summary(case.get("heatmap"), explain_method_of(case), sorted(case.get("heatmaps") or {}) or None),
         "model": bundle.summary(),
     }

@@ -17,10 +17,13 @@ Examples:
   scintipipe simulate --task uptake4 --n 40 --center siemens --syringes --out data/siemens
   scintipipe simulate --task uptake4 --n 400 --class-mix balanced --out data/balanced
   scintipipe simulate --task uptake4 --n 100 --class-mix focal_increased=1,heterogeneous=1 --out data/nodules
+  scintipipe simulate --task uptake4 --n 200 --display-exports 0.3 --out data/with-exports
 
 \b
 Writes in OUT:
   case-NNNNN.dcm         NM Image Storage, 16-bit counts, anterior view
+  case-NNNNN.png/.jpg    with --display-exports: 8-bit display exports (framed, windowed,
+                         maybe inverted or coloured, annotated, JPEG) instead of DICOM
   labels.csv             file,label
   truth.csv              true uptake, injected activity, times, counts, mask file
   cases.jsonl            full simulation metadata per case
@@ -86,10 +89,11 @@ def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) ->
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--class-mix", default=None, help="'balanced', 'label=weight,...' or weights in label order; default: the task's mix for this centre.")
 @click.option("--syringes/--no-syringes", default=False, help="Also write full and empty syringe images (uptake truth).")
+@click.option("--display-exports", "display_exports", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="FRACTION", help="Share of cases written as PNG/JPEG display exports instead of DICOM (the other cases are unchanged).")
 @click.option("--overwrite", is_flag=True, help="Replace a data set already in OUT (only the files the simulator writes).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_context
-def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out: Path, class_mix: str | None, syringes: bool, overwrite: bool, progress: bool | None) -> None:
+def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out: Path, class_mix: str | None, syringes: bool, display_exports: float, overwrite: bool, progress: bool | None) -> None:
     """Simulate labelled planar scintigrams for a task, as DICOM with ground truth."""
     import sys
 
@@ -120,7 +124,7 @@ def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out:
         return tqdm(indices, total=n, desc=f"simulate {task} ({center})", unit="case", disable=not show)
 
     try:
-        summary = write_dataset(task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar, overwrite=overwrite)
+        summary = write_dataset(task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar, overwrite=overwrite, display_exports=display_exports)
     except FileExistsError as exc:
         raise click.UsageError(f"{exc} (--overwrite)") from exc
     except ValueError as exc:

@@ -1,6 +1,9 @@
 """Load PNG, JPEG and TIFF exports (grey or colour, 8 or 16 bit) into scans.
 
 Display exports hold no counts and no pixel spacing: ``is_counts=False``, ``spacing=None``.
+8-bit pictures are restored by :func:`scintipipe.loaders.display.restore_display`
+(colour lookup tables mapped back, inverted grey scales turned back, burned-in annotation
+inpainted); what it did is listed in ``scan["image"].meta["notes"]``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from scintipipe.errors import NotAnImage, ScanError
-from scintipipe.loaders.grey import to_grey
+from scintipipe.loaders.display import restore_display
 from scintipipe.previews import preview_kind
 from scintipipe.scan import make_scan
 
@@ -19,7 +22,10 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def load_raster(path: str | Path) -> list[dict[str, Any]]:
-    """Read a PNG, JPEG or TIFF image into one scan (colour becomes luminance).
+    """Read a PNG, JPEG or TIFF image into one scan, restored to display intensity.
+
+    Colour pictures on a known colour lookup table become that table's intensity, other
+    colour pictures their luminance; see :mod:`scintipipe.loaders.display`.
 
     Args:
         path: the file.
@@ -32,7 +38,8 @@ def load_raster(path: str | Path) -> list[dict[str, Any]]:
     with path.open("rb") as handle:
         is_tiff = handle.read(4) in _TIFF_MAGIC
     pixels, image_format = _read_tiff(path) if is_tiff else _read_with_pillow(path)
-    return [make_scan(to_grey(pixels), str(path), spacing=None, modality=None, is_counts=False, image_format=image_format)]
+    restored = restore_display(pixels)
+    return [make_scan(restored.pixels, str(path), spacing=None, modality=None, is_counts=False, image_format=image_format, **restored.meta())]
 
 
 def _read_with_pillow(path: Path) -> tuple[np.ndarray, str]:

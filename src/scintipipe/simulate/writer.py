@@ -3,6 +3,7 @@
 Layout of the output folder::
 
     case-00000.dcm ...          NM Image Storage, one anterior view per case
+    case-00007.png / .jpg       with display_exports > 0: that share of cases as display exports
     labels.csv                  file,label
     truth.csv                   file,label,true uptake, activity, times, counts, mask file
     cases.jsonl                 every case's full simulation metadata, one JSON per line
@@ -31,6 +32,7 @@ import numpy as np
 from scintipipe.simulate.case import SimulatedCase
 from scintipipe.simulate.centers import CenterProfile
 from scintipipe.simulate.dicom_io import AcquisitionIdentity, nm_dataset, write_dicom
+from scintipipe.simulate.display_export import DisplayExport, display_export
 from scintipipe.simulate.masks_io import write_label_map, write_label_table
 from scintipipe.simulate.preview import contact_sheet
 from scintipipe.simulate.syringe import simulate_syringes
@@ -38,6 +40,9 @@ from scintipipe.simulate.syringe import simulate_syringes
 LABEL_STREAM = 2**31 - 1
 SYRINGE_STREAM = 1
 IDENTITY_STREAM = 2
+#: decides whether a case is a display export and draws the export's choices; a stream
+#: of its own, so that the other cases stay byte-identical whatever the share
+DISPLAY_EXPORT_STREAM = 7
 SHEET_PER_LABEL = 8
 
 
@@ -116,15 +121,24 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile, identity: AcquisitionIdentity, syringe_rng: np.random.Generator | None) -> dict[str, Any]:
-    """Write one case's DICOM, mask and (optionally) syringes; return its truth row."""
+def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile, identity: AcquisitionIdentity, syringe_rng: np.random.Generator | None, export: DisplayExport | None = None) -> dict[str, Any]:
+    """Write one case's DICOM (or display export), mask and (optionally) syringes; return its truth row.
+
+    With ``export`` the case is written as that PNG/JPEG picture instead of DICOM, and its
+    mask in the picture's geometry (the picture's pixel size in the NIfTI affine).
+    """
     center = case.acquisition_profile or center  # a randomised centre's drawn camera
     injected = float(case.metadata.get("injected_mbq", center.injected_mbq))
-    ds = nm_dataset(case.counts, center, identity, case.frame_duration_s, injected)
-    write_dicom(ds, out / f"{name}.dcm")
-    write_label_map(case.masks, case.pixel_mm, out / "masks" / f"{name}.nii.gz")
+    if export is None:
+        file = f"{name}.dcm"
+        write_dicom(nm_dataset(case.counts, center, identity, case.frame_duration_s, injected), out / file)
+        write_label_map(case.masks, case.pixel_mm, out / "masks" / f"{name}.nii.gz")
+    else:
+        file = f"{name}{export.suffix}"
+        (out / file).write_bytes(export.data)
+        write_label_map(export.masks, export.record["pixel_mm"], out / "masks" / f"{name}.nii.gz")
     row: dict[str, Any] = {
-        "file": f"{name}.dcm",
+        "file": file,
         "label": case.label,
         "true_uptake_percent": case.metadata.get("true_uptake_percent", ""),
         "injected_mbq": injected,
@@ -135,6 +149,8 @@ def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile,
         "total_counts": case.total_counts,
         "mask": f"masks/{name}.nii.gz",
     }
+    if export is not None:
+        row["display_export"] = export.record["format"]
     if syringe_rng is not None:
         syringes = simulate_syringes(syringe_rng, center, injected)
         case.syringes = syringes
@@ -155,7 +171,7 @@ OUTPUT_FILES = ("labels.csv", "truth.csv", "cases.jsonl", "contact_sheet.png", "
 
 def clear_previous_output(out: Path) -> None:
     """Remove what an earlier :func:`write_dataset` wrote in ``out`` (nothing else)."""
-    for pattern in ("case-*.dcm", "masks/case-*.nii.gz", "masks/labels.json", "syringes/case-*_full.dcm", "syringes/case-*_empty.dcm", *OUTPUT_FILES):
+    for pattern in ("case-*.dcm", "case-*.png", "case-*.jpg", "masks/case-*.nii.gz", "masks/labels.json", "syringes/case-*_full.dcm", "syringes/case-*_empty.dcm", *OUTPUT_FILES):
         for path in out.glob(pattern):
             path.unlink()
 
@@ -172,6 +188,7 @@ def write_dataset(
     syringes: bool = False,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
     overwrite: bool = False,
+    display_exports: float = 0.0,
 ) -> DatasetSummary:
     """Simulate ``n`` cases and write them to ``out``.
 
@@ -187,6 +204,9 @@ def write_dataset(
         syringes: also write full and empty syringe images.
         progress: wraps the case index iterator (e.g. ``tqdm``).
         overwrite: replace an earlier data set in ``out`` (its files only).
+        display_exports: share of cases (0-1, drawn per case from a stream of its own)
+            written as 8-bit PNG/JPEG display exports
+            (:mod:`scintipipe.simulate.display_export`) instead of DICOM.
 
     Returns:
         A summary with the files written and the label counts.
@@ -197,8 +217,10 @@ def write_dataset(
     """
     labels = list(labels)
     mix = normalise_mix(labels, class_mix)
+    if not 0.0 <= display_exports <= 1.0:
+        raise ValueError(f"display_exports is a share of the cases, 0 to 1; got {display_exports}")
     out = Path(out)
-    if (out / "simulation.json").exists() or any(out.glob("case-*.dcm")):
+    if (out / "simulation.json").exists() or any(path for pattern in ("case-*.dcm", "case-*.png", "case-*.jpg") for path in out.glob(pattern)):
         if not overwrite:
             raise FileExistsError(f"{out} already holds a simulated data set; choose another folder or overwrite it")
         clear_previous_output(out)
@@ -218,9 +240,11 @@ def write_dataset(
         case = factory(case_rng(seed, index), center, label)
         identity = case_identity(task, seed, center, index, float(case.metadata.get("minutes_post_injection", 20.0)))
         syringe_rng = case_rng(seed, index, SYRINGE_STREAM) if syringes else None
-        rows.append(write_case(case, name, out, center, identity, syringe_rng))
-        metadata_lines.append(json.dumps({"file": f"{name}.dcm", "label": label, **case.metadata}, sort_keys=True, default=_json_default))
-        summary.files.append(f"{name}.dcm")
+        export = _maybe_export(case, seed, index, display_exports)
+        rows.append(write_case(case, name, out, center, identity, syringe_rng, export))
+        extra = {"display_export": export.record} if export is not None else {}
+        metadata_lines.append(json.dumps({"file": rows[-1]["file"], "label": label, **case.metadata, **extra}, sort_keys=True, default=_json_default))
+        summary.files.append(rows[-1]["file"])
         if len(sheet[label]) < SHEET_PER_LABEL:
             sheet[label].append((case.counts, f"{index} {label}"))
     with open(out / "labels.csv", "w", newline="") as handle:
@@ -246,7 +270,18 @@ def write_dataset(
         "class_mix": mix,
         "counts_per_label": summary.counts_per_label,
         "syringes": syringes,
+        **({"display_exports": display_exports} if display_exports > 0 else {}),
         "files": {"labels": "labels.csv", "truth": "truth.csv", "cases": "cases.jsonl", "masks": "masks/", "label_table": "masks/labels.json", "contact_sheet": "contact_sheet.png"},
     }
     (out / "simulation.json").write_text(json.dumps(settings, indent=2, default=_json_default) + "\n")
     return summary
+
+
+def _maybe_export(case: SimulatedCase, seed: int, index: int, share: float) -> DisplayExport | None:
+    """The case's display export when its own stream picks it (never when ``share`` is 0)."""
+    if share <= 0:
+        return None
+    rng = case_rng(seed, index, DISPLAY_EXPORT_STREAM)
+    if rng.random() >= share:
+        return None
+    return display_export(case.counts, case.masks, rng, case.pixel_mm)

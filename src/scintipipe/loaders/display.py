@@ -1,0 +1,323 @@
+"""Turn an 8-bit display picture back into an intensity image a model can read.
+
+Display exports (screen grabs, figure crops, PNG/JPEG exports) are not counts: they may
+show the scan through a colour lookup table, with an inverted grey scale (hot is dark),
+and with burned-in text, R/L letters, ROI outlines and scale bars. :func:`restore_display`
+undoes what it can recognise, conservatively, and says what it did in human-readable
+notes (the raster loader stores them in ``scan["image"].meta["notes"]``):
+
+1. **Colour lookup table.** Every pixel colour is matched to the nearest entry of each
+   known table (:data:`scintipipe.loaders.grey.DISPLAY_LUTS`, and the grey ramp). The table
+   that explains the picture best is accepted when most pixels lie close to it; the
+   pixels then take the index of their nearest entry as intensity. Otherwise the luminance
+   is used, as before.
+2. **Inverted grey scale.** A normal scintigram display is mostly dark with a bright
+   compact object, and its counting noise grows with brightness; an inverted one has a
+   bright frame (at least as bright as the bulk) and bulk, no bright tail, and noise that
+   shrinks with brightness. Only when all of them say "inverted" is it turned back.
+3. **Burned-in annotation.** Pixels far from the chosen table (saturated colour on a grey
+   picture, white text on a jet picture) and thin saturated white strokes (1-4 pixel lines
+   that a morphological opening removes, with dark pixels beside them) are inpainted from
+   their surroundings. Wide bright regions, such as a hot thyroid, are never touched.
+
+Only 8-bit pictures are restored; 16-bit images (which may be counts) are only checked
+for inversion, and colour ones keep their luminance, as do 8-bit colour pictures on no
+known table (nothing else is done to them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from scintipipe.loaders.grey import DISPLAY_LUTS, LUMA_WEIGHTS, lookup_table, to_grey
+
+#: colour distance (YCbCr, 0-255 scale) within which a pixel counts as lying on a table
+NEAR_DISTANCE = 24.0
+#: distances are capped here when scoring tables, so overlays weigh like any far pixel
+SCORE_CAP = 40.0
+#: share of pixels that must lie on a table for it to be accepted
+MIN_NEAR_SHARE = 0.8
+#: a pixel farther than this from the accepted table is overlay (annotation)
+OVERLAY_DISTANCE = 60.0
+#: at most this many pixels are used to choose the table
+SCORE_SAMPLE = 20_000
+
+#: thin-stroke detection: stroke pixels are at least this bright (0-255) ...
+STROKE_MIN_VALUE = 200
+#: ... and this much brighter than the morphological opening of the picture
+STROKE_MIN_TOPHAT = 100
+#: stroke edges (anti-aliasing, JPEG) join the stroke down to this top-hat value
+STROKE_EDGE_TOPHAT = 40
+#: connected stroke pieces smaller than this (pixels) are left alone (noise) ...
+STROKE_MIN_AREA = 3
+#: ... and so are pieces not longer than the opening kernel plus this (noise specks are
+#: no longer than they are wide; letters and lines are)
+STROKE_MIN_EXTRA_LENGTH = 3
+
+#: inversion: the frame and the bulk (medians, 0-1) are at least this bright, the frame no
+#: darker than the bulk, ...
+INVERTED_MIN_BORDER = 0.5
+INVERTED_MIN_MEDIAN = 0.5
+#: ... the histogram has no bright tail (skewness at most this) ...
+INVERTED_MAX_SKEW = 0.0
+#: ... and the local noise falls with brightness (rank correlation at most this)
+INVERTED_MAX_NOISE_TREND = -0.3
+
+
+@dataclass
+class RestoredDisplay:
+    """What :func:`restore_display` made of a picture.
+
+    Attributes:
+        pixels: 2-D ``float32`` intensity (0-255 for 8-bit pictures).
+        notes: one human-readable line per correction.
+        lookup_table: the colour table mapped back, or ``None``.
+        inverted: the grey scale was turned back.
+        overlay_pixels: how many pixels were inpainted as annotation.
+    """
+
+    pixels: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    lookup_table: str | None = None
+    inverted: bool = False
+    overlay_pixels: int = 0
+
+    def meta(self) -> dict[str, Any]:
+        """The scan metadata keys this restoration adds (``notes`` and the findings)."""
+        return {"notes": list(self.notes), "display_lookup_table": self.lookup_table, "display_inverted": self.inverted, "display_overlay_pixels": self.overlay_pixels}
+
+
+def restore_display(pixels: np.ndarray) -> RestoredDisplay:
+    """Map a display picture back to intensity: colour table, inversion, annotation.
+
+    Args:
+        pixels: ``(H, W)`` grey or ``(H, W, 3|4)`` colour pixels as read from the file.
+
+    Returns:
+        The intensity image and notes; arrays that are neither are passed through for
+        :func:`scintipipe.scan.make_scan` to judge.
+
+    Example:
+        >>> grey = np.zeros((64, 64), np.uint8); grey[20:40, 20:40] = 200
+        >>> restored = restore_display(lookup_table("hot")[grey])
+        >>> restored.lookup_table, float(restored.pixels[30, 30])
+        ('hot', 200.0)
+    """
+    pixels = np.asarray(pixels)
+    colour = pixels.ndim == 3 and pixels.shape[-1] in (3, 4)
+    if not (colour or pixels.ndim == 2):
+        return RestoredDisplay(pixels)
+    eight_bit = pixels.dtype == np.uint8
+    result = RestoredDisplay(to_grey(pixels).astype(np.float32, copy=False))
+    overlay = np.zeros(pixels.shape[:2], bool)
+    if colour and eight_bit:
+        result.pixels, overlay, result.lookup_table, note = colour_to_intensity(pixels[..., :3])
+        if note:
+            result.notes.append(note)
+        if note and result.lookup_table is None:  # no known table: not a display we understand
+            return result
+    elif not colour and pixels.size and np.issubdtype(pixels.dtype, np.number):
+        result.pixels = pixels.astype(np.float32, copy=False)
+    else:
+        return result
+    full_scale = (0.0, 255.0) if eight_bit else (float(result.pixels.min()), float(result.pixels.max()))
+    if looks_inverted(result.pixels, overlay, full_scale):
+        result.pixels = (full_scale[0] + full_scale[1]) - result.pixels
+        result.inverted = True
+        result.notes.append("inverted grey scale (hot shown dark) turned back")
+    if eight_bit:
+        strokes = thin_bright_strokes(result.pixels, overlay)
+        if overlay.any() or strokes.any():
+            result.pixels, result.overlay_pixels = inpaint(result.pixels, overlay | strokes)
+            result.notes.append(
+                f"burned-in annotation removed: {int(overlay.sum())} coloured overlay and {int(strokes.sum())} thin white stroke pixels "
+                f"inpainted ({result.overlay_pixels / overlay.size:.1%} of the picture)"
+            )
+    return result
+
+
+#: RGB to JPEG's YCbCr (full range, no offsets): colour distances are measured there, where
+#: JPEG keeps the luma and coarsens the chroma
+YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32)
+
+
+@lru_cache(maxsize=None)
+def _table(name: str) -> np.ndarray:
+    table = lookup_table(name).astype(np.float32) @ YCBCR.T
+    table.setflags(write=False)
+    return table
+
+
+def nearest_entry(rgb: np.ndarray, name: str, chunk: int = 1 << 15) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to and index of the nearest entry of table ``name`` for each colour.
+
+    Args:
+        rgb: ``(N, 3)`` colours 0-255.
+        name: ``"gray"`` or a name of :data:`DISPLAY_LUTS`.
+        chunk: colours per block (bounds the memory of the ``N x 256`` distances).
+
+    Returns:
+        ``(distance, index)``, distance in YCbCr units (0-255 scale).
+    """
+    table = _table(name)
+    squared_table = (table * table).sum(axis=1)
+    distance = np.empty(len(rgb), np.float32)
+    index = np.empty(len(rgb), np.int64)
+    for start in range(0, len(rgb), chunk):
+        points = rgb[start : start + chunk].astype(np.float32) @ YCBCR.T
+        squared = (points * points).sum(axis=1)[:, None] - 2 * points @ table.T + squared_table[None, :]
+        best = squared.argmin(axis=1)
+        index[start : start + chunk] = best
+        distance[start : start + chunk] = np.sqrt(np.maximum(squared[np.arange(len(points)), best], 0))
+    return distance, index
+
+
+def colour_to_intensity(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None, str | None]:
+    """Find the colour table of an 8-bit RGB picture and map it back to intensity.
+
+    The table with the smallest mean (capped) colour distance over a sample of the pixels
+    wins; it is accepted when :data:`MIN_NEAR_SHARE` of the sample lies within
+    :data:`NEAR_DISTANCE` of it.
+
+    Args:
+        rgb: ``(H, W, 3)`` ``uint8``.
+
+    Returns:
+        ``(intensity 0-255 float32, overlay mask, table name or None, note or None)``; the
+        grey ramp gives the luminance and no note, no table at all the luminance and a note.
+    """
+    flat = rgb.reshape(-1, 3)
+    sample = flat[:: max(1, flat.shape[0] // SCORE_SAMPLE)]
+    scores = {}
+    for name in ("gray", *DISPLAY_LUTS):
+        distance, _ = nearest_entry(sample, name)
+        scores[name] = (float(np.minimum(distance, SCORE_CAP).mean()), float(np.mean(distance <= NEAR_DISTANCE)))
+    best = min(scores, key=lambda name: scores[name][0])
+    near_share = scores[best][1]
+    luminance = (flat.astype(np.float64) @ LUMA_WEIGHTS).astype(np.float32).reshape(rgb.shape[:2])
+    if near_share < MIN_NEAR_SHARE:
+        note = f"colour picture on no known colour lookup table (closest '{best}', {near_share:.0%} of pixels near it): luminance used"
+        return luminance, np.zeros(rgb.shape[:2], bool), None, note
+    packed = (flat[:, 0].astype(np.int32) << 16) | (flat[:, 1].astype(np.int32) << 8) | flat[:, 2]
+    unique, inverse = np.unique(packed, return_inverse=True)
+    colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1)
+    distance, index = nearest_entry(colours, best)
+    inverse = inverse.reshape(rgb.shape[:2])
+    overlay = (distance > OVERLAY_DISTANCE)[inverse]
+    if best == "gray":
+        return luminance, overlay, None, None
+    note = f"colour lookup table '{best}' mapped back to intensity ({near_share:.0%} of pixels within {NEAR_DISTANCE:g} of it)"
+    return index.astype(np.float32)[inverse], overlay, best, note
+
+
+def looks_inverted(intensity: np.ndarray, ignore: np.ndarray, full_scale: tuple[float, float]) -> bool:
+    """Whether a grey picture shows hot as dark.
+
+    Five signs must agree: the picture's frame and its bulk (medians) are bright, the frame
+    at least as bright as the bulk (low-count surroundings), the histogram has no long
+    bright tail (skewness at most :data:`INVERTED_MAX_SKEW`), and the
+    noise falls as the picture gets brighter. Counting noise grows with the counts, and
+    every display gamma of 0.5 or more keeps it from falling with them, so on a normal
+    display the local spread rises with the local mean; on an inverted one it falls.
+
+    Args:
+        intensity: 2-D grey values.
+        ignore: pixels to leave out (annotation).
+        full_scale: the values of black and white (``(0, 255)`` for 8-bit pictures).
+    """
+    low, high = full_scale
+    if high <= low:
+        return False
+    values = ((intensity.astype(np.float64) - low) / (high - low)).astype(np.float32)
+    rows, cols = values.shape
+    width = max(2, int(round(0.05 * min(rows, cols))))
+    frame = np.zeros(values.shape, bool)
+    frame[:width], frame[-width:], frame[:, :width], frame[:, -width:] = True, True, True, True
+    inside, border = values[~ignore], values[frame & ~ignore]
+    if inside.size < 64 or border.size < 16 or float(inside.std()) == 0:
+        return False
+    skew = float(np.mean(((inside - inside.mean()) / inside.std()) ** 3))
+    frame_median, bulk_median = float(np.median(border)), float(np.median(inside))
+    if frame_median < INVERTED_MIN_BORDER or bulk_median < INVERTED_MIN_MEDIAN or frame_median < bulk_median or skew > INVERTED_MAX_SKEW:
+        return False
+    return noise_trend(values, ignore) <= INVERTED_MAX_NOISE_TREND
+
+
+def noise_trend(values: np.ndarray, ignore: np.ndarray) -> float:
+    """Rank correlation of local spread with local mean (windows of 1/16 of the picture).
+
+    Windows touching ``ignore`` pixels or nearly black or white ones (clipped by the
+    display window) are left out; too few windows give 0.
+
+    Args:
+        values: 2-D grey values scaled to 0-1.
+        ignore: pixels to leave out.
+    """
+    import cv2
+    from scipy.stats import spearmanr
+
+    size = max(3, int(round(min(values.shape) / 16)) | 1)
+    mean = cv2.blur(values, (size, size))
+    spread = np.sqrt(np.maximum(cv2.blur(values * values, (size, size)) - mean * mean, 0))
+    touched = cv2.blur(ignore.astype(np.float32), (size, size)) > 0
+    step = max(1, size // 2)
+    mean, spread, touched = mean[::step, ::step].ravel(), spread[::step, ::step].ravel(), touched[::step, ::step].ravel()
+    keep = (mean > 0.03) & (mean < 0.97) & ~touched
+    if keep.sum() < 10 or np.ptp(mean[keep]) == 0 or np.ptp(spread[keep]) == 0:
+        return 0.0
+    return float(spearmanr(mean[keep], spread[keep])[0])
+
+
+def thin_bright_strokes(intensity: np.ndarray, ignore: np.ndarray) -> np.ndarray:
+    """Mask of thin saturated white lines and letters (burned-in text, outlines, bars).
+
+    A pixel belongs to a stroke when it is bright, much brighter than the morphological
+    opening of the picture (so the bright structure is at most a few pixels wide and has
+    darker pixels on both sides) and part of a piece of at least :data:`STROKE_MIN_AREA`
+    pixels that is longer than the opening kernel (a letter or a line, not a speck of
+    noise). A hot gland, many pixels wide, survives the opening and is not touched.
+
+    Args:
+        intensity: 2-D grey values 0-255.
+        ignore: pixels already known to be overlay.
+    """
+    import cv2
+
+    image = np.clip(np.round(intensity), 0, 255).astype(np.uint8)
+    half = max(1, int(round(max(image.shape) / 300)))
+    kernel = np.ones((2 * half + 1, 2 * half + 1), np.uint8)
+    tophat = cv2.morphologyEx(image, cv2.MORPH_TOPHAT, kernel)
+    seed = (image >= STROKE_MIN_VALUE) & (tophat >= STROKE_MIN_TOPHAT) & ~ignore
+    if not seed.any():
+        return seed
+    grown = cv2.dilate(seed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & (tophat >= STROKE_EDGE_TOPHAT)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown.astype(np.uint8), connectivity=8)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    keep = (stats[:, cv2.CC_STAT_AREA] >= STROKE_MIN_AREA) & (extent >= kernel.shape[0] + STROKE_MIN_EXTRA_LENGTH)
+    keep[0] = False
+    return keep[labels]
+
+
+def inpaint(intensity: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Fill ``mask`` (grown by one pixel for edge halos) from its surroundings.
+
+    Args:
+        intensity: 2-D values 0-255.
+        mask: pixels to replace.
+
+    Returns:
+        ``(float32 intensity with the masked pixels replaced, number of pixels replaced)``.
+    """
+    import cv2
+
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    image = np.clip(np.round(intensity), 0, 255).astype(np.uint8)
+    filled = cv2.inpaint(image, grown, 3, cv2.INPAINT_TELEA)
+    out = intensity.astype(np.float32, copy=True)
+    replace = grown.astype(bool)
+    out[replace] = filled[replace]
+    return out, int(replace.sum())
