@@ -118,6 +118,7 @@ def grabcut_mask(grey: np.ndarray, box: tuple[int, int, int, int], core: tuple[i
     centre = (left + width // 2, top + height // 2)
     cv2.ellipse(seeds, centre, (max(1, core[1] // 2), max(1, core[0] // 2)), 0, 0, 360, int(cv2.GC_FGD), -1)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's global generator: same image, same mask
     try:
         cv2.grabCut(colour, seeds, None, background, foreground, int(iterations), cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # a flat image: GrabCut cannot model it; keep the seeds' foreground
