@@ -239,8 +239,9 @@ def typical_salivary_uptake(rng: np.random.Generator, scale: float = 1.0) -> dic
     """Salivary, oral, nasal and oesophageal uptake fractions of a 99mTc-pertechnetate scan.
 
     Each parotid 0.1-0.3 % and each submandibular gland 0.05-0.15 % of the injected
-    activity, times ``scale`` (lower when an avid thyroid competes for the tracer); set so
-    that normal thyroid-to-parotid ratios match the real scans (see docs/simulator.md).
+    activity, times ``scale``. The per-gland ranges date from an earlier version that set them
+    against the real scans (docs/simulator.md, Limits); the class samplers draw ``scale``
+    from one class-independent range (:mod:`scintipipe.simulate.nuisance`).
     """
     return {
         "parotid": scale * rng.uniform(0.001, 0.003),
