@@ -179,5 +179,8 @@ def test_recommend_prefers_an_affordable_method_that_reaches_the_target() -> Non
     }
     rec = recommend(summaries, target=0.9, max_ms=100)
     assert (rec["method"], rec["layer"], rec["meets_target"], rec["faithful"]) == ("gradcam", "features.4", True, True)
-    assert recommend(summaries, target=0.9, max_ms=200)["method"] == "occlusion"
+    assert recommend(summaries, target=0.9, max_ms=200)["method"] == "gradcam"  # both reach the target: the cheaper one
+    summaries["gradcam@features.4"] = summary(0.85, 6)
+    assert recommend(summaries, target=0.9, max_ms=200)["method"] == "occlusion"  # only occlusion reaches it and is affordable
+    assert recommend(summaries, target=0.9, max_ms=100)["meets_target"] is False  # it is not affordable here
     assert recommend({"gradcam@features": summary(0.2, 5)}, target=0.9)["meets_target"] is False
