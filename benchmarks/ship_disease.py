@@ -23,10 +23,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ship_uptake4 import ROOT, combined_labels, pct, sh, simulate  # noqa: E402
+from ship_uptake4 import MARKER, ROOT, combined_labels, glance_lines, sh, simulate, split_card  # noqa: E402
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
-MARKER = "<!-- below: the card written by scintipipe train -->"
 TRAIN_SETS = [
     ("dis-rand-train", 2000, 81, "randomised", ["--class-mix", "balanced"]),
     ("dis-rand-exports800", 800, 82, "randomised", ["--class-mix", "balanced", "--display-exports", "1"]),
@@ -97,16 +96,8 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
     from scintipipe.evaluation import format_table
 
     card_path = out / "docs/README.md"
-    title, _, rest = card_path.read_text().partition("\n")
-    if MARKER in rest:
-        rest = rest.split(MARKER, 1)[1]
-    glance = [
-        f"- {key.capitalize()} ({tests[key][2]}, {r['n']} scans): overall accuracy **{pct(r['overall']['accuracy'])} %** "
-        f"(95 % CI {100 * r['overall']['accuracy']['lower']:.1f}-{100 * r['overall']['accuracy']['upper']:.1f}); sensitivity "
-        + ", ".join(f"{label.replace('_', ' ')} {pct(r['per_class'][label]['sensitivity'])} %" for label in LABELS)
-        + "."
-        for key, r in reports.items()
-    ]
+    title, rest = split_card(card_path)
+    glance = glance_lines(reports, tests, LABELS)
     parts = [
         title,
         "",

@@ -184,23 +184,33 @@ def main(argv: list[str] | None = None) -> None:
     print(targets_line(reports["external"]))
 
 
+def split_card(card_path: Path) -> tuple[str, str]:
+    """The card's title line and the training card ``scintipipe train`` wrote below :data:`MARKER`."""
+    title, _, rest = card_path.read_text().partition("\n")
+    if MARKER in rest:  # a card a ship script wrote before (--skip-train): keep only the training part
+        rest = rest.split(MARKER, 1)[1]
+    return title, rest
+
+
+def glance_lines(reports: dict, tests: dict, labels: list[str]) -> list[str]:
+    """One bullet per evaluated set: accuracy with its Wilson interval and per-class sensitivity."""
+    return [
+        f"- {key.capitalize()} ({tests[key][2]}, {r['n']} scans): overall accuracy **{pct(r['overall']['accuracy'])} %** "
+        f"(95 % CI {100 * r['overall']['accuracy']['lower']:.1f}-{100 * r['overall']['accuracy']['upper']:.1f}); sensitivity "
+        + ", ".join(f"{label.replace('_', ' ')} {pct(r['per_class'][label]['sensitivity'])} %" for label in labels)
+        + "."
+        for key, r in reports.items()
+    ]
+
+
 def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> None:
     """Model card: results at a glance, the paper's table layout, intervals, how it was made."""
     from scintipipe.evaluation import format_table
 
     card_path = out / "docs/README.md"
-    training_card = card_path.read_text()
-    title, _, rest = training_card.partition("\n")
-    if MARKER in rest:  # a card this script wrote before (--skip-train): keep only the training part
-        rest = rest.split(MARKER, 1)[1]
+    title, rest = split_card(card_path)
     internal, external = reports["internal"], reports["external"]
-    glance = [
-        f"- {key.capitalize()} ({tests[key][2]}, {r['n']} scans): overall accuracy **{pct(r['overall']['accuracy'])} %** "
-        f"(95 % CI {100 * r['overall']['accuracy']['lower']:.1f}-{100 * r['overall']['accuracy']['upper']:.1f}); sensitivity "
-        + ", ".join(f"{label.replace('_', ' ')} {pct(r['per_class'][label]['sensitivity'])} %" for label in LABELS)
-        + "."
-        for key, r in reports.items()
-    ]
+    glance = glance_lines(reports, tests, LABELS)
     parts = [
         title,
         "",
