@@ -15,6 +15,7 @@ Examples:
   scintipipe simulate --task uptake4 --n 500 --seed 7 --center a --out data/center-a
   scintipipe simulate --task uptake4 --n 300 --seed 8 --center b --out data/center-b
   scintipipe simulate --task uptake4 --n 40 --center siemens --syringes --out data/siemens
+  scintipipe simulate --task uptake4 --n 3000 --center randomised --class-mix balanced --out data/randomised
   scintipipe simulate --task uptake4 --n 400 --class-mix balanced --out data/balanced
   scintipipe simulate --task uptake4 --n 100 --class-mix focal_increased=1,heterogeneous=1 --out data/nodules
   scintipipe simulate --task uptake4 --n 200 --display-exports 0.3 --out data/with-exports
@@ -85,7 +86,7 @@ def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) ->
 @click.option("--task", "-t", required=True, help="Task whose simulator to use (see the examples; plugins add more).")
 @click.option("--n", "n", type=click.IntRange(1, 10_000_000), required=True, help="Number of cases.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Data set seed: same seed, same files.")
-@click.option("--center", "-c", default="a", show_default=True, help="Acquisition profile: a, b, siemens (remnant for 131I tasks).")
+@click.option("--center", "-c", default="a", show_default=True, help="Acquisition profile: a, b, siemens, randomised (a new camera, count level, matrix, collimator and framing per case; what the shipped bundles train on), remnant for 131I tasks.")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--class-mix", default=None, help="'balanced', 'label=weight,...' or weights in label order; default: the task's mix for this centre.")
 @click.option("--syringes/--no-syringes", default=False, help="Also write full and empty syringe images (uptake truth).")
