@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ship_uptake4 import MARKER, ROOT, combined_labels, glance_lines, sh, simulate, split_card  # noqa: E402
+from ship_uptake4 import ROOT, combined_labels, glance_lines, sh, simulate, split_card, write_card_text  # noqa: E402
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
 TRAIN_SETS = [
@@ -121,11 +121,8 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
         "",
         "`python benchmarks/ship_disease.py` (simulation, training, evaluations, this card), then `python benchmarks/real_images.py`. "
         f"Training command: `{' '.join(shlex.quote(c) for c in train_cmd)}`.",
-        "",
-        MARKER,
-        rest.lstrip("\n"),
     ]
-    card_path.write_text("\n".join(parts))
+    write_card_text(card_path, parts, rest)
 
 
 if __name__ == "__main__":

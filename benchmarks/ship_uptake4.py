@@ -192,6 +192,11 @@ def split_card(card_path: Path) -> tuple[str, str]:
     return title, rest
 
 
+def write_card_text(card_path: Path, parts: list[str], rest: str) -> None:
+    """Write the card: ``parts`` (this script's sections), then :data:`MARKER` and the training card."""
+    card_path.write_text("\n".join([*parts, "", MARKER, rest.lstrip("\n")]))
+
+
 def glance_lines(reports: dict, tests: dict, labels: list[str]) -> list[str]:
     """One bullet per evaluated set: accuracy with its Wilson interval and per-class sensitivity."""
     return [
@@ -252,11 +257,8 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
         f"Training command: `{' '.join(shlex.quote(c) for c in train_cmd)}`. "
         "The training checkpoint and TensorBoard logs are kept out of the bundle (moved to `data/uptake4-training/`). "
         "Why ScintiNet and not the paper's InceptionV3: `benchmarks/results/uptake4_networks.md` (measured on the earlier simulator).",
-        "",
-        MARKER,
-        rest.lstrip("\n"),
     ]
-    card_path.write_text("\n".join(parts))
+    write_card_text(card_path, parts, rest)
 
 
 if __name__ == "__main__":
