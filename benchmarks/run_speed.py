@@ -6,7 +6,10 @@ Measures, on this machine's CPU:
 - single-scan latency, DICOM to prediction, after the model is loaded;
 - the network's bare forward-pass throughput on the same batches (the ceiling), and the
   pipeline overhead = 1 - forward time / total time;
-- peak resident memory of each mode (each mode runs in its own process).
+- peak resident memory of each mode (each mode runs in its own process);
+- the input gate's cost (issue 13: < 20 % of classification throughput): classification
+  with and without the gate's built-in layers (metadata, content, learned OOD score), the
+  timed runs of the two interleaved in one process so that the machine's load hits both.
 
 Usage:
     python benchmarks/run_speed.py --bundle uptake4 --n 500 --out benchmarks/results/run_speed.json
@@ -27,6 +30,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+#: the gate's built-in layers, left out for the ungated comparison
+GATE_PLUGINS = ("scintipipe.builtin.gate_metadata", "scintipipe.builtin.gate_content", "scintipipe.builtin.gate_ood")
 
 
 def simulate(folder: Path, n: int, seed: int, center: str) -> None:
@@ -53,15 +60,27 @@ def measure(mode: str, bundle_name: str, data: Path, threads: int, repeat: int =
     if mode in ("classify", "explain"):
         options = RunOptions(device="cpu", batch_size=64, segment=False, explain=mode == "explain", report=False, progress=False)
         pipeline = Pipeline(pm, bundle, options)
+        ungated_pm = make_plugin_manager()
+        for name in GATE_PLUGINS:
+            ungated_pm.unregister(name=name)
+        ungated = Pipeline(ungated_pm, bundle, options)
         with tempfile.TemporaryDirectory() as out:
             pipeline.run(files[:16], Path(out))  # warm-up
-            runs = []
+            ungated.run(files[:16], Path(out))
+            runs, ungated_runs = [], []
             for _ in range(repeat):  # best of `repeat`: on a shared machine other processes' load only slows a run down
                 start = time.perf_counter()
                 summary = pipeline.run(files, Path(out))
                 runs.append(time.perf_counter() - start)
+                if mode == "classify":
+                    start = time.perf_counter()
+                    ungated_summary = ungated.run(files, Path(out))
+                    ungated_runs.append(time.perf_counter() - start)
             seconds = min(runs)
         result.update(classified=summary.classified, seconds=seconds, scans_per_s=summary.classified / seconds, run_seconds_all=[round(r, 3) for r in runs])
+        if mode == "classify":
+            ungated_rate = ungated_summary.classified / min(ungated_runs)
+            result.update(ungated_scans_per_s=ungated_rate, gate_cost_fraction=1 - result["scans_per_s"] / ungated_rate, gate_refused=len(summary.failures), gate_skipped=len(summary.skipped))
         if mode == "classify":
             pipeline = Pipeline(pm, bundle, RunOptions(device="cpu", segment=False, explain=False, report=False))
             inputs = torch.stack([plain_tensor(pipeline.prepare(s)["input"]) for f in files for s in pipeline.load(f)])
@@ -114,6 +133,7 @@ def main() -> None:
     print(f"classification only: {c['scans_per_s']:.1f} scans/s ({c['classified']} scans, peak RSS {c['peak_rss_mb']:.0f} MB)")
     print(f"with explain:        {e['scans_per_s']:.1f} scans/s (peak RSS {e['peak_rss_mb']:.0f} MB)")
     print(f"bare forward pass:   {c['forward_scans_per_s']:.1f} scans/s; pipeline overhead {100 * c['pipeline_overhead_fraction']:.0f} % of total")
+    print(f"input gate:          {c['scans_per_s']:.1f} scans/s gated vs {c['ungated_scans_per_s']:.1f} ungated: the gate costs {100 * c['gate_cost_fraction']:.0f} % of throughput ({c['gate_refused']} refused, {c['gate_skipped']} skipped)")
     print(f"single-scan latency: median {c['latency_ms_median']:.1f} ms, p95 {c['latency_ms_p95']:.1f} ms")
 
 

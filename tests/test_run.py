@@ -6,7 +6,6 @@ machinery, never what the labels say.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import textwrap
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli_helpers import read_csv, run
 from scintipipe.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,15 +45,6 @@ def blob(seed: int, size: int = 64) -> np.ndarray:
     return rng.poisson(lam)
 
 
-def run(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open() as handle:
-        return list(csv.DictReader(handle))
-
 
 def test_run_writes_predictions_and_reports(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     scans = tmp_path / "scans"
@@ -65,7 +56,7 @@ def test_run_writes_predictions_and_reports(tiny_bundle: Path, docs_plugin_dir: 
     code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--batch-size", "2"])
     assert code == 0, output
     rows = read_csv(out / "predictions.csv")
-    assert list(rows[0]) == ["source", "label", "confidence"] + [f"prob_{label}" for label in LABELS]
+    assert list(rows[0]) == ["source", "label", "confidence"] + [f"prob_{label}" for label in LABELS] + ["in_distribution", "ood_score"]
     assert sorted(Path(r["source"]).name for r in rows) == ["case0.raw", "case1.raw", "case2.raw", "case9.raw"]
     for row in rows:
         probs = [float(row[f"prob_{label}"]) for label in LABELS]

@@ -6,6 +6,7 @@ A bundle is a folder laid out as the MONAI Bundle Specification says::
       configs/metadata.json    # versions, labels (channel_def), scintipipe fields
       configs/inference.json   # network_def, scan_transforms, and a full evaluator
       models/model.pt          # state dict
+      configs/gate.json        # optional: the input gate's radionuclides, OOD score, temperature
       docs/README.md           # model card
       LICENSE
 
@@ -103,6 +104,13 @@ class Bundle:
     def input_shape(self) -> list[int]:
         """Spatial shape of the network input."""
         return list(self.metadata["network_data_format"]["inputs"]["image"]["spatial_shape"])
+
+    @cached_property
+    def gate(self) -> Any:
+        """The bundle's gate settings (:class:`scintipipe.gate.policy.GatePolicy`) from ``configs/gate.json``."""
+        from scintipipe.gate.policy import GatePolicy
+
+        return GatePolicy.from_bundle_root(self.root)
 
     def summary(self) -> dict[str, Any]:
         """Machine-readable summary for reports."""

@@ -19,15 +19,23 @@ Examples:
   scintipipe run --bundle my-uptake4/ scan1.dcm scan2.dcm --out results --no-explain
   scintipipe run --bundle uptake4 /data/thyroid --out results --device cuda --batch-size 64
   scintipipe run --bundle uptake4 scans/ --segmenter learned --threads 1
+  scintipipe run --bundle uptake4 odd-exports/ --accept-ood
 
 \b
 Outputs in OUT:
-  predictions.csv     source,label,confidence,prob_<label>... (one row per view)
-  errors.csv          source,error for every input that failed
+  predictions.csv     source,label,confidence,prob_<label>...,in_distribution,ood_score
+  errors.csv          source,stage,error for every input that failed; the gate's
+                      refusals have stage gate:metadata, gate:content or gate:ood
   <case>/report.json  per-view report (skipped with --no-report)
   <case>/report.html  the report for a reader, with scan.png, regions.png, heatmap_*.png
   <case>/report_sr.dcm, overlay_sc.dcm   DICOM SR and Secondary Capture (DICOM sources)
   index.html          one row per view, linking to each report
+
+\b
+The input gate: CT, MR, photographs, text, other organs and radionuclides the bundle was
+not made for are refused; syringe, point-source and flood images are skipped and used
+for the uptake of the thyroid views of their DICOM study. --accept-ood classifies what
+the content and learned layers refused, with a warning banner in every report.
 
 \b
 Exit status: 0 all inputs processed, 1 some failed (see errors.csv), 2 usage error.
@@ -125,9 +133,10 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     default=None,
     help="Segment stage: classical (top-hat, GrabCut) or learned (the thyroid-seg U-Net). Default: $SCINTIPIPE_SEGMENTER, else classical.",
 )
+@click.option("--accept-ood", is_flag=True, help="Classify views the gate's content and learned (out-of-distribution) layers refused; reports carry a warning banner. Metadata refusals (CT, MR, wrong radionuclide) stay.")
 @THREADS_OPTION
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool, segmenter: str | None, threads: int | None) -> None:
+def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool, segmenter: str | None, accept_ood: bool, threads: int | None) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
     import torch
 
@@ -162,7 +171,7 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
         raise click.UsageError("--pdf needs Chromium (Debian: apt-get install -y chromium)")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
-        explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf, segmenter=segmenter,
+        explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf, segmenter=segmenter, accept_ood=accept_ood,
     )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle

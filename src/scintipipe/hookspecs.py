@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from scintipipe.bundle import Bundle
+    from scintipipe.gate import Refusal
     from scintipipe.registry import CommandRegister, SimulatorRegister, TaskRegister
 
 PROJECT = "scintipipe"
@@ -103,6 +104,61 @@ def load_scans(path: Path) -> list[dict[str, Any]] | None:
         ...     if path.suffix != ".raw":
         ...         return None
         ...     return [make_scan(np.fromfile(path, "<u2").reshape(128, 128), str(path))]
+    """
+
+
+# --------------------------------------------------------------------------------------
+# gate
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def gate_scan(scan: dict[str, Any], bundle: Bundle) -> Refusal | dict[str, Any] | None:
+    """Say whether a loaded view may be classified with this bundle. Every implementation runs.
+
+    Runs after ``load`` and before ``preprocess``. Any refusal keeps the view from the
+    classifier: it goes to ``errors.csv`` with the layer and the reason, or, when
+    ``skip`` is set (syringe, point-source and flood images), to the skipped notes.
+
+    Args:
+        scan: the loaded scan (``scan["image"]`` and its ``meta``).
+        bundle: the bundle that would classify it (``bundle.gate`` holds its settings).
+
+    Returns:
+        ``None`` to let the view through, or a :class:`scintipipe.gate.Refusal` (or a dict
+        with ``layer`` and ``reason``, optionally ``skip`` and ``kind``).
+
+    Example:
+        >>> @hookimpl
+        ... def gate_scan(scan, bundle):
+        ...     if scan["image"].meta.get("view") == "lateral":
+        ...         return Refusal("views", "lateral views are not classified by this bundle")
+        ...     return None
+    """
+
+
+@hookspec(firstresult=True)
+def gate_batch(inputs: Any, bundle: Bundle, device: str) -> list[dict[str, Any]] | None:
+    """Score a preprocessed batch for being out of the bundle's distribution. Stops at first non-None result.
+
+    Runs just before ``classify_batch`` on the same inputs. The built-in implementation
+    uses the statistics the bundle ships (``configs/gate.json``, ``models/ood.pt``) and
+    returns ``None`` for a bundle without them.
+
+    Args:
+        inputs: the batch tensor given to :func:`classify_batch`.
+        bundle: the bundle.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        One dict per input: ``ood_score`` (float, higher is further out),
+        ``in_distribution`` (bool) and ``reason`` (words for a refusal), or ``None``.
+
+    Example:
+        >>> @hookimpl
+        ... def gate_batch(inputs, bundle, device):
+        ...     scores = my_detector(inputs)
+        ...     return [{"ood_score": s, "in_distribution": s < 3.0, "reason": f"score {s:.1f} >= 3"} for s in scores]
     """
 
 

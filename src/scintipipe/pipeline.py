@@ -1,8 +1,13 @@
 """The pipeline runner: the only place that calls stage hooks.
 
-For each input file: ``load`` → per view ``preprocess`` → ``segment``; views are queued
-and, a batch at a time, ``classify`` → ``explain`` → ``report``. The model is loaded once
-per run. A failure in one file is written to ``errors.csv`` and the batch goes on.
+For each input file: ``load`` → per view ``gate`` → ``preprocess`` → ``segment``; views
+are queued and, a batch at a time, the learned ``gate`` score → ``classify`` → ``explain``
+→ ``report``. The model is loaded once per run. A failure in one file is written to
+``errors.csv`` (with the stage, and the gate layer for refusals) and the batch goes on.
+
+Files of one DICOM study are handled together (see :mod:`scintipipe.loaders.studies`):
+views the gate skips as syringe images are offered for the thyroid uptake of the other
+views of their study.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from tqdm import tqdm
 
 from scintipipe.bundle import Bundle
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
+from scintipipe.gate.refusal import GATE_COLUMNS, GateRefused, Refusal
+from scintipipe.loaders.studies import choose_syringes, study_groups
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
 # Files that sit beside scans (labels, notes, reports): skipped with a note, not failures.
@@ -29,6 +36,8 @@ SIDECAR_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".md", ".html", "
 
 STAGE_OF_HOOK = {
     "load_scans": "load",
+    "gate_scan": "gate",
+    "gate_batch": "gate",
     "preprocess_scan": "preprocess",
     "segment_scan": "segment",
     "classify_batch": "classify",
@@ -58,6 +67,8 @@ class RunOptions:
         pdf: also print each case report to PDF (needs Chromium).
         segmenter: ``"classical"`` or ``"learned"`` for the built-in segmenters; ``None``
             leaves the choice to ``$SCINTIPIPE_SEGMENTER`` (default classical).
+        accept_ood: classify views the ``content`` and ``ood`` gate layers refused; their
+            reports say they were classified against the gate's advice.
 
     Every case carries these options as ``case["run_options"]`` for plugins to read.
     """
@@ -75,6 +86,7 @@ class RunOptions:
     dicom: bool = True
     pdf: bool = False
     segmenter: str | None = None
+    accept_ood: bool = False
 
 
 @dataclass
@@ -117,6 +129,27 @@ def plain_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, MetaTensor):
         return value.as_tensor()
     return torch.as_tensor(value)
+
+
+#: the order in which gate layers' refusals are reported
+LAYER_ORDER = {"metadata": 0, "content": 1, "ood": 2}
+
+
+def gate_columns(gate: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``predictions.csv`` gate columns: ``in_distribution`` (true/false, blank without a learned score) and ``ood_score``."""
+    gate = gate or {}
+    known = gate.get("in_distribution")
+    score = gate.get("ood_score")
+    return {"in_distribution": "" if known is None else str(bool(known)).lower(), "ood_score": "" if score is None else round(float(score), 3)}
+
+
+def error_stage(exc: BaseException, default: str) -> str:
+    """The ``stage`` column of ``errors.csv``: ``gate:<layer>`` for refusals, else the stage."""
+    if isinstance(exc, GateRefused):
+        return f"gate:{exc.refusal.layer}"
+    if isinstance(exc, PluginError):
+        return exc.stage
+    return default
 
 
 class CaseNamer:
@@ -175,21 +208,98 @@ class Pipeline:
             raise ScanError(path, "not a recognised image format (DICOM, PNG, JPEG, TIFF, NIfTI, MetaImage or NRRD)")
         return scans
 
-    def prepare(self, scan: dict[str, Any]) -> dict[str, Any]:
-        """Preprocess and segment one view."""
+    def admit(self, scan: dict[str, Any]) -> dict[str, Any]:
+        """Run the gate's per-view layers (``gate_scan``) on a loaded view.
+
+        Returns:
+            The view's gate record: ``in_distribution``, ``ood_score`` and
+            ``ood_threshold`` (filled by :meth:`classify`), and ``overridden``, the
+            refusals ``--accept-ood`` set aside.
+
+        Raises:
+            GateRefused: a layer refused the view; ``exc.refusal.skip`` is set for
+                syringe, point-source and flood images.
+        """
         source = scan["source"]
+        answers = self.call("gate_scan", source, scan=scan, bundle=self.bundle) or []
+        refusals = sorted((Refusal.coerce(answer) for answer in answers if answer is not None), key=lambda r: LAYER_ORDER.get(r.layer, len(LAYER_ORDER)))
+        final = [r for r in refusals if not r.skip and not r.overridable]
+        skips = [r for r in refusals if r.skip]
+        advisory = [r for r in refusals if r.overridable]
+        for group in (final, skips):
+            if group:
+                raise GateRefused(source, group[0])
+        if advisory and not self.options.accept_ood:
+            raise GateRefused(source, advisory[0])
+        return {"in_distribution": None, "ood_score": None, "ood_threshold": None, "overridden": [r.as_dict() for r in advisory], "against_advice": bool(advisory)}
+
+    def prepare(self, scan: dict[str, Any], gate: dict[str, Any] | None = None, syringe: dict[str, str] | None = None) -> dict[str, Any]:
+        """Gate (unless ``gate`` is given), preprocess and segment one view.
+
+        Args:
+            scan: the loaded view.
+            gate: its record from :meth:`admit` when the caller already gated it.
+            syringe: ``{"full": file, "empty": file}`` found in the view's study, for the uptake.
+
+        Raises:
+            GateRefused: the gate refused the view.
+            ScanError: no plugin could preprocess it.
+        """
+        source = scan["source"]
+        gate = self.admit(scan) if gate is None else gate
         case = self.call("preprocess_scan", source, scan=scan, bundle=self.bundle)
         if case is None or "input" not in case:
             raise ScanError(source, f"no plugin could preprocess this scan for bundle {self.bundle.name!r}")
         case["run_options"] = self.options
+        case["gate"] = gate
+        if syringe:
+            case["syringe"] = syringe
         if self.options.segment:
             case["segmentation"] = self.call("segment_scan", source, scan=case, bundle=self.bundle)
         return case
 
-    def classify(self, cases: list[dict[str, Any]]) -> None:
-        """Classify (and explain) a batch in place: sets ``prediction`` and ``heatmap``."""
+    def score_out_of_distribution(self, cases: list[dict[str, Any]], inputs: torch.Tensor, sources: str) -> list[dict[str, Any]]:
+        """Run the learned gate (``gate_batch``); mark refused cases with ``case["refused"]``.
+
+        Returns:
+            The cases refused (not to be classified); without ``--accept-ood`` these are
+            the views the learned score puts out of distribution.
+        """
+        verdicts = self.call("gate_batch", sources, inputs=inputs, bundle=self.bundle, device=self.options.device)
+        if verdicts is None:
+            return []
+        refused = []
+        for case, verdict in zip(cases, verdicts):
+            gate = case.setdefault("gate", {"overridden": [], "against_advice": False})
+            gate["ood_score"] = float(verdict["ood_score"])
+            gate["in_distribution"] = bool(verdict["in_distribution"])
+            gate["ood_threshold"] = self.bundle.gate.threshold
+            if gate["in_distribution"]:
+                continue
+            refusal = Refusal("ood", str(verdict.get("reason") or f"out of distribution for bundle {self.bundle.name!r}"))
+            if self.options.accept_ood:
+                gate["overridden"].append(refusal.as_dict())
+                gate["against_advice"] = True
+            else:
+                case["refused"] = GateRefused(case["source"], refusal)
+                refused.append(case)
+        return refused
+
+    def classify(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Gate, classify and explain a batch in place: sets ``gate``, ``prediction`` and ``heatmap``.
+
+        Returns:
+            The cases the learned gate refused: they carry ``case["refused"]`` and no
+            prediction.
+        """
         sources = ", ".join(c["source"] for c in cases[:3]) + (" ..." if len(cases) > 3 else "")
         inputs = torch.stack([plain_tensor(c["input"]) for c in cases]).float()
+        refused = self.score_out_of_distribution(cases, inputs, sources)
+        if refused:
+            keep = [index for index, case in enumerate(cases) if "refused" not in case]
+            cases, inputs = [cases[index] for index in keep], inputs[keep]
+            if not cases:
+                return refused
         probs = self.call("classify_batch", sources, inputs=inputs, bundle=self.bundle, device=self.options.device)
         if probs is None:
             raise ScanError(sources, f"no plugin could classify with bundle {self.bundle.name!r}")
@@ -197,6 +307,7 @@ class Pipeline:
         labels = self.bundle.labels
         for case, row in zip(cases, probs.tolist()):
             case["prediction"] = prediction_row(case["source"], row, labels)
+            case["prediction"].update(gate_columns(case.get("gate")))
         if self.options.explain:
             predicted = probs.argmax(dim=1).tolist()
             for case in cases:
@@ -210,6 +321,7 @@ class Pipeline:
                     case["heatmaps"][labels[index]] = heatmap
                     if label is None:
                         case["heatmap"] = heatmap
+        return refused
 
     def classes_to_explain(self) -> list[str | None]:
         """``None`` (the predicted class) first, then the extra labels asked for."""
@@ -237,16 +349,20 @@ class Pipeline:
         namer = CaseNamer()
         labels = self.bundle.labels
         with (out_dir / "predictions.csv").open("w", newline="") as pred_handle, (out_dir / "errors.csv").open("w", newline="") as err_handle:
-            predictions = csv.DictWriter(pred_handle, fieldnames=prediction_columns(labels))
+            predictions = csv.DictWriter(pred_handle, fieldnames=[*prediction_columns(labels), *GATE_COLUMNS])
             predictions.writeheader()
             errors = csv.writer(err_handle)
-            errors.writerow(["source", "error"])
+            errors.writerow(["source", "stage", "error"])
 
-            def fail(source: str, exc: BaseException) -> None:
+            def fail(source: str, exc: BaseException, stage: str) -> None:
                 reason = exc.reason if isinstance(exc, ScanError) and str(exc.source) == source else str(exc)
                 summary.failures.append((source, reason))
-                errors.writerow([source, reason])
+                errors.writerow([source, error_stage(exc, stage), reason])
                 err_handle.flush()
+
+            def skip(source: str, reason: str) -> None:
+                summary.skipped.append((source, reason))
+                self.log(f"skipped {source}: {reason}")
 
             def flush(pending: list[dict[str, Any]]) -> None:
                 if not pending:
@@ -255,9 +371,13 @@ class Pipeline:
                     self.classify(pending)
                 except Exception as exc:  # the whole batch failed in classify/explain
                     for case in pending:
-                        fail(case["source"], exc)
+                        fail(case["source"], exc, "classify")
+                    pending.clear()
                     return
                 for case in pending:
+                    if "refused" in case:
+                        fail(case["source"], case["refused"], "gate")
+                        continue
                     try:
                         case_name = None
                         if self.options.report:
@@ -268,36 +388,57 @@ class Pipeline:
                         predictions.writerow(case["prediction"])
                         summary.classified += 1
                         quantities = (case.get("segmentation") or {}).get("quantities")
-                        summary.cases.append({"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities})
+                        summary.cases.append({"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities, "gate": case.get("gate")})
                     except Exception as exc:
-                        fail(case["source"], exc)
+                        fail(case["source"], exc, "report")
                 pred_handle.flush()
                 pending.clear()
 
             pending: list[dict[str, Any]] = []
-            bar = tqdm(files, desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
-            for path in bar:
-                try:
-                    scans = self.load(path)
-                except NotAnImage as note:
-                    summary.skipped.append((str(path), note.reason))
-                    self.log(f"skipped {path}: {note.reason}")
-                    continue
-                except Exception as exc:
-                    fail(str(path), exc)
-                    continue
-                for scan in scans:
+            bar = tqdm(total=len(files), desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
+            groups = study_groups(files) if self.options.segment and not self.options.syringe_full else [[path] for path in files]
+            for group in groups:
+                admitted: list[tuple[dict[str, Any], dict[str, Any]]] = []
+                syringes: list[tuple[str, dict[str, Any]]] = []
+                for path in group:
+                    bar.update(1)
                     try:
-                        pending.append(self.prepare(scan))
+                        scans = self.load(path)
+                    except NotAnImage as note:
+                        skip(str(path), note.reason)
+                        continue
                     except Exception as exc:
-                        fail(scan["source"], exc)
-                if len(pending) >= self.options.batch_size:
-                    flush(pending)
+                        fail(str(path), exc, "load")
+                        continue
+                    syringe_meta = None
+                    for scan in scans:
+                        try:
+                            admitted.append((scan, self.admit(scan)))
+                        except GateRefused as refused:
+                            if not refused.refusal.skip:
+                                fail(scan["source"], refused, "gate")
+                                continue
+                            skip(scan["source"], refused.refusal.reason)
+                            if refused.refusal.kind == "syringe" and syringe_meta is None:
+                                syringe_meta = dict(scan["image"].meta)
+                        except Exception as exc:
+                            fail(scan["source"], exc, "gate")
+                    if syringe_meta is not None:
+                        syringes.append((str(path), syringe_meta))
+                syringe = choose_syringes(syringes)
+                for scan, gate in admitted:
+                    try:
+                        pending.append(self.prepare(scan, gate, syringe))
+                    except Exception as exc:
+                        fail(scan["source"], exc, "preprocess")
+                    if len(pending) >= self.options.batch_size:
+                        flush(pending)
             flush(pending)
+            bar.close()
             try:  # batch-level outputs (study tables, index.html) are written with --no-report too
                 self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
             except Exception as exc:
-                fail(str(out_dir), exc)
+                fail(str(out_dir), exc, "report")
         summary.seconds = time.perf_counter() - start
         return summary
 

@@ -33,6 +33,9 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.load_dicom",
     "scintipipe.builtin.load_raster",
     "scintipipe.builtin.load_volume",
+    "scintipipe.builtin.gate_metadata",
+    "scintipipe.builtin.gate_content",
+    "scintipipe.builtin.gate_ood",
     "scintipipe.builtin.preprocess_bundle",
     "scintipipe.builtin.segment_classical",
     "scintipipe.builtin.segment_learned",
@@ -44,6 +47,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.uptake4",
     "scintipipe.builtin.simulators",
     "scintipipe.builtin.training_commands",
+    "scintipipe.builtin.gate_commands",
     "scintipipe.builtin.serve_command",
 )
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from scintipipe import __version__, hookimpl
-from scintipipe.report.content import NOT_FOR_CLINICAL_USE, explain_method_of, input_uids, roi_summary
+from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, input_uids, roi_summary
 from scintipipe.scan import describe
 
 
@@ -47,7 +47,11 @@ def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
         "notes": [*(case["image"].meta.get("notes") or []), *segmentation.get("notes", [])],  # loader's, then segmenter's
         "explanation": explanation_summary(case.get("heatmap"), explain_method_of(case), sorted(case.get("heatmaps") or {}) or None),
         "model": bundle.summary(),
+        "gate": gate_of(case),
     }
+    warning = against_advice_text(report["gate"])
+    if warning:
+        report["warning"] = warning
     if not bundle.clinical_use:
         report["notice"] = NOT_FOR_CLINICAL_USE
     return report

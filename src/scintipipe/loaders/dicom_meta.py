@@ -27,7 +27,7 @@ def dataset_metadata(ds: Dataset) -> dict[str, Any]:
     Returns:
         The :data:`scintipipe.scan.META_KEYS` a DICOM file can fill (but ``view`` and
         ``total_counts``) plus extras that are present: ``patient_id``, ``study_date``,
-        ``manufacturer``, ``manufacturer_model``, ``series_description``,
+        ``manufacturer``, ``manufacturer_model``, ``series_description``, ``body_part``, ``image_type``,
         ``study_description``, ``sop_class``, ``transfer_syntax``, ``lossy_compression``,
         ``acquisition_termination``, ``number_of_frames``.
     """
@@ -51,6 +51,8 @@ def dataset_metadata(ds: Dataset) -> dict[str, Any]:
         "manufacturer": _text(ds.get("Manufacturer")),
         "manufacturer_model": _text(ds.get("ManufacturerModelName")),
         "series_description": _text(ds.get("SeriesDescription")),
+        "body_part": _text(ds.get("BodyPartExamined")),
+        "image_type": "\\".join(str(v) for v in ds.get("ImageType") or []) or None,
         "study_description": _text(ds.get("StudyDescription")),
         "sop_class": sop_class(ds).name if sop_class(ds) else None,
         "transfer_syntax": syntax.name if syntax else None,

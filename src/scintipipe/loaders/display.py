@@ -23,6 +23,26 @@ notes (the raster loader stores them in ``scan["image"].meta["notes"]``):
 Only 8-bit pictures are restored; 16-bit images (which may be counts) are only checked
 for inversion, and colour ones keep their luminance, as do 8-bit colour pictures on no
 known table (nothing else is done to them).
+
+For 8-bit pictures :func:`restore_display` also measures the picture as it was read, for
+the input gate's ``content`` layer (:mod:`scintipipe.gate.content`), which judges from
+them whether it is a photograph or a page of text rather than a scintigram (restoration
+would otherwise hide that: it inverts a black-on-white page and inpaints its letters as
+burned-in annotation). The measurements go to ``scan["image"].meta["picture"]``:
+
+``flat_share``
+    share of the picture at its most common grey level (a flat background).
+``text_lines``
+    the most lines of ink, separated by empty rows, at a regular pitch and height, in the
+    whole picture or one vertical third of it (:func:`text_lines`).
+``long_lines``
+    ``[horizontal, vertical]`` thin straight lines of ink spanning most of the picture,
+    away from its edges: chart axes, table rules (:func:`long_lines`).
+``closest_table``, ``off_table_share``, ``off_table_region_share``, ``saturation``
+    colour pictures only: the colour table closest to the picture, the share of it farther
+    than :data:`NEAR_DISTANCE` from that table, the share in off-table regions of 3x3
+    grid points or more (not thin annotation strokes, not isolated noise or JPEG colour
+    mixtures), and the mean HSV saturation (:func:`colour_statistics`).
 """
 
 from __future__ import annotations
@@ -58,6 +78,31 @@ STROKE_MIN_AREA = 3
 #: no longer than they are wide; letters and lines are)
 STROKE_MIN_EXTRA_LENGTH = 3
 
+#: picture statistics: colours are measured on a grid of at most this many points a side
+#: (a 96x96 grid keeps the cost near 1/14 of choosing the table)
+COLOUR_GRID = 96
+#: a pixel is "ink" when its grey level differs from the most common one by more than this
+#: (a quarter of the 8-bit range: text and line art drawn in any visible contrast)
+INK_CONTRAST = 64
+#: a row of a line of text holds at least this share of ink ...
+TEXT_ROW_MIN_INK = 0.05
+#: ... rows holding at most this share of ink separate lines ...
+TEXT_GAP_MAX_INK = 0.002
+#: ... lines are at least this many pixels tall (no smaller text can be read) ...
+TEXT_MIN_LINE_PX = 6
+#: ... and two consecutive lines are regular when their pitch and height lie within this
+#: fraction of the medians (typeset text has one line spacing and one font size)
+TEXT_REGULARITY = 0.25
+#: a long straight line spans at least this share of the picture's width (or height), ...
+LONG_LINE_SHARE = 0.6
+#: ... is at most this many pixels thick, ...
+LONG_LINE_MAX_PX = 5
+#: ... lies at least this share of the side away from the edges (a frame does not count) ...
+LONG_LINE_EDGE_MARGIN = 0.03
+#: ... and is drawn on background: the row two pixels off one side or the other holds at
+#: most this share of ink (a run of noise across a bright region has ink all round it)
+LONG_LINE_MAX_NEIGHBOUR_INK = 0.2
+
 #: inversion: the frame and the bulk (medians, 0-1) are at least this bright, the frame no
 #: darker than the bulk, ...
 INVERTED_MIN_BORDER = 0.5
@@ -78,6 +123,8 @@ class RestoredDisplay:
         lookup_table: the colour table mapped back, or ``None``.
         inverted: the grey scale was turned back.
         overlay_pixels: how many pixels were inpainted as annotation.
+        picture: measurements of the picture as read, for the input gate (8-bit pictures
+            only; see the module documentation).
     """
 
     pixels: np.ndarray
@@ -85,10 +132,17 @@ class RestoredDisplay:
     lookup_table: str | None = None
     inverted: bool = False
     overlay_pixels: int = 0
+    picture: dict[str, Any] = field(default_factory=dict)
 
     def meta(self) -> dict[str, Any]:
-        """The scan metadata keys this restoration adds (``notes`` and the findings)."""
-        return {"notes": list(self.notes), "display_lookup_table": self.lookup_table, "display_inverted": self.inverted, "display_overlay_pixels": self.overlay_pixels}
+        """The scan metadata keys this restoration adds (``notes``, the findings, ``picture``)."""
+        return {
+            "notes": list(self.notes),
+            "display_lookup_table": self.lookup_table,
+            "display_inverted": self.inverted,
+            "display_overlay_pixels": self.overlay_pixels,
+            "picture": dict(self.picture),
+        }
 
 
 def restore_display(pixels: np.ndarray) -> RestoredDisplay:
@@ -114,8 +168,12 @@ def restore_display(pixels: np.ndarray) -> RestoredDisplay:
     eight_bit = pixels.dtype == np.uint8
     result = RestoredDisplay(to_grey(pixels).astype(np.float32, copy=False))
     overlay = np.zeros(pixels.shape[:2], bool)
+    if eight_bit:
+        result.picture = layout_statistics(result.pixels)
     if colour and eight_bit:
-        result.pixels, overlay, result.lookup_table, note = colour_to_intensity(pixels[..., :3])
+        match = match_table(pixels[..., :3])
+        result.picture.update(colour_statistics(pixels[..., :3], match[0]))
+        result.pixels, overlay, result.lookup_table, note = colour_to_intensity(pixels[..., :3], match)
         if note:
             result.notes.append(note)
         if note and result.lookup_table is None:  # no known table: not a display we understand
@@ -176,19 +234,18 @@ def nearest_entry(rgb: np.ndarray, name: str, chunk: int = 1 << 15) -> tuple[np.
     return distance, index
 
 
-def colour_to_intensity(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None, str | None]:
-    """Find the colour table of an 8-bit RGB picture and map it back to intensity.
+def match_table(rgb: np.ndarray) -> tuple[str, float]:
+    """The colour table closest to an 8-bit RGB picture, and the share of it near that table.
 
     The table with the smallest mean (capped) colour distance over a sample of the pixels
-    wins; it is accepted when :data:`MIN_NEAR_SHARE` of the sample lies within
-    :data:`NEAR_DISTANCE` of it.
+    wins.
 
     Args:
         rgb: ``(H, W, 3)`` ``uint8``.
 
     Returns:
-        ``(intensity 0-255 float32, overlay mask, table name or None, note or None)``; the
-        grey ramp gives the luminance and no note, no table at all the luminance and a note.
+        ``(table name, share of the sample within NEAR_DISTANCE of it)``; ``"gray"`` is the
+        grey ramp.
     """
     flat = rgb.reshape(-1, 3)
     sample = flat[:: max(1, flat.shape[0] // SCORE_SAMPLE)]
@@ -197,7 +254,25 @@ def colour_to_intensity(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | 
         distance, _ = nearest_entry(sample, name)
         scores[name] = (float(np.minimum(distance, SCORE_CAP).mean()), float(np.mean(distance <= NEAR_DISTANCE)))
     best = min(scores, key=lambda name: scores[name][0])
-    near_share = scores[best][1]
+    return best, scores[best][1]
+
+
+def colour_to_intensity(rgb: np.ndarray, match: tuple[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, str | None, str | None]:
+    """Find the colour table of an 8-bit RGB picture and map it back to intensity.
+
+    The closest table (:func:`match_table`) is accepted when :data:`MIN_NEAR_SHARE` of the
+    sample lies within :data:`NEAR_DISTANCE` of it.
+
+    Args:
+        rgb: ``(H, W, 3)`` ``uint8``.
+        match: :func:`match_table`'s answer when the caller already has it.
+
+    Returns:
+        ``(intensity 0-255 float32, overlay mask, table name or None, note or None)``; the
+        grey ramp gives the luminance and no note, no table at all the luminance and a note.
+    """
+    flat = rgb.reshape(-1, 3)
+    best, near_share = match_table(rgb) if match is None else match
     luminance = (flat.astype(np.float64) @ LUMA_WEIGHTS).astype(np.float32).reshape(rgb.shape[:2])
     if near_share < MIN_NEAR_SHARE:
         note = f"colour picture on no known colour lookup table (closest '{best}', {near_share:.0%} of pixels near it): luminance used"
@@ -212,6 +287,149 @@ def colour_to_intensity(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | 
         return luminance, overlay, None, None
     note = f"colour lookup table '{best}' mapped back to intensity ({near_share:.0%} of pixels within {NEAR_DISTANCE:g} of it)"
     return index.astype(np.float32)[inverse], overlay, best, note
+
+
+def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
+    """How far an 8-bit RGB picture's colours lie from the colour table closest to it.
+
+    Any rendering of a scintigram (one number per pixel) through a colour table puts every
+    pixel on that table's curve of colours; only burned-in annotation (thin strokes) and
+    the mixtures JPEG and noise make between neighbouring colours (isolated pixels) fall
+    off it. A photograph's colours fill whole regions off every table. Measured on a grid
+    of at most :data:`COLOUR_GRID` points a side; off-table points that survive a 3x3
+    morphological opening of the grid form ``off_table_region_share``.
+
+    Args:
+        rgb: ``(H, W, 3)`` ``uint8``.
+        table: the closest table (``"gray"`` or a name of :data:`DISPLAY_LUTS`).
+
+    Returns:
+        ``{"closest_table", "off_table_share", "off_table_region_share", "saturation"}``.
+
+    Example:
+        >>> grey = np.tile(np.arange(256, dtype=np.uint8), (64, 1))
+        >>> colour_statistics(lookup_table("hot")[grey], "hot")["off_table_region_share"]
+        0.0
+    """
+    import cv2
+
+    step = max(1, int(np.ceil(max(rgb.shape[:2]) / COLOUR_GRID)))
+    grid = np.ascontiguousarray(rgb[::step, ::step, :3])
+    flat = grid.reshape(-1, 3)
+    out: dict[str, Any] = {"closest_table": table, "off_table_share": 0.0, "off_table_region_share": 0.0, "saturation": 0.0}
+    if not flat.size:
+        return out
+    distance, _ = nearest_entry(flat, table)
+    off = (distance > NEAR_DISTANCE).reshape(grid.shape[:2]).astype(np.uint8)
+    regions = cv2.morphologyEx(off, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if min(off.shape) >= 3 else np.zeros_like(off)
+    values = flat.astype(np.float32)
+    brightest = values.max(axis=1)
+    saturation = np.where(brightest > 0, (brightest - values.min(axis=1)) / np.maximum(brightest, 1.0), 0.0)
+    out.update(off_table_share=round(float(off.mean()), 4), off_table_region_share=round(float(regions.mean()), 4), saturation=round(float(saturation.mean()), 4))
+    return out
+
+
+def layout_statistics(grey: np.ndarray) -> dict[str, Any]:
+    """Flat background, lines of text and long straight lines of an 8-bit grey picture.
+
+    Ink is every pixel whose grey level differs by more than :data:`INK_CONTRAST` from the
+    most common one.
+
+    Args:
+        grey: 2-D grey values 0-255 (the picture as read, before any restoration).
+
+    Returns:
+        ``{"flat_share", "text_lines", "long_lines": [horizontal, vertical]}``.
+    """
+    import cv2
+
+    image = np.clip(np.round(grey), 0, 255).astype(np.uint8)
+    histogram = cv2.calcHist([image], [0], None, [256], [0, 256]).ravel()
+    level = int(histogram.argmax())
+    ink = np.abs(image.astype(np.int16) - level) > INK_CONTRAST
+    return {"flat_share": round(float(histogram[level] / image.size), 4), "text_lines": text_lines(ink), "long_lines": list(long_lines(ink))}
+
+
+def text_lines(ink: np.ndarray) -> int:
+    """How many lines of text the ink makes, in the whole picture or one vertical third.
+
+    A line is a run of rows holding ink (at least :data:`TEXT_ROW_MIN_INK` of the width in
+    one row) between rows that hold almost none; typeset text repeats lines at one pitch
+    and one height, so only lines that follow another at the median pitch and height
+    (within :data:`TEXT_REGULARITY`) count, plus the first. Counting by thirds finds the
+    text of a screenshot beside a panel of buttons. Noise specks and a scintigram's few
+    annotation lines do not make many regular lines.
+
+    Args:
+        ink: 2-D boolean ink mask.
+
+    Example:
+        >>> page = np.zeros((200, 300), bool)
+        >>> for top in range(10, 190, 18): page[top:top + 10, 20:280:3] = True
+        >>> text_lines(page)
+        10
+    """
+    width = ink.shape[1]
+    best = 0
+    for columns in (slice(0, width), slice(0, width // 3), slice(width // 3, 2 * width // 3), slice(2 * width // 3, width)):
+        share = ink[:, columns].mean(axis=1) if ink[:, columns].size else np.zeros(ink.shape[0])
+        edges = np.diff(np.concatenate([[0], (share > TEXT_GAP_MAX_INK).astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        kept = [(a, b) for a, b in zip(starts, ends) if share[a:b].max() >= TEXT_ROW_MIN_INK]
+        if len(kept) < 3:
+            continue
+        tops = np.array([a for a, _ in kept])
+        heights = np.array([b - a for a, b in kept])
+        pitch, height = float(np.median(np.diff(tops))), float(np.median(heights))
+        if height < TEXT_MIN_LINE_PX:
+            continue
+        regular = (np.abs(np.diff(tops) - pitch) <= TEXT_REGULARITY * pitch) & (np.abs(heights[1:] - height) <= TEXT_REGULARITY * height)
+        if regular.any():
+            best = max(best, int(regular.sum()) + 1)
+    return best
+
+
+def long_lines(ink: np.ndarray) -> tuple[int, int]:
+    """Thin straight lines of ink across most of the picture: ``(horizontal, vertical)``.
+
+    A line spans at least :data:`LONG_LINE_SHARE` of the picture's width (height) without a
+    break, is at most :data:`LONG_LINE_MAX_PX` thick, lies at least
+    :data:`LONG_LINE_EDGE_MARGIN` of the side away from the picture's edges (a frame round
+    a picture is not line art) and has background along at least one side (at most
+    :data:`LONG_LINE_MAX_NEIGHBOUR_INK` ink in the row two pixels off it). Chart axes, grid
+    lines and table rules are such lines; counts are never drawn as them.
+
+    Args:
+        ink: 2-D boolean ink mask.
+
+    Example:
+        >>> chart = np.zeros((100, 100), bool); chart[10, 10:90] = chart[90, 10:90] = True
+        >>> long_lines(chart)
+        (2, 0)
+    """
+    import cv2
+
+    def rows_with_lines(mask: np.ndarray) -> int:
+        rows, cols = mask.shape
+        span = max(2, int(np.ceil(LONG_LINE_SHARE * cols)))
+        if span > cols:
+            return 0
+        share = mask.mean(axis=1)
+        candidates = np.flatnonzero(share >= LONG_LINE_SHARE)  # a long run needs that much ink
+        if not candidates.size:
+            return 0
+        long_rows = np.zeros(rows, bool)
+        runs = cv2.erode(mask[candidates].astype(np.uint8), np.ones((1, span), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        long_rows[candidates] = runs.any(axis=1)
+        edges = np.diff(np.concatenate([[0], long_rows.astype(np.int8), [0]]))
+        margin = max(LONG_LINE_EDGE_MARGIN * rows, 2)
+        return sum(
+            1
+            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
+            if b - a <= LONG_LINE_MAX_PX and a >= margin and b + 1 < rows - margin and min(share[a - 2], share[b + 1]) <= LONG_LINE_MAX_NEIGHBOUR_INK
+        )
+
+    return rows_with_lines(ink), rows_with_lines(np.ascontiguousarray(ink.T))
 
 
 def looks_inverted(intensity: np.ndarray, ignore: np.ndarray, full_scale: tuple[float, float]) -> bool:

@@ -99,3 +99,60 @@ def probabilities(prediction: dict[str, Any], labels: list[str]) -> list[tuple[s
 def explain_method_of(case: dict[str, Any]) -> str:
     """The explain method used for the case's heatmaps."""
     return getattr(case.get("run_options"), "explain_method", "gradcam")
+
+
+# ---- the input gate -------------------------------------------------------------------
+
+
+def gate_of(case: dict[str, Any]) -> dict[str, Any]:
+    """The case's gate record (``case["gate"]``), with every key present.
+
+    Keys: ``in_distribution`` (``True``/``False``, ``None`` when the bundle ships no
+    learned score), ``ood_score``, ``ood_threshold``, ``overridden`` (the refusals
+    ``--accept-ood`` set aside, each ``{"layer", "reason"}``) and ``against_advice``.
+    """
+    gate = dict(case.get("gate") or {})
+    return {
+        "in_distribution": gate.get("in_distribution"),
+        "ood_score": gate.get("ood_score"),
+        "ood_threshold": gate.get("ood_threshold"),
+        "overridden": [dict(refusal) for refusal in gate.get("overridden") or []],
+        "against_advice": bool(gate.get("against_advice")),
+    }
+
+
+def gate_reasons(gate: dict[str, Any] | None) -> str:
+    """The overridden refusals as ``"<layer>: <reason>; ..."`` (``""`` when none)."""
+    return "; ".join(f"{refusal.get('layer')}: {refusal.get('reason')}" for refusal in (gate or {}).get("overridden") or [])
+
+
+def against_advice_text(gate: dict[str, Any] | None) -> str | None:
+    """The warning every report shows for a view classified against the gate's advice, else ``None``.
+
+    Example:
+        >>> against_advice_text({"against_advice": True, "overridden": [{"layer": "ood", "reason": "score 91.0 above 40.0"}]})
+        "Classified against the input gate's advice (--accept-ood): ood: score 91.0 above 40.0; the label may be meaningless."
+    """
+    if not (gate or {}).get("against_advice"):
+        return None
+    reasons = gate_reasons(gate) or "a gate layer refused this view"
+    return f"Classified against the input gate's advice (--accept-ood): {reasons}; the label may be meaningless."
+
+
+def gate_rows(gate: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The gate's verdict as ``(label, value)`` rows for a reader.
+
+    Example:
+        >>> gate_rows({"in_distribution": True, "ood_score": 12.345, "ood_threshold": 40.0})
+        [('In distribution', 'yes'), ('Out-of-distribution score', '12.35 (threshold 40.00; above it a view is out of distribution)')]
+    """
+    gate = gate or {}
+    known = gate.get("in_distribution")
+    rows = [("In distribution", "not assessed (the bundle ships no learned score)" if known is None else ("yes" if known else "no"))]
+    score, threshold = gate.get("ood_score"), gate.get("ood_threshold")
+    if score is not None:
+        limit = f"threshold {float(threshold):.2f}; above it a view is out of distribution" if threshold is not None else "no threshold"
+        rows.append(("Out-of-distribution score", f"{float(score):.2f} ({limit})"))
+    if gate.get("against_advice"):
+        rows.append(("Gate overridden (--accept-ood)", gate_reasons(gate)))
+    return rows

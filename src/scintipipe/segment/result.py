@@ -20,7 +20,8 @@ def segmentation_result(scan: dict[str, Any], find_regions: Callable[[np.ndarray
 
     Args:
         scan: the scan (``scan["image"]`` holds counts; ``scan["run_options"]`` may name
-            full and empty syringe images).
+            full and empty syringe images given by the user, and ``scan["syringe"]``
+            (``{"full": file, "empty": file}``) those the runner found in the scan's study).
         find_regions: ``(counts, spacing) -> {region name: bool mask}`` on the scan grid.
         method: how the regions were found, for the report.
         notes: notes of the segmenter itself, reported first.
@@ -40,10 +41,14 @@ def segmentation_result(scan: dict[str, Any], find_regions: Callable[[np.ndarray
     if meta.get("is_counts") is False:
         notes.append("display image, not counts: count figures and ratios are only indicative")
     options = scan.get("run_options")
-    full_path = getattr(options, "syringe_full", None)
+    full_path, empty_path = getattr(options, "syringe_full", None), getattr(options, "syringe_empty", None)
+    found = scan.get("syringe") or {}
+    if not full_path and found.get("full"):
+        full_path, empty_path = found["full"], found.get("empty")
+        notes.append(f"uptake: syringe image found in the same study: {Path(full_path).name}" + (f" (empty: {Path(empty_path).name})" if empty_path else ""))
     if full_path and "thyroid_net_counts" in quantities:
         try:
-            extra, uptake_notes = uptake_quantities(meta, quantities["thyroid_net_counts"], Path(full_path), getattr(options, "syringe_empty", None))
+            extra, uptake_notes = uptake_quantities(meta, quantities["thyroid_net_counts"], Path(full_path), Path(empty_path) if empty_path else None)
             quantities.update(extra)
             notes.extend(uptake_notes)
         except (ValueError, OSError) as exc:
