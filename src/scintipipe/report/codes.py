@@ -58,3 +58,16 @@ def label_concept(label: str) -> CodedConcept:
 def probability_concept(label: str) -> CodedConcept:
     """The concept "probability of <label>"."""
     return private(f"P-{label.upper().replace('_', '-')}", f"Probability of {label.replace('_', ' ')}")
+
+#: TID 1500's optional root container of qualitative evaluations (CODE and TEXT items)
+QUALITATIVE_EVALUATIONS = CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
+#: free-text comment (the against-advice warning)
+COMMENT = codes.DCM.Comment
+#: the input gate's verdict: is the view within the data the model was made for (SCT Yes/No)
+IN_DISTRIBUTION = private("IN-DISTRIBUTION", "Input within the model's training distribution")
+YES = codes.SCT.Yes
+NO = codes.SCT.No
+#: the learned out-of-distribution score and its threshold (higher is further out)
+OOD_SCORE = private("OOD-SCORE", "Out-of-distribution score")
+OOD_THRESHOLD = private("OOD-THRESHOLD", "Out-of-distribution score threshold")
+NO_UNITS = codes.UCUM.NoUnits

@@ -9,7 +9,12 @@ Content:
   type, its total counts and area;
 * one group for the whole scan (finding type: thyroid): the predicted class as a
   qualitative evaluation (``Thyroid scintigraphic pattern``), the probability of every class, the uptake and ratios, with the model
-  named as the algorithm.
+  named as the algorithm, and the input gate's out-of-distribution score and threshold
+  when the bundle ships a learned score;
+* TID 1500's root *Qualitative Evaluations* container (UMLS C0034375) with the gate's
+  verdict (``Input within the model's training distribution``: SCT Yes/No) and, for a
+  view classified against the gate's advice (``--accept-ood``), a *Comment* (DCM 121106)
+  TEXT item saying so with the gate's reasons.
 
 Patient and study are copied from the source (highdicom does this from the evidence), so
 a PACS files the SR beside the image.
@@ -25,6 +30,7 @@ import numpy as np
 import pydicom
 from highdicom.sr import (
     AlgorithmIdentification,
+    CodeContentItem,
     ComprehensiveSR,
     DeviceObserverIdentifyingAttributes,
     GraphicTypeValues,
@@ -36,14 +42,18 @@ from highdicom.sr import (
     ObserverContext,
     PlanarROIMeasurementsAndQualitativeEvaluations,
     QualitativeEvaluation,
+    RelationshipTypeValues,
     SourceImageForMeasurementGroup,
     SourceImageForRegion,
+    TextContentItem,
     TrackingIdentifier,
 )
+from highdicom.sr.value_types import ContainerContentItem
 from pydicom.sr.codedict import codes
 
 from scintipipe import __version__
 from scintipipe.report import codes as concepts
+from scintipipe.report.content import against_advice_text, gate_of
 from scintipipe.report.dicom_source import frame_number
 
 SERIES_NUMBER = 9901
@@ -104,6 +114,10 @@ def scan_group(case: dict[str, Any], bundle: Any, source: pydicom.Dataset, algor
     for key, (name, unit) in concepts.SCAN_QUANTITIES.items():
         if key in quantities and np.isfinite(quantities[key]):
             measurements.append(Measurement(name=name, value=float(quantities[key]), unit=unit, algorithm_id=algorithm))
+    gate = gate_of(case)
+    for name, value in ((concepts.OOD_SCORE, gate["ood_score"]), (concepts.OOD_THRESHOLD, gate["ood_threshold"])):
+        if value is not None and np.isfinite(float(value)):
+            measurements.append(Measurement(name=name, value=float(value), unit=concepts.NO_UNITS, algorithm_id=algorithm))
     frames = [frame_number(case, source)] if frame_number(case, source) else None
     return MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(uid=hd.UID(), identifier="scan"),
@@ -113,6 +127,26 @@ def scan_group(case: dict[str, Any], bundle: Any, source: pydicom.Dataset, algor
         qualitative_evaluations=[QualitativeEvaluation(name=concepts.PATTERN, value=concepts.label_concept(prediction["label"]))],
         source_images=[SourceImageForMeasurementGroup(source.SOPClassUID, source.SOPInstanceUID, referenced_frame_numbers=frames)],
     )
+
+
+def gate_evaluations(case: dict[str, Any]) -> ContainerContentItem | None:
+    """The root *Qualitative Evaluations* container: the gate's verdict and the against-advice warning.
+
+    ``None`` when there is nothing to say (no learned score and the gate was not overridden).
+    """
+    gate = gate_of(case)
+    items: list[Any] = []
+    warning = against_advice_text(gate)
+    if warning:
+        items.append(TextContentItem(name=concepts.COMMENT, value=warning, relationship_type=RelationshipTypeValues.CONTAINS))
+    if gate["in_distribution"] is not None:
+        verdict = concepts.YES if gate["in_distribution"] else concepts.NO
+        items.append(CodeContentItem(name=concepts.IN_DISTRIBUTION, value=verdict, relationship_type=RelationshipTypeValues.CONTAINS))
+    if not items:
+        return None
+    container = ContainerContentItem(name=concepts.QUALITATIVE_EVALUATIONS, relationship_type=RelationshipTypeValues.CONTAINS)
+    container.ContentSequence = items
+    return container
 
 
 def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset) -> ComprehensiveSR:
@@ -134,7 +168,11 @@ def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset)
         imaging_measurements=[scan_group(case, bundle, source, algorithm), *region_groups(case, source, algorithm)],
         referenced_images=[source],
     )
-    description = f"scintipipe {bundle.name} {bundle.version}" + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    evaluations = gate_evaluations(case)
+    if evaluations is not None:
+        report[0].ContentSequence.append(evaluations)
+    against = gate_of(case)["against_advice"]
+    description = f"scintipipe {bundle.name} {bundle.version}" + (" GATE OVERRIDDEN" if against else "") + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
     return ComprehensiveSR(
         evidence=[source],
         content=report,

@@ -17,7 +17,7 @@ import numpy as np
 
 from scintipipe import __version__
 from scintipipe.explain import heatmap_on_scan
-from scintipipe.report.content import NOT_FOR_CLINICAL_USE, explain_method_of, input_uids, model_card_text, probabilities, quantity_rows
+from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, gate_rows, input_uids, model_card_text, probabilities, quantity_rows
 from scintipipe.report.render import ROI_COLOURS, display_window, grey_scan, scan_counts, with_heatmap, with_regions, write_png
 from scintipipe.scan import describe
 
@@ -88,9 +88,13 @@ def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tu
     method = explain_method_of(case)
     prediction = case["prediction"]
     legend = [(LEGEND_NAMES[name], ROI_COLOURS[name]) for name in LEGEND_NAMES if np.any((segmentation.get("rois") or {}).get(name, False))]
+    gate = gate_of(case)
+    warning = against_advice_text(gate)
     html = environment().get_template("case.html").render(
-        title=f"{Path(case['source'].partition('#')[0]).name}: {prediction['label']}",
+        title=("[against gate advice] " if warning else "") + f"{Path(case['source'].partition('#')[0]).name}: {prediction['label']}",
         css=(TEMPLATES / "report.css").read_text(),
+        warning=warning,
+        gate_rows=gate_rows(gate),
         notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
         finding_label=prediction["label"].replace("_", " "),
         source=case["source"],
@@ -127,6 +131,7 @@ def render_index(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> Pat
     rows = []
     for record in cases:
         prediction, quantities, case_dir = record["prediction"], record.get("quantities"), record.get("case_dir")
+        gate = gate_of(record)
         has_page = case_dir is not None and (out_dir / case_dir / "report.html").is_file()
         thumbnail = f"{case_dir}/scan.png" if case_dir and (out_dir / case_dir / "scan.png").is_file() else None
         rows.append(
@@ -141,11 +146,15 @@ def render_index(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> Pat
                 "left_right": _figure(quantities, "left_right_ratio", "{:.2f}"),
                 "thyroid_background": _figure(quantities, "thyroid_to_background_ratio", "{:.1f}"),
                 "thyroid_salivary": _figure(quantities, "thyroid_to_salivary_ratio", "{:.2f}"),
+                "warning": against_advice_text(gate),
+                "in_distribution": "–" if gate["in_distribution"] is None else ("yes" if gate["in_distribution"] else "no"),
             }
         )
+    against = sum(1 for row in rows if row["warning"])
     html = environment().get_template("index.html").render(
         css=(TEMPLATES / "report.css").read_text(),
         notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
+        warning=f"{against} of {len(rows)} views were classified against the input gate's advice (--accept-ood); their labels may be meaningless (rows marked below)." if against else None,
         cases=rows,
         model=bundle.summary(),
     )

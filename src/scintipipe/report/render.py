@@ -118,6 +118,34 @@ def side_by_side(*pictures: np.ndarray, gap: int = 8) -> np.ndarray:
     return np.concatenate(row[:-1], axis=1)
 
 
+def warning_strip(picture: np.ndarray, lines: list[str]) -> np.ndarray:
+    """``picture`` under a red strip with ``lines`` of white text, wrapped to its width.
+
+    For burned-in warnings (a view classified against the input gate's advice): the text
+    is ASCII (OpenCV's fonts have no other glyphs).
+    """
+    font, scale, thickness, margin, step = cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1, 8, 22
+    width = picture.shape[1]
+    wrapped: list[str] = []
+    for line in lines:
+        words = line.encode("ascii", "replace").decode().split()
+        current = ""
+        for word in words:
+            candidate = f"{current} {word}".strip()
+            if current and cv2.getTextSize(candidate, font, scale, thickness)[0][0] > width - 2 * margin:
+                wrapped.append(current)
+                current = word
+            else:
+                current = candidate
+        if current:
+            wrapped.append(current)
+    strip = np.zeros((margin + step * len(wrapped) + margin // 2, width, 3), np.uint8)
+    strip[:] = (176, 0, 32)
+    for index, line in enumerate(wrapped):
+        cv2.putText(strip, line, (margin, margin + step * index + 14), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return np.concatenate([strip, picture], axis=0)
+
+
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     """Write an RGB picture as PNG, tagged as a scintipipe preview (not a scan)."""
     return save_preview_png(rgb, path, "report image")

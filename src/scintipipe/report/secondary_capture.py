@@ -1,7 +1,8 @@
 """The report's pictures as a DICOM Secondary Capture (highdicom) for PACS viewers.
 
 One RGB image: the scan with the regions outlined, beside the heatmap overlay of the
-predicted class. Patient and study are copied from the source image, the source is listed
+predicted class. A view classified against the input gate's advice (``--accept-ood``)
+gets a red strip above the pictures saying so, with the gate's reasons. Patient and study are copied from the source image, the source is listed
 as the Source Image, and the series is flagged ``DERIVED``.
 """
 
@@ -15,8 +16,9 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from scintipipe import __version__
+from scintipipe.report.content import gate_of, gate_reasons
 from scintipipe.report.html import heatmaps_on_scan
-from scintipipe.report.render import display_window, grey_scan, scan_counts, side_by_side, with_heatmap, with_regions
+from scintipipe.report.render import display_window, grey_scan, scan_counts, side_by_side, warning_strip, with_heatmap, with_regions
 
 SERIES_NUMBER = 9902
 
@@ -30,7 +32,11 @@ def overlay_picture(case: dict[str, Any]) -> np.ndarray:
     heatmaps = heatmaps_on_scan(case)
     if heatmaps:
         pictures.append(with_heatmap(scan, heatmaps[0][1]))
-    return side_by_side(*pictures)
+    picture = side_by_side(*pictures)
+    gate = gate_of(case)
+    if gate["against_advice"]:
+        picture = warning_strip(picture, ["CLASSIFIED AGAINST THE INPUT GATE'S ADVICE (--accept-ood): the label may be meaningless.", gate_reasons(gate)])
+    return picture
 
 
 def secondary_capture(case: dict[str, Any], bundle: Any, source: pydicom.Dataset) -> hd.sc.SCImage:
@@ -42,7 +48,8 @@ def secondary_capture(case: dict[str, Any], bundle: Any, source: pydicom.Dataset
         source: the source image's DICOM header (patient and study come from it).
     """
     picture = np.ascontiguousarray(overlay_picture(case))
-    description = f"scintipipe overlay {bundle.name}" + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    against = gate_of(case)["against_advice"]
+    description = f"scintipipe overlay {bundle.name}" + (" GATE OVERRIDDEN" if against else "") + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
     image = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=picture,

@@ -2,7 +2,8 @@
 
 Routes, parameters and answers follow MONAI Label (``monailabel/endpoints/*.py`` and
 ``monailabel/client/client.py``), so its client and its 3D Slicer and OHIF plugins work
-unchanged. Endpoints are plain functions: FastAPI runs them in its thread pool, and
+unchanged. Inputs the gate refuses (:mod:`scintipipe.gate`) get 422 with the layer and the
+reason, naming the file as the user sent it (never the server's temporary copy). Endpoints are plain functions: FastAPI runs them in its thread pool, and
 :class:`~scintipipe.server.models.ModelService` serialises the network calls.
 """
 
@@ -21,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 
 from scintipipe import __version__
 from scintipipe.errors import ScanError
+from scintipipe.gate import GateRefused
 from scintipipe.server.activelearning import ActiveLearning
 from scintipipe.server.datastore import FINAL_TAG, Datastore, check_id, stem_of
 from scintipipe.server.errors import BadRequest, NotFound, PayloadTooLarge, TrainingBusy
@@ -77,6 +79,38 @@ def message_of(exc: BaseException) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
 
 
+def gate_refusal_answer(exc: GateRefused) -> JSONResponse:
+    """422 for a view the input gate refused or skipped.
+
+    ``detail`` names the file and says why; ``layer`` (``metadata``, ``content``, ``ood``
+    or a plugin's layer), ``reason``, ``file`` (with ``#view`` for a view of a multi-view
+    file), ``skipped`` (syringe, point-source and flood images) and ``overridable``
+    (whether params ``{"accept_ood": true}`` would classify it) come as fields.
+    """
+    refusal = exc.refusal
+    detail = f"{exc.source}: {refusal.reason}: not classified" if refusal.skip else str(exc)
+    body = {"detail": detail, "layer": refusal.layer, "reason": refusal.reason, "file": exc.source, "skipped": refusal.skip, "overridable": refusal.overridable}
+    return JSONResponse(body, status_code=422)
+
+
+def sources_as_sent(params: dict[str, Any], path: Path, name: str) -> dict[str, Any]:
+    """The answer with each view's ``source`` naming the file as sent, not the server's copy."""
+    for view in params.get("views") or []:
+        if isinstance(view.get("source"), str):
+            view["source"] = view["source"].replace(str(path), name)
+    return params
+
+
+def as_sent(exc: ScanError, path: Path, name: str) -> ScanError:
+    """``exc`` naming the file as the user sent it (``name``) instead of the server's copy (``path``)."""
+    source = exc.source.replace(str(path), name)
+    if isinstance(exc, GateRefused):
+        renamed: ScanError = GateRefused(source, exc.refusal)
+    else:
+        renamed = type(exc)(source, exc.reason.replace(str(path), name))
+    return renamed
+
+
 def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, name: str = "scintipipe") -> FastAPI:
     """Build the server application.
 
@@ -107,6 +141,12 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
             return error(status, message_of(exc))
 
         app.add_exception_handler(exception_class, handle)
+
+    async def handle_gate(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, GateRefused)
+        return gate_refusal_answer(exc)
+
+    app.add_exception_handler(GateRefused, handle_gate)  # more specific than ScanError's 415
 
     def known_classes() -> list[str]:
         return sorted({label for bundle in service.bundles.values() for label in bundle.labels})
@@ -146,15 +186,24 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
         request_params = parse_params(params)
         if file is not None and file.filename:
             path, _ = save_upload(file, uploads_dir, max_upload_bytes)
+            name = Path(file.filename).name
             try:
                 result = service.infer(model, path, request_params, image_id=image or None)
+            except ScanError as exc:
+                raise as_sent(exc, path, name) from exc
             finally:
                 path.unlink(missing_ok=True)
         elif image:
             check_id(image)
-            result = service.infer(model, datastore.image_path(image), request_params, image_id=image)
+            path = datastore.image_path(image)
+            name = datastore.image_info(image).get("original_name") or image
+            try:
+                result = service.infer(model, path, request_params, image_id=image)
+            except ScanError as exc:
+                raise as_sent(exc, path, name) from exc
         else:
             raise BadRequest("give an image id from the datastore (?image=ID) or upload a file (form field 'file')")
+        sources_as_sent(result.params, path, name)
         return infer_answer(result, served.kind, output)
 
     def infer_answer(result: InferResult, kind: str, output: InferOutput | None) -> Any:
@@ -186,7 +235,10 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
         image_id = check_id(image or stem_of(file.filename or ""))
         path, suffix = save_upload(file, uploads_dir, max_upload_bytes)
         try:
-            scans = service.load(path)
+            try:
+                scans = service.load(path)
+            except ScanError as exc:
+                raise as_sent(exc, path, Path(file.filename or "").name or image_id) from exc
             first = scans[0]["image"]
             described = {
                 "views": [scan["image"].meta.get("view") for scan in scans],

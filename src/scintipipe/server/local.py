@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import pluggy
 import uvicorn
 
 from scintipipe.bundle import Bundle
@@ -24,13 +25,14 @@ LOOPBACK = "127.0.0.1"
 
 
 @contextmanager
-def running_server(bundles: dict[str, Path], datastore_dir: Path, max_upload_bytes: int | None = None, start_timeout_s: float = 30.0) -> Iterator[str]:
+def running_server(bundles: dict[str, Path], datastore_dir: Path, max_upload_bytes: int | None = None, start_timeout_s: float = 30.0, pm: pluggy.PluginManager | None = None) -> Iterator[str]:
     """Serve ``bundles`` (name to folder) under uvicorn in a thread; yield the base URL.
 
     The socket is bound to 127.0.0.1 on a free port before uvicorn starts, so no other
-    process can take the port in between. The server stops when the block ends.
+    process can take the port in between. The server stops when the block ends. ``pm``
+    defaults to the built-in plugins only (no entry points).
     """
-    pm = make_plugin_manager(load_entry_points=False)
+    pm = pm or make_plugin_manager(load_entry_points=False)
     app = build_app(pm, {name: Bundle(path, name=name) for name, path in bundles.items()}, datastore_dir, max_upload_bytes=max_upload_bytes)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

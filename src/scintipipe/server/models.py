@@ -13,6 +13,14 @@ Per bundle the server offers three MONAI Label models:
     Where the Grad-CAM map of the predicted class reaches ``threshold`` (param, default
     0.5), on the scan grid, as a label image.
 
+Every model runs the input gate first (:mod:`scintipipe.gate`): a view it refuses (a CT,
+a photograph, a syringe image, a view out of the bundle's distribution) raises
+:class:`~scintipipe.gate.GateRefused`, which the app answers with 422. The params flag
+``accept_ood`` classifies what the ``content`` and ``ood`` layers refused, as
+``scintipipe run --accept-ood`` does; answers then carry the gate record with
+``against_advice`` set. The ``_roi`` model runs the per-view layers (metadata, content)
+only: it uses no network.
+
 The bundles' networks are shared by every request. Everything that touches a network
 (classification, Grad-CAM's hooks) runs under one lock, so concurrent requests are
 served one network call at a time while loading, preprocessing and segmentation run in
@@ -35,7 +43,9 @@ import pluggy
 from scintipipe.bundle import Bundle
 from scintipipe.errors import ScanError
 from scintipipe.explain import heatmap_on_scan
+from scintipipe.gate import GateRefused
 from scintipipe.pipeline import Pipeline, RunOptions
+from scintipipe.report.content import against_advice_text, gate_of
 from scintipipe.server.errors import BadRequest, UnknownModel
 from scintipipe.server.label_images import GRADCAM_LABELS, ROI_LABELS, region_label_map, roi_label_map, write_label_nifti
 
@@ -112,6 +122,27 @@ def scan_spacing(scan: dict[str, Any]) -> tuple[float, float] | None:
     """The scan's ``(row, column)`` pixel spacing in mm, when known."""
     spacing = scan["image"].meta.get("spacing")
     return (float(spacing[0]), float(spacing[1])) if spacing is not None else None
+
+
+def accept_ood_of(params: dict[str, Any]) -> bool:
+    """The ``accept_ood`` param as a bool (``true``/``false``, also as strings or 0/1).
+
+    Raises:
+        BadRequest: any other value.
+    """
+    value = params.get("accept_ood", False)
+    if isinstance(value, str):
+        value = {"true": True, "false": False, "1": True, "0": False, "": False}.get(value.strip().lower(), value)
+    if value in (None, 0, 1) or isinstance(value, bool):
+        return bool(value)
+    raise BadRequest(f"accept_ood must be true or false, not {params.get('accept_ood')!r}")
+
+
+def gate_answer(gate: dict[str, Any] | None) -> dict[str, Any]:
+    """The gate fields of an answer: ``in_distribution``, ``ood_score``, ``ood_threshold`` and ``gate`` (the whole record)."""
+    record = gate_of({"gate": gate})
+    record = {**record, "ood_score": json_number(record["ood_score"]), "ood_threshold": json_number(record["ood_threshold"])}
+    return {"in_distribution": record["in_distribution"], "ood_score": record["ood_score"], "ood_threshold": record["ood_threshold"], "gate": record}
 
 
 def json_number(value: Any) -> Any:
@@ -201,9 +232,16 @@ class ModelService:
         """The ``models`` of ``/info/``."""
         return {name: self.model_info(model) for name, model in self.models().items()}
 
-    def pipeline(self, bundle_name: str, explain: bool = False) -> Pipeline:
-        """A pipeline over one served bundle (cheap: the bundle holds the network)."""
-        options = RunOptions(device=self.device, batch_size=8, segment=False, explain=explain, report=False, progress=False)
+    def pipeline(self, bundle_name: str, explain: bool = False, accept_ood: bool = False) -> Pipeline:
+        """A pipeline over one served bundle (cheap: the bundle holds the network).
+
+        Args:
+            bundle_name: a served bundle.
+            explain: run the explain stage in :meth:`Pipeline.classify`.
+            accept_ood: classify views the gate's ``content`` and ``ood`` layers refused
+                (``scintipipe run --accept-ood``).
+        """
+        options = RunOptions(device=self.device, batch_size=8, segment=False, explain=explain, report=False, progress=False, accept_ood=accept_ood)
         return Pipeline(self.pm, self.bundles[bundle_name], options, log=lambda message: None)
 
     def load(self, path: Path) -> list[dict[str, Any]]:
@@ -219,42 +257,89 @@ class ModelService:
         Args:
             model_name: a name from :meth:`models`.
             path: the scan file (its extension lets the loaders recognise it).
-            params: the request's JSON params (``view``, ``threshold``).
+            params: the request's JSON params (``view``, ``threshold``, ``accept_ood``).
             image_id: the datastore id, echoed in the answer.
 
         Raises:
             UnknownModel: no such model.
             BadRequest: bad params.
+            GateRefused: the input gate refused the view (or, with no ``view`` asked
+                for, every view of the file); its source is ``path`` (``#view``).
             ScanError: the file is not a usable scan.
         """
         model = self.model(model_name)
+        accept_ood = accept_ood_of(params)
         timer = Timer()
         with timer.step("load_s"):
             scans = self.load(path)
         if model.method == "classify":
-            result = self._classify(model, scans, params, timer)
+            result = self._classify(model, scans, params, timer, accept_ood)
         elif model.method == "roi":
-            result = self._roi(model, choose_view(scans, params.get("view")), timer)
+            result = self._roi(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), timer)
         else:
-            result = self._gradcam(model, choose_view(scans, params.get("view")), params, timer)
+            result = self._gradcam(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), params, timer, accept_ood)
         result.params.update({"model": model.name, "image": image_id, "latency": timer.latency()})
         return result
 
-    def classify_scans(self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None) -> list[dict[str, Any]]:
-        """Preprocess and classify scans; the network call holds the lock."""
+    def admitted_view(self, bundle_name: str, scans: list[dict[str, Any]], view: str | None, accept_ood: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The view to answer for and its gate record, after the gate's per-view layers (metadata, content).
+
+        With ``view`` that view, else the file's first view the gate lets through.
+
+        Raises:
+            GateRefused: the asked-for view, or every view, was refused.
+        """
+        pipeline = self.pipeline(bundle_name, accept_ood=accept_ood)
+        candidates = [choose_view(scans, view)] if view else scans
+        first_refusal: GateRefused | None = None
+        for scan in candidates:
+            try:
+                return scan, pipeline.admit(scan)
+            except GateRefused as refused:
+                first_refusal = first_refusal or refused
+        assert first_refusal is not None
+        raise first_refusal
+
+    def gate_and_classify(self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False) -> list[dict[str, Any] | GateRefused]:
+        """Gate, preprocess and classify scans; the network call holds the lock.
+
+        Returns:
+            Per scan, its classified case, or the :class:`GateRefused` of the gate layer
+            that refused it (metadata and content layers before preprocessing, the
+            learned ``ood`` layer in the batch).
+        """
         timer = timer or Timer()
-        pipeline = self.pipeline(bundle_name)
+        pipeline = self.pipeline(bundle_name, accept_ood=accept_ood)
+        outcomes: list[dict[str, Any] | GateRefused] = []
         with timer.step("preprocess_s"):
-            cases = [pipeline.prepare(scan) for scan in scans]
-        with timer.step("wait_s"):
-            self.network_lock.acquire()
-        try:
-            with timer.step("classify_s"):
-                pipeline.bundle = self.bundles[bundle_name]
-                pipeline.classify(cases)
-        finally:
-            self.network_lock.release()
-        return cases
+            for scan in scans:
+                try:
+                    outcomes.append(pipeline.prepare(scan))
+                except GateRefused as refused:
+                    outcomes.append(refused)
+        cases = [outcome for outcome in outcomes if not isinstance(outcome, GateRefused)]
+        if cases:
+            with timer.step("wait_s"):
+                self.network_lock.acquire()
+            try:
+                with timer.step("classify_s"):
+                    pipeline.bundle = self.bundles[bundle_name]
+                    pipeline.classify(cases)
+            finally:
+                self.network_lock.release()
+        return [outcome["refused"] if isinstance(outcome, dict) and "refused" in outcome else outcome for outcome in outcomes]
+
+    def classify_scans(self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False) -> list[dict[str, Any]]:
+        """Gate, preprocess and classify scans (see :meth:`gate_and_classify`).
+
+        Raises:
+            GateRefused: the gate refused one of the scans (the first refused is raised).
+        """
+        outcomes = self.gate_and_classify(bundle_name, scans, timer, accept_ood)
+        for outcome in outcomes:
+            if isinstance(outcome, GateRefused):
+                raise outcome
+        return outcomes  # type: ignore[return-value]
 
     def segment(self, bundle_name: str, scan: dict[str, Any]) -> dict[str, Any] | None:
         """The segment stage on one scan (``None`` when no segmenter handles it).
@@ -276,15 +361,26 @@ class ModelService:
         notes.extend(segmentation.get("notes") or [])
         return {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()}
 
-    def _classify(self, model: ServedModel, scans: list[dict[str, Any]], params: dict[str, Any], timer: Timer) -> InferResult:
+    def _classify(self, model: ServedModel, scans: list[dict[str, Any]], params: dict[str, Any], timer: Timer, accept_ood: bool = False) -> InferResult:
         bundle = self.bundles[model.bundle_name]
-        chosen = choose_view(scans, params.get("view"))
-        cases = self.classify_scans(model.bundle_name, scans, timer)
+        asked = choose_view(scans, params.get("view")) if params.get("view") else None
+        outcomes = self.gate_and_classify(model.bundle_name, scans, timer, accept_ood)
+        if asked is not None:
+            chosen_index = scans.index(asked)
+        else:  # the first view the gate let through
+            chosen_index = next((index for index, outcome in enumerate(outcomes) if not isinstance(outcome, GateRefused)), 0)
+        if isinstance(outcomes[chosen_index], GateRefused):
+            raise outcomes[chosen_index]
+        chosen = scans[chosen_index]
         notes: list[str] = []
         with timer.step("segment_s"):
             quantities = self._quantities(model.bundle_name, chosen, notes)
         views = []
-        for scan, case in zip(scans, cases):
+        for scan, case in zip(scans, outcomes):
+            if isinstance(case, GateRefused):
+                refusal = case.refusal
+                views.append({"source": scan["source"], "view": scan["image"].meta.get("view"), "refused": {"layer": refusal.layer, "reason": refusal.reason, "skipped": refusal.skip}})
+                continue
             probabilities = {label: case["prediction"][f"prob_{label}"] for label in bundle.labels}
             ranked = sorted(enumerate(bundle.labels), key=lambda item: -probabilities[item[1]])
             views.append(
@@ -295,9 +391,13 @@ class ModelService:
                     "label": case["prediction"]["label"],
                     "confidence": case["prediction"]["confidence"],
                     "probabilities": probabilities,
+                    **gate_answer(case.get("gate")),
                 }
             )
-        main = views[scans.index(chosen)]
+        main = views[chosen_index]
+        warning = against_advice_text(main["gate"])
+        if warning:
+            notes.insert(0, warning)
         answer = {
             "type": CLASSIFICATION,
             "prediction": main["prediction"],
@@ -306,13 +406,17 @@ class ModelService:
             "probabilities": main["probabilities"],
             "view": main["view"],
             "quantities": quantities,
+            "in_distribution": main["in_distribution"],
+            "ood_score": main["ood_score"],
+            "ood_threshold": main["ood_threshold"],
+            "gate": main["gate"],
             "views": views,
             "bundle": {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use},
             "notes": notes,
         }
         return InferResult(answer)
 
-    def _roi(self, model: ServedModel, scan: dict[str, Any], timer: Timer) -> InferResult:
+    def _roi(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], timer: Timer) -> InferResult:
         with timer.step("segment_s"):
             segmentation = self.segment(model.bundle_name, scan)
         if not segmentation or not segmentation.get("rois"):
@@ -330,10 +434,11 @@ class ModelService:
             "view": scan["image"].meta.get("view"),
             "shape": list(labels.shape),
             "notes": segmentation.get("notes") or [],
+            "gate": gate_answer(gate)["gate"],
         }
         return InferResult(answer, path)
 
-    def _gradcam(self, model: ServedModel, scan: dict[str, Any], params: dict[str, Any], timer: Timer) -> InferResult:
+    def _gradcam(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], params: dict[str, Any], timer: Timer, accept_ood: bool = False) -> InferResult:
         try:
             threshold = float(params.get("threshold", DEFAULT_GRADCAM_THRESHOLD))
         except (TypeError, ValueError) as exc:
@@ -341,16 +446,18 @@ class ModelService:
         if not 0.0 <= threshold <= 1.0:
             raise BadRequest(f"threshold must be in [0, 1], not {threshold}")
         bundle = self.bundles[model.bundle_name]
-        pipeline = self.pipeline(model.bundle_name, explain=True)
+        pipeline = self.pipeline(model.bundle_name, explain=True, accept_ood=accept_ood)
         with timer.step("preprocess_s"):
-            case = pipeline.prepare(scan)
+            case = pipeline.prepare(scan, gate)
         with timer.step("wait_s"):
             self.network_lock.acquire()
         try:
             with timer.step("classify_s"):
-                pipeline.classify([case])
+                refused = pipeline.classify([case])
         finally:
             self.network_lock.release()
+        if refused:
+            raise refused[0]["refused"]
         if case.get("heatmap") is None:
             raise BadRequest(f"bundle {bundle.name!r} gave no Grad-CAM map")
         counts_shape = tuple(scan["image"].shape[-2:])
@@ -368,6 +475,7 @@ class ModelService:
             "view": scan["image"].meta.get("view"),
             "shape": list(labels.shape),
             "bundle": {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use},
+            **gate_answer(case.get("gate")),
         }
         return InferResult(answer, path)
 
