@@ -56,6 +56,8 @@ RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "real_images.md"
 sys.path.insert(0, str(REPO / "src"))
 
+from scintipipe.docs_markers import replace_marked, update_file  # noqa: E402, F401  (shared with scintipipe gate fit; replace_marked re-exported)
+
 MARKER = "real-images"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm")
 
@@ -305,34 +307,6 @@ def render(results: dict[str, Any], bundles: list[str] | None = None, heading: b
         parts.append("Excluded: " + "; ".join(f"`{item['image']}` ({item['reason']})" for item in results["excluded"]) + ".")
         parts.append("")
     return "\n".join(parts)
-
-
-def replace_marked(text: str, marker: str, content: str) -> str:
-    """Put ``content`` between ``<!-- marker:start -->`` and ``<!-- marker:end -->``.
-
-    The markers are appended (after a blank line) when absent; a rerun replaces only what
-    lies between them, so the result of applying the same content twice is the same text.
-
-    Args:
-        text: the document.
-        marker: the marker name (``real-images``).
-        content: markdown to put between the markers.
-    """
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    block = f"{start}\n{content.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        return pattern.sub(lambda _: block, text, count=1)
-    return text.rstrip("\n") + "\n\n" + block + "\n"
-
-
-def update_file(path: Path, marker: str, content: str, title: str | None = None) -> None:
-    """Apply :func:`replace_marked` to a file (created with ``title`` when missing)."""
-    text = path.read_text() if path.is_file() else (f"# {title}\n" if title else "")
-    new = replace_marked(text, marker, content)
-    if new != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(new)
 
 
 def registered_bundles() -> dict[str, Any]:

@@ -8,9 +8,13 @@ The same design as ``benchmarks/ship_uptake4.py``: training scans from the ``ran
 centre (a new camera, count level, matrix, collimator and framing for every scan,
 independent of the class), balanced, as DICOM counts and as display exports; test sets of
 held-out randomised scans (DICOM and exports) and an external fixed camera (centre b).
-The recipe is the plugin's ``disease_demo_cpu.json`` (ScintiNet, 96 x 96). The real images
-in ``../shared/reference-scans`` are never used here; ``python benchmarks/real_images.py``
-adds the real-image table to the card afterwards.
+The recipe is the plugin's ``disease_demo_cpu.json`` (ScintiNet, 96 x 96). After training,
+``scintipipe gate fit`` refits the input gate's learned score and the temperature for the new
+weights on the same folders as the shipped ``configs/gate.json`` records (the training sets;
+held-out DICOM and exports; external centre b), keeping the old radionuclides; it writes
+``models/ood.pt``, ``configs/gate.json`` and the card's gate section (not with
+``--skip-train``). The real images in ``../shared/reference-scans`` are never used here;
+``python benchmarks/real_images.py`` adds the real-image table to the card afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ship_uptake4 import ROOT, combined_labels, glance_lines, sh, simulate, split_card, write_card_text  # noqa: E402
+from ship_uptake4 import DEFAULT_GATE_METHOD, ROOT, combined_labels, gate_fit_command, gate_section, glance_lines, old_gate, seed_gate, sh, simulate, split_card, write_card_text  # noqa: E402
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
 TRAIN_SETS = [
@@ -69,8 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.epochs:
         train_cmd += ["--epochs", str(args.epochs)]
     if not args.skip_train:
+        old = old_gate(out)
         for child in ("configs", "models", "docs"):
             shutil.rmtree(out / child, ignore_errors=True)
+        seed_gate(out, old)
         sh(train_cmd, args.threads)
         keep = data / "disease-training"
         shutil.rmtree(keep, ignore_errors=True)
@@ -78,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("checkpoint.pt", "logs", "train_errors.csv"):
             if (out / name).exists():
                 shutil.move(str(out / name), str(keep / name))
+        bundle = "disease" if out == bundle_dir().resolve() else str(out.relative_to(ROOT))
+        method = (old.get("ood") or {}).get("method", DEFAULT_GATE_METHOD)
+        sh(gate_fit_command(bundle, data, TRAIN_SETS, TEST_SETS, method, "disease", args.threads), args.threads)
     reports = {}
     for key, (folder, _, _) in tests.items():
         dest = ROOT / f"plugins/scintipipe-disease/docs/eval_{key}"
@@ -96,6 +105,7 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
     from scintipipe.evaluation import format_table
 
     card_path = out / "docs/README.md"
+    gate = gate_section(card_path)
     title, rest = split_card(card_path)
     glance = glance_lines(reports, tests, LABELS)
     parts = [
@@ -117,9 +127,10 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
         "Class-specific attention maps (the paper's Grad-CAM heatmaps): "
         "`scintipipe run --bundle disease scans/ --out results/ --explain-class all`.",
         "",
+        *gate,
         "## How it was made",
         "",
-        "`python benchmarks/ship_disease.py` (simulation, training, evaluations, this card), then `python benchmarks/real_images.py`. "
+        "`python benchmarks/ship_disease.py` (simulation, training, the input gate, evaluations, this card), then `python benchmarks/real_images.py`. "
         f"Training command: `{' '.join(shlex.quote(c) for c in train_cmd)}`.",
     ]
     write_card_text(card_path, parts, rest)

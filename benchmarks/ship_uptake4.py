@@ -15,14 +15,21 @@ Steps (every one is a plain ``scintipipe`` command, printed as it runs):
    the external set (centre b, 128 x 128, 2.21 mm, ~300k counts, the paper's external mix
    120/49/13/120 of 302), a fixed camera never seen in training;
 3. ``scintipipe train --bundle uptake4 --recipe src/scintipipe/recipes/uptake4.json`` on
-   both training sets into ``bundles/uptake4``;
-4. ``scintipipe evaluate`` on every test set into ``benchmarks/results/uptake4_<set>``;
-5. the model card ``bundles/uptake4/docs/README.md``: the training card written by
+   both training sets into ``bundles/uptake4`` (the old ``configs/gate.json``
+   radionuclides are kept; its statistics and temperature belonged to the old weights);
+4. ``checkpoint.pt`` and ``logs/`` (TensorBoard) are moved out of the bundle into
+   ``data/uptake4-training/`` so that only configs/, models/, docs/ and LICENSE are shipped;
+5. ``scintipipe gate fit`` refits the input gate's learned score and the temperature for
+   the new weights (:func:`gate_fit_command`: the training sets, the held-out DICOM and
+   export sets and the external set, as the shipped ``configs/gate.json`` records), which
+   writes ``models/ood.pt``, ``configs/gate.json`` and the card's gate section;
+6. ``scintipipe evaluate`` on every test set into ``benchmarks/results/uptake4_<set>``;
+7. the model card ``bundles/uptake4/docs/README.md``: the training card written by
    ``scintipipe train`` (command, data hash, seed, versions) plus the evaluations in seed
-   002's Table 2 layout next to the paper's InceptionV3 figures; then rerun
-   ``python benchmarks/real_images.py`` to add the real-image table;
-6. ``checkpoint.pt`` and ``logs/`` (TensorBoard) are moved out of the bundle into
-   ``data/uptake4-training/`` so that only configs/, models/, docs/ and LICENSE are shipped.
+   002's Table 2 layout next to the paper's InceptionV3 figures and the gate section; then
+   rerun ``python benchmarks/real_images.py`` to add the real-image table.
+
+``--skip-train`` re-evaluates and rewrites the card only (the gate is not refitted).
 
 The real images in ``../shared/reference-scans`` are never used here: not for training,
 not for choosing epochs or thresholds.
@@ -56,6 +63,13 @@ PAPER_INCEPTION_V3 = {
 }
 PAPER_OVERALL = {"internal": 92.73, "external": 87.75}
 MARKER = "<!-- below: the card written by scintipipe train -->"
+#: the gate section ``scintipipe gate fit`` writes (``<!-- gate:start -->``): placed before "How it was made"
+GATE_MARKER = "gate"
+#: the learned score used when the old bundle records none
+DEFAULT_GATE_METHOD = "mahalanobis_blocks"
+#: TEST_SETS keys the gate is fitted on as held-out in-distribution folders, and as external folders
+GATE_HELD_OUT = ("internal", "exports")
+GATE_EXTERNAL = ("external",)
 METRIC_NAMES = {"accuracy": "Accuracy", "sensitivity": "Sensitivity (Recall)", "specificity": "Specificity", "ppv": "PPV (Precision)", "npv": "NPV", "f1": "F1 score", "auc": "ROC AUC"}
 
 
@@ -65,9 +79,14 @@ def sh(cmd: list[str], threads: int) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT, env=env)
 
 
+def simulate_command(folder: Path, n: int, seed: int, center: str, extra: list[str] | None = None, task: str = "uptake4") -> list[str]:
+    """The ``scintipipe simulate`` command that makes ``folder``."""
+    return ["scintipipe", "simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, *(extra or []), "--out", str(folder.relative_to(ROOT)), "--no-progress"]
+
+
 def simulate(folder: Path, n: int, seed: int, center: str, threads: int, extra: list[str] | None = None, task: str = "uptake4") -> list[str]:
     """Simulate a data set into ``folder`` unless it is already there; return the command."""
-    cmd = ["scintipipe", "simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, *(extra or []), "--out", str(folder.relative_to(ROOT)), "--no-progress"]
+    cmd = simulate_command(folder, n, seed, center, extra, task)
     if not (folder / "labels.csv").is_file():
         sh(cmd, threads)
     return cmd
@@ -86,6 +105,55 @@ def combined_labels(folders: list[Path], base: Path, out_csv: Path) -> int:
         writer.writerow(["file", "label"])
         writer.writerows(rows)
     return len(rows)
+
+
+def old_gate(out: Path) -> dict:
+    """The bundle's current ``configs/gate.json`` (``{}`` when absent), read before the folder is cleared."""
+    path = out / "configs/gate.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def seed_gate(out: Path, old: dict) -> None:
+    """Write the ``configs/gate.json`` keys a retrained bundle keeps (the radionuclides) into the cleared ``out``.
+
+    ``scintipipe train --bundle NAME`` keeps them from the bundle NAME registers; when that
+    is ``out`` itself, this is where it finds them after the old bundle was removed.
+    """
+    from scintipipe.bundle_writer import INHERITED_GATE_KEYS
+
+    kept = {key: old[key] for key in INHERITED_GATE_KEYS if old.get(key)}
+    if kept:
+        (out / "configs").mkdir(parents=True, exist_ok=True)
+        (out / "configs/gate.json").write_text(json.dumps(kept, indent=2) + "\n")
+
+
+def gate_fit_command(bundle: str, data: Path, train_sets: list, test_sets: dict, method: str, task: str, threads: int) -> list[str]:
+    """The ``scintipipe gate fit`` command a reship runs after training.
+
+    The folders are the shipped gate's (its ``configs/gate.json`` ``command``): every
+    training set as ``--train``, the :data:`GATE_HELD_OUT` test sets as ``--held-out``
+    and the :data:`GATE_EXTERNAL` ones as ``--external``; the simulate commands that make
+    them are recorded (``--data-command``) for the card's reproduce block.
+
+    Args:
+        bundle: the bundle's registered name (or folder) as ``--bundle``.
+        data: the data folder.
+        train_sets: ``[(folder, n, seed, centre, extra), ...]`` (:data:`TRAIN_SETS`).
+        test_sets: ``{key: (folder, n, seed, centre, extra, text)}`` (:data:`TEST_SETS`).
+        method: the learned score.
+        task: the simulator task.
+        threads: ``--threads``.
+    """
+    rel = lambda folder: str((data / folder).relative_to(ROOT))  # noqa: E731
+    cmd = ["scintipipe", "gate", "fit", "--bundle", bundle]
+    cmd += [x for name, *_ in train_sets for x in ("--train", rel(name))]
+    cmd += [x for key in GATE_HELD_OUT for x in ("--held-out", rel(test_sets[key][0]))]
+    cmd += [x for key in GATE_EXTERNAL for x in ("--external", rel(test_sets[key][0]))]
+    cmd += ["--method", method]
+    made = [simulate_command(data / name, n, seed, center, extra, task) for name, n, seed, center, extra in train_sets]
+    made += [simulate_command(data / test_sets[key][0], *test_sets[key][1:5], task=task) for key in (*GATE_HELD_OUT, *GATE_EXTERNAL)]
+    cmd += [x for c in made for x in ("--data-command", " ".join(c))]
+    return cmd + ["--cache", "data/gate-cache", "--threads", str(threads), "--no-progress"]
 
 
 def pct(entry: dict | None) -> str:
@@ -159,8 +227,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.epochs:
         train_cmd += ["--epochs", str(args.epochs)]
     if not args.skip_train:
+        old = old_gate(out)
         if out.exists():
             shutil.rmtree(out)
+        seed_gate(out, old)
         sh(train_cmd, args.threads)
         keep = data / "uptake4-training"
         if keep.exists():
@@ -170,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
             if (out / name).exists():
                 shutil.move(str(out / name), str(keep / name))
         (out / ".gitignore").write_text("checkpoint.pt\nlogs/\ntrain_errors.csv\n")  # in case training is rerun here
+        bundle = "uptake4" if out.resolve() == (ROOT / "bundles/uptake4").resolve() else str(out.relative_to(ROOT))
+        method = (old.get("ood") or {}).get("method", DEFAULT_GATE_METHOD)
+        sh(gate_fit_command(bundle, data, TRAIN_SETS, TEST_SETS, method, "uptake4", args.threads), args.threads)
     reports = {}
     for key, (folder, _, _) in tests.items():
         dest = ROOT / f"benchmarks/results/uptake4_{key}"
@@ -185,11 +258,25 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def split_card(card_path: Path) -> tuple[str, str]:
-    """The card's title line and the training card ``scintipipe train`` wrote below :data:`MARKER`."""
+    """The card's title line and the training card ``scintipipe train`` wrote below :data:`MARKER`.
+
+    The gate section (:func:`gate_section`) is left out of the training part: the ship
+    scripts place it themselves.
+    """
+    from scintipipe.docs_markers import remove_marked
+
     title, _, rest = card_path.read_text().partition("\n")
     if MARKER in rest:  # a card a ship script wrote before (--skip-train): keep only the training part
         rest = rest.split(MARKER, 1)[1]
-    return title, rest
+    return title, remove_marked(rest, GATE_MARKER)
+
+
+def gate_section(card_path: Path) -> list[str]:
+    """The card's generated gate section, with its markers, as card lines (``[]`` when there is none)."""
+    from scintipipe.docs_markers import marked_block, marked_content
+
+    content = marked_content(card_path.read_text(), GATE_MARKER) if card_path.is_file() else None
+    return [marked_block(GATE_MARKER, content), ""] if content else []
 
 
 def write_card_text(card_path: Path, parts: list[str], rest: str) -> None:
@@ -213,6 +300,7 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
     from scintipipe.evaluation import format_table
 
     card_path = out / "docs/README.md"
+    gate = gate_section(card_path)
     title, rest = split_card(card_path)
     internal, external = reports["internal"], reports["external"]
     glance = glance_lines(reports, tests, LABELS)
@@ -250,9 +338,10 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
         ),
         "```",
         "",
+        *gate,
         "## How it was made",
         "",
-        "Rebuild the whole bundle (simulation, training, evaluations, this card) with one command: `python benchmarks/ship_uptake4.py`, "
+        "Rebuild the whole bundle (simulation, training, the input gate, evaluations, this card) with one command: `python benchmarks/ship_uptake4.py`, "
         "then `python benchmarks/real_images.py` for the real-image table. "
         f"Training command: `{' '.join(shlex.quote(c) for c in train_cmd)}`. "
         "The training checkpoint and TensorBoard logs are kept out of the bundle (moved to `data/uptake4-training/`). "

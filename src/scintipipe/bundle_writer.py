@@ -17,6 +17,11 @@ import torch
 
 import monai
 
+#: ``configs/gate.json`` keys a retrained bundle keeps from the bundle it was retrained from:
+#: facts about the task's inputs. The temperature, the learned score's statistics and the
+#: calibration belong to the old weights and are never copied (``scintipipe gate fit`` refits them).
+INHERITED_GATE_KEYS = ("radionuclides",)
+
 METADATA_SCHEMA_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20220324.json"
 
 NOT_FOR_CLINICAL_USE = (
@@ -170,6 +175,32 @@ def bundle_metadata(
     }
 
 
+def inherited_gate_settings(base_root: str | Path | None) -> dict[str, Any]:
+    """The ``configs/gate.json`` settings a bundle retrained from ``base_root`` keeps (:data:`INHERITED_GATE_KEYS`).
+
+    Args:
+        base_root: the folder of the bundle being retrained (``None``, or a folder without
+            ``configs/gate.json``: nothing is kept).
+
+    Raises:
+        ValueError: the base's ``configs/gate.json`` is not valid JSON.
+
+    Example:
+        >>> inherited_gate_settings(None)
+        {}
+    """
+    if base_root is None:
+        return {}
+    path = Path(base_root) / "configs/gate.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc})") from exc
+    return {key: data[key] for key in INHERITED_GATE_KEYS if data.get(key)}
+
+
 def write_bundle(
     out_dir: str | Path,
     *,
@@ -181,8 +212,14 @@ def write_bundle(
     imports: Sequence[str] = (),
     license_text: str | None = None,
     extra_configs: dict[str, Any] | None = None,
+    gate_settings: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete bundle folder and return its path.
+
+    The weights are new, so gate statistics fitted to other weights are not left behind:
+    ``configs/gate.json`` is written from ``gate_settings`` alone (removed when there are
+    none) and an old ``models/ood.pt`` is removed. Fit the learned gate and the temperature
+    for the new weights with ``scintipipe gate fit``.
 
     Args:
         out_dir: the bundle folder to create (existing files are overwritten).
@@ -194,6 +231,8 @@ def write_bundle(
         imports: extra ``$import`` lines for ``inference.json``.
         license_text: ``LICENSE`` content; defaults to the project's Apache-2.0 notice.
         extra_configs: more ``configs/<name>.json`` files, e.g. ``{"recipe": {...}}``.
+        gate_settings: ``configs/gate.json`` content, e.g. the radionuclides of the bundle it
+            was retrained from (:func:`inherited_gate_settings`).
     """
     root = Path(out_dir)
     for sub in ("configs", "models", "docs"):
@@ -205,6 +244,13 @@ def write_bundle(
     for config_name, content in (extra_configs or {}).items():
         (root / "configs" / f"{config_name}.json").write_text(json.dumps(content, indent=2) + "\n")
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, root / "models/model.pt")
+    gate = gate_settings or (extra_configs or {}).get("gate")
+    if gate_settings:
+        (root / "configs/gate.json").write_text(json.dumps(gate_settings, indent=2) + "\n")
+    elif gate is None:
+        (root / "configs/gate.json").unlink(missing_ok=True)
+    if not (gate and gate.get("ood")):
+        (root / "models/ood.pt").unlink(missing_ok=True)
     (root / "docs/README.md").write_text(model_card)
     (root / "LICENSE").write_text(license_text or DEFAULT_LICENSE)
     return root

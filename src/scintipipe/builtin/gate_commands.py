@@ -1,4 +1,6 @@
-"""Built-in ``gate`` command group: ``scintipipe gate fit`` fits a bundle's learned gate and temperature.
+"""Built-in ``gate`` command group: ``scintipipe gate fit`` fits a bundle's learned gate and
+temperature and writes the model card's gate section; ``scintipipe gate card`` re-renders that
+section from ``configs/gate.json`` without refitting.
 
 The work is done by :mod:`scintipipe.gate.fit`; this module is the command line.
 """
@@ -13,7 +15,7 @@ import click
 
 from scintipipe import hookimpl
 from scintipipe.cli import THREADS_OPTION, set_threads
-from scintipipe.gate.fit import DEFAULT_QUANTILE, acceptance, fit_gate, write_gate
+from scintipipe.gate.policy import DEFAULT_QUANTILE  # the fitting code (torch) is imported when a command runs
 
 
 def _percent(acc: dict[str, Any]) -> str:
@@ -38,6 +40,21 @@ Each folder needs a labels.csv (file,label), as scintipipe simulate writes it. H
 folders must not overlap the training data. Writes, in the bundle folder:
   models/ood.pt         the fitted statistics (torch.save, plain tensors)
   configs/gate.json     method, threshold, temperature, how they were measured
+  docs/README.md        the model card's "Input gate and calibration" section, between
+                        <!-- gate:start --> and <!-- gate:end --> (appended when absent)
+"""
+
+CARD_EXAMPLES = """
+\b
+Examples:
+  scintipipe gate card --bundle uptake4
+  scintipipe gate card --bundle my-uptake4/
+
+\b
+Re-renders the model card's "Input gate and calibration" section (docs/README.md, between
+<!-- gate:start --> and <!-- gate:end -->, appended when absent) from configs/gate.json,
+without refitting: after editing the card by hand, or for a bundle fitted before the
+section was generated. It says so when models/model.pt has changed since the fit.
 """
 
 
@@ -54,18 +71,20 @@ def gate() -> None:
 @click.option("--method", type=click.Choice(["mahalanobis_blocks", "mahalanobis_layers", "mahalanobis", "energy", "knn", "msp"]), default="mahalanobis_blocks", show_default=True, help="OOD score (see benchmarks/gate_ood.py for the comparison).")
 @click.option("--quantile", type=click.FloatRange(0.5, 1.0), default=DEFAULT_QUANTILE, show_default=True, help="Threshold quantile of the calibration half's scores.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration/test split.")
+@click.option("--data-command", "data_commands", multiple=True, help="A command that made one of the data folders (repeat); recorded in configs/gate.json and shown in the model card's reproduce block.")
 @click.option("--dry-run", is_flag=True, help="Report only; write nothing.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache features here (keyed by the weights and each labels.csv).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def fit(ctx: click.Context, bundle_name: str, train_dirs: tuple[Path, ...], held_out_dirs: tuple[Path, ...], external_dirs: tuple[Path, ...], method: str, quantile: float, seed: int, dry_run: bool, cache_dir: Path | None, device: str | None, threads: int | None, progress: bool | None) -> None:
-    """Fit a bundle's learned input gate and softmax temperature on simulated data."""
+def fit(ctx: click.Context, bundle_name: str, train_dirs: tuple[Path, ...], held_out_dirs: tuple[Path, ...], external_dirs: tuple[Path, ...], method: str, quantile: float, seed: int, data_commands: tuple[str, ...], dry_run: bool, cache_dir: Path | None, device: str | None, threads: int | None, progress: bool | None) -> None:
+    """Fit a bundle's learned input gate and softmax temperature on simulated data, and write its model card section."""
     set_threads(threads)
     from scintipipe.bundle import resolve_bundle
     from scintipipe.cli import plugin_manager
     from scintipipe.errors import BundleError
+    from scintipipe.gate.fit import fit_gate, write_card_section, write_gate
     from scintipipe.pipeline import Pipeline, RunOptions, default_device
     from scintipipe.plugins import tasks_and_bundles
 
@@ -100,10 +119,37 @@ def fit(ctx: click.Context, bundle_name: str, train_dirs: tuple[Path, ...], held
         return
     command = "scintipipe gate fit " + " ".join(shlex.quote(a) for a in _command_args(ctx))
     try:
-        path = write_gate(bundle.root, scorer, result, command)
+        path = write_gate(bundle.root, scorer, result, command, data_commands)
+        card = write_card_section(bundle.root)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"wrote {path} and {bundle.root / ood['statistics']}", err=True)
+    click.echo(f"wrote {path}, {bundle.root / ood['statistics']} and the gate section of {card}", err=True)
+
+
+@gate.command(epilog=CARD_EXAMPLES)
+@click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle name or folder; its docs/README.md is written.")
+@click.option("--print", "print_only", is_flag=True, help="Print the section; write nothing.")
+@click.pass_context
+def card(ctx: click.Context, bundle_name: str, print_only: bool) -> None:
+    """Render the model card's gate section from configs/gate.json, without refitting."""
+    from scintipipe.bundle import resolve_bundle
+    from scintipipe.cli import plugin_manager
+    from scintipipe.errors import BundleError
+    from scintipipe.gate.fit import CARD_MARKER, bundle_card_section, write_card_section
+    from scintipipe.plugins import tasks_and_bundles
+
+    try:
+        bundle = resolve_bundle(bundle_name, tasks_and_bundles(plugin_manager(ctx)).bundles)
+    except BundleError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        if print_only:
+            click.echo(bundle_card_section(bundle.root))
+            return
+        written = write_card_section(bundle.root)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"wrote the {CARD_MARKER} section of {written} (bundle {bundle.name})", err=True)
 
 
 def _command_args(ctx: click.Context) -> list[str]:
@@ -122,5 +168,5 @@ def _command_args(ctx: click.Context) -> list[str]:
 
 @hookimpl
 def register_commands(register: Any) -> None:
-    """Add the ``gate`` group (``gate fit``)."""
+    """Add the ``gate`` group (``gate fit``, ``gate card``)."""
     register.command(gate)

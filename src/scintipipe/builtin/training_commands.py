@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,54 @@ def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None
         raise click.UsageError(f"{exc}. Give --recipe FILE, or --bundle with a bundle that has configs/recipe.json") from exc
 
 
+def base_bundle_root(ctx: click.Context, bundle_name: str) -> Path | None:
+    """The folder of the bundle ``--bundle`` names (registered name or folder), complete or not; ``None`` for a recipe name."""
+    from scintipipe.cli import plugin_manager
+    from scintipipe.plugins import tasks_and_bundles
+
+    registered = tasks_and_bundles(plugin_manager(ctx)).bundles
+    if bundle_name in registered:
+        return Path(registered[bundle_name].path)
+    path = Path(bundle_name).expanduser()
+    return path if path.is_dir() else None
+
+
+def adapt_gate_command(command: str, bundle: str) -> str | None:
+    """A recorded ``scintipipe gate fit`` command with its ``--bundle`` replaced by ``bundle`` (``None`` if it is not one)."""
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return None
+    if words[:3] != ["scintipipe", "gate", "fit"] or "--bundle" not in words[:-1]:
+        return None
+    words[words.index("--bundle") + 1] = bundle
+    return shlex.join(words)
+
+
+def gate_fit_hint(out_dir: Path, base_name: str, base_gate: dict[str, Any], kept: dict[str, Any], labels_csv: Path) -> str:
+    """The one line ``scintipipe train`` prints about the new bundle's input gate.
+
+    Args:
+        out_dir: the new bundle.
+        base_name: what ``--bundle`` named.
+        base_gate: the base bundle's ``configs/gate.json`` (``{}`` when it has none).
+        kept: what the new bundle's ``configs/gate.json`` kept from it.
+        labels_csv: the training labels (their folder is offered as ``--train`` when it
+            is a ``labels.csv`` folder).
+    """
+    out = shlex.quote(str(out_dir))
+    kept_text = f"radionuclides {', '.join(kept['radionuclides'])} kept from {base_name} in configs/gate.json; " if kept.get("radionuclides") else ""
+    adapted = adapt_gate_command(base_gate.get("command", ""), str(out_dir))
+    if adapted:
+        fit = f"{adapted}  (the folders {base_name}'s gate was fitted on: give your own if you trained on other data)"
+    else:
+        train = shlex.quote(str(labels_csv.parent)) if labels_csv.name == "labels.csv" else "TRAINING_FOLDER"
+        fit = f"scintipipe gate fit --bundle {out} --train {train} --held-out HELD_OUT_FOLDER"
+    return f"input gate: {kept_text}the learned out-of-distribution score and the temperature belong to the weights and were not copied; fit them for this bundle: {fit}"
+
+
 @click.command(epilog=TRAIN_EXAMPLES)
-@click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle (name or folder) or shipped recipe whose recipe to train with.")
+@click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle (name or folder) or shipped recipe whose recipe to train with; a bundle's configs/gate.json radionuclides are kept.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder the CSV's file names are relative to (default: the CSV's folder).")
 @click.option("--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new bundle folder.")
@@ -60,8 +108,13 @@ def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
 def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, device: str | None, data_description: str, threads: int | None, progress: bool | None) -> None:
-    """Train a bundle on labelled scans (a folder and a file,label CSV)."""
+    """Train a bundle on labelled scans (a folder and a file,label CSV).
+
+    When --bundle names a bundle, the new bundle keeps its configs/gate.json radionuclides;
+    the learned gate and the temperature are fitted afterwards with scintipipe gate fit.
+    """
     set_threads(threads)
+    from scintipipe.bundle_writer import inherited_gate_settings
     from scintipipe.cli import plugin_manager
     from scintipipe.pipeline import default_device
     from scintipipe.training.data import LabelsError
@@ -74,14 +127,22 @@ def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_cs
         recipe["seed"] = seed
     if data_description:
         recipe["trained_on"] = data_description
+    base_root = base_bundle_root(ctx, bundle_name)  # read before training: OUT may be this very folder
+    base_gate_path = base_root / "configs/gate.json" if base_root is not None else None
     try:
-        result = train_bundle(plugin_manager(ctx), recipe, data_dir, labels_csv, out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, log=lambda m: click.echo(m, err=True))
+        kept = inherited_gate_settings(base_root)
+        base_gate = json.loads(base_gate_path.read_text()) if base_gate_path is not None and base_gate_path.is_file() else {}
+    except ValueError as exc:
+        raise click.UsageError(f"--bundle {bundle_name}: {exc}") from exc
+    try:
+        result = train_bundle(plugin_manager(ctx), recipe, data_dir, labels_csv, out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, log=lambda m: click.echo(m, err=True), gate_settings=kept or None)
     except LabelsError as exc:
         raise click.UsageError(str(exc)) from exc
     overall = result.validation.get("overall", {})
     acc = overall.get("accuracy", {})
     value = acc.get("value") if isinstance(acc, dict) else acc
     click.echo(f"bundle written to {result.bundle_dir} (best epoch {result.best_epoch + 1}, validation accuracy {value}); use: scintipipe run --bundle {result.bundle_dir} SCANS", err=True)
+    click.echo(gate_fit_hint(out_dir, bundle_name, base_gate, kept, labels_csv), err=True)
 
 
 EVALUATE_EXAMPLES = """

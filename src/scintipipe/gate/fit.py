@@ -12,7 +12,11 @@ For one bundle:
 4. fits the softmax temperature on the calibration half (NLL) and reports the expected
    calibration error before and after on the test half;
 5. writes ``models/ood.pt`` and updates ``configs/gate.json`` (other keys, such as
-   ``radionuclides``, are kept).
+   ``radionuclides``, are kept);
+6. renders the model card's "Input gate and calibration" section from ``configs/gate.json``
+   into ``docs/README.md``, between ``<!-- gate:start -->`` and ``<!-- gate:end -->``
+   (appended when the markers are absent; :func:`write_card_section`, also run alone by
+   ``scintipipe gate card``).
 
 Only the learned layer is measured here: the views are preprocessed without the
 ``metadata`` and ``content`` layers, so every labelled view counts.
@@ -31,9 +35,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from scintipipe.gate.policy import DEFAULT_QUANTILE
 
-#: default threshold quantile of calibration-half in-distribution scores
-DEFAULT_QUANTILE = 0.995
+
 #: bump to invalidate cached features
 CACHE_VERSION = 3
 
@@ -322,8 +326,29 @@ def fit_gate(
     return scorer, gate
 
 
-def write_gate(bundle_root: Path, scorer: Any, gate: dict[str, Any], command: str = "") -> Path:
-    """Write ``models/ood.pt`` and merge ``gate`` into ``configs/gate.json`` (other keys kept)."""
+def command_folders(command: str) -> list[tuple[str, str]]:
+    """The ``(--train|--held-out|--external, folder)`` pairs of a recorded ``gate fit`` command, in order."""
+    import shlex
+
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return []
+    return [(a, b) for a, b in zip(words, words[1:]) if a in ("--train", "--held-out", "--external")]
+
+
+def write_gate(bundle_root: Path, scorer: Any, gate: dict[str, Any], command: str = "", data_commands: Sequence[str] = ()) -> Path:
+    """Write ``models/ood.pt`` and merge ``gate`` into ``configs/gate.json`` (other keys kept).
+
+    Args:
+        bundle_root: the bundle folder.
+        scorer: the fitted scorer.
+        gate: from :func:`fit_gate`.
+        command: the ``scintipipe gate fit`` command line, recorded as ``command``.
+        data_commands: the commands that made the data folders, recorded as
+            ``data_commands`` (shown in the model card). When none are given, the old ones
+            are kept only if ``command`` names the same folders as the old command.
+    """
     from scintipipe.gate.policy import GATE_CONFIG
 
     path = Path(bundle_root) / GATE_CONFIG
@@ -333,8 +358,166 @@ def write_gate(bundle_root: Path, scorer: Any, gate: dict[str, Any], command: st
         raise ValueError(f"{path} is not valid JSON ({exc}); fix or remove it first") from exc
     scorer.save(Path(bundle_root) / gate["ood"]["statistics"])
     merged = {**current, **gate}
+    if data_commands:
+        merged["data_commands"] = list(data_commands)
+    elif "data_commands" in merged and command_folders(command) != command_folders(current.get("command", "")):
+        del merged["data_commands"]  # they made other folders
     if command:
         merged["command"] = command
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return path
+
+
+# ---- the model card's gate section ---------------------------------------------------
+
+#: the model card's generated gate section lies between ``<!-- gate:start -->`` and ``<!-- gate:end -->``
+CARD_MARKER = "gate"
+#: the model card, relative to the bundle folder
+CARD_PATH = "docs/README.md"
+
+#: what each learned score is, in the model card's words
+METHOD_TEXT = {
+    "mahalanobis": "class means of the penultimate features and one shared (Ledoit-Wolf) covariance; the score is the smallest squared Mahalanobis distance to a class mean (Lee et al. 2018)",
+    "mahalanobis_blocks": "the channel means of every network block side by side, one Gaussian per class with a shared Ledoit-Wolf covariance; the score is the smallest squared Mahalanobis distance to a class mean",
+    "mahalanobis_layers": "for every network block and the penultimate layer, the smallest class-conditional squared Mahalanobis distance (shared Ledoit-Wolf covariance), divided by its mean on the training views; the score is their average (about 1 in distribution)",
+    "energy": "the free energy -logsumexp of the logits (Liu et al. 2020)",
+    "msp": "minus the largest softmax probability (Hendrycks & Gimpel 2017)",
+    "knn": "the distance of the normalised penultimate feature to its k-th nearest normalised training feature (Sun et al. 2022)",
+}
+
+
+def _pct(x: float) -> str:
+    return "100" if x >= 1 else f"{100 * x:.1f}"
+
+
+def _accepted(acc: dict[str, Any]) -> str:
+    """``297/300 (99.0 %, Wilson 95 % CI 97.1-99.7)``."""
+    if not acc.get("n"):
+        return "no views"
+    rate = acc.get("rate", acc.get("held_out"))
+    rate = acc["accepted"] / acc["n"] if rate is None else rate
+    ci = acc.get("ci95")
+    interval = f", Wilson 95 % CI {_pct(ci[0])}-{_pct(ci[1])}" if ci else ""
+    return f"{acc['accepted']}/{acc['n']} ({_pct(rate)} %{interval})"
+
+
+def render_card_section(gate: dict[str, Any], model_sha256: str | None = None) -> str:
+    """The model card's "Input gate and calibration" section, from ``configs/gate.json`` content.
+
+    Args:
+        gate: the parsed ``configs/gate.json``.
+        model_sha256: the hash of the bundle's current ``models/model.pt``; when it differs
+            from the one the statistics were fitted to, the section says they are stale.
+
+    Returns:
+        Markdown, starting with the ``## Input gate and calibration`` heading.
+    """
+    lines = [
+        "## Input gate and calibration",
+        "",
+        "<!-- generated by `scintipipe gate fit` (or `scintipipe gate card`) from configs/gate.json: edits between the gate markers are overwritten -->",
+    ]
+    nuclides = gate.get("radionuclides")
+    nuclide_line = f"- **Radionuclides** an NM view may carry (metadata layer): {', '.join(nuclides)}." if nuclides else "- **Radionuclides**: not restricted (no `radionuclides` in `configs/gate.json`)."
+    ood, cal = gate.get("ood"), gate.get("calibration") or {}
+    if not ood:
+        lines += [
+            "",
+            "No learned out-of-distribution score and no temperature are fitted for these weights: the metadata and content layers gate this bundle alone, and the probabilities are the network's own. Fit them with `scintipipe gate fit --bundle BUNDLE --train TRAINING_FOLDER --held-out HELD_OUT_FOLDER` (`scintipipe gate fit --help`).",
+            "",
+            nuclide_line,
+        ]
+    else:
+        method = ood["method"]
+        acc = ood.get("acceptance") or {}
+        lines += [
+            "",
+            "Measured by `scintipipe gate fit` on the labelled folders named below; shipped in `configs/gate.json` and `models/ood.pt`. "
+            "How the layers (metadata, content, this learned score) work together and what each refuses: scintipipe's `docs/gate.md`; "
+            "the learned scores compared: `benchmarks/results/gate_ood.md`.",
+            "",
+            nuclide_line,
+        ]
+        fitted_sha = ood.get("model_sha256")
+        if model_sha256 and fitted_sha and model_sha256 != fitted_sha:
+            lines.append(f"- **Stale: `models/model.pt` has changed since this gate was fitted** (fitted to SHA-256 `{fitted_sha[:12]}...`, now `{model_sha256[:12]}...`); the threshold, the statistics and the temperature below belong to the old weights. Refit with the command at the end.")
+        lines += [
+            f"- **Learned out-of-distribution score: `{method}`**: {METHOD_TEXT.get(method, 'see scintipipe.gate.ood')}; fitted on {ood.get('fitted_on', 'data not recorded')}.",
+            f"- **Threshold {float(ood['threshold']):.4g}**: {ood.get('threshold_rule', 'rule not recorded')}. A view scoring above it is refused (`errors.csv`, stage `gate:ood`; `--accept-ood` classifies it with a banner).",
+        ]
+        if acc.get("n"):
+            per_folder = acc.get("per_folder") or {}
+            folders = "; ".join(f"`{name}` {_accepted(a)}" for name, a in per_folder.items()) if len(per_folder) > 1 else ""
+            lines.append(f"- **Acceptance, held-out test half: {_accepted(acc)}**" + (f"; per folder: {folders}." if folders else "."))
+        external = acc.get("external") or {}
+        if external:
+            lines.append("- **External**: " + "; ".join(f"`{name}` **{_accepted(a)}**" for name, a in external.items()) + " (acceptance only; nothing is fitted on it).")
+        else:
+            lines.append("- **External**: no other-centre folder was given (`--external`).")
+    if "temperature" in gate and cal:
+        t = float(gate["temperature"])
+        mood = "; below 1: the network was *under*-confident on these held-out views" if t < 1 else ("; above 1: the network was overconfident on these held-out views" if t > 1 else "")
+        ci = cal.get("nll_change_ci95")
+        verdict = ""
+        if ci:
+            verdict = ": no clear gain" if ci[0] < 0 < ci[1] else (": worse" if ci[0] > 0 else "")
+        nll = f", NLL {cal['nll_before']:.3f} -> {cal['nll_after']:.3f}" + (f" (paired bootstrap 95 % CI of the change {ci[0]:+.3f} to {ci[1]:+.3f}{verdict})" if ci else "") if "nll_before" in cal else ""
+        sd = f"; bootstrap SD {cal['ece_before_sd']:.3f} / {cal['ece_after_sd']:.3f}" if "ece_before_sd" in cal else ""
+        accuracy = f", accuracy {100 * cal['accuracy']:.1f} %" if "accuracy" in cal else ""
+        lines.append(
+            f"- **Temperature {t:.3f}** (logits are divided by it before the softmax; fitted by NLL{mood}). "
+            f"On {cal.get('n', '?')} test-half views{accuracy}: **ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f}** (top label, {cal.get('bins', 15)} equal-width bins{sd}){nll}. "
+            "A temperature does not make the network less confident on inputs unlike its training data; the gate does that."
+        )
+        if cal.get("data"):
+            lines.append(f"- Calibration data: {cal['data']}.")
+    commands = [*gate.get("data_commands", []), *([gate["command"]] if gate.get("command") else [])]
+    if commands:
+        lines += ["", "Reproduce" + (" (the data, then the fit)" if gate.get("data_commands") else "") + ":", "", "```", *commands, "```"]
+    return "\n".join(lines)
+
+
+def bundle_card_section(bundle_root: Path, gate: dict[str, Any] | None = None) -> str:
+    """:func:`render_card_section` of a bundle folder (its ``configs/gate.json`` unless ``gate`` is given).
+
+    Raises:
+        ValueError: ``configs/gate.json`` is missing or not valid JSON.
+    """
+    from scintipipe.gate.policy import GATE_CONFIG
+
+    root = Path(bundle_root)
+    if gate is None:
+        path = root / GATE_CONFIG
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist: nothing to render (fit the gate first: scintipipe gate fit)")
+        try:
+            gate = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc}); fix or remove it first") from exc
+    model = root / "models/model.pt"
+    sha = hashlib.sha256(model.read_bytes()).hexdigest() if model.is_file() else None
+    return render_card_section(gate, sha)
+
+
+def write_card_section(bundle_root: Path, gate: dict[str, Any] | None = None) -> Path:
+    """Write :func:`bundle_card_section` into the bundle's ``docs/README.md`` between the gate markers.
+
+    The markers (``<!-- gate:start -->``, ``<!-- gate:end -->``) are appended at the end of
+    the card when absent; the rest of the card is left alone.
+
+    Args:
+        bundle_root: the bundle folder.
+        gate: the ``configs/gate.json`` content (default: read from the bundle).
+
+    Returns:
+        The model card's path.
+
+    Raises:
+        ValueError: ``configs/gate.json`` is missing or not valid JSON.
+    """
+    from scintipipe.docs_markers import update_file
+
+    card = Path(bundle_root) / CARD_PATH
+    update_file(card, CARD_MARKER, bundle_card_section(bundle_root, gate))
+    return card

@@ -33,6 +33,9 @@ from scintipipe.errors import BundleError
 
 GATE_CONFIG = "configs/gate.json"
 
+#: default threshold quantile of the calibration half's in-distribution scores (``scintipipe gate fit``)
+DEFAULT_QUANTILE = 0.995
+
 
 @dataclass
 class GatePolicy:

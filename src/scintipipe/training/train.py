@@ -44,8 +44,11 @@ def build_network(recipe: dict[str, Any]) -> torch.nn.Module:
     return parser.get_parsed_content("network_def", instantiate=True)
 
 
-def write_recipe_bundle(out_dir: Path, recipe: dict[str, Any], state_dict: dict[str, torch.Tensor], model_card: str, eval_metrics: dict[str, Any] | None = None, description: str = "", version: str = "0.1.0") -> Path:
-    """Write a bundle whose configs come from ``recipe`` (kept as ``configs/recipe.json``)."""
+def write_recipe_bundle(out_dir: Path, recipe: dict[str, Any], state_dict: dict[str, torch.Tensor], model_card: str, eval_metrics: dict[str, Any] | None = None, description: str = "", version: str = "0.1.0", gate_settings: dict[str, Any] | None = None) -> Path:
+    """Write a bundle whose configs come from ``recipe`` (kept as ``configs/recipe.json``).
+
+    ``gate_settings`` becomes ``configs/gate.json`` (see :func:`scintipipe.bundle_writer.write_bundle`).
+    """
     metadata = bundle_metadata(
         name=recipe.get("name", recipe["task"]),
         task=recipe["task"],
@@ -68,6 +71,7 @@ def write_recipe_bundle(out_dir: Path, recipe: dict[str, Any], state_dict: dict[
         model_card=model_card,
         imports=recipe.get("imports", ()),
         extra_configs={"recipe": recipe},
+        gate_settings=gate_settings,
     )
 
 
@@ -91,6 +95,7 @@ def train_bundle(
     data_description: str = "",
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    gate_settings: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a bundle from labelled scans and write it to ``out_dir``.
 
@@ -106,6 +111,11 @@ def train_bundle(
         data_description: what the data is, for the model card.
         progress: progress bars (``None``: on a terminal).
         log: where progress lines go.
+        gate_settings: ``configs/gate.json`` of the new bundle, e.g. the radionuclides kept
+            from the bundle it is retrained from
+            (:func:`scintipipe.bundle_writer.inherited_gate_settings`; read it before
+            training, since ``out_dir`` may be that bundle). The learned gate and the
+            temperature are not in it: ``scintipipe gate fit`` fits them for the new weights.
     """
     out_dir = Path(out_dir)
     torch.manual_seed(int(recipe["seed"]))
@@ -118,7 +128,7 @@ def train_bundle(
         log(f"initial weights from {init_weights}: {_count(init_report)}")
     # The bundle exists from the start (initial weights) so preprocessing runs through the
     # very same bundle code path as inference.
-    write_recipe_bundle(out_dir, recipe, model.state_dict(), "# training in progress\n")
+    write_recipe_bundle(out_dir, recipe, model.state_dict(), "# training in progress\n", gate_settings=gate_settings)
     pipeline = Pipeline(pm, Bundle(out_dir), RunOptions(device=device, segment=False, explain=False, report=False))
     rows = read_labels(labels_csv, data_dir, recipe["labels"])
     train_rows, val_rows = split_rows(rows, float(recipe["val_fraction"]), int(recipe["seed"]))
@@ -133,7 +143,7 @@ def train_bundle(
     model.load_state_dict(result.best_state)
     validation = evaluate_set(model, val, device)
     card = model_card(recipe, train, val, validation, result.best_epoch, result.seconds, data_description, init_weights, init_report)
-    write_recipe_bundle(out_dir, recipe, result.best_state, card, eval_metrics={"validation": _headline(validation)})
+    write_recipe_bundle(out_dir, recipe, result.best_state, card, eval_metrics={"validation": _headline(validation)}, gate_settings=gate_settings)
     if failures:
         (out_dir / "train_errors.csv").write_text("source,error\n" + "".join(f"{s},{json.dumps(r)}\n" for s, r in failures))
     return TrainResult(out_dir, validation, result.best_epoch, result.seconds, failures)
