@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import torch
-from monai.bundle import ConfigParser
-from monai.transforms import Compose
+from typing import TYPE_CHECKING, Any
 
 from scintipipe.errors import BundleError
+
+if TYPE_CHECKING:  # torch and MONAI are imported when a network or transform is first needed
+    import torch
+    from monai.bundle import ConfigParser
+    from monai.transforms import Compose
 
 REQUIRED_FILES = ("configs/metadata.json", "configs/inference.json", "models/model.pt")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "bundle_metadata.schema.json"
@@ -130,6 +131,8 @@ class Bundle:
     @cached_property
     def config(self) -> ConfigParser:
         """The parsed ``inference.json`` with ``bundle_root`` pointing at this folder."""
+        from monai.bundle import ConfigParser
+
         parser = ConfigParser()
         try:
             parser.read_config(str(self.root / "configs/inference.json"))
@@ -141,6 +144,8 @@ class Bundle:
     @cached_property
     def scan_transform(self) -> Compose:
         """The transforms that turn a loaded scan dict into the network input (``"image"`` key)."""
+        from monai.transforms import Compose
+
         try:
             transforms = self.config.get_parsed_content("scan_transforms", instantiate=True)
         except Exception as exc:
@@ -153,6 +158,8 @@ class Bundle:
         Args:
             device: ``"cpu"`` or ``"cuda"``.
         """
+        import torch
+
         key = str(device)
         if key not in self._networks:
             try:

@@ -138,22 +138,17 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @click.pass_context
 def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool, segmenter: str | None, accept_ood: bool, threads: int | None) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
-    import torch
-
     from scintipipe.bundle import resolve_bundle
-    from scintipipe.loaders import iter_input_files
-    from scintipipe.pipeline import Pipeline, RunOptions, default_device
+    from scintipipe.loaders.files import iter_input_files
     from scintipipe.plugins import tasks_and_bundles
+    from scintipipe.report.chromium import find_chromium
 
-    set_threads(threads)
     pm = plugin_manager(ctx)
     try:
         bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
         bundle.labels  # noqa: B018  (validates the metadata early)
     except (BundleError, RegistrationError) as exc:
         raise click.UsageError(str(exc)) from exc
-    if device == "cuda" and not torch.cuda.is_available():
-        raise click.UsageError("--device cuda was asked for but no CUDA device is available")
     try:
         files = iter_input_files(inputs)
     except ScanError as exc:
@@ -165,10 +160,15 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
         raise click.UsageError(f"--explain-class: unknown labels {unknown}; bundle {bundle.name!r} has {bundle.labels}")
     if syringe_empty and not syringe_full:
         raise click.UsageError("--syringe-empty needs --syringe-full")
-    from scintipipe.report.chromium import find_chromium
-
     if pdf and find_chromium() is None:
         raise click.UsageError("--pdf needs Chromium (Debian: apt-get install -y chromium)")
+    import torch  # only now: usage errors above answer without loading PyTorch
+
+    from scintipipe.pipeline import Pipeline, RunOptions, default_device
+
+    set_threads(threads)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda was asked for but no CUDA device is available")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
         explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf, segmenter=segmenter, accept_ood=accept_ood,

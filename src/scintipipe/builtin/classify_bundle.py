@@ -7,17 +7,21 @@ pass's logits are reused rather than computed again.
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from scintipipe import hookimpl
-from scintipipe.gate.ood import recall_logits
+
+if TYPE_CHECKING:
+    import torch
 
 
 @hookimpl(trylast=True)
 def classify_batch(inputs: torch.Tensor, bundle: Any, device: str) -> torch.Tensor:
     """Return temperature-scaled softmax probabilities ``(batch, n_labels)`` on the CPU."""
+    import torch
+
+    from scintipipe.gate.ood import recall_logits
+
     logits = recall_logits(bundle, inputs)
     if logits is None:
         network = bundle.network(device)

@@ -7,13 +7,13 @@ hook's ``method`` argument.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from scintipipe import hookimpl
-from scintipipe.explain import METHODS, class_activation_maps, occlusion_maps
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 
 @hookimpl(trylast=True)
@@ -22,6 +22,8 @@ def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, d
 
     Returns ``None`` for Grad-CAM(++) when the bundle declares no ``explain_layer``.
     """
+    from scintipipe.explain import METHODS, class_activation_maps, occlusion_maps  # monai.visualize: imported when first used
+
     if method not in METHODS:
         raise ValueError(f"unknown explain method {method!r}; choose from {', '.join(METHODS)}")
     network = bundle.network(device)

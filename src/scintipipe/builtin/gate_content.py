@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from scintipipe import hookimpl
-from scintipipe.gate.content import content_refusal
 from scintipipe.gate.refusal import Refusal
 
 
 @hookimpl
 def gate_scan(scan: dict[str, Any], bundle: Any) -> Refusal | None:
     """Skip syringe, point-source and flood images; refuse photographs and text images."""
+    from scintipipe.gate.content import content_refusal
+
     image = scan["image"]
     return content_refusal(image[0].numpy(), dict(image.meta))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from scintipipe import hookimpl
-from scintipipe.gate.ood import network_features, remember_logits
+
+if TYPE_CHECKING:
+    import torch
 
 
 @hookimpl(trylast=True)
@@ -17,6 +17,8 @@ def gate_batch(inputs: torch.Tensor, bundle: Any, device: str) -> list[dict[str,
     scorer = policy.scorer
     if scorer is None:
         return None
+    from scintipipe.gate.ood import network_features, remember_logits
+
     features = network_features(bundle.network(device), inputs.to(device), scorer.layers)
     scores = scorer.score(features)
     remember_logits(bundle, inputs, features["logits"])  # the built-in classifier reuses this pass

@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from scintipipe import hookimpl
-from scintipipe.report.dicom_source import read_source_dataset, source_path
-from scintipipe.report.dicom_sr import comprehensive_sr
-from scintipipe.report.secondary_capture import secondary_capture
 
 
 @hookimpl
@@ -21,6 +18,10 @@ def report_case(case: dict[str, Any], bundle: Any, out_dir: Path) -> list[Path] 
     """Write the SR and the Secondary Capture beside the other reports."""
     if not getattr(case.get("run_options"), "dicom", True):
         return None
+    from scintipipe.report.dicom_source import read_source_dataset, source_path
+    from scintipipe.report.dicom_sr import comprehensive_sr
+    from scintipipe.report.secondary_capture import secondary_capture
+
     source = read_source_dataset(case)
     if source is None:
         note = out_dir / "dicom_skipped.txt"

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from scintipipe import __version__, hookimpl
-from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, input_uids, roi_summary
-from scintipipe.scan import describe
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def explanation_summary(heatmap: np.ndarray | None, method: str = "gradcam", classes: list[str] | None = None) -> dict[str, Any] | None:
     """Where the saliency map peaks, in fractions of the input grid (row, column)."""
     if heatmap is None:
         return None
+    import numpy as np
+
     heatmap = np.asarray(heatmap)
     row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
     summary = {
@@ -32,6 +33,9 @@ def explanation_summary(heatmap: np.ndarray | None, method: str = "gradcam", cla
 
 def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
     """Build the JSON-serialisable report of one case."""
+    from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, input_uids, roi_summary
+    from scintipipe.scan import describe
+
     segmentation = case.get("segmentation") or {}
     scan = describe(case)
     spacing = tuple(scan["spacing"]) if scan["spacing"] else None

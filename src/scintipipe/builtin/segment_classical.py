@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from scintipipe import hookimpl
-from scintipipe.segment import segment_neck
-from scintipipe.segment.result import segmentation_result
 
 
 @hookimpl(trylast=True)
 def segment_scan(scan: dict[str, Any], bundle: Any) -> dict[str, Any]:
     """Thyroid lobes, isthmus, nodules, salivary glands and background, with quantities."""
+    from scintipipe.segment import segment_neck
+    from scintipipe.segment.result import segmentation_result
+
     return segmentation_result(scan, segment_neck, "classical (top-hat, connected components, GrabCut)")

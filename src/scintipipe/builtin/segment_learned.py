@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 from scintipipe import hookimpl
-from scintipipe.segment.result import segmentation_result
 
 ENV_VAR = "SCINTIPIPE_SEGMENTER"
 _SEGMENTERS: dict[str, Any] = {}
@@ -39,6 +38,8 @@ def segment_scan(scan: dict[str, Any], bundle: Any) -> dict[str, Any] | None:
     """Regions from the learned network and their quantities; ``None`` unless selected."""
     if not selected(scan):
         return None
+    from scintipipe.segment.result import segmentation_result
+
     model = segmenter()
     note = f"learned segmenter: bundle {model.bundle.name} {model.bundle.version}, trained on simulated scans, not for clinical use"
     return segmentation_result(scan, model.segment, "learned (MONAI UNet, thyroid-seg bundle)", [note])
