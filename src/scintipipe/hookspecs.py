@@ -1,6 +1,6 @@
 """Every hook scintipipe defines, grouped by pipeline stage.
 
-Plugins implement these with ``from scintipipe import hookimpl``. Registration hooks take
+Plugins implement these with ``from scintipipe.api import hookimpl``. Registration hooks take
 a ``register`` object and return nothing. Stage hooks are ``firstresult``: the runner uses
 the first implementation that returns something other than ``None``, so a plugin returns
 ``None`` for scans or bundles it does not handle. ``report_case`` is the exception: every

@@ -2,7 +2,7 @@
 
 Plugins add tasks, bundles, commands and simulators by calling methods on these objects,
 never by mutating module globals. A name registered twice is refused with both plugins
-named.
+named. :func:`parse_class_mix` reads a simulator's ``--class-mix`` option.
 """
 
 from __future__ import annotations
@@ -143,6 +143,52 @@ class SimulatorRegister(_Register):
     def simulator(self, task: str, factory: SimulatorFactory) -> None:
         """Register the simulator for ``task``."""
         self._add(task, factory)
+
+
+def parse_class_mix(text: str | None, labels: tuple[str, ...], default: dict[str, float]) -> dict[str, float]:
+    """Parse ``--class-mix``: ``balanced``, ``label=weight,...`` or weights in label order.
+
+    Used by ``scintipipe simulate`` and by the simulate commands of task plugins (public as
+    :func:`scintipipe.api.parse_class_mix`). Labels left out of a ``label=weight`` list get
+    weight zero.
+
+    Args:
+        text: the option's value; ``None`` or ``"default"`` gives ``default``.
+        labels: the task's labels, in order.
+        default: the mix to use when no text is given.
+
+    Raises:
+        click.BadParameter: unparsable text or unknown labels (a usage error on the command line).
+
+    Example:
+        >>> parse_class_mix("balanced", ("absent", "present"), {"absent": 0.2, "present": 0.8})
+        {'absent': 1.0, 'present': 1.0}
+        >>> parse_class_mix("present=3", ("absent", "present"), {})
+        {'present': 3.0}
+        >>> parse_class_mix("1,2", ("absent", "present"), {})
+        {'absent': 1.0, 'present': 2.0}
+    """
+    import click
+
+    if text is None or text == "default":
+        return default
+    if text == "balanced":
+        return {label: 1.0 for label in labels}
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        if all("=" in part for part in parts):
+            mix = {key.strip(): float(value) for key, value in (part.split("=", 1) for part in parts)}
+        else:
+            values = [float(part) for part in parts]
+            if len(values) != len(labels):
+                raise click.BadParameter(f"{len(values)} weights for {len(labels)} labels ({', '.join(labels)})", param_hint="--class-mix")
+            mix = dict(zip(labels, values))
+    except ValueError as exc:
+        raise click.BadParameter(f"cannot read {text!r}: {exc}", param_hint="--class-mix") from exc
+    unknown = set(mix) - set(labels)
+    if unknown:
+        raise click.BadParameter(f"unknown labels {', '.join(sorted(unknown))}; labels: {', '.join(labels)}", param_hint="--class-mix")
+    return mix
 
 
 def collect(pm: Any, hook_name: str, register: _Register) -> _Register:

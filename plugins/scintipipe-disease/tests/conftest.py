@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scintipipe.simulate import CENTERS
+from scintipipe.api import CENTERS, run_cli
 from scintipipe_disease.simulator import LABELS, simulate_disease_case
 
 
@@ -27,11 +27,6 @@ def cases_by_label():
 def fresh_scans(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh balanced set (seed unseen in training, centre b = the 'external' camera):
     10 scans per class, written as DICOM with labels.csv by ``scintipipe simulate``."""
-    from click.testing import CliRunner
-
-    from scintipipe.cli import cli
-
     out = tmp_path_factory.mktemp("disease-fresh") / "scans"
-    result = CliRunner().invoke(cli, ["simulate", "--task", "disease", "--n", "40", "--seed", "4242", "--center", "b", "--class-mix", "balanced", "--out", str(out), "--no-progress"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    run_cli("simulate", "--task", "disease", "--n", "40", "--seed", "4242", "--center", "b", "--class-mix", "balanced", "--out", out, "--no-progress")
     return out

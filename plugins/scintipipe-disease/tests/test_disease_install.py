@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from scintipipe.cli import cli
+from scintipipe.api import run_cli
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
 
 
 def invoke(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_cli(*args).output
 
 
 def test_plugins_lists_disease_with_its_hooks() -> None:
@@ -44,7 +41,7 @@ def test_paper_recipes_build_the_named_networks() -> None:
     """The paper's ResNet-34 and the three comparators: full-scale configs and CPU-scale recipes of the same networks."""
     import torch
 
-    from scintipipe.networks import build_network
+    from scintipipe.api import build_network
     from scintipipe_disease import RECIPES_DIR
 
     expected = {"resnet34": "resnet34", "alexnet": "alexnet", "shufflenet": "shufflenet_v2_x1_0", "mobilenet": "mobilenet_v3_large"}

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from click.testing import CliRunner
-
-from scintipipe.cli import cli
+from scintipipe.api import run_cli
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
 
@@ -19,8 +17,7 @@ def read(path):
 
 def test_run_predicts_fresh_scans_well_above_chance(fresh_scans, tmp_path) -> None:
     out = tmp_path / "results"
-    result = CliRunner().invoke(cli, ["run", "--bundle", "disease", str(fresh_scans), "--out", str(out), "--no-explain", "--no-report"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    run_cli("run", "--bundle", "disease", str(fresh_scans), "--out", str(out), "--no-explain", "--no-report")
     rows = read(out / "predictions.csv")
     assert len(rows) == 40
     for row in rows:
@@ -37,8 +34,7 @@ def test_explain_class_all_writes_one_gradcam_map_per_class(fresh_scans, tmp_pat
     map for every label to each case's report folder (``heatmap_<label>.png``)."""
     scans = sorted(fresh_scans.glob("case-*.dcm"))[:2]
     out = tmp_path / "explained"
-    result = CliRunner().invoke(cli, ["run", "--bundle", "disease", *map(str, scans), "--out", str(out), "--explain-class", "all"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    run_cli("run", "--bundle", "disease", *map(str, scans), "--out", str(out), "--explain-class", "all")
     folders = sorted({path.parent for path in out.rglob("heatmap_*.png")})
     assert len(folders) == 2, sorted(p.relative_to(out) for p in out.rglob("*"))
     for folder in folders:
@@ -61,8 +57,7 @@ def test_evaluate_compares_the_bundle_with_readers(fresh_scans, tmp_path) -> Non
             writer.writerow([row["file"], "junior", wrong if i % 4 == 0 else row["label"]])
             writer.writerow([row["file"], "senior", wrong if i % 8 == 0 else row["label"]])
     out = tmp_path / "eval"
-    result = CliRunner().invoke(cli, ["evaluate", "--bundle", "disease", "--labels", str(fresh_scans / "labels.csv"), "--readers", str(readers), "--out", str(out), "--no-progress", str(fresh_scans)], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    run_cli("evaluate", "--bundle", "disease", "--labels", str(fresh_scans / "labels.csv"), "--readers", str(readers), "--out", str(out), "--no-progress", str(fresh_scans))
     report = json.loads((out / "readers.json").read_text())
     assert report["labels"] == LABELS and report["model"]["n"] == 40
     assert report["readers"]["junior"]["accuracy"]["value"] == 30 / 40

@@ -50,7 +50,7 @@ def test_normal_has_normal_uptake_and_no_nodule(cases_by_label) -> None:
 
 
 def test_same_seed_same_case() -> None:
-    from scintipipe.simulate import CENTERS
+    from scintipipe.api import CENTERS
 
     a = DISEASE_SIMULATOR(np.random.default_rng(3), CENTERS["a"], "thyroid_tumour")
     b = DISEASE_SIMULATOR(np.random.default_rng(3), CENTERS["a"], "thyroid_tumour")
@@ -68,7 +68,7 @@ def test_drawn_cases_meet_their_labelling_rule(cases_by_label) -> None:
 
 
 def test_only_the_findings_differ_between_classes() -> None:
-    from scintipipe.simulate import CENTERS
+    from scintipipe.api import CENTERS
 
     for seed in range(3):
         nuisances = []

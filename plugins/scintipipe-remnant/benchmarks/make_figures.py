@@ -17,8 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from monai.transforms import Resized  # noqa: E402
 
-from scintipipe.scan import make_scan  # noqa: E402
-from scintipipe.simulate.preview import display_image  # noqa: E402
+from scintipipe.api import display_image, make_scan  # noqa: E402
 from scintipipe_remnant import transforms as T  # noqa: E402
 from scintipipe_remnant.simulator import REMNANT_CENTER, simulate_remnant_case  # noqa: E402
 

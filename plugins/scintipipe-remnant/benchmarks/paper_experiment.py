@@ -2,7 +2,7 @@
 
 For every split each recipe (ResNet-18, SqueezeNet 1.1, ShuffleNetV2) is trained on the
 training part and tested on the held-out quarter by the core's
-:func:`scintipipe.training.evaluate.resampling_experiment` (mean ± SD per metric,
+:func:`scintipipe.api.resampling_experiment` (mean ± SD per metric,
 Mann-Whitney U between models across splits). This script adds what that function
 leaves to the caller for a repeated-split design: each split's best checkpoint is read
 back and scored on its test quarter, and the AUCs are compared with DeLong's test (95 %
@@ -32,14 +32,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from scintipipe import evaluation as ev
-from scintipipe.bundle import Bundle
-from scintipipe.plugins import make_plugin_manager
-from scintipipe.training.data import read_labels
-from scintipipe.training.evaluate import classify_labelled, resampling_experiment
-from scintipipe.training.loop import predict
-from scintipipe.training.recipe import load_recipe
-from scintipipe.training.train import build_network
+from scintipipe.api import (
+    Bundle,
+    build_recipe_network,
+    classify_labelled,
+    delong_auc_ci,
+    delong_test,
+    load_recipe,
+    make_plugin_manager,
+    plot_roc_comparison,
+    predict,
+    read_labels,
+    repeated_stratified_splits,
+    resampling_experiment,
+)
 
 from scintipipe_remnant import RECIPES_DIR
 
@@ -76,13 +82,13 @@ def split_predictions(pm: Any, recipes: dict[str, dict], rows: list, out: Path, 
     data = classify_labelled(pm, Bundle(out / first / "template"), rows, "cpu", False)  # same preprocessing for all
     file_of = [s.split("#")[0] for s in data.sources]
     y_files = np.array([labels.index(label) for _, label in rows])
-    splits = list(ev.repeated_stratified_splits(y_files, n_splits, test_size, seed))
+    splits = list(repeated_stratified_splits(y_files, n_splits, test_size, seed))
     out_scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in recipes}
     for name, recipe in recipes.items():
         for k, (_, test_files) in enumerate(splits):
             test_set = {str(rows[j][0]) for j in test_files}
             test = data.subset([i for i, f in enumerate(file_of) if f in test_set])
-            model = build_network(recipe)
+            model = build_recipe_network(recipe)
             model.load_state_dict(torch.load(out / name / f"split{k}" / "checkpoint.pt", map_location="cpu", weights_only=False)["best_state"])
             probs = predict(model, test.inputs, "cpu").numpy()
             out_scores[name].append((test.targets.numpy(), probs[:, labels.index("present")]))
@@ -94,9 +100,9 @@ def delong_tables(scores: dict[str, list[tuple[np.ndarray, np.ndarray]]]) -> dic
     names = list(scores)
     result: dict[str, Any] = {"auc": {}, "tests": {}}
     for name in names:
-        result["auc"][name] = [ev.delong_auc_ci(y, p) for y, p in scores[name]]
+        result["auc"][name] = [delong_auc_ci(y, p) for y, p in scores[name]]
     for other in names[1:]:
-        result["tests"][f"{names[0]} vs {other}"] = [ev.delong_test(y, p, scores[other][k][1]) for k, (y, p) in enumerate(scores[names[0]])]
+        result["tests"][f"{names[0]} vs {other}"] = [delong_test(y, p, scores[other][k][1]) for k, (y, p) in enumerate(scores[names[0]])]
     return result
 
 
@@ -153,7 +159,7 @@ def main() -> None:
     (args.out / "delong.json").write_text(json.dumps(delong, indent=2, default=float) + "\n")
     pooled_y = np.concatenate([y for y, _ in scores["ResNet-18"]])
     pooled = {name: np.stack([1 - np.concatenate([p for _, p in s]), np.concatenate([p for _, p in s])], 1) for name, s in scores.items()}
-    ev.plot_roc_comparison(pooled_y, pooled, ["absent", "present"], args.out / "roc_comparison.png", classes=["present"])
+    plot_roc_comparison(pooled_y, pooled, ["absent", "present"], args.out / "roc_comparison.png", classes=["present"])
     settings = {"studies": len(rows), "splits": args.splits, "test_size": args.test_size, "epochs": recipes["ResNet-18"]["epochs"], "input_size": recipes["ResNet-18"]["input_size"], "lr": recipes["ResNet-18"]["optimizer"]["lr"], "clahe": args.clahe, "seed": args.seed, "minutes": round((time.perf_counter() - started) / 60, 1)}
     (args.out / "results.md").write_text(results_markdown(experiment["summary"], experiment["mann_whitney"], delong, settings))
     print((args.out / "results.md").read_text())

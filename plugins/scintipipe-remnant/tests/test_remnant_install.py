@@ -4,15 +4,12 @@ away cleanly when disabled (how a user sees an uninstall)."""
 from __future__ import annotations
 
 import json
-from click.testing import CliRunner
 
-from scintipipe.cli import cli
+from scintipipe.api import run_cli
 
 
 def invoke(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+    return run_cli(*args).output
 
 
 def test_plugins_lists_remnant_with_its_hooks() -> None:
@@ -45,7 +42,7 @@ def test_disabling_the_plugin_removes_task_bundle_simulator_and_command(monkeypa
     assert "remnant" not in bundles and "uptake4" in bundles
     assert "remnant" not in invoke("plugins")
     assert "remnant-simulate" not in invoke("--help")
-    simulate = CliRunner().invoke(cli, ["simulate", "--task", "remnant", "--center", "remnant", "--n", "1", "--out", str(tmp_path / "x")])
+    simulate = run_cli("simulate", "--task", "remnant", "--center", "remnant", "--n", "1", "--out", str(tmp_path / "x"), expect_exit=None, catch_exceptions=True)
     assert simulate.exit_code != 0 and "no simulator for task 'remnant'" in simulate.output
-    run = CliRunner().invoke(cli, ["run", "--bundle", "remnant", str(tmp_path), "--out", str(tmp_path / "out")])
+    run = run_cli("run", "--bundle", "remnant", str(tmp_path), "--out", str(tmp_path / "out"), expect_exit=None, catch_exceptions=True)
     assert run.exit_code != 0

@@ -6,9 +6,7 @@ import csv
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from scintipipe.cli import cli
+from scintipipe.api import run_cli
 from scintipipe_remnant.study import combine_views, study_rows
 
 
@@ -19,8 +17,7 @@ def read(path):
 
 def test_run_writes_view_and_study_predictions(study_folder, tmp_path) -> None:
     out = tmp_path / "results"
-    result = CliRunner().invoke(cli, ["run", "--bundle", "remnant", str(study_folder), "--out", str(out), "--no-explain"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    run_cli("run", "--bundle", "remnant", str(study_folder), "--out", str(out), "--no-explain")
     views = read(out / "predictions.csv")
     assert len(views) == 6, views  # labels.csv, truth.csv and simulation.json are skipped
     assert sorted(row["source"].rsplit("#", 1)[1] for row in views) == ["anterior"] * 3 + ["posterior"] * 3
@@ -35,8 +32,7 @@ def test_run_writes_view_and_study_predictions(study_folder, tmp_path) -> None:
 
 def test_study_predictions_are_written_without_reports(study_folder, tmp_path) -> None:
     out = tmp_path / "results"
-    result = CliRunner().invoke(cli, ["run", "--bundle", "remnant", str(study_folder), "--out", str(out), "--no-explain", "--no-report"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    run_cli("run", "--bundle", "remnant", str(study_folder), "--out", str(out), "--no-explain", "--no-report")
     assert len(read(out / "study_predictions.csv")) == 3
     assert not (out / "index.html").exists()  # no case pages to link
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from click.testing import CliRunner
 
-from scintipipe.cli import cli
-from scintipipe.simulate.camera import I131_HE
+from scintipipe.api import I131_HE, run_cli
 from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, REMNANT_CENTER, REMNANT_SIMULATOR
 
 
@@ -66,8 +64,7 @@ def test_two_frame_dicom_names_its_views(study_folder) -> None:
 
 
 def test_core_simulate_command_uses_the_plugin(tmp_path) -> None:
-    ok = CliRunner().invoke(cli, ["simulate", "--task", "remnant", "--center", "remnant", "--n", "2", "--out", str(tmp_path / "a")])
-    assert ok.exit_code == 0, ok.output
+    run_cli("simulate", "--task", "remnant", "--center", "remnant", "--n", "2", "--out", str(tmp_path / "a"))
     assert len(list((tmp_path / "a").glob("case-*.dcm"))) == 2
-    wrong = CliRunner().invoke(cli, ["simulate", "--task", "remnant", "--center", "a", "--n", "1", "--out", str(tmp_path / "b")])
+    wrong = run_cli("simulate", "--task", "remnant", "--center", "a", "--n", "1", "--out", str(tmp_path / "b"), expect_exit=None, catch_exceptions=True)
     assert wrong.exit_code != 0 and "--center remnant" in wrong.output

@@ -8,7 +8,7 @@ import pytest
 import torch
 from monai.transforms import Compose
 
-from scintipipe.scan import make_scan
+from scintipipe.api import make_scan
 from scintipipe_remnant import transforms as T
 
 
@@ -68,7 +68,7 @@ def test_array_and_dictionary_forms_agree(studies) -> None:
 
 
 def test_bundle_config_builds_the_transforms_by_dotted_path() -> None:
-    from scintipipe.bundle import Bundle
+    from scintipipe.api import Bundle
 
     from scintipipe_remnant import BUNDLE_DIR
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from scintipipe import hookimpl
+from scintipipe.registry import parse_class_mix  # still importable from here; public as scintipipe.api.parse_class_mix
 
 SIMULATE_EXAMPLES = """
 \b
@@ -36,35 +37,6 @@ Writes in OUT:
 The same arguments always write byte-identical files. An OUT that already holds a
 simulated data set is refused unless --overwrite.
 """
-
-
-def parse_class_mix(text: str | None, labels: tuple[str, ...], default: dict[str, float]) -> dict[str, float]:
-    """Parse ``--class-mix``: ``balanced``, ``label=weight,...`` or weights in label order.
-
-    Labels left out of a ``label=weight`` list get weight zero.
-
-    Raises:
-        click.BadParameter: unparsable text or unknown labels.
-    """
-    if text is None or text == "default":
-        return default
-    if text == "balanced":
-        return {label: 1.0 for label in labels}
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    try:
-        if all("=" in part for part in parts):
-            mix = {key.strip(): float(value) for key, value in (part.split("=", 1) for part in parts)}
-        else:
-            values = [float(part) for part in parts]
-            if len(values) != len(labels):
-                raise click.BadParameter(f"{len(values)} weights for {len(labels)} labels ({', '.join(labels)})", param_hint="--class-mix")
-            mix = dict(zip(labels, values))
-    except ValueError as exc:
-        raise click.BadParameter(f"cannot read {text!r}: {exc}", param_hint="--class-mix") from exc
-    unknown = set(mix) - set(labels)
-    if unknown:
-        raise click.BadParameter(f"unknown labels {', '.join(sorted(unknown))}; labels: {', '.join(labels)}", param_hint="--class-mix")
-    return mix
 
 
 def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) -> tuple[tuple[str, ...], dict[str, float]]:

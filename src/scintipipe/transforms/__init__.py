@@ -1,6 +1,6 @@
 """MONAI transforms shipped with scintipipe, usable from bundle configs by dotted path."""
 
-from scintipipe.transforms.dictionary import ArrayTransformd
+from scintipipe.transforms.dictionary import ArrayTransform, ArrayTransformd
 from scintipipe.transforms.io import CollatableMetad, LoadScan, LoadScand, list_scans
 from scintipipe.transforms.predictions import SavePredictionsd
 from scintipipe.transforms.scintigram import (
@@ -13,6 +13,7 @@ from scintipipe.transforms.scintigram import (
 )
 
 __all__ = [
+    "ArrayTransform",
     "ArrayTransformd",
     "CollatableMetad",
     "LoadScan",

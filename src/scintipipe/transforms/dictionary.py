@@ -1,6 +1,8 @@
 """The one base class for dictionary forms of array transforms (MONAI's ``Xd`` pattern).
 
-A plugin writes its array transform ``X`` and gets ``Xd`` in three lines::
+A plugin writes its array transform ``X`` (a subclass of :data:`ArrayTransform`, which is
+MONAI's :class:`~monai.transforms.Transform`: implement ``__call__(img)``) and gets ``Xd``
+in three lines::
 
     class EqualizeHistogramd(ArrayTransformd):
         array_transform = EqualizeHistogram
@@ -13,6 +15,9 @@ from typing import Any, Hashable, Mapping
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 
+#: the base of an array transform ``X``: MONAI's ``Transform`` (implement ``__call__(img)``)
+ArrayTransform = Transform
+
 
 class ArrayTransformd(MapTransform):
     """Apply ``array_transform(**kwargs)`` to every key in ``keys``.
@@ -23,7 +28,7 @@ class ArrayTransformd(MapTransform):
         **kwargs: arguments of the array transform.
     """
 
-    array_transform: type[Transform]
+    array_transform: type[ArrayTransform]
 
     def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs: Any):
         super().__init__(keys, allow_missing_keys)

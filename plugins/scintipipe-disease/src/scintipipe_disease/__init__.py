@@ -13,3 +13,6 @@ __version__ = "0.1.0"
 #: the shipped bundle and the training recipes live inside the package
 BUNDLE_DIR = Path(__file__).parent / "bundle"
 RECIPES_DIR = Path(__file__).parent / "recipes"
+
+#: the task's labels in the network's output order (here so the plugin registers without importing the simulator)
+LABELS = ("graves", "subacute_thyroiditis", "thyroid_tumour", "normal")

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scintipipe import hookimpl
+from scintipipe.api import hookimpl
 
-from scintipipe_disease import BUNDLE_DIR
-from scintipipe_disease.simulator import LABELS
+from scintipipe_disease import BUNDLE_DIR, LABELS
 
 TASK = "disease"
 DESCRIPTION = "thyroid disease on 99mTc-pertechnetate scans: Graves' disease, subacute thyroiditis, thyroid tumour, normal"

@@ -32,17 +32,29 @@ from typing import Any, Callable
 
 import numpy as np
 
-from scintipipe.simulate.case import SimulatedCase, TaskSimulator
-from scintipipe.simulate.centers import CenterProfile
-from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_findings_view, with_contrast
-from scintipipe.simulate.neck import log_uniform
-from scintipipe.simulate.normal import NORMAL_MIN_CONTRAST, draw_normal_findings, normal_rule
-from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
-from scintipipe.simulate.thyroid import Nodule, point_in_lobe
-from scintipipe.simulate.uptake4 import draw_uptake4_findings
-from scintipipe.simulate.uptake4 import meets_rule as uptake4_rule
+from scintipipe.api import (
+    NORMAL_MIN_CONTRAST,
+    CenterProfile,
+    Findings,
+    Nodule,
+    Nuisance,
+    SimulatedCase,
+    TaskSimulator,
+    draw_findings,
+    draw_normal_findings,
+    draw_uptake4_findings,
+    log_uniform,
+    make_findings,
+    normal_rule,
+    point_in_lobe,
+    sample_nuisance,
+    simulate_findings_view,
+    uptake4_rule,
+    with_contrast,
+)
 
-LABELS = ("graves", "subacute_thyroiditis", "thyroid_tumour", "normal")
+from scintipipe_disease import LABELS
+
 BALANCED_MIX = {label: 0.25 for label in LABELS}
 
 THYROIDITIS_MAX_UPTAKE_PERCENT = 0.5

@@ -17,8 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from scintipipe.simulate.dicom_io import VIEW_CODES, nm_dataset, write_dicom
-from scintipipe.simulate.writer import assign_labels, case_identity, case_rng
+from scintipipe.api import VIEW_CODES, assign_labels, case_identity, case_rng, nm_dataset, write_dicom
 
 from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, REMNANT_CENTER, RemnantCase, simulate_remnant_case
 

@@ -13,10 +13,9 @@ from typing import Any
 
 import click
 
-from scintipipe import hookimpl
+from scintipipe.api import hookimpl, parse_class_mix
 
-from scintipipe_remnant import BUNDLE_DIR
-from scintipipe_remnant.simulator import LABELS
+from scintipipe_remnant import BUNDLE_DIR, LABELS
 
 TASK = "remnant"
 DESCRIPTION = "residual thyroid tissue after total thyroidectomy on 131I neck scans (anterior + posterior): absent, present"
@@ -44,8 +43,6 @@ def register_simulators(register: Any) -> None:
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 def remnant_simulate(n: int, seed: int, class_mix: str | None, out: Path) -> None:
     """Simulate two-view (anterior + posterior) 131I neck studies as two-frame NM DICOM."""
-    from scintipipe.builtin.simulators import parse_class_mix
-
     from scintipipe_remnant.dataset import write_studies
     from scintipipe_remnant.simulator import PAPER_CLASS_MIX
 

@@ -33,16 +33,32 @@ from typing import Any
 
 import numpy as np
 
-from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness, head_thickness
-from scintipipe.simulate.camera import acquire
-from scintipipe.simulate.case import SimulatedCase, TaskSimulator
-from scintipipe.simulate.centers import CENTERS, CenterProfile
-from scintipipe.simulate.head_neck import Gland, HeadNeck, head_neck_footprints, sample_head_neck
-from scintipipe.simulate.neck import NeckActivities, log_uniform, place_grid
-from scintipipe.simulate.scene import Scene
-from scintipipe.simulate.thyroid import Lobe, ThyroidShape, draw_thyroid, sample_thyroid_shape
+from scintipipe.api import (
+    CENTERS,
+    CenterProfile,
+    Footprint,
+    Gland,
+    Grid,
+    HeadNeck,
+    Lobe,
+    NeckActivities,
+    Scene,
+    SimulatedCase,
+    TaskSimulator,
+    ThyroidShape,
+    acquire,
+    body_thickness,
+    draw_thyroid,
+    head_neck_footprints,
+    head_thickness,
+    log_uniform,
+    place_grid,
+    sample_head_neck,
+    sample_thyroid_shape,
+)
 
-LABELS = ("absent", "present")
+from scintipipe_remnant import LABELS
+
 #: the paper's 446 patients: 346 with residual tissue, 100 without (seed 003, 2.1)
 PAPER_CLASS_MIX = {"absent": 100 / 446, "present": 346 / 446}
 #: diagnostic activity (5 mCi) and imaging delay of the paper's protocol

@@ -13,7 +13,8 @@
    channel (optionally repeating the grey channel three times for ImageNet weights).
 
 Every class works on ``(C, H, W)`` tensors or MetaTensors and keeps the metadata; the
-``d`` classes apply it to the given keys (the core's :class:`ArrayTransformd` base). Use them from a bundle config by dotted path:
+``d`` classes apply it to the given keys (the core's :class:`ArrayTransform` and
+:class:`ArrayTransformd` bases, from :mod:`scintipipe.api`). Use them from a bundle config by dotted path:
 ``{"_target_": "scintipipe_remnant.transforms.GrabCutThyroidBedd", "keys": "image"}``.
 """
 
@@ -25,9 +26,8 @@ import cv2
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.transforms import Transform
 
-from scintipipe.transforms import ArrayTransformd
+from scintipipe.api import ArrayTransform, ArrayTransformd
 
 #: field of view assumed for images without pixel spacing (display exports)
 DEFAULT_FOV_MM = 614.4
@@ -61,7 +61,7 @@ def to_uint8(channel: np.ndarray) -> np.ndarray:
     return np.round(255.0 * (channel - low) / (high - low)).astype(np.uint8)
 
 
-class EqualizeHistogram(Transform):
+class EqualizeHistogram(ArrayTransform):
     """Histogram equalisation of each channel, output in [0, 1].
 
     Args:
@@ -130,7 +130,7 @@ def grabcut_mask(grey: np.ndarray, box: tuple[int, int, int, int], core: tuple[i
     return out & inside
 
 
-class GrabCutThyroidBed(Transform):
+class GrabCutThyroidBed(ArrayTransform):
     """Zero everything GrabCut calls background around the thyroid bed.
 
     Args:
@@ -158,7 +158,7 @@ class GrabCutThyroidBed(Transform):
         return _like(channels * mask[None], img, thyroid_bed_box=box, thyroid_bed_mask=mask)
 
 
-class CropThyroidBed(Transform):
+class CropThyroidBed(ArrayTransform):
     """Cut out the thyroid-bed box that :class:`GrabCutThyroidBed` stored.
 
     Args:
@@ -183,7 +183,7 @@ class CropThyroidBed(Transform):
         return out
 
 
-class StandardizeChannels(Transform):
+class StandardizeChannels(ArrayTransform):
     """``(x - mean) / std`` per channel.
 
     Args:
