@@ -274,6 +274,22 @@ def test_real_non_thyroid_dicom_files_are_left_to_the_other_layers() -> None:
             assert judge_scan(scan) is None, name
 
 
+def test_a_blank_light_secondary_capture_is_refused() -> None:
+    """pydicom's colour SC test images decode to one light grey with a few specks."""
+    from pydicom.data import get_testdata_file
+
+    for name in ("SC_rgb_jpeg.dcm", "SC_jpeg_no_color_transform.dcm"):
+        (scan,) = read_scans(get_testdata_file(name))
+        refusal = judge_scan(scan)
+        assert refusal is not None and not refusal.skip and refusal.reason.startswith("a blank picture"), name
+
+
+def test_a_dark_background_is_not_blank() -> None:
+    picture = np.zeros((128, 128), np.float32)
+    picture[50:70, 40:90] = 200.0  # a gland on black: the commonest shade is the darkest
+    assert content_refusal(picture, {"is_counts": False}) is None
+
+
 @pytest.fixture
 def reference_scans() -> Path:
     if not REFERENCE_SCANS.is_dir():

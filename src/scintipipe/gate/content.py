@@ -2,7 +2,7 @@
 
 A planar thyroid scintigram is a picture of a patient's neck: a gland (or what is left of
 it) in soft tissue that also holds activity (blood pool, salivary glands), with the body's
-outline against air. :func:`content_refusal` recognises four kinds of input that are not:
+outline against air. :func:`content_refusal` recognises five kinds of input that are not:
 
 **Syringe, vial or point source** (*skipped*, ``kind="syringe"``; counts images only)
     A syringe or vial imaged in air, or a point source or marker alone, puts nearly all of
@@ -46,6 +46,15 @@ outline against air. :func:`content_refusal` recognises four kinds of input that
     :func:`scintipipe.loaders.display.colour_statistics`). A scintigram shown through a
     table the loader does not know is refused with it: it cannot be turned back into
     intensity either, and ``--accept-ood`` classifies it anyway on its luminance.
+
+**Blank picture** (*refused*; pictures that are not counts, DICOM Secondary Captures included)
+    A picture in which at least :data:`BLANK_MIN_SHARE` of the pixels have one and the same
+    shade, and that shade lies in the upper half of the picture's range, shows a plain
+    light field with a few marks: no scintigram. (A scintigram's commonest shade is its dark
+    background; in 1,000 simulated display exports the largest share of one bright shade
+    was 0.78, in a hot gland saturated by the window.) This rule was added after the
+    whole-gate benchmark showed pydicom's colour Secondary Capture test images, 98 % one
+    light grey, passing the disease bundle's learned score.
 
 **Text, chart or screenshot** (*refused*; display pictures only)
     Counts are never drawn as typeset lines of text or as long, thin, straight rules.
@@ -141,6 +150,11 @@ LINE_ART_MIN_LINES = 2
 #: ... on a flat background covering at least this share of the picture
 LINE_ART_MIN_FLAT_SHARE = 0.4
 
+#: blank picture: at least this share of the pixels has one shade ...
+BLANK_MIN_SHARE = 0.95
+#: ... which lies at least this far up the picture's range (0 darkest, 1 brightest)
+BLANK_MIN_LEVEL = 0.5
+
 SYRINGE_REASON = "syringe or point source"
 FLOOD_REASON = "flood or uniformity image"
 PHOTO_REASON = "a colour photograph or picture, not a scintigram"
@@ -209,10 +223,40 @@ def content_refusal(pixels: np.ndarray, meta: dict[str, Any]) -> Refusal | None:
             return Refusal(LAYER, SYRINGE_REASON, skip=True, kind="syringe")
         if findings is not None and findings.flood:
             return Refusal(LAYER, FLOOD_REASON, skip=True, kind="flood")
+    if meta.get("is_counts") is not True:
+        blank = blank_share(pixels)
+        if blank is not None:
+            return Refusal(LAYER, f"a blank picture ({blank:.0%} of it one light shade), not a scintigram")
     picture = meta.get("picture")
     if isinstance(picture, dict) and picture:
         return picture_refusal(picture)
     return None
+
+
+def blank_share(pixels: np.ndarray) -> float | None:
+    """The share of the commonest shade when it marks a blank light picture, else ``None``.
+
+    Args:
+        pixels: a display picture's intensity (counts images are judged by the flood rule).
+
+    Example:
+        >>> field = np.full((64, 64), 244.0)
+        >>> field[10, 10] = 20.0
+        >>> round(blank_share(field), 3)
+        1.0
+        >>> blank_share(np.arange(4096.0).reshape(64, 64)) is None
+        True
+    """
+    step = max(1, max(pixels.shape) // ANALYSIS_SIDE)
+    shades = np.rint(np.asarray(pixels)[::step, ::step])
+    low, high = float(shades.min()), float(shades.max())
+    if high <= low:
+        return None
+    values, counts = np.unique(shades, return_counts=True)
+    commonest = int(counts.argmax())
+    share = float(counts[commonest]) / shades.size
+    level = (float(values[commonest]) - low) / (high - low)
+    return share if share >= BLANK_MIN_SHARE and level >= BLANK_MIN_LEVEL else None
 
 
 def picture_refusal(picture: dict[str, Any]) -> Refusal | None:
