@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/compare_reference.py            # table + pictures in docs/img/simulator
+    python benchmarks/compare_reference.py            # table + JSON in docs/img/simulator, pictures in results/reference-pictures
     python benchmarks/compare_reference.py --n 80 --out /tmp/compare
 
 Part 1 measures the real Siemens 99mTc scan (counts, 1.2 mm pixels) against simulated
@@ -174,19 +174,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=40, help="simulated cases per group")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "simulator", help="folder for pictures and JSON")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "simulator", help="folder for the JSON")
+    parser.add_argument("--pictures", type=Path, default=REPO / "results" / "reference-pictures", help="folder for the side-by-side pictures (git-ignored: they show third-party scans, which stay out of the repository)")
     args = parser.parse_args(argv)
     if not REFERENCE.is_dir():
         print(f"reference scans not found at {REFERENCE}; nothing to compare (skipped)")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
+    args.pictures.mkdir(parents=True, exist_ok=True)
     rows, siemens_raw, siemens_cases = siemens_table(args.n, args.seed)
     print(f"## Real Siemens scan vs {args.n} simulated normal scans (profile 'siemens'): median [p10-p90]\n")
     print(markdown(("measure", "real", "simulated"), rows))
     crop_rows, crop_raw, examples = crops_table(args.n, args.seed)
     print(f"\n## Display crops (ratios only) vs {args.n} simulated centre-a scans per pattern: median [p10-p90]\n")
     print(markdown(("crop", "pattern", "T/B real", "T/B simulated", "T/parotid real", "T/parotid simulated"), crop_rows))
-    pictures = side_by_side(args.out, siemens_cases, examples)
+    pictures = side_by_side(args.pictures, siemens_cases, examples)
     results = {"siemens": siemens_raw, "crops": crop_raw["crops"]}
     (args.out / "compare_reference.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     print("\nwrote " + ", ".join(str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p) for p in pictures))
