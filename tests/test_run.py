@@ -218,3 +218,24 @@ def test_report_run_sees_every_case_and_extra_classes_are_explained(tiny_bundle:
         assert set(explained) == {"heterogeneous", predicted[f"s{i}.raw"]}
     bad = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(tmp_path), "--explain-class", "nonsense"])
     assert bad.exit_code == 2 and "unknown labels" in bad.output
+
+
+def test_no_report_skips_the_segment_stage(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    """With --no-report nothing reads regions, so no segmenter runs (issue 15: only the stages the outputs need)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
+    (plugins / "loud_segmenter.py").write_text(textwrap.dedent("""
+        from scintipipe.api import hookimpl
+
+        @hookimpl
+        def segment_scan(scan, bundle):
+            raise RuntimeError("the segmenter ran")
+    """))
+    write_raw(tmp_path / "one.raw", blob(4))
+    quiet, loud = tmp_path / "quiet", tmp_path / "loud"
+    code, output = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--out", str(quiet), "--no-report", "--no-explain"])
+    assert code == 0, output
+    assert len(read_csv(quiet / "predictions.csv")) == 1
+    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--out", str(loud), "--no-explain", "--no-dicom"])
+    assert code == 1 and "the segmenter ran" in read_csv(loud / "errors.csv")[0]["error"]

@@ -118,7 +118,7 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @click.option("--explain/--no-explain", default=True, help="Run the explain stage (Grad-CAM).")
 @click.option("--explain-class", "explain_classes", multiple=True, help="Also explain this label (repeatable; 'all' for every label).")
 @click.option("--report/--no-report", default=True, help="Write per-case report folders.")
-@click.option("--segment/--no-segment", default=True, help="Run the segment stage.")
+@click.option("--segment/--no-segment", default=True, help="Run the segment stage (regions, quantities, uptake); it is skipped with --no-report, where nothing reads them.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")

@@ -54,7 +54,7 @@ class RunOptions:
     Attributes:
         device: ``"cpu"`` or ``"cuda"``.
         batch_size: views classified together.
-        segment: run the segment stage.
+        segment: run the segment stage (when ``report`` is on too: with ``--no-report`` nothing reads its regions).
         explain: run the explain stage.
         report: run the report stage (per-case folders).
         progress: show a progress bar; ``None`` shows it only on a terminal.
@@ -187,6 +187,12 @@ class Pipeline:
         self.options = options or RunOptions()
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
 
+    @property
+    def segments(self) -> bool:
+        """Whether the segment stage runs: asked for, and some output reads its regions
+        (the per-case reports; with ``--no-report`` nothing would)."""
+        return self.options.segment and self.options.report
+
     # ---- hook calls -------------------------------------------------------------------
 
     def call(self, hook_name: str, source: str, **kwargs: Any) -> Any:
@@ -254,7 +260,7 @@ class Pipeline:
         case["gate"] = gate
         if syringe:
             case["syringe"] = syringe
-        if self.options.segment:
+        if self.segments:
             case["segmentation"] = self.call("segment_scan", source, scan=case, bundle=self.bundle)
         return case
 
@@ -396,7 +402,7 @@ class Pipeline:
 
             pending: list[dict[str, Any]] = []
             bar = tqdm(total=len(files), desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
-            groups = study_groups(files) if self.options.segment and not self.options.syringe_full else [[path] for path in files]
+            groups = study_groups(files) if self.segments and not self.options.syringe_full else [[path] for path in files]
             for group in groups:
                 admitted: list[tuple[dict[str, Any], dict[str, Any]]] = []
                 syringes: list[tuple[str, dict[str, Any]]] = []
