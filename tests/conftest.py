@@ -1,5 +1,9 @@
-"""Shared fixtures. The tiny bundle has random weights: its outputs are NOT meaningful and
-no test may treat them as a classification result, only as the right shape."""
+"""Shared fixtures of the core's tests.
+
+``tiny_bundle`` (a shape-only bundle with random weights: its outputs are NOT meaningful),
+``scintipipe_cli`` and the clean plugin environment come from :mod:`scintipipe.testing`,
+the pytest plugin scintipipe installs for its own and its plugins' tests.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bundle_factory import make_tiny_bundle
-
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_SCANS = REPO.parent / "shared" / "reference-scans"
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A shape-only bundle folder (random weights)."""
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
 
 
 @pytest.fixture
@@ -25,9 +21,3 @@ def reference_scans() -> Path:
     if not REFERENCE_SCANS.is_dir():
         pytest.skip("../shared/reference-scans is not present")
     return REFERENCE_SCANS
-
-
-@pytest.fixture(autouse=True)
-def _clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SCINTIPIPE_PLUGINS", "SCINTIPIPE_DISABLE_PLUGINS", "SCINTIPIPE_TRACE_HOOKS", "SCINTIPIPE_PLUGINS_DIR"):
-        monkeypatch.delenv(name, raising=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,19 @@ def test_shipped_plugins_import_only_the_api() -> None:
         if (name == "scintipipe" or name.startswith("scintipipe.")) and name != "scintipipe.api"
     ]
     assert offending == [], "plugins must import from scintipipe.api only:\n" + "\n".join(offending)
+
+
+def test_the_pytest_plugin_gives_a_plugins_tests_their_fixtures(tmp_path: Path) -> None:
+    """A plugin's test file with no conftest gets tiny_bundle, scintipipe_cli and a clean environment."""
+    (tmp_path / "test_copied_plugin.py").write_text(
+        "import os\n"
+        "\n"
+        "def test_fixtures(tiny_bundle, scintipipe_cli, tmp_path):\n"
+        "    assert os.environ.get('SCINTIPIPE_DISABLE_PLUGINS') is None\n"
+        "    assert (tiny_bundle / 'configs' / 'metadata.json').is_file()\n"
+        "    assert 'uptake4' in scintipipe_cli('bundles').output\n"
+    )
+    env = {**os.environ, "SCINTIPIPE_DISABLE_PLUGINS": "scintipipe.builtin.uptake4", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from cli_helpers import run as invoke
-from bundle_factory import make_tiny_bundle
+from scintipipe.testing import make_tiny_bundle
 from scintipipe.bundle_writer import inherited_gate_settings
 from scintipipe.docs_markers import marked_content, remove_marked, replace_marked
 from scintipipe.gate.fit import bundle_card_section, render_card_section, write_card_section, write_gate

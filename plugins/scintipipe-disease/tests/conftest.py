@@ -1,4 +1,5 @@
-"""Fixtures for the disease plugin's tests: a few simulated scans per class."""
+"""Fixtures for the disease plugin's tests: a few simulated scans per class (a clean plugin
+environment, ``tiny_bundle`` and ``scintipipe_cli`` come from scintipipe's pytest plugin)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,6 @@ import pytest
 
 from scintipipe.api import CENTERS, run_cli
 from scintipipe_disease.simulator import LABELS, simulate_disease_case
-
-
-@pytest.fixture(autouse=True)
-def _clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SCINTIPIPE_PLUGINS", "SCINTIPIPE_DISABLE_PLUGINS", "SCINTIPIPE_PLUGINS_DIR"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Fixtures for the remnant plugin's tests: a few simulated two-view studies."""
+"""Fixtures for the remnant plugin's tests: a few simulated two-view studies (a clean plugin
+environment, ``tiny_bundle`` and ``scintipipe_cli`` come from scintipipe's pytest plugin)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,6 @@ import numpy as np
 import pytest
 
 from scintipipe_remnant.simulator import REMNANT_CENTER, RemnantCase, simulate_remnant_case
-
-
-@pytest.fixture(autouse=True)
-def _clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SCINTIPIPE_PLUGINS", "SCINTIPIPE_DISABLE_PLUGINS", "SCINTIPIPE_PLUGINS_DIR"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
