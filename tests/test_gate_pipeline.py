@@ -209,7 +209,7 @@ GATE_PLUGIN = textwrap.dedent('''
     @hookimpl
     def gate_batch(inputs, bundle, device):
         scores = inputs.flatten(1).std(1).tolist()
-        return [{"ood_score": s, "in_distribution": s < 0.5, "reason": f"spread {s:.2f} is above 0.5"} for s in scores]
+        return [{"ood_score": s, "in_distribution": s < 0.5, "reason": f"spread {s:.2f} is above 0.5", "threshold": 0.5} for s in scores]
 ''')
 
 
@@ -253,6 +253,7 @@ def test_plugin_gate_layers_refuse_and_accept_ood_overrides_content_and_ood(tiny
     assert [Path(r["source"]).name for r in read_csv(forced / "errors.csv")] == ["lateral.dcm"]
     odd = json.loads((forced / "odd" / "report.json").read_text())
     assert odd["gate"]["against_advice"] is True and odd["gate"]["overridden"][0]["layer"] == "ood"
+    assert odd["gate"]["ood_threshold"] == 0.5  # the plugin's own threshold, not the bundle's
     busy = json.loads((forced / "busy" / "report.json").read_text())
     assert busy["gate"]["overridden"] == [{"layer": "content", "reason": "looks like a screenshot"}]
     plain = json.loads((forced / "ant" / "report.json").read_text())

@@ -152,7 +152,8 @@ def gate_batch(inputs: Any, bundle: Bundle, device: str) -> list[dict[str, Any]]
 
     Returns:
         One dict per input: ``ood_score`` (float, higher is further out),
-        ``in_distribution`` (bool) and ``reason`` (words for a refusal), or ``None``.
+        ``in_distribution`` (bool), ``reason`` (words for a refusal) and optionally
+        ``threshold`` (reported beside the score; default the bundle's), or ``None``.
 
     Example:
         >>> @hookimpl

@@ -279,7 +279,7 @@ class Pipeline:
             gate = case.setdefault("gate", {"overridden": [], "against_advice": False})
             gate["ood_score"] = float(verdict["ood_score"])
             gate["in_distribution"] = bool(verdict["in_distribution"])
-            gate["ood_threshold"] = self.bundle.gate.threshold
+            gate["ood_threshold"] = verdict.get("threshold", self.bundle.gate.threshold)
             if gate["in_distribution"]:
                 continue
             refusal = Refusal("ood", str(verdict.get("reason") or f"out of distribution for bundle {self.bundle.name!r}"))

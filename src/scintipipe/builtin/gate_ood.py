@@ -29,6 +29,7 @@ def gate_batch(inputs: torch.Tensor, bundle: Any, device: str) -> list[dict[str,
         {
             "ood_score": float(score),
             "in_distribution": bool(score <= threshold),
+            "threshold": threshold,
             "reason": f"out of distribution for bundle {bundle.name!r}: {method} score {score:.4g} above the threshold {threshold:.4g}, the {rule} of held-out in-distribution scores",
         }
         for score in scores
