@@ -46,6 +46,15 @@ def blob(seed: int, size: int = 64) -> np.ndarray:
 
 
 
+def plugins_with_camera(tmp_path: Path, docs_plugin_dir: Path, name: str, code: str) -> Path:
+    """A plugins folder with the docs' raw-camera loader and one more one-file plugin ``name``."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
+    (plugins / f"{name}.py").write_text(textwrap.dedent(code))
+    return plugins
+
+
 def test_run_writes_predictions_and_reports(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     scans = tmp_path / "scans"
     (scans / "sub").mkdir(parents=True)
@@ -94,10 +103,7 @@ def test_failures_are_listed_and_the_rest_processed(tiny_bundle: Path, docs_plug
 
 
 def test_plugin_failure_names_plugin_stage_and_file(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
-    (plugins / "fragile.py").write_text(textwrap.dedent("""
+    plugins = plugins_with_camera(tmp_path, docs_plugin_dir, "fragile", """
         from scintipipe import hookimpl
 
         @hookimpl
@@ -105,7 +111,7 @@ def test_plugin_failure_names_plugin_stage_and_file(tiny_bundle: Path, docs_plug
             if "bad" in scan["source"]:
                 raise ZeroDivisionError("division by zero in my segmenter")
             return None
-    """))
+    """)
     scans = tmp_path / "scans"
     scans.mkdir()
     write_raw(scans / "ok.raw", blob(2))
@@ -222,16 +228,13 @@ def test_report_run_sees_every_case_and_extra_classes_are_explained(tiny_bundle:
 
 def test_no_report_skips_the_segment_stage(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     """With --no-report nothing reads regions, so no segmenter runs (issue 15: only the stages the outputs need)."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
-    (plugins / "loud_segmenter.py").write_text(textwrap.dedent("""
+    plugins = plugins_with_camera(tmp_path, docs_plugin_dir, "loud_segmenter", """
         from scintipipe.api import hookimpl
 
         @hookimpl
         def segment_scan(scan, bundle):
             raise RuntimeError("the segmenter ran")
-    """))
+    """)
     write_raw(tmp_path / "one.raw", blob(4))
     quiet, loud = tmp_path / "quiet", tmp_path / "loud"
     code, output = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--out", str(quiet), "--no-report", "--no-explain"])
