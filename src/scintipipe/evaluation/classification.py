@@ -3,6 +3,13 @@
 Proportions (accuracy, sensitivity, specificity, PPV, NPV) get Wilson score intervals,
 each class's ROC AUC DeLong's interval, and F1 plus the macro averages a percentile
 interval from a bootstrap that resamples within each true class (class sizes fixed).
+
+Where a class has fewer than :data:`~scintipipe.evaluation.intervals.MIN_CLASS_SIZE`
+cases that bootstrap degenerates (one focal case resampled a thousand times is still one
+case), so that class's F1 and AUC get closed-form intervals instead
+(:func:`~scintipipe.evaluation.intervals.f1_interval`,
+:func:`~scintipipe.evaluation.intervals.auc_bound_interval`), the macro averages the mean
+of the per-class bounds, and ``report["warnings"]`` says which classes are small.
 """
 
 from __future__ import annotations
@@ -14,7 +21,14 @@ from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix
 
 from scintipipe.evaluation.delong import delong_auc_ci
-from scintipipe.evaluation.intervals import percentile_interval, proportion, stratified_bootstrap_indices
+from scintipipe.evaluation.intervals import (
+    MIN_CLASS_SIZE,
+    auc_bound_interval,
+    f1_interval,
+    percentile_interval,
+    proportion,
+    stratified_bootstrap_indices,
+)
 
 #: Metrics of each class, in table order; all but ``f1`` and ``auc`` are proportions.
 CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "auc")
@@ -142,6 +156,25 @@ def _bootstrap_replicates(
     return values
 
 
+def small_class_warning(label: str, support: int) -> str:
+    """The warning a report carries for a class with fewer than :data:`MIN_CLASS_SIZE` cases."""
+    cases = "case" if support == 1 else "cases"
+    return f"class {label!r} has {support} {cases} (fewer than {MIN_CLASS_SIZE}): its metrics are unreliable and their intervals wide"
+
+
+def _mean_of_class_bounds(entries: list[dict]) -> tuple[float, float] | None:
+    """Macro interval from the per-class intervals: the mean of the lower bounds to the mean of the upper bounds.
+
+    Conservative (it assumes the classes' errors move together); used when some class is
+    too small for the bootstrap.
+    """
+    bounds = [(e["lower"], e["upper"]) for e in entries if e.get("value") is not None and e.get("lower") is not None]
+    if not bounds:
+        return None
+    lowers, uppers = zip(*bounds)
+    return float(np.mean(lowers)), float(np.mean(uppers))
+
+
 def classification_report(
     y_true: Sequence[Any],
     y_prob: Any,
@@ -171,7 +204,8 @@ def classification_report(
         ``overall`` (accuracy), ``per_class`` (label -> support, tp/fp/fn/tn and a
         ``{"value", "lower", "upper"}`` entry per metric of ``CLASS_METRICS``), ``macro``
         (the unweighted mean over classes of each metric) and ``confusion_matrix``
-        (rows true, columns predicted). Undefined values (a zero denominator) are ``None``.
+        (rows true, columns predicted), and ``warnings``, one line per class with fewer
+        than :data:`MIN_CLASS_SIZE` cases. Undefined values (a zero denominator) are ``None``.
     """
     labels = [str(label) for label in labels]
     n_classes = len(labels)
@@ -192,15 +226,22 @@ def classification_report(
 
     per_class: dict[str, dict] = {}
     aucs = np.full(n_classes, np.nan)
+    small = [label for c, label in enumerate(labels) if int(counts[c][0] + counts[c][2]) < MIN_CLASS_SIZE]
     for c, label in enumerate(labels):
         tp, fp, fn, tn = (int(v) for v in counts[c])
-        entry: dict[str, Any] = {"support": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+        support = tp + fn
+        entry: dict[str, Any] = {"support": support, "tp": tp, "fp": fp, "fn": fn, "tn": tn}
         for name, rule in _PROPORTIONS.items():
             entry[name] = proportion(*rule(tp, fp, fn, tn), confidence=confidence)
-        f1_interval = percentile_interval(replicates["f1"][:, c], confidence) if replicates else None
-        entry["f1"] = _metric(point["f1"][c], f1_interval)
-        if 0 < tp + fn < len(truth):
+        if label in small:
+            entry["f1"] = {**_metric(point["f1"][c], f1_interval(tp, fp, fn, confidence)), "method": "wilson_jaccard"}
+        else:
+            entry["f1"] = _metric(point["f1"][c], percentile_interval(replicates["f1"][:, c], confidence) if replicates else None)
+        if 0 < support < len(truth):
             entry["auc"] = delong_auc_ci(truth == c, probs[:, c], confidence)
+            if min(support, len(truth) - support) < MIN_CLASS_SIZE:
+                lower, upper = auc_bound_interval(entry["auc"]["value"], support, len(truth) - support, confidence)
+                entry["auc"].update(lower=lower, upper=upper, method="wilson_birnbaum_klose")
             aucs[c] = entry["auc"]["value"]
         else:
             entry["auc"] = _metric(None, None)
@@ -210,7 +251,10 @@ def classification_report(
     for name in CLASS_METRICS:
         class_values = aucs if name == "auc" else point[name]
         value = float(np.nanmean(class_values)) if np.isfinite(class_values).any() else None
-        interval = percentile_interval(_mean_over_classes(replicates[name]), confidence) if replicates else None
+        if small:
+            interval = _mean_of_class_bounds([per_class[label][name] for label in labels])
+        else:
+            interval = percentile_interval(_mean_over_classes(replicates[name]), confidence) if replicates else None
         macro[name] = _metric(value, interval)
 
     report: dict[str, Any] = {
@@ -227,7 +271,13 @@ def classification_report(
                 else "no interval (n_bootstrap=0)"
             ),
             "macro": "unweighted mean over classes with a defined value",
+            "small_classes": (
+                f"classes with fewer than {MIN_CLASS_SIZE} cases: F1 by the Wilson interval of the Jaccard index, "
+                "AUC by the Wilson interval under the Birnbaum-Klose variance bound, macro averages from the mean "
+                "of the per-class bounds (a bootstrap over so few cases collapses)"
+            ),
         },
+        "warnings": [small_class_warning(label, per_class[label]["support"]) for label in small],
         "overall": {"accuracy": proportion(int(np.trace(matrix)), int(matrix.sum()), confidence)},
         "per_class": per_class,
         "macro": macro,

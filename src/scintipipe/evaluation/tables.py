@@ -80,7 +80,7 @@ def format_table(
                 name = _pretty(column) if column in labels else column
                 cells = [cell(report, column, metric) for metric in CLASS_METRICS]
                 lines.append(_row(([dataset] if show_dataset else []) + [name, support] + cells))
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + format_warnings(named)
 
     header = ["Metrics"] + (["Dataset"] if show_dataset else []) + [_pretty(c) + unit if c in labels else c + unit for c in columns]
     lines += [_row(header), _row(["---"] * len(header))]
@@ -92,7 +92,16 @@ def format_table(
             name = METRIC_NAMES[metric] if position == 0 else ""
             cells = [cell(report, column, metric) for column in columns]
             lines.append(_row([name] + ([dataset] if show_dataset else []) + cells))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + format_warnings(named)
+
+
+def format_warnings(named: Mapping[str, dict]) -> str:
+    """Markdown lines after a table for every small-class warning of the reports (empty when none)."""
+    lines = []
+    for dataset, report in named.items():
+        for warning in report.get("warnings", []):
+            lines.append(f"> **Warning**{f' ({dataset})' if dataset else ''}: {warning}.")
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def write_metrics_csv(reports: dict | Mapping[str, dict], path: str | Path) -> Path:
