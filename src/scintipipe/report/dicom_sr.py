@@ -49,10 +49,12 @@ from highdicom.sr import (
     TrackingIdentifier,
 )
 from highdicom.sr.value_types import ContainerContentItem
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from scintipipe import __version__
 from scintipipe.report import codes as concepts
+from scintipipe.report.codes import PRIVATE_SCHEME
 from scintipipe.report.content import against_advice_text, gate_of
 from scintipipe.report.dicom_source import frame_number
 
@@ -173,7 +175,7 @@ def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset)
         report[0].ContentSequence.append(evaluations)
     against = gate_of(case)["against_advice"]
     description = f"scintipipe {bundle.name} {bundle.version}" + (" GATE OVERRIDDEN" if against else "") + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
-    return ComprehensiveSR(
+    sr = ComprehensiveSR(
         evidence=[source],
         content=report,
         series_instance_uid=hd.UID(),
@@ -186,3 +188,32 @@ def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset)
         series_description=description[:64],
         software_versions=__version__,
     )
+    sr.CodingSchemeIdentificationSequence = [local_coding_scheme()]
+    keep_deidentification_conformant(sr, source)
+    return sr
+
+
+def keep_deidentification_conformant(derived: Dataset, source: pydicom.Dataset) -> None:
+    """Carry the source's de-identification method beside ``PatientIdentityRemoved`` YES.
+
+    The Patient module requires a method (Type 1C) whenever the identity is marked as
+    removed; a source that marks it without one (as some anonymisers do) would make the
+    derived object non-conformant, so the method then says that it was not recorded.
+    """
+    if str(derived.get("PatientIdentityRemoved", "")).upper() != "YES":
+        return
+    if "DeidentificationMethodCodeSequence" in source:
+        derived.DeidentificationMethodCodeSequence = source.DeidentificationMethodCodeSequence
+    if source.get("DeidentificationMethod"):
+        derived.DeidentificationMethod = source.DeidentificationMethod
+    elif "DeidentificationMethodCodeSequence" not in derived:
+        derived.DeidentificationMethod = "not recorded by the source image (PatientIdentityRemoved YES)"
+
+
+def local_coding_scheme() -> Dataset:
+    """The SOP Common module's declaration of the private coding scheme the SR's codes use."""
+    item = Dataset()
+    item.CodingSchemeDesignator = PRIVATE_SCHEME
+    item.CodingSchemeName = "scintipipe local codes"
+    item.CodingSchemeResponsibleOrganization = "scintipipe developers"
+    return item

@@ -146,6 +146,75 @@ def warning_strip(picture: np.ndarray, lines: list[str]) -> np.ndarray:
     return np.concatenate([strip, picture], axis=0)
 
 
+#: legend names of the regions (salivary glands share a colour and one entry)
+ROI_NAMES = {
+    "thyroid_right": "right lobe",
+    "thyroid_left": "left lobe",
+    "isthmus": "isthmus",
+    "nodules_hot": "hot nodule",
+    "nodules_cold": "cold nodule",
+    "salivary_right": "salivary glands",
+    "salivary_left": "salivary glands",
+    "background": "background",
+}
+
+
+def caption_strip(picture: np.ndarray, lines: list[str], legend: list[tuple[str, tuple[int, int, int]]], banner: str | None = None) -> np.ndarray:
+    """``picture`` above a dark strip with burned-in text: a banner, caption lines and a legend.
+
+    For the Secondary Capture, which PACS viewers show without the HTML report around it.
+    Each legend item is a colour swatch with its name on the same line; items wrap as
+    whole units, so a swatch never parts from its label. ASCII text only (OpenCV fonts).
+
+    Args:
+        picture: the RGB picture.
+        lines: caption lines (e.g. the predicted class and its probability).
+        legend: ``(name, RGB colour)`` per item.
+        banner: a line in white on red above the caption (e.g. NOT FOR CLINICAL USE).
+    """
+    font, scale, thickness, margin, step, swatch = cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1, 8, 22, 14
+    width = picture.shape[1]
+    rows: list[list[tuple[str, tuple[int, int, int]]]] = [[]]
+    used = margin
+    for name, colour in legend:
+        item = swatch + 6 + cv2.getTextSize(name, font, scale, thickness)[0][0] + 18
+        if rows[-1] and used + item > width - margin:
+            rows.append([])
+            used = margin
+        rows[-1].append((name, colour))
+        used += item
+    rows = [row for row in rows if row]
+    text_lines = [line.encode("ascii", "replace").decode() for line in lines]
+    height = margin + step * (len(text_lines) + len(rows) + (1 if banner else 0)) + margin // 2
+    strip = np.full((height, width, 3), 24, np.uint8)
+    y = margin
+    if banner:
+        strip[y - 4 : y + step - 4] = (176, 0, 32)
+        cv2.putText(strip, banner, (margin, y + 13), font, scale, (255, 255, 255), thickness + 1, cv2.LINE_AA)
+        y += step
+    for line in text_lines:
+        cv2.putText(strip, line, (margin, y + 14), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+        y += step
+    for row in rows:
+        x = margin
+        for name, colour in row:
+            cv2.rectangle(strip, (x, y + 2), (x + swatch, y + 2 + swatch), colour, -1)
+            cv2.putText(strip, name, (x + swatch + 6, y + 14), font, scale, (230, 230, 230), thickness, cv2.LINE_AA)
+            x += swatch + 6 + cv2.getTextSize(name, font, scale, thickness)[0][0] + 18
+        y += step
+    return np.concatenate([picture, strip], axis=0)
+
+
+def region_legend(rois: dict[str, np.ndarray] | None) -> list[tuple[str, tuple[int, int, int]]]:
+    """Legend items of the outlined regions that are present (one item per name)."""
+    items: dict[str, tuple[int, int, int]] = {}
+    for key, colour in ROI_COLOURS.items():
+        mask = (rois or {}).get(key)
+        if mask is not None and np.any(mask):
+            items.setdefault(ROI_NAMES.get(key, key.replace("_", " ")), colour)
+    return list(items.items())
+
+
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     """Write an RGB picture as PNG, tagged as a scintipipe preview (not a scan)."""
     return save_preview_png(rgb, path, "report image")

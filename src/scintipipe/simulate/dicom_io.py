@@ -148,7 +148,6 @@ def nm_dataset(
     ds.AcquisitionTerminationCondition = termination
     ds.SoftwareVersions = f"scintipipe {_package_version()}"
     ds.ActualFrameDuration = int(round(frame_duration_s * 1000))
-    ds.PatientPosition = "HFS"
     ds.StudyInstanceUID = identity.uid("study")
     ds.SeriesInstanceUID = identity.uid(series_key)
     ds.StudyID = identity.patient_id[-16:]
@@ -184,10 +183,8 @@ def nm_dataset(
     ds.EnergyWindowInformationSequence = Sequence([window])
     pharma = Dataset()
     pharma.Radiopharmaceutical = camera.radiopharmaceutical[0]
-    pharma.RadiopharmaceuticalStartDateTime = identity.injection.strftime("%Y%m%d%H%M%S")
     pharma.RadiopharmaceuticalStartTime = _time(identity.injection)
     pharma.RadionuclideTotalDose = f"{injected_mbq:.2f}"
-    pharma.RadionuclideHalfLife = f"{camera.half_life_h * 3600:.1f}"
     pharma.RadionuclideCodeSequence = Sequence([_code(*camera.radionuclide_code)])
     pharma.RadiopharmaceuticalCodeSequence = Sequence([_code(camera.radiopharmaceutical[1], "SCT", camera.radiopharmaceutical[2])])
     pharma.AdministrationRouteCodeSequence = Sequence([_code("47625008", "SCT", "Intravenous route")])
@@ -201,6 +198,7 @@ def nm_dataset(
     detector.FieldOfViewDimensions = [int(round(center.fov_mm))] * 2
     detector.ZoomFactor = [f"{center.zoom:.4g}"] * 2
     detector.RadialPosition = f"{radial_distance_mm:.1f}"
+    detector.ImagePositionPatient = None  # Type 2 in the NM Detector module: planar views have no known position
     detector.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
     detector.ViewCodeSequence = Sequence([_code(*VIEW_CODES[view])])
     ds.DetectorInformationSequence = Sequence([detector])
