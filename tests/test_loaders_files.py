@@ -46,6 +46,18 @@ def test_text_file_renamed_dcm_is_a_scan_error_naming_it(tmp_path):
     assert caught.value.source == str(path)
 
 
+@pytest.mark.parametrize("name", ["scan.dcm", "scan.png", "volume.nii.gz", "no-extension"])
+def test_an_empty_file_is_reported_as_empty(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(ScanError, match=r"empty file \(0 bytes\)") as caught:
+        read_scans(path)
+    assert caught.value.source == str(path)
+    if file_kind(path) is not None:  # the hook of its kind says the same
+        with pytest.raises(ScanError, match="empty file"):
+            make_plugin_manager().hook.load_scans(path=path)
+
+
 def test_unknown_file_kind_is_a_scan_error(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")

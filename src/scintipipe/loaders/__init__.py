@@ -25,8 +25,23 @@ __all__ = ["iter_input_files", "read_scans", "load_with_kind", "file_kind"]
 UNRECOGNISED = "not a recognised image format (DICOM, PNG, JPEG, TIFF, NIfTI, MetaImage or NRRD)"
 
 
+def reject_empty(path: str | Path) -> None:
+    """Raise :class:`ScanError` for a file of 0 bytes (say so, not that a format marker is missing)."""
+    try:
+        empty = Path(path).stat().st_size == 0
+    except OSError:
+        return
+    if empty:
+        raise ScanError(path, "empty file (0 bytes)")
+
+
 def load_with_kind(path: str | Path, kind: str) -> list[dict[str, Any]]:
-    """Load ``path`` with the loader of ``kind`` (``"dicom"``, ``"raster"``, ``"volume"``)."""
+    """Load ``path`` with the loader of ``kind`` (``"dicom"``, ``"raster"``, ``"volume"``).
+
+    Raises:
+        ScanError: the file is empty or bad for its kind.
+    """
+    reject_empty(path)
     if kind == "dicom":
         from scintipipe.loaders.dicom import load_dicom
 
@@ -55,6 +70,7 @@ def read_scans(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise ScanError(path, "is a folder, not a file" if path.is_dir() else "no such file")
+    reject_empty(path)
     kind = file_kind(path)
     if kind is None:
         raise ScanError(path, UNRECOGNISED)
