@@ -3,8 +3,15 @@
 Routes, parameters and answers follow MONAI Label (``monailabel/endpoints/*.py`` and
 ``monailabel/client/client.py``), so its client and its 3D Slicer and OHIF plugins work
 unchanged. Inputs the gate refuses (:mod:`scintipipe.gate`) get 422 with the layer and the
-reason, naming the file as the user sent it (never the server's temporary copy). Endpoints are plain functions: FastAPI runs them in its thread pool, and
+reason, naming the file as the user sent it (never the server's temporary copy).
+Endpoints are plain functions: FastAPI runs them in its thread pool, and
 :class:`~scintipipe.server.models.ModelService` serialises the network calls.
+
+Access control (:mod:`scintipipe.server.auth`) is middleware outside every route: with
+tokens configured, each request but ``GET /health`` needs a bearer token of the route's
+scope. CORS is off unless origins are given. No error answer names a server path: messages
+name the user's file, and every error detail passes through :func:`hide_paths` as a last
+guard.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import Body, FastAPI, File, Form, Request, UploadFile
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from scintipipe import __version__
@@ -25,7 +33,8 @@ from scintipipe.errors import ScanError
 from scintipipe.gate import GateRefused
 from scintipipe.server.activelearning import ActiveLearning
 from scintipipe.server.datastore import FINAL_TAG, Datastore, check_id, stem_of
-from scintipipe.server.errors import BadRequest, NotFound, PayloadTooLarge, TrainingBusy
+from scintipipe.server.auth import ADMIN, BearerAuth, Tokens, required_scope
+from scintipipe.server.errors import BadRequest, NotFound, PayloadTooLarge, TrainingBusy, hide_paths
 from scintipipe.server.label_images import check_label_file, class_label_from
 from scintipipe.server.models import CLASSIFICATION, InferResult, ModelService
 from scintipipe.server.training import TrainingJobs
@@ -79,7 +88,7 @@ def message_of(exc: BaseException) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
 
 
-def gate_refusal_answer(exc: GateRefused) -> JSONResponse:
+def gate_refusal_answer(exc: GateRefused, hide: Any = str) -> JSONResponse:
     """422 for a view the input gate refused or skipped.
 
     ``detail`` names the file and says why; ``layer`` (``metadata``, ``content``, ``ood``
@@ -89,29 +98,70 @@ def gate_refusal_answer(exc: GateRefused) -> JSONResponse:
     """
     refusal = exc.refusal
     detail = f"{exc.source}: {refusal.reason}: not classified" if refusal.skip else str(exc)
-    body = {"detail": detail, "layer": refusal.layer, "reason": refusal.reason, "file": exc.source, "skipped": refusal.skip, "overridable": refusal.overridable}
+    body = {"detail": hide(detail), "layer": refusal.layer, "reason": hide(refusal.reason), "file": hide(exc.source), "skipped": refusal.skip, "overridable": refusal.overridable}
     return JSONResponse(body, status_code=422)
+
+
+def copy_names(path: Path, name: str) -> dict[str, str]:
+    """The ways a message may spell the server's copy ``path``, each mapped to the user's ``name``."""
+    return {str(path): name, str(path.resolve()): name, path.name: name}
 
 
 def sources_as_sent(params: dict[str, Any], path: Path, name: str) -> dict[str, Any]:
     """The answer with each view's ``source`` naming the file as sent, not the server's copy."""
     for view in params.get("views") or []:
         if isinstance(view.get("source"), str):
-            view["source"] = view["source"].replace(str(path), name)
+            view["source"] = hide_paths(view["source"], copy_names(path, name))
     return params
 
 
 def as_sent(exc: ScanError, path: Path, name: str) -> ScanError:
     """``exc`` naming the file as the user sent it (``name``) instead of the server's copy (``path``)."""
-    source = exc.source.replace(str(path), name)
+    names = copy_names(path, name)
+    source = hide_paths(exc.source, names)
     if isinstance(exc, GateRefused):
         renamed: ScanError = GateRefused(source, exc.refusal)
     else:
-        renamed = type(exc)(source, exc.reason.replace(str(path), name))
+        renamed = type(exc)(source, hide_paths(exc.reason, names))
     return renamed
 
 
-def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, name: str = "scintipipe") -> FastAPI:
+def with_bearer_security(app: FastAPI) -> None:
+    """Declare the bearer scheme in the OpenAPI schema, with each operation's 401/403.
+
+    Swagger UI then shows an Authorize button, and schema-driven clients and fuzzers know
+    which answers each route may give.
+    """
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = plain_openapi()
+        schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "description": "scintipipe serve --token-file: 'read' or 'admin' tokens (docs/security.md)"}}
+        schema["security"] = [{"bearer": []}]
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                needed = required_scope(method, path)
+                if needed is None:
+                    operation["security"] = []
+                    continue
+                operation.setdefault("responses", {})["401"] = {"description": "No bearer token, or one not accepted"}
+                if needed == ADMIN:
+                    operation["responses"]["403"] = {"description": "The token is read-only; this route needs an admin token"}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(
+    service: ModelService,
+    datastore: Datastore,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    name: str = "scintipipe",
+    tokens: Tokens | None = None,
+    cors_origins: tuple[str, ...] | list[str] = (),
+) -> FastAPI:
     """Build the server application.
 
     Args:
@@ -119,18 +169,31 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
         datastore: the images and labels folder.
         max_upload_bytes: the largest request body accepted (413 above it).
         name: the app name in ``/info/``.
+        tokens: the accepted bearer tokens; ``None`` or empty serves without access control
+            (the caller checks that the address is loopback: :func:`~scintipipe.server.auth.check_bind`).
+        cors_origins: origins a browser app (OHIF) may call from; none by default (CORS off).
     """
     app = FastAPI(
         title="scintipipe MONAI Label server",
         version=__version__,
         description="Thyroid scintigraphy classification, ROI segmentation and Grad-CAM regions over the MONAI Label REST API. Demonstration bundles are not for clinical use.",
     )
+    tokens = tokens or Tokens()
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes + 64 * 1024)
+    app.add_middleware(BearerAuth, tokens=tokens)  # outside the size cap: no token, no body read
+    if cors_origins:  # outermost, so preflights need no token and refusals carry CORS headers
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    if tokens:
+        with_bearer_security(app)
     learning = ActiveLearning(datastore, service)
     training = TrainingJobs(datastore, service)
     app.state.service, app.state.datastore, app.state.training = service, datastore, training
     uploads_dir = service.work_dir / "uploads"
     uploads_dir.mkdir(parents=True, exist_ok=True)
+    server_paths = {str(uploads_dir): "<upload>", str(service.work_dir): "<work>", str(datastore.root): "<datastore>"}
+
+    def hide(text: str) -> str:
+        return hide_paths(text, server_paths)
 
     # ---- errors ---------------------------------------------------------------------
 
@@ -138,13 +201,13 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
     for exception_class, status in handlers.items():
 
         async def handle(request: Request, exc: Exception, status: int = status) -> JSONResponse:
-            return error(status, message_of(exc))
+            return error(status, hide(message_of(exc)))
 
         app.add_exception_handler(exception_class, handle)
 
     async def handle_gate(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GateRefused)
-        return gate_refusal_answer(exc)
+        return gate_refusal_answer(exc, hide)
 
     app.add_exception_handler(GateRefused, handle_gate)  # more specific than ScanError's 415
 
@@ -156,6 +219,10 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
+
+    @app.get("/health", tags=["App"], summary="Liveness check: no token needed, no details")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
 
     @app.get("/info/", tags=["App"], summary="App info: labels, models, strategies, trainers, datastore")
     def info() -> dict[str, Any]:
@@ -293,8 +360,9 @@ def create_app(service: ModelService, datastore: Datastore, max_upload_bytes: in
         try:
             try:
                 described = check_label_file(path, suffix)
-            except ValueError as exc:
-                raise ScanError(label.filename, str(exc)) from exc
+            except ValueError as exc:  # nibabel's messages name the file: the server's copy
+                name = Path(label.filename or "").name or "label"
+                raise ScanError(name, hide_paths(str(exc), copy_names(path, name))) from exc
             if described["kind"] == "image":
                 expected = sorted((datastore.image_info(image).get("rows"), datastore.image_info(image).get("columns")))
                 got = sorted(size for size in described["shape"] if size != 1)

@@ -25,3 +25,15 @@ class PayloadTooLarge(BadRequest):
 
 class TrainingBusy(RuntimeError):
     """A training job is already running: 409."""
+
+
+def hide_paths(text: str, replacements: dict[str, str]) -> str:
+    """``text`` with each server path in ``replacements`` replaced by what the user may see.
+
+    Longer paths are replaced first, so a file under a folder becomes its own replacement
+    rather than the folder's plus a tail.
+    """
+    for path in sorted(replacements, key=len, reverse=True):
+        if path:
+            text = text.replace(path, replacements[path])
+    return text

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import pluggy
 
 from scintipipe.bundle import Bundle, resolve_bundle
 from scintipipe.errors import BundleError
 from scintipipe.plugins import tasks_and_bundles
+
+if TYPE_CHECKING:
+    from scintipipe.server.auth import Tokens
 
 
 def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], device: str = "cpu", log: Callable[[str], None] = print) -> dict[str, Bundle]:
@@ -44,19 +47,34 @@ def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], device: str =
     return bundles
 
 
-def build_app(pm: pluggy.PluginManager, bundles: dict[str, Bundle], datastore_dir: Path, device: str = "cpu", max_upload_bytes: int | None = None):  # noqa: ANN201  (FastAPI)
-    """The application for ``bundles`` over the datastore folder ``datastore_dir``."""
+def build_app(  # noqa: ANN201  (FastAPI)
+    pm: pluggy.PluginManager,
+    bundles: dict[str, Bundle],
+    datastore_dir: Path,
+    device: str = "cpu",
+    max_upload_bytes: int | None = None,
+    tokens: Tokens | None = None,
+    cors_origins: Sequence[str] = (),
+):
+    """The application for ``bundles`` over the datastore folder ``datastore_dir``.
+
+    ``tokens`` and ``cors_origins`` go to :func:`~scintipipe.server.app.create_app`.
+    """
     from scintipipe.server.app import DEFAULT_MAX_UPLOAD_BYTES, create_app
     from scintipipe.server.datastore import Datastore
     from scintipipe.server.models import ModelService
 
     datastore = Datastore(datastore_dir)
     service = ModelService(pm, bundles, device=device, work_dir=datastore.root / ".work")
-    return create_app(service, datastore, max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES)
+    return create_app(service, datastore, max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES, tokens=tokens, cors_origins=tuple(cors_origins))
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:  # noqa: ANN001  (FastAPI)
-    """Run ``app`` under uvicorn until interrupted."""
+def serve(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info", ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:  # noqa: ANN001  (FastAPI)
+    """Run ``app`` under uvicorn until interrupted, over TLS when ``ssl_certfile`` is given.
+
+    ``ssl_keyfile`` may be left out when the certificate file also holds the key.
+    """
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None} if ssl_certfile else {}
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **tls)
