@@ -135,7 +135,7 @@ labels each pixel of the uptake4 input (2.2 mm grid, 96 x 96 neck crop, square-r
 normalisation) as {", ".join(CLASSES)}. Thyroid is both lobes and the isthmus; nodule is
 hot or cold nodules (drawn over the thyroid); salivary is parotid and submandibular glands.
 
-Used by `scintipipe run` when `SCINTIPIPE_SEGMENTER=learned` is set (plugin
+Used by `scintipipe run --segmenter learned` (plugin
 `scintipipe.builtin.segment_learned`; see `docs/segmentation.md`). The labels are mapped
 back to the scan grid and split into lobes, isthmus, hot/cold nodules and left/right
 salivary glands as the classical segmenter does, so the same quantities are reported.

@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from scintipipe.bundle import Bundle
-from scintipipe.builtin.explain_gradcam import explain_batch
+from scintipipe.api import RunContext
+from scintipipe.builtin.explain_gradcam import explain_batch, explain_with
 from scintipipe.explain import METHODS, class_activation_maps, heatmap_on_scan, occlusion_maps
+from scintipipe.plugins import explainers, make_plugin_manager
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +46,22 @@ def test_occlusion_sensitivity_needs_no_layer(bundle: Bundle) -> None:
     assert maps.shape == (1, 32, 32) and maps.min() >= 0.0 and maps.max() == pytest.approx(1.0)
 
 
-def test_the_hook_follows_the_chosen_method(bundle: Bundle) -> None:
+def test_the_hook_follows_the_method_the_context_names(bundle: Bundle) -> None:
     inputs = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(4))
-    plain = explain_batch(inputs, [0, 1], bundle, "cpu")
-    cam = explain_batch(inputs, [0, 1], bundle, "cpu", method="gradcam")
-    plus = explain_batch(inputs, [0, 1], bundle, "cpu", method="gradcampp")
-    occlusion = explain_batch(inputs, [0, 1], bundle, "cpu", method="occlusion")
+    registered = explainers(make_plugin_manager(load_entry_points=False)).explainers
+    assert set(registered) == set(METHODS) == {"gradcam", "gradcampp", "occlusion"}
+
+    def explain(**options: str) -> np.ndarray:
+        return explain_batch(inputs, [0, 1], bundle, "cpu", RunContext(options=options, explainers=registered))
+
+    plain, cam, plus, occlusion = explain(), explain(explain_method="gradcam"), explain(explain_method="gradcampp"), explain(explain_method="occlusion")
     assert plain.shape == plus.shape == occlusion.shape == (2, 32, 32)
     np.testing.assert_allclose(plain, cam)  # gradcam is the default
     assert not np.allclose(cam, occlusion)
+    with pytest.raises(KeyError, match="no explainer named 'lime'; registered: gradcam, gradcampp, occlusion"):
+        explain(explain_method="lime")
     with pytest.raises(ValueError, match="unknown explain method"):
-        explain_batch(inputs, [0, 1], bundle, "cpu", method="lime")
-    assert set(METHODS) == {"gradcam", "gradcampp", "occlusion"}
+        explain_with("lime", inputs, [0, 1], bundle, "cpu")
 
 
 def test_heatmap_goes_back_to_where_the_crop_came_from() -> None:

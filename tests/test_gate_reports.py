@@ -45,7 +45,7 @@ def run_gated(tiny: Path, folder: Path, threshold: float, accept_ood: bool, pdf:
     nm_dataset(thyroid_pattern(64, 64, peak=150, seed=4)).save_as(scans / "neck.dcm", enforce_file_format=True)
     pm = make_plugin_manager(load_entry_points=False)
     pm.register(StandInScore(), name="stand-in-score")
-    options = RunOptions(batch_size=4, progress=False, accept_ood=accept_ood, pdf=pdf)
+    options = RunOptions(batch_size=4, progress=False, accept_ood=accept_ood, plugin_options={"pdf": pdf})
     summary = Pipeline(pm, Bundle(bundle_dir, name="tiny"), options, log=lambda message: None).run([scans / "neck.dcm"], folder / "results")
     assert summary.classified == 1 and not summary.failures, summary.failures
     return folder / "results"

@@ -1,5 +1,5 @@
 """The learned segmenter: the shipped ``thyroid-seg`` bundle, its accuracy on fresh
-simulated scans, the plugin's opt-in switch and ``scintipipe run`` with it."""
+simulated scans, choosing it by name and ``scintipipe run --segmenter learned``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import torch
 from click.testing import CliRunner
 from monai.data import MetaTensor
 
-from scintipipe.builtin import segment_learned
 from scintipipe.bundle import SCHEMA_PATH, Bundle
 from scintipipe.cli import cli
 from scintipipe.segment import quantify
@@ -107,32 +106,28 @@ def test_real_siemens_scan_agrees_with_the_classical_segmenter(segmenter: Learne
     assert 2 * (ours & theirs).sum() / (ours.sum() + theirs.sum()) > 0.7
 
 
-def test_plugin_returns_none_unless_selected(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_learned_is_a_named_segmenter_the_segment_stage_runs_when_chosen() -> None:
+    from scintipipe.api import RunContext
+    from scintipipe.builtin import segment_stage
+    from scintipipe.plugins import make_plugin_manager, segmenters
+
     case = UPTAKE4_SIMULATOR(case_rng(SEED, 9), CENTERS["b"], "heterogeneous")
     image = MetaTensor(torch.from_numpy(case.counts.astype(np.float32))[None], meta={"spacing": (case.pixel_mm, case.pixel_mm)})
-    monkeypatch.delenv("SCINTIPIPE_SEGMENTER", raising=False)
-    assert segment_learned.segment_scan({"image": image}, None) is None
-    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "classical")
-    assert segment_learned.segment_scan({"image": image}, None) is None
-
-    class Options:
-        segmenter = "learned"
-
-    monkeypatch.delenv("SCINTIPIPE_SEGMENTER")
-    result = segment_learned.segment_scan({"image": image, "run_options": Options()}, None)
-    assert result is not None and "learned" in result["method"]
-    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "learned")
-    result = segment_learned.segment_scan({"image": image}, None)
+    registered = segmenters(make_plugin_manager(load_entry_points=False)).segmenters
+    assert {"classical", "learned"} <= set(registered) and registered["learned"].plugin == "scintipipe.builtin.segment_learned"
+    result = segment_stage.segment_scan({"image": image}, None, RunContext(options={"segmenter": "learned"}, segmenters=registered))
+    assert result["segmenter"] == "learned" and "learned" in result["method"]
     assert result["rois"]["thyroid_right"].shape == case.counts.shape
     assert result["quantities"]["thyroid_counts"] > 0
+    default = segment_stage.segment_scan({"image": image}, None, RunContext(segmenters=registered))
+    assert default["segmenter"] == "classical" and "learned" not in default["method"]
 
 
-def test_scintipipe_run_segmenter_flag_picks_the_segmenter_over_the_environment(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scintipipe_run_segmenter_flag_picks_the_segmenter(tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from scintipipe.simulate import write_dataset
 
     data = tmp_path / "sim"
     write_dataset("uptake4", UPTAKE4_SIMULATOR, UPTAKE4_SIMULATOR.labels, CENTERS["b"], data, 1, 5, {"diffusely_increased": 1.0})
-    monkeypatch.delenv("SCINTIPIPE_SEGMENTER", raising=False)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.append(n))  # --threads, without changing this process
     threads: list[int] = []
     out = tmp_path / "out"
@@ -146,10 +141,10 @@ def test_scintipipe_run_segmenter_flag_picks_the_segmenter_over_the_environment(
     for key in ("thyroid_counts", "thyroid_right_counts", "thyroid_left_area_mm2", "thyroid_to_background_ratio"):
         assert np.isfinite(report["quantities"][key]), key
 
-    monkeypatch.setenv("SCINTIPIPE_SEGMENTER", "learned")  # the flag wins over the environment
+    assert report["segmenter"] == "learned"
     result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "classical"), "--segmenter", "classical"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "classical" / "case-00000" / "report.json").read_text())
-    assert "learned" not in report["segmentation_method"].lower()
+    assert "learned" not in report["segmentation_method"].lower() and report["segmenter"] == "classical"
     result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "bad"), "--segmenter", "magic"])
     assert result.exit_code == 2 and "magic" in result.output

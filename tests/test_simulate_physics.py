@@ -149,8 +149,10 @@ def test_syringes_hold_the_injected_activity_and_give_an_attenuated_uptake() -> 
     assert measured / case.metadata["true_uptake_percent"] == pytest.approx(attenuation, rel=0.15)
 
 
-def test_remnant_profile_images_iodine_131_with_the_high_energy_collimator() -> None:
-    center = CENTERS["remnant"]
+def test_iodine_131_camera_has_the_high_energy_collimator() -> None:
+    """The 131I camera a task plugin's centre uses (the remnant plugin registers that centre)."""
+    center = CenterProfile(name="i131", matrix=256, pixel_mm=2.4, count_preset=150_000, camera=I131_HE)
     assert center.camera.radionuclide == "I-131" and center.camera.photopeak_kev == 364.5
     assert center.camera.septal_penetration > 0
-    assert isinstance(center, CenterProfile) and center.fine_pixel_mm <= 1.25
+    assert center.fine_pixel_mm <= 1.25
+    assert "remnant" not in CENTERS  # the core ships no task plugin's centre

@@ -30,9 +30,20 @@ if TYPE_CHECKING:
     from scintipipe.evaluation.resampling import repeated_stratified_splits
     from scintipipe.gate.refusal import Refusal
     from scintipipe.hookspecs import hookimpl
-    from scintipipe.networks.registry import build_network
+    from scintipipe.networks.registry import NetworkSpec, build_network
+    from scintipipe.context import RunContext
     from scintipipe.plugins import make_plugin_manager
-    from scintipipe.registry import CommandRegister, SimulatorRegister, Task, TaskRegister, parse_class_mix
+    from scintipipe.registry import Alternative, ExplainerRegister, OptionRegister, PluginOption, SegmenterRegister
+    from scintipipe.registry import (
+        CenterRegister,
+        CommandRegister,
+        NetworkRegister,
+        RecipeRegister,
+        SimulatorRegister,
+        Task,
+        TaskRegister,
+        parse_class_mix,
+    )
     from scintipipe.scan import make_scan
     from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness, head_thickness
     from scintipipe.simulate.camera import I131_HE, TC99M_LEHR, CameraProfile, acquire
@@ -77,9 +88,19 @@ _EXPORTS: dict[str, str] = {
     "TaskRegister": "scintipipe.registry:TaskRegister",
     "CommandRegister": "scintipipe.registry:CommandRegister",
     "SimulatorRegister": "scintipipe.registry:SimulatorRegister",
+    "NetworkRegister": "scintipipe.registry:NetworkRegister",
+    "CenterRegister": "scintipipe.registry:CenterRegister",
+    "RecipeRegister": "scintipipe.registry:RecipeRegister",
     "Task": "scintipipe.registry:Task",
     "parse_class_mix": "scintipipe.registry:parse_class_mix",
     "make_plugin_manager": "scintipipe.plugins:make_plugin_manager",
+    # options, named alternatives and the run context
+    "RunContext": "scintipipe.context:RunContext",
+    "OptionRegister": "scintipipe.registry:OptionRegister",
+    "PluginOption": "scintipipe.registry:PluginOption",
+    "SegmenterRegister": "scintipipe.registry:SegmenterRegister",
+    "ExplainerRegister": "scintipipe.registry:ExplainerRegister",
+    "Alternative": "scintipipe.registry:Alternative",
     # errors and refusals
     "ScintipipeError": "scintipipe.errors:ScintipipeError",
     "ScanError": "scintipipe.errors:ScanError",
@@ -92,6 +113,7 @@ _EXPORTS: dict[str, str] = {
     "ArrayTransform": "scintipipe.transforms.dictionary:ArrayTransform",
     "ArrayTransformd": "scintipipe.transforms.dictionary:ArrayTransformd",
     "build_network": "scintipipe.networks.registry:build_network",
+    "NetworkSpec": "scintipipe.networks.registry:NetworkSpec",
     # simulator: the task simulator and its case
     "TaskSimulator": "scintipipe.simulate.case:TaskSimulator",
     "SimulatedCase": "scintipipe.simulate.case:SimulatedCase",
@@ -165,9 +187,19 @@ __all__ = [
     "TaskRegister",
     "CommandRegister",
     "SimulatorRegister",
+    "NetworkRegister",
+    "CenterRegister",
+    "RecipeRegister",
     "Task",
     "parse_class_mix",
     "make_plugin_manager",
+    # options, named alternatives and the run context
+    "RunContext",
+    "OptionRegister",
+    "PluginOption",
+    "SegmenterRegister",
+    "ExplainerRegister",
+    "Alternative",
     # errors and refusals
     "ScintipipeError",
     "ScanError",
@@ -180,6 +212,7 @@ __all__ = [
     "ArrayTransform",
     "ArrayTransformd",
     "build_network",
+    "NetworkSpec",
     # simulator: the task simulator and its case
     "TaskSimulator",
     "SimulatedCase",

@@ -19,6 +19,7 @@ configs/inference.json`` works on its own.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,24 +182,88 @@ class Bundle:
         return self._networks[key]
 
 
-def resolve_bundle(name_or_path: str | Path, registered: dict[str, Any]) -> Bundle:
-    """Find a bundle by registered name or folder path.
+def declared_labels(root: str | Path) -> dict[str, list[str]]:
+    """Every label list a bundle folder declares, keyed by where it is declared.
+
+    Looks at ``configs/metadata.json`` (``scintipipe.labels`` and the output's
+    ``channel_def``) and ``configs/inference.json`` (``labels``); a file that is missing
+    or not valid JSON is left out (opening the bundle reports it).
+
+    Args:
+        root: the bundle folder.
+    """
+    root = Path(root)
+    found: dict[str, list[str]] = {}
+    metadata = _read_json(root / "configs/metadata.json")
+    if "labels" in metadata.get("scintipipe", {}):
+        found["configs/metadata.json scintipipe.labels"] = [str(label) for label in metadata["scintipipe"]["labels"]]
+    channels = metadata.get("network_data_format", {}).get("outputs", {}).get("pred", {}).get("channel_def")
+    if isinstance(channels, dict) and channels:
+        found["configs/metadata.json channel_def"] = [str(channels[key]) for key in sorted(channels, key=int)]
+    inference = _read_json(root / "configs/inference.json")
+    if isinstance(inference.get("labels"), list):
+        found["configs/inference.json labels"] = [str(label) for label in inference["labels"]]
+    return found
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def check_bundle_labels(name: str, root: str | Path, task: str, task_labels: Sequence[str]) -> None:
+    """Refuse a bundle whose declared labels are not its task's labels, in the task's order.
+
+    Args:
+        name: the bundle's name (for the message).
+        root: the bundle folder.
+        task: the task it is registered for or declares.
+        task_labels: the labels the task was registered with.
+
+    Raises:
+        BundleError: naming the bundle, where it declares which labels, and the task's labels.
+    """
+    expected = list(task_labels)
+    for where, labels in declared_labels(root).items():
+        if labels != expected:
+            raise BundleError(
+                f"bundle {name!r} declares labels [{', '.join(labels)}] in {where}, but its task {task!r} "
+                f"has labels [{', '.join(expected)}] (same labels, same order, needed: they name the network's outputs)"
+            )
+
+
+def resolve_bundle(name_or_path: str | Path, registered: Mapping[str, Any], tasks: Mapping[str, Sequence[str]] | None = None) -> Bundle:
+    """Find a bundle by registered name or folder path, and check its labels against its task's.
 
     Args:
         name_or_path: a name registered by a plugin (``uptake4``) or a bundle folder.
         registered: ``{name: BundleEntry}`` from :func:`scintipipe.plugins.tasks_and_bundles`.
+        tasks: ``{task: labels}`` for a bundle folder's task; default the labels of the
+            tasks the registered bundles solve.
 
     Raises:
-        BundleError: neither a registered name nor a bundle folder, with the known names.
+        BundleError: neither a registered name nor a bundle folder, with the known names;
+            or the bundle's labels differ from its task's (see :func:`check_bundle_labels`).
     """
     text = str(name_or_path)
     if text in registered:
-        return Bundle(registered[text].path, name=text)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return Bundle(path)
-    known = ", ".join(sorted(registered)) or "none"
-    raise BundleError(f"no bundle named {text!r} and no bundle folder at that path (registered bundles: {known})")
+        entry = registered[text]
+        bundle = Bundle(entry.path, name=text)
+        task, task_labels = entry.task, tuple(getattr(entry, "task_labels", ()))
+    else:
+        path = Path(text).expanduser()
+        if not path.is_dir():
+            known = ", ".join(sorted(registered)) or "none"
+            raise BundleError(f"no bundle named {text!r} and no bundle folder at that path (registered bundles: {known})")
+        bundle = Bundle(path)
+        known_tasks = {entry.task: tuple(entry.task_labels) for entry in registered.values() if getattr(entry, "task_labels", ())}
+        task, task_labels = bundle.task, tuple((tasks or known_tasks).get(bundle.task, ()))
+    if task_labels:
+        check_bundle_labels(bundle.name, bundle.root, task, task_labels)
+    return bundle
 
 
 def shipped_bundle_path(name: str) -> Path:

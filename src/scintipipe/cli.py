@@ -76,6 +76,61 @@ class PluginCommandGroup(click.Group):
         return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
 
 
+def plugin_option(option: Any, alternatives: dict[str, dict[str, Any]]) -> click.Option:
+    """The ``scintipipe run`` flag of a plugin's option (a :class:`~scintipipe.registry.PluginOption`)."""
+    help_text = option.help
+    if option.is_flag:
+        return click.Option([option.flag, option.name], is_flag=True, default=bool(option.default), help=help_text)
+    if option.type is bool:
+        return click.Option([f"{option.flag}/--no-{option.flag[2:]}", option.name], default=option.default, help=help_text)
+    param_type = option.type
+    if option.choose_from:
+        named = alternatives.get(option.choose_from) or {}
+        param_type = click.Choice(sorted(named))
+        help_text += " Registered: " + "; ".join(f"{name} ({entry.description or 'from ' + entry.plugin})" for name, entry in sorted(named.items())) + "."
+    elif option.choices:
+        param_type = click.Choice(list(option.choices))
+    elif option.type is Path:
+        param_type = click.Path(path_type=Path)
+    return click.Option([option.flag, option.name], type=param_type, default=option.default, show_default=option.default is not None, help=help_text)
+
+
+def run_plugin_options(ctx: click.Context) -> tuple[Any, dict[str, dict[str, Any]], list[click.Option]]:
+    """The plugins' options of ``scintipipe run``: their register, the named alternatives and the click options (built once per command line).
+
+    Raises:
+        click.ClickException: a plugin failed to register, or declared an option the core already has.
+    """
+    from scintipipe.plugins import explainers, plugin_options, segmenters
+
+    root = ctx.find_root()
+    pm = plugin_manager(ctx)
+    if "run_options" not in root.obj:
+        try:
+            register = plugin_options(pm)
+            alternatives = {"segmenter": segmenters(pm).segmenters, "explainer": explainers(pm).explainers}
+        except RegistrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        core = {name for param in run.params for name in (param.name, *param.opts, *param.secondary_opts)}
+        params = []
+        for option in register.options.values():
+            param = plugin_option(option, alternatives)
+            taken = sorted(core & {param.name, *param.opts, *param.secondary_opts})
+            if taken:
+                raise click.ClickException(f"plugin {option.plugin!r} declared option {option.name!r}, but scintipipe run already has {', '.join(taken)}")
+            params.append(param)
+        root.obj["run_options"] = (register, alternatives, params)
+    return root.obj["run_options"]
+
+
+class RunCommand(click.Command):
+    """``scintipipe run``: its own options, then those plugins declare in ``add_options``."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        help_option = self.get_help_option(ctx)
+        return [*self.params, *run_plugin_options(ctx)[2], *([help_option] if help_option is not None else [])]
+
+
 def plugin_manager(ctx: click.Context) -> Any:
     """The run's plugin manager, built once from the group's ``--plugins-dir``."""
     from scintipipe.plugins import make_plugin_manager
@@ -111,37 +166,31 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     ctx.ensure_object(dict)
 
 
-@cli.command(epilog=RUN_EXAMPLES)
+@cli.command(cls=RunCommand, epilog=RUN_EXAMPLES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--bundle", "-b", "bundle_name", required=True, help="Registered bundle name (see `scintipipe bundles`) or a bundle folder.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True, help="Results folder.")
-@click.option("--explain/--no-explain", default=True, help="Run the explain stage (Grad-CAM).")
+@click.option("--explain/--no-explain", default=True, help="Run the explain stage (see --explain-method).")
 @click.option("--explain-class", "explain_classes", multiple=True, help="Also explain this label (repeatable; 'all' for every label).")
 @click.option("--report/--no-report", default=True, help="Write per-case report folders.")
 @click.option("--segment/--no-segment", default=True, help="Run the segment stage (regions, quantities, uptake); it is skipped with --no-report, where nothing reads them.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-@click.option("--explain-method", type=click.Choice(["gradcam", "gradcampp", "occlusion"]), default="gradcam", show_default=True, help="Saliency method of the explain stage.")
-@click.option("--syringe-full", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Full-syringe DICOM image: adds the 99mTc thyroid uptake.")
-@click.option("--syringe-empty", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Empty-syringe (residual) DICOM image for the uptake.")
-@click.option("--dicom/--no-dicom", default=True, help="Write a DICOM SR and Secondary Capture per DICOM source.")
-@click.option("--pdf", is_flag=True, help="Also print each case report to PDF (needs Chromium).")
-@click.option(
-    "--segmenter",
-    type=click.Choice(["classical", "learned"]),
-    default=None,
-    help="Segment stage: classical (top-hat, GrabCut) or learned (the thyroid-seg U-Net). Default: $SCINTIPIPE_SEGMENTER, else classical.",
-)
 @click.option("--accept-ood", is_flag=True, help="Classify views the gate's content and learned (out-of-distribution) layers refused; reports carry a warning banner. Metadata refusals (CT, MR, wrong radionuclide) stay.")
 @THREADS_OPTION
 @click.pass_context
-def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool, device: str | None, batch_size: int, progress: bool | None, explain_method: str, syringe_full: Path | None, syringe_empty: Path | None, dicom: bool, pdf: bool, segmenter: str | None, accept_ood: bool, threads: int | None) -> None:
-    """Classify scintigrams in INPUTS (files or folders, walked recursively)."""
+def run(
+    ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool,
+    device: str | None, batch_size: int, progress: bool | None, accept_ood: bool, threads: int | None, **plugin_values: Any,
+) -> None:
+    """Classify scintigrams in INPUTS (files or folders, walked recursively).
+
+    The options after --accept-ood (and --threads) belong to plugins (their add_options hook).
+    """
     from scintipipe.bundle import resolve_bundle
     from scintipipe.loaders.files import iter_input_files
     from scintipipe.plugins import tasks_and_bundles
-    from scintipipe.report.chromium import find_chromium
 
     pm = plugin_manager(ctx)
     try:
@@ -158,10 +207,11 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
     unknown = sorted(set(explain_classes) - set(bundle.labels) - {"all"})
     if unknown:
         raise click.UsageError(f"--explain-class: unknown labels {unknown}; bundle {bundle.name!r} has {bundle.labels}")
-    if syringe_empty and not syringe_full:
-        raise click.UsageError("--syringe-empty needs --syringe-full")
-    if pdf and find_chromium() is None:
-        raise click.UsageError("--pdf needs Chromium (Debian: apt-get install -y chromium)")
+    register, alternatives, _ = run_plugin_options(ctx)
+    try:
+        register.resolve(plugin_values, alternatives)  # the plugins' checks, before PyTorch loads
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     import torch  # only now: usage errors above answer without loading PyTorch
 
     from scintipipe.pipeline import Pipeline, RunOptions, default_device
@@ -171,7 +221,7 @@ def run(ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir:
         raise click.UsageError("--device cuda was asked for but no CUDA device is available")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
-        explain_method=explain_method, syringe_full=syringe_full, syringe_empty=syringe_empty, dicom=dicom, pdf=pdf, segmenter=segmenter, accept_ood=accept_ood,
+        accept_ood=accept_ood, plugin_options=plugin_values,
     )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle

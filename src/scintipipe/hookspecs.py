@@ -4,7 +4,9 @@ Plugins implement these with ``from scintipipe.api import hookimpl``. Registrati
 a ``register`` object and return nothing. Stage hooks are ``firstresult``: the runner uses
 the first implementation that returns something other than ``None``, so a plugin returns
 ``None`` for scans or bundles it does not handle. ``report_case`` is the exception: every
-reporter runs. Only :mod:`scintipipe.pipeline` calls stage hooks.
+reporter runs. Only :mod:`scintipipe.pipeline` calls stage hooks, and passes each a
+``context`` (:class:`scintipipe.api.RunContext`: plugin options, device, out_dir, bundle);
+an implementation takes the arguments it needs and leaves the others out.
 
 ``docs/hooks.md`` documents each hook; a test keeps it in step with this module.
 """
@@ -18,8 +20,10 @@ import pluggy
 
 if TYPE_CHECKING:
     from scintipipe.bundle import Bundle
+    from scintipipe.context import RunContext
     from scintipipe.gate import Refusal
-    from scintipipe.registry import CommandRegister, SimulatorRegister, TaskRegister
+    from scintipipe.registry import ExplainerRegister, OptionRegister, SegmenterRegister
+    from scintipipe.registry import CenterRegister, CommandRegister, NetworkRegister, RecipeRegister, SimulatorRegister, TaskRegister
 
 PROJECT = "scintipipe"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -79,17 +83,123 @@ def register_simulators(register: SimulatorRegister) -> None:
     """
 
 
+@hookspec
+def register_networks(register: NetworkRegister) -> None:
+    """Register classifier networks that recipes and ``build_network(name, ...)`` can build.
+
+    Args:
+        register: call ``register.network(name, spec)`` with a
+            :class:`scintipipe.api.NetworkSpec` (builder, Grad-CAM layer, classifier layer,
+            minimum input size). Names must be unique across plugins.
+
+    Example:
+        >>> @hookimpl
+        ... def register_networks(register):
+        ...     from scintipipe.api import NetworkSpec
+        ...     register.network("tinynet", NetworkSpec(TinyNet, "features.3", "fc", min_size=16))
+    """
+
+
+@hookspec
+def register_centers(register: CenterRegister) -> None:
+    """Register simulator acquisition profiles, used by ``scintipipe simulate --center NAME``.
+
+    Args:
+        register: call ``register.center(profile)`` with a
+            :class:`scintipipe.api.CenterProfile`; its ``name`` is what ``--center`` takes.
+
+    Example:
+        >>> @hookimpl
+        ... def register_centers(register):
+        ...     from scintipipe.api import I131_HE, CenterProfile
+        ...     register.center(CenterProfile(name="remnant", matrix=256, pixel_mm=2.4, count_preset=150_000, camera=I131_HE))
+    """
+
+
+@hookspec
+def register_recipes(register: RecipeRegister) -> None:
+    """Register training recipes, used by ``scintipipe train --recipe NAME`` and ``load_recipe(NAME)``.
+
+    Args:
+        register: call ``register.recipe(name, path)`` for one JSON file, or
+            ``register.recipe_folder(folder)`` for every ``*.json`` in a folder (named
+            after the files). Ship the files inside your package so they are installed.
+
+    Example:
+        >>> @hookimpl
+        ... def register_recipes(register):
+        ...     register.recipe_folder(Path(__file__).parent / "recipes")
+    """
+
+
+# --------------------------------------------------------------------------------------
+# options and named alternatives
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def add_options(register: OptionRegister) -> None:
+    """Declare the options a plugin owns: ``scintipipe run`` flags and the server's infer params.
+
+    Values reach the stage hooks as ``context.options[name]`` (defaults filled in).
+
+    Args:
+        register: call ``register.option(name, type, default, help, choices, is_flag,
+            choose_from, served)``; names are unique across plugins and the core's own.
+            ``register.check(fn)`` adds a check ``fn(options)`` that raises ``ValueError``
+            for a combination of values it refuses.
+
+    Example:
+        >>> @hookimpl
+        ... def add_options(register):
+        ...     register.option("hottest_pixel", type=bool, default=True, help="Write hottest_pixel.txt per case.")
+    """
+
+
+@hookspec
+def register_segmenters(register: SegmenterRegister) -> None:
+    """Register named segmenters, chosen with ``scintipipe run --segmenter NAME`` (and the server's ``segmenter`` param).
+
+    Args:
+        register: call ``register.segmenter(name, segment, description)`` where
+            ``segment(scan, bundle, context)`` returns what :func:`segment_scan` returns.
+
+    Example:
+        >>> @hookimpl
+        ... def register_segmenters(register):
+        ...     register.segmenter("threshold", threshold_segment, "pixels above 30 % of the maximum")
+    """
+
+
+@hookspec
+def register_explainers(register: ExplainerRegister) -> None:
+    """Register named explain methods, chosen with ``scintipipe run --explain-method NAME``.
+
+    Args:
+        register: call ``register.explainer(name, explain, description)`` where
+            ``explain(inputs, class_indices, bundle, device)`` returns what
+            :func:`explain_batch` returns.
+
+    Example:
+        >>> @hookimpl
+        ... def register_explainers(register):
+        ...     register.explainer("saliency", vanilla_saliency, "input gradients")
+    """
+
+
 # --------------------------------------------------------------------------------------
 # load
 # --------------------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
-def load_scans(path: Path) -> list[dict[str, Any]] | None:
+def load_scans(path: Path, context: RunContext) -> list[dict[str, Any]] | None:
     """Read one file into scans, one per planar view. Stops at first non-None result.
 
     Args:
         path: a file (directories are walked by the runner).
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         A list of scans built with :func:`scintipipe.scan.make_scan` (a multi-frame file
@@ -113,7 +223,7 @@ def load_scans(path: Path) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def gate_scan(scan: dict[str, Any], bundle: Bundle) -> Refusal | dict[str, Any] | None:
+def gate_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -> Refusal | dict[str, Any] | None:
     """Say whether a loaded view may be classified with this bundle. Every implementation runs.
 
     Runs after ``load`` and before ``preprocess``. Any refusal keeps the view from the
@@ -123,6 +233,8 @@ def gate_scan(scan: dict[str, Any], bundle: Bundle) -> Refusal | dict[str, Any] 
     Args:
         scan: the loaded scan (``scan["image"]`` and its ``meta``).
         bundle: the bundle that would classify it (``bundle.gate`` holds its settings).
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         ``None`` to let the view through, or a :class:`scintipipe.gate.Refusal` (or a dict
@@ -138,7 +250,7 @@ def gate_scan(scan: dict[str, Any], bundle: Bundle) -> Refusal | dict[str, Any] 
 
 
 @hookspec(firstresult=True)
-def gate_batch(inputs: Any, bundle: Bundle, device: str) -> list[dict[str, Any]] | None:
+def gate_batch(inputs: Any, bundle: Bundle, device: str, context: RunContext) -> list[dict[str, Any]] | None:
     """Score a preprocessed batch for being out of the bundle's distribution. Stops at first non-None result.
 
     Runs just before ``classify_batch`` on the same inputs. The built-in implementation
@@ -149,6 +261,8 @@ def gate_batch(inputs: Any, bundle: Bundle, device: str) -> list[dict[str, Any]]
         inputs: the batch tensor given to :func:`classify_batch`.
         bundle: the bundle.
         device: ``"cpu"`` or ``"cuda"``.
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         One dict per input: ``ood_score`` (float, higher is further out),
@@ -169,12 +283,14 @@ def gate_batch(inputs: Any, bundle: Bundle, device: str) -> list[dict[str, Any]]
 
 
 @hookspec(firstresult=True)
-def preprocess_scan(scan: dict[str, Any], bundle: Bundle) -> dict[str, Any] | None:
+def preprocess_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -> dict[str, Any] | None:
     """Turn a loaded scan into the network input a bundle expects. Stops at first non-None result.
 
     Args:
         scan: the loaded scan.
         bundle: the bundle that will classify it.
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         The scan dictionary with ``"input"`` set to a tensor of the bundle's input shape
@@ -196,12 +312,17 @@ def preprocess_scan(scan: dict[str, Any], bundle: Bundle) -> dict[str, Any] | No
 
 
 @hookspec(firstresult=True)
-def segment_scan(scan: dict[str, Any], bundle: Bundle) -> dict[str, Any] | None:
+def segment_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -> dict[str, Any] | None:
     """Find regions of interest and quantify them. Stops at first non-None result.
+
+    The built-in implementation (registered ``trylast``) runs the segmenter named by
+    ``context.options["segmenter"]`` (see :func:`register_segmenters`).
 
     Args:
         scan: the loaded scan (``scan["image"]`` holds counts).
         bundle: the bundle in use (its task may decide which regions matter).
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         ``{"rois": {name: bool ndarray}, "quantities": {name: float}}`` or ``None`` when
@@ -222,13 +343,15 @@ def segment_scan(scan: dict[str, Any], bundle: Bundle) -> dict[str, Any] | None:
 
 
 @hookspec(firstresult=True)
-def classify_batch(inputs: Any, bundle: Bundle, device: str) -> Any | None:
+def classify_batch(inputs: Any, bundle: Bundle, device: str, context: RunContext) -> Any | None:
     """Classify a batch of preprocessed inputs. Stops at first non-None result.
 
     Args:
         inputs: float tensor ``(batch, channels, ...)`` stacked from the scans' ``"input"``.
         bundle: the bundle; ``bundle.network(device)`` returns its model, loaded once.
         device: ``"cpu"`` or ``"cuda"``.
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         Tensor ``(batch, n_labels)`` of class probabilities (rows sum to one), or ``None``.
@@ -247,7 +370,7 @@ def classify_batch(inputs: Any, bundle: Bundle, device: str) -> Any | None:
 
 
 @hookspec(firstresult=True)
-def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device: str, method: str) -> Any | None:
+def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device: str, context: RunContext) -> Any | None:
     """Produce a saliency map per input for the given classes. Stops at first non-None result.
 
     Args:
@@ -255,9 +378,9 @@ def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device:
         class_indices: for each input, the class to explain (usually the predicted one).
         bundle: the bundle; ``bundle.explain_layer`` names the layer for Grad-CAM.
         device: ``"cpu"`` or ``"cuda"``.
-        method: the method asked for with ``--explain-method`` (``gradcam``,
-            ``gradcampp``, ``occlusion``); an implementation that offers only one method
-            may leave this argument out of its signature.
+        context: the run's :class:`scintipipe.api.RunContext`; the built-in
+            implementation (registered ``trylast``) runs the explain method named by
+            ``context.options["explain_method"]`` (see :func:`register_explainers`).
 
     Returns:
         Array ``(batch, H, W)`` of maps scaled to [0, 1] on the input grid, or ``None``.
@@ -276,7 +399,7 @@ def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device:
 
 
 @hookspec
-def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path) -> list[Path] | None:
+def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path, context: RunContext) -> list[Path] | None:
     """Write one case's results. Every implementation runs.
 
     Args:
@@ -285,9 +408,14 @@ def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path) -> list[Pat
             stages ran.
         bundle: the bundle that classified the case.
         out_dir: ``results/<case>/``, already created.
+        context: the run's :class:`scintipipe.api.RunContext` (``context.out_dir`` is
+            ``results/``); leave it out of the signature when not needed.
 
     Returns:
-        The files written, or ``None``.
+        The files written, or ``None``. The runner collects every reporter's files into
+        ``case["outputs"]`` (paths relative to ``results/``) for :func:`report_run`; a
+        ``wrapper=True`` implementation sees the others' files as the result of its
+        ``yield`` (the built-in HTML report links them this way).
 
     Example:
         >>> @hookimpl
@@ -299,14 +427,17 @@ def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path) -> list[Pat
 
 
 @hookspec
-def report_run(cases: list[dict[str, Any]], bundle: Bundle, out_dir: Path) -> list[Path] | None:
+def report_run(cases: list[dict[str, Any]], bundle: Bundle, out_dir: Path, context: RunContext) -> list[Path] | None:
     """Write batch-level results once every case is done. Every implementation runs.
 
     Args:
         cases: one record per classified view: ``source``, ``case_dir`` (relative to
-            ``out_dir``, ``None`` with ``--no-report``), ``prediction`` and ``quantities``.
+            ``out_dir``, ``None`` with ``--no-report``), ``prediction``, ``quantities``,
+            ``gate`` and ``outputs`` (the files the reporters wrote, relative to ``out_dir``).
         bundle: the bundle used.
         out_dir: the results folder.
+        context: the run's :class:`scintipipe.api.RunContext` (plugin options, device,
+            ``out_dir``, bundle); leave it out of the signature when not needed.
 
     Returns:
         The files written, or ``None``.

@@ -26,6 +26,7 @@ from monai.data import MetaTensor
 from tqdm import tqdm
 
 from scintipipe.bundle import Bundle
+from scintipipe.context import RunContext
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
 from scintipipe.gate.refusal import GATE_COLUMNS, GateRefused, Refusal
 from scintipipe.loaders.studies import choose_syringes, study_groups
@@ -49,7 +50,7 @@ STAGE_OF_HOOK = {
 
 @dataclass
 class RunOptions:
-    """What a run does.
+    """What a run does: the runner's own settings, and the values of the plugins' options.
 
     Attributes:
         device: ``"cpu"`` or ``"cuda"``.
@@ -60,17 +61,11 @@ class RunOptions:
         progress: show a progress bar; ``None`` shows it only on a terminal.
         explain_classes: labels to explain besides the predicted one (``("all",)`` for
             every label); maps go to ``case["heatmaps"][label]``.
-        explain_method: ``gradcam``, ``gradcampp`` or ``occlusion`` (built-in explainer).
-        syringe_full: full-syringe DICOM image for the thyroid uptake (segment stage).
-        syringe_empty: empty-syringe (residual) DICOM image.
-        dicom: write a DICOM Comprehensive SR and Secondary Capture for DICOM sources.
-        pdf: also print each case report to PDF (needs Chromium).
-        segmenter: ``"classical"`` or ``"learned"`` for the built-in segmenters; ``None``
-            leaves the choice to ``$SCINTIPIPE_SEGMENTER`` (default classical).
         accept_ood: classify views the ``content`` and ``ood`` gate layers refused; their
             reports say they were classified against the gate's advice.
-
-    Every case carries these options as ``case["run_options"]`` for plugins to read.
+        plugin_options: values of options plugins declare in ``add_options`` by name
+            (``{"segmenter": "learned", "pdf": True}``); the others take their defaults.
+            Stage hooks see them all as ``context.options``.
     """
 
     device: str = "cpu"
@@ -80,13 +75,8 @@ class RunOptions:
     report: bool = True
     progress: bool | None = None
     explain_classes: tuple[str, ...] = ()
-    explain_method: str = "gradcam"
-    syringe_full: Path | None = None
-    syringe_empty: Path | None = None
-    dicom: bool = True
-    pdf: bool = False
-    segmenter: str | None = None
     accept_ood: bool = False
+    plugin_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -152,6 +142,18 @@ def error_stage(exc: BaseException, default: str) -> str:
     return default
 
 
+def relative_outputs(written: list[list[Path] | None] | None, out_dir: Path) -> list[str]:
+    """The files every reporter returned, as POSIX paths relative to ``out_dir``, each once, in order."""
+    outputs: list[str] = []
+    for paths in written or []:
+        for path in paths or []:
+            path = Path(path)
+            relative = (path.relative_to(out_dir) if path.is_absolute() and path.is_relative_to(out_dir) else path).as_posix()
+            if relative not in outputs:
+                outputs.append(relative)
+    return outputs
+
+
 class CaseNamer:
     """Give every view a unique, readable folder name under ``results/``."""
 
@@ -179,13 +181,29 @@ class Pipeline:
         bundle: the bundle to classify with.
         options: what to run.
         log: where notes go (skipped files); defaults to stderr.
+
+    Raises:
+        ValueError: ``options.plugin_options`` names an option no plugin declares, a value
+            outside its choices, or a combination a plugin's check refuses.
     """
 
     def __init__(self, pm: pluggy.PluginManager, bundle: Bundle, options: RunOptions | None = None, log: Callable[[str], None] | None = None):
+        from scintipipe.plugins import explainers, plugin_options, segmenters
+
         self.pm = pm
         self.bundle = bundle
         self.options = options or RunOptions()
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.segmenters = segmenters(pm).segmenters
+        self.explainers = explainers(pm).explainers
+        alternatives = {"segmenter": self.segmenters, "explainer": self.explainers}
+        self.plugin_options = plugin_options(pm).resolve(self.options.plugin_options, alternatives)
+        self.out_dir: Path | None = None
+
+    @property
+    def context(self) -> RunContext:
+        """The :class:`RunContext` the stage hooks get (built per call: the server swaps ``bundle``)."""
+        return RunContext(self.plugin_options, self.options.device, self.out_dir, self.bundle, self.segmenters, self.explainers)
 
     @property
     def segments(self) -> bool:
@@ -196,8 +214,9 @@ class Pipeline:
     # ---- hook calls -------------------------------------------------------------------
 
     def call(self, hook_name: str, source: str, **kwargs: Any) -> Any:
-        """Call a stage hook; wrap unexpected exceptions with plugin, stage and file."""
+        """Call a stage hook with the run's ``context``; wrap unexpected exceptions with plugin, stage and file."""
         hook = getattr(self.pm.hook, hook_name)
+        kwargs.setdefault("context", self.context)
         try:
             return hook(**kwargs)
         except ScintipipeError:
@@ -256,7 +275,6 @@ class Pipeline:
         case = self.call("preprocess_scan", source, scan=scan, bundle=self.bundle)
         if case is None or "input" not in case:
             raise ScanError(source, f"no plugin could preprocess this scan for bundle {self.bundle.name!r}")
-        case["run_options"] = self.options
         case["gate"] = gate
         if syringe:
             case["syringe"] = syringe
@@ -320,7 +338,7 @@ class Pipeline:
                 case["heatmaps"] = {}
             for label in self.classes_to_explain():
                 indices = predicted if label is None else [labels.index(label)] * len(cases)
-                maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device, method=self.options.explain_method)
+                maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
                 if maps is None:
                     break
                 for case, index, heatmap in zip(cases, indices, maps):
@@ -350,6 +368,7 @@ class Pipeline:
         """
         files = list(files)
         out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
         summary = RunSummary(files=len(files))
         start = time.perf_counter()
         namer = CaseNamer()
@@ -386,15 +405,19 @@ class Pipeline:
                         continue
                     try:
                         case_name = None
+                        case["outputs"] = []
                         if self.options.report:
                             case_name = namer(case["source"])
                             case_dir = out_dir / case_name
                             case_dir.mkdir(parents=True, exist_ok=True)
-                            self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
+                            written = self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
+                            case["outputs"] = relative_outputs(written, out_dir)
                         predictions.writerow(case["prediction"])
                         summary.classified += 1
                         quantities = (case.get("segmentation") or {}).get("quantities")
-                        summary.cases.append({"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities, "gate": case.get("gate")})
+                        summary.cases.append(
+                            {"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities, "gate": case.get("gate"), "outputs": case["outputs"]}
+                        )
                     except Exception as exc:
                         fail(case["source"], exc, "report")
                 pred_handle.flush()
@@ -402,7 +425,7 @@ class Pipeline:
 
             pending: list[dict[str, Any]] = []
             bar = tqdm(total=len(files), desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
-            groups = study_groups(files) if self.segments and not self.options.syringe_full else [[path] for path in files]
+            groups = study_groups(files) if self.segments else [[path] for path in files]
             for group in groups:
                 admitted: list[tuple[dict[str, Any], dict[str, Any]]] = []
                 syringes: list[tuple[str, dict[str, Any]]] = []

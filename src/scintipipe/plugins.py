@@ -25,7 +25,8 @@ from typing import Any
 import pluggy
 
 from scintipipe import hookspecs
-from scintipipe.registry import CommandRegister, SimulatorRegister, TaskRegister, collect
+from scintipipe.registry import CenterRegister, CommandRegister, NetworkRegister, RecipeRegister, SimulatorRegister, TaskRegister, collect
+from scintipipe.registry import ExplainerRegister, OptionRegister, SegmenterRegister
 
 ENTRY_POINT_GROUP = "scintipipe"
 
@@ -39,6 +40,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.preprocess_bundle",
     "scintipipe.builtin.segment_classical",
     "scintipipe.builtin.segment_learned",
+    "scintipipe.builtin.segment_stage",
     "scintipipe.builtin.classify_bundle",
     "scintipipe.builtin.explain_gradcam",
     "scintipipe.builtin.report_json",
@@ -46,9 +48,12 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.report_dicom",
     "scintipipe.builtin.uptake4",
     "scintipipe.builtin.simulators",
+    "scintipipe.builtin.networks",
+    "scintipipe.builtin.recipes",
     "scintipipe.builtin.training_commands",
     "scintipipe.builtin.gate_commands",
     "scintipipe.builtin.serve_command",
+    "scintipipe.builtin.new_plugin",
 )
 
 
@@ -127,6 +132,36 @@ def commands(pm: pluggy.PluginManager) -> CommandRegister:
 def simulators(pm: pluggy.PluginManager) -> SimulatorRegister:
     """Collect simulators from every plugin's ``register_simulators``."""
     return collect(pm, "register_simulators", SimulatorRegister())
+
+
+def networks(pm: pluggy.PluginManager) -> NetworkRegister:
+    """Collect networks from every plugin's ``register_networks``."""
+    return collect(pm, "register_networks", NetworkRegister())
+
+
+def centers(pm: pluggy.PluginManager) -> CenterRegister:
+    """Collect simulator centres from every plugin's ``register_centers``."""
+    return collect(pm, "register_centers", CenterRegister())
+
+
+def recipes(pm: pluggy.PluginManager) -> RecipeRegister:
+    """Collect training recipes from every plugin's ``register_recipes``."""
+    return collect(pm, "register_recipes", RecipeRegister())
+
+
+def plugin_options(pm: pluggy.PluginManager) -> OptionRegister:
+    """Collect the options every plugin declares in ``add_options``."""
+    return collect(pm, "add_options", OptionRegister())
+
+
+def segmenters(pm: pluggy.PluginManager) -> SegmenterRegister:
+    """Collect named segmenters from every plugin's ``register_segmenters``."""
+    return collect(pm, "register_segmenters", SegmenterRegister())
+
+
+def explainers(pm: pluggy.PluginManager) -> ExplainerRegister:
+    """Collect named explain methods from every plugin's ``register_explainers``."""
+    return collect(pm, "register_explainers", ExplainerRegister())
 
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The plugin is installed and registers its task, bundle and simulator."""
+"""The plugin is installed and registers its task, bundle, simulator and recipes."""
 
 from __future__ import annotations
 
@@ -17,8 +17,17 @@ def invoke(*args: str) -> str:
 
 def test_plugins_lists_disease_with_its_hooks() -> None:
     line = next(line for line in invoke("plugins").splitlines() if line.startswith("disease"))
-    for hook in ("register_tasks", "register_simulators"):
+    for hook in ("register_tasks", "register_simulators", "register_recipes"):
         assert hook in line
+
+
+def test_recipes_are_registered_by_name() -> None:
+    from scintipipe.api import load_recipe, make_plugin_manager
+    from scintipipe_disease import RECIPES_DIR
+
+    pm = make_plugin_manager()
+    for path in RECIPES_DIR.glob("*.json"):
+        assert load_recipe(path.stem, pm)["labels"] == LABELS, path.stem
 
 
 def test_bundles_lists_a_usable_disease_bundle() -> None:

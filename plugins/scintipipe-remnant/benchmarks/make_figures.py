@@ -19,7 +19,8 @@ from monai.transforms import Resized  # noqa: E402
 
 from scintipipe.api import display_image, make_scan  # noqa: E402
 from scintipipe_remnant import transforms as T  # noqa: E402
-from scintipipe_remnant.simulator import REMNANT_CENTER, simulate_remnant_case  # noqa: E402
+from scintipipe_remnant.center import REMNANT_CENTER  # noqa: E402
+from scintipipe_remnant.simulator import simulate_remnant_case  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scintipipe_remnant.simulator import REMNANT_CENTER, RemnantCase, simulate_remnant_case
+from scintipipe_remnant.center import REMNANT_CENTER
+from scintipipe_remnant.simulator import RemnantCase, simulate_remnant_case
 
 
 @pytest.fixture(scope="session")

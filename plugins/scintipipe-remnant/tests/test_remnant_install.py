@@ -1,9 +1,11 @@
-"""The plugin is installed, registers its task, bundle, simulator and command, and goes
-away cleanly when disabled (how a user sees an uninstall)."""
+"""The plugin is installed, registers its task, bundle, simulator, centre, recipes and
+command, and goes away cleanly when disabled (how a user sees an uninstall)."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from scintipipe.api import run_cli
 
@@ -14,7 +16,7 @@ def invoke(*args: str) -> str:
 
 def test_plugins_lists_remnant_with_its_hooks() -> None:
     line = next(line for line in invoke("plugins").splitlines() if line.startswith("remnant"))
-    for hook in ("register_tasks", "register_simulators", "register_commands", "report_run"):
+    for hook in ("register_tasks", "register_simulators", "register_centers", "register_recipes", "register_commands", "report_run"):
         assert hook in line
 
 
@@ -46,3 +48,26 @@ def test_disabling_the_plugin_removes_task_bundle_simulator_and_command(monkeypa
     assert simulate.exit_code != 0 and "no simulator for task 'remnant'" in simulate.output
     run = run_cli("run", "--bundle", "remnant", str(tmp_path), "--out", str(tmp_path / "out"), expect_exit=None, catch_exceptions=True)
     assert run.exit_code != 0
+
+
+def test_the_remnant_centre_and_the_recipes_come_from_the_plugin(monkeypatch, tmp_path) -> None:
+    """The core ships no 131I centre and no remnant recipe: the plugin registers them by name,
+    so ``--center remnant`` and ``--recipe remnant_demo_cpu`` work wherever it is installed."""
+    from scintipipe.api import CENTERS, ScintipipeError, get_center, load_recipe, make_plugin_manager
+    from scintipipe_remnant.center import REMNANT_CENTER
+
+    assert "remnant" not in CENTERS
+    pm = make_plugin_manager()
+    assert get_center("remnant", pm) is REMNANT_CENTER
+    assert load_recipe("remnant_resnet18_paper", pm)["task"] == "remnant"
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\n")
+    found = run_cli("train", "--bundle", "remnant", "--recipe", "remnant_demo_cpu", "--labels", str(labels), "--out", str(tmp_path / "out"), expect_exit=2)
+    assert "labels.csv has no rows" in found.output  # the recipe was found by name; the data was not usable
+
+    monkeypatch.setenv("SCINTIPIPE_DISABLE_PLUGINS", "remnant")
+    pm = make_plugin_manager()
+    with pytest.raises(KeyError, match="unknown centre 'remnant'"):
+        get_center("remnant", pm)
+    with pytest.raises(ScintipipeError, match="no registered recipe of that name"):
+        load_recipe("remnant_demo_cpu", pm)

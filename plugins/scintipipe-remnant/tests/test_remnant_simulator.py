@@ -7,7 +7,8 @@ import pydicom
 import pytest
 
 from scintipipe.api import I131_HE, run_cli
-from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, REMNANT_CENTER, REMNANT_SIMULATOR
+from scintipipe_remnant.center import REMNANT_CENTER
+from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, REMNANT_SIMULATOR
 
 
 def test_labels_and_the_papers_class_mix() -> None:

@@ -1,12 +1,15 @@
-"""Built-in ``explain`` stage: Grad-CAM, Grad-CAM++ (on the bundle's declared layer) or
-occlusion sensitivity, all from ``monai.visualize``.
+"""Built-in ``explain`` stage: runs the explain method chosen by name, and registers three.
 
-The method is ``scintipipe run --explain-method`` (default ``gradcam``), passed in as the
-hook's ``method`` argument.
+``scintipipe run --explain-method NAME`` (the server's ``explain_method`` param) picks one
+of the methods plugins register with ``register_explainers``; built in, from
+``monai.visualize``: ``gradcam`` and ``gradcampp`` (on the bundle's declared layer) and
+``occlusion`` (occlusion sensitivity, no layer needed). Registered ``trylast``, so a
+plugin's own ``explain_batch`` takes over.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scintipipe import hookimpl
@@ -15,12 +18,23 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+DEFAULT_METHOD = "gradcam"
 
-@hookimpl(trylast=True)
-def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str, method: str = "gradcam") -> np.ndarray | None:
-    """Maps ``(batch, H, W)`` in [0, 1] for the requested classes.
+#: the built-in methods and their one-line descriptions
+BUILTIN_METHODS = {
+    "gradcam": "Grad-CAM on the bundle's explain layer",
+    "gradcampp": "Grad-CAM++ on the bundle's explain layer",
+    "occlusion": "occlusion sensitivity, no layer needed, slower",
+}
+
+
+def explain_with(method: str, inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str) -> np.ndarray | None:
+    """Maps ``(batch, H, W)`` in [0, 1] by a built-in ``method`` for the requested classes.
 
     Returns ``None`` for Grad-CAM(++) when the bundle declares no ``explain_layer``.
+
+    Raises:
+        ValueError: ``method`` is not a built-in method.
     """
     from scintipipe.explain import METHODS, class_activation_maps, occlusion_maps  # monai.visualize: imported when first used
 
@@ -34,3 +48,23 @@ def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, d
     if not layer:
         return None
     return class_activation_maps(network, layer, x, class_indices, method)
+
+
+@hookimpl
+def add_options(register: Any) -> None:
+    """``--explain-method``."""
+    register.option("explain_method", default=DEFAULT_METHOD, choose_from="explainer", help="Saliency method of the explain stage.")
+
+
+@hookimpl
+def register_explainers(register: Any) -> None:
+    """Register ``gradcam``, ``gradcampp`` and ``occlusion``."""
+    for name, description in BUILTIN_METHODS.items():
+        register.explainer(name, partial(explain_with, name), description)
+
+
+@hookimpl(trylast=True)
+def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str, context: Any) -> np.ndarray | None:
+    """The maps of the explain method ``context.options["explain_method"]`` names."""
+    name = context.options.get("explain_method") or DEFAULT_METHOD
+    return context.alternative("explainer", name).function(inputs, class_indices, bundle, device)

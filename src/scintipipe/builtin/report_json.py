@@ -31,8 +31,8 @@ def explanation_summary(heatmap: np.ndarray | None, method: str = "gradcam", cla
     return summary
 
 
-def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
-    """Build the JSON-serialisable report of one case."""
+def case_report(case: dict[str, Any], bundle: Any, context: Any = None) -> dict[str, Any]:
+    """Build the JSON-serialisable report of one case (``context``: the run's, for the explain method)."""
     from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, input_uids, roi_summary
     from scintipipe.scan import describe
 
@@ -48,8 +48,9 @@ def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
         "quantities": segmentation.get("quantities"),
         "rois": roi_summary(segmentation.get("rois"), spacing) if segmentation else None,
         "segmentation_method": segmentation.get("method"),
+        "segmenter": segmentation.get("segmenter"),
         "notes": [*(case["image"].meta.get("notes") or []), *segmentation.get("notes", [])],  # loader's, then segmenter's
-        "explanation": explanation_summary(case.get("heatmap"), explain_method_of(case), sorted(case.get("heatmaps") or {}) or None),
+        "explanation": explanation_summary(case.get("heatmap"), explain_method_of(context), sorted(case.get("heatmaps") or {}) or None),
         "model": bundle.summary(),
         "gate": gate_of(case),
     }
@@ -62,8 +63,8 @@ def case_report(case: dict[str, Any], bundle: Any) -> dict[str, Any]:
 
 
 @hookimpl
-def report_case(case: dict[str, Any], bundle: Any, out_dir: Path) -> list[Path]:
+def report_case(case: dict[str, Any], bundle: Any, out_dir: Path, context: Any) -> list[Path]:
     """Write ``out_dir/report.json``."""
     path = out_dir / "report.json"
-    path.write_text(json.dumps(case_report(case, bundle), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(case_report(case, bundle, context), indent=2, default=str) + "\n")
     return [path]

@@ -1,8 +1,7 @@
-"""Built-in ``segment`` stage: classical neck segmentation, quantities and syringe uptake.
+"""Built-in segmenter ``classical``: neck regions without training, quantities and syringe uptake.
 
-Registered ``trylast`` so a task plugin (or a learned segmenter) can take over. The
-syringe images come from ``scintipipe run --syringe-full/--syringe-empty``: the runner
-puts its :class:`~scintipipe.pipeline.RunOptions` in ``scan["run_options"]``.
+Registered by name; the segment stage (:mod:`scintipipe.builtin.segment_stage`) runs it
+unless ``--segmenter`` names another.
 """
 
 from __future__ import annotations
@@ -12,10 +11,15 @@ from typing import Any
 from scintipipe import hookimpl
 
 
-@hookimpl(trylast=True)
-def segment_scan(scan: dict[str, Any], bundle: Any) -> dict[str, Any]:
+def segment_classical(scan: dict[str, Any], bundle: Any, context: Any = None) -> dict[str, Any]:
     """Thyroid lobes, isthmus, nodules, salivary glands and background, with quantities."""
     from scintipipe.segment import segment_neck
     from scintipipe.segment.result import segmentation_result
 
-    return segmentation_result(scan, segment_neck, "classical (top-hat, connected components, GrabCut)")
+    return segmentation_result(scan, segment_neck, "classical (top-hat, connected components, GrabCut)", context=context)
+
+
+@hookimpl
+def register_segmenters(register: Any) -> None:
+    """Register ``classical``."""
+    register.segmenter("classical", segment_classical, "top-hat, connected components and GrabCut, no training")

@@ -1,4 +1,4 @@
-"""Registers the built-in simulators (``uptake4``) and the ``simulate`` command."""
+"""Registers the built-in simulator (``uptake4``), the built-in centres and the ``simulate`` command."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) ->
 @click.option("--task", "-t", required=True, help="Task whose simulator to use (see the examples; plugins add more).")
 @click.option("--n", "n", type=click.IntRange(1, 10_000_000), required=True, help="Number of cases.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Data set seed: same seed, same files.")
-@click.option("--center", "-c", default="a", show_default=True, help="Acquisition profile: a, b, siemens, randomised (a new camera, count level, matrix, collimator and framing per case; what the shipped bundles train on), remnant for 131I tasks.")
+@click.option("--center", "-c", default="a", show_default=True, help="Acquisition profile: a, b, siemens, randomised (a new camera, count level, matrix, collimator and framing per case; what the shipped bundles train on), or one a plugin registers (remnant for 131I).")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--class-mix", default=None, help="'balanced', 'label=weight,...' or weights in label order; default: the task's mix for this centre.")
 @click.option("--syringes/--no-syringes", default=False, help="Also write full and empty syringe images (uptake truth).")
@@ -72,20 +72,19 @@ def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out:
 
     from scintipipe.cli import plugin_manager
     from scintipipe.errors import RegistrationError
-    from scintipipe.plugins import simulators
-    from scintipipe.simulate.centers import CENTERS, get_center
+    from scintipipe.plugins import centers, simulators
     from scintipipe.simulate.writer import write_dataset
 
     try:
         registered = simulators(plugin_manager(ctx)).simulators
+        profiles = centers(plugin_manager(ctx)).centers
     except RegistrationError as exc:
         raise click.ClickException(str(exc)) from exc
     if task not in registered:
         raise click.BadParameter(f"no simulator for task {task!r}; available: {', '.join(sorted(registered)) or 'none'}", param_hint="--task")
-    try:
-        profile = get_center(center)
-    except KeyError:
-        raise click.BadParameter(f"unknown centre {center!r}; known: {', '.join(sorted(CENTERS))}", param_hint="--center") from None
+    if center not in profiles:
+        raise click.BadParameter(f"unknown centre {center!r}; known: {', '.join(sorted(profiles)) or 'none'}", param_hint="--center")
+    profile = profiles[center]
     factory = registered[task]
     labels, default_mix = _labels_and_mix(task, factory, ctx, center)
     mix = parse_class_mix(class_mix, labels, default_mix)
@@ -112,6 +111,15 @@ def register_simulators(register: Any) -> None:
     from scintipipe.simulate.uptake4 import UPTAKE4_SIMULATOR
 
     register.simulator("uptake4", UPTAKE4_SIMULATOR)
+
+
+@hookimpl
+def register_centers(register: Any) -> None:
+    """Register the built-in centres ``a``, ``b``, ``siemens`` and ``randomised``."""
+    from scintipipe.simulate.centers import CENTERS
+
+    for profile in CENTERS.values():
+        register.center(profile)
 
 
 @hookimpl

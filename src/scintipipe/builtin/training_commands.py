@@ -33,7 +33,7 @@ def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None
 
     try:
         if recipe_name:
-            return load_recipe(recipe_name)
+            return load_recipe(recipe_name, plugin_manager(ctx))
         try:
             bundle = resolve_bundle(bundle_name, tasks_and_bundles(plugin_manager(ctx)).bundles)
             own = bundle.root / "configs/recipe.json"
@@ -41,7 +41,7 @@ def resolve_recipe(ctx: click.Context, bundle_name: str, recipe_name: str | None
                 return load_recipe(own)
         except BundleError:
             pass
-        return load_recipe(bundle_name)
+        return load_recipe(bundle_name, plugin_manager(ctx))
     except RecipeError as exc:
         raise click.UsageError(f"{exc}. Give --recipe FILE, or --bundle with a bundle that has configs/recipe.json") from exc
 
@@ -200,7 +200,7 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
             recipes = {}
             if recipe_names:
                 for name in recipe_names:
-                    recipe = load_recipe(name)
+                    recipe = load_recipe(name, pm)
                     recipes[recipe.get("name", Path(name).stem)] = recipe
             else:
                 for name in bundle_names:

@@ -1,7 +1,8 @@
 """The network library: every classifier a recipe or bundle can name.
 
-Build by registry name with :func:`build_network`, or by dotted path from a bundle config
-(``"_target_": "scintipipe.networks.InceptionV3"``). Every network takes ``in_channels``
+Build by registered name with :func:`build_network` (the built-in networks are
+:data:`NETWORKS`; plugins add theirs through the ``register_networks`` hook), or by dotted
+path from a bundle config (``"_target_": "scintipipe.networks.InceptionV3"``). Every network takes ``in_channels``
 and ``num_classes``, classifies 2-D images, and names its last convolution block for
 Grad-CAM (:func:`gradcam_layer`). :func:`load_init_weights` initialises any of them from
 a local weights file.
@@ -14,7 +15,7 @@ from scintipipe.networks.inception_resnet_v2 import InceptionResNetV2
 from scintipipe.networks.inception_v3 import InceptionV3
 from scintipipe.networks.init_weights import InitWeightsError, load_init_weights, read_state_dict
 from scintipipe.networks.mobilenet_v3 import MobileNetV3, MobileNetV3Large, MobileNetV3Small
-from scintipipe.networks.registry import NETWORKS, NetworkSpec, build_network, gradcam_layer, network_spec, register_network
+from scintipipe.networks.registry import NETWORKS, NetworkSpec, build_network, gradcam_layer, network_spec, registered_networks
 from scintipipe.networks.scintinet import ScintiNet
 from scintipipe.networks.shufflenet_v2 import ShuffleNetV2, ShuffleNetV2x05, ShuffleNetV2x10
 from scintipipe.networks.squeezenet import SqueezeNet11
@@ -42,5 +43,5 @@ __all__ = [
     "load_init_weights",
     "network_spec",
     "read_state_dict",
-    "register_network",
+    "registered_networks",
 ]

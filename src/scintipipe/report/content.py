@@ -96,9 +96,14 @@ def probabilities(prediction: dict[str, Any], labels: list[str]) -> list[tuple[s
     return [(label, float(prediction.get(f"prob_{label}", 0.0))) for label in labels]
 
 
-def explain_method_of(case: dict[str, Any]) -> str:
-    """The explain method used for the case's heatmaps."""
-    return getattr(case.get("run_options"), "explain_method", "gradcam")
+def explain_method_of(context: Any = None) -> str:
+    """The explain method of the run's heatmaps: its ``explain_method`` option (default ``gradcam``).
+
+    Args:
+        context: the run's :class:`~scintipipe.context.RunContext`, or ``None``.
+    """
+    options = getattr(context, "options", None) or {}
+    return str(options.get("explain_method") or "gradcam")
 
 
 # ---- the input gate -------------------------------------------------------------------

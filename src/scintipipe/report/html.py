@@ -73,7 +73,7 @@ def write_pictures(case: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     return {"images": images, "window": window}
 
 
-def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tuple[str, str]]) -> Path:
+def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tuple[str, str]], context: Any = None) -> Path:
     """Write ``report.html`` (and its pictures) for one case.
 
     Args:
@@ -81,11 +81,12 @@ def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tu
         bundle: the bundle that classified it.
         out_dir: the case folder.
         links: ``(text, relative href)`` of the case's other files, for the footer.
+        context: the run's context (its ``explain_method`` names the heatmaps' method).
     """
     pictures = write_pictures(case, out_dir)
     segmentation = case.get("segmentation") or {}
     scan = describe(case)
-    method = explain_method_of(case)
+    method = explain_method_of(context)
     prediction = case["prediction"]
     legend = [(LEGEND_NAMES[name], ROI_COLOURS[name]) for name in LEGEND_NAMES if np.any((segmentation.get("rois") or {}).get(name, False))]
     gate = gate_of(case)
@@ -127,19 +128,23 @@ def _figure(quantities: dict[str, float] | None, key: str, fmt: str) -> str:
 
 
 def render_index(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> Path:
-    """Write ``index.html``: one row per case with its figures and a link to its report."""
+    """Write ``index.html``: one row per case with its figures and a link to its report.
+
+    Links and thumbnails come from each record's ``outputs``, the files the reporters
+    wrote (relative to ``out_dir``).
+    """
     rows = []
     for record in cases:
         prediction, quantities, case_dir = record["prediction"], record.get("quantities"), record.get("case_dir")
         gate = gate_of(record)
-        has_page = case_dir is not None and (out_dir / case_dir / "report.html").is_file()
-        thumbnail = f"{case_dir}/scan.png" if case_dir and (out_dir / case_dir / "scan.png").is_file() else None
+        outputs = set(record.get("outputs") or [])
+        page, scan_png = f"{case_dir}/report.html", f"{case_dir}/scan.png"
         rows.append(
             {
                 "name": case_dir or Path(record["source"]).name,
                 "source": record["source"],
-                "href": f"{case_dir}/report.html" if has_page else None,
-                "thumbnail": thumbnail,
+                "href": page if case_dir and page in outputs else None,
+                "thumbnail": scan_png if case_dir and scan_png in outputs else None,
                 "label": prediction["label"],
                 "confidence": f"{100 * float(prediction['confidence']):.1f} %",
                 "uptake": _figure(quantities, "uptake_percent", "{:.2f} %"),

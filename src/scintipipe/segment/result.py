@@ -7,24 +7,31 @@ same way for all of them, so quantities and uptake never depend on which one ran
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from scintipipe.segment.quantify import quantify
 from scintipipe.segment.uptake import uptake_quantities
 
+if TYPE_CHECKING:
+    from scintipipe.context import RunContext
 
-def segmentation_result(scan: dict[str, Any], find_regions: Callable[[np.ndarray, Any], dict[str, np.ndarray]], method: str, notes: list[str] | None = None) -> dict[str, Any]:
+
+def segmentation_result(
+    scan: dict[str, Any], find_regions: Callable[[np.ndarray, Any], dict[str, np.ndarray]], method: str, notes: list[str] | None = None, context: RunContext | None = None
+) -> dict[str, Any]:
     """Segment ``scan`` with ``find_regions`` and quantify the regions.
 
     Args:
-        scan: the scan (``scan["image"]`` holds counts; ``scan["run_options"]`` may name
-            full and empty syringe images given by the user, and ``scan["syringe"]``
-            (``{"full": file, "empty": file}``) those the runner found in the scan's study).
+        scan: the scan (``scan["image"]`` holds counts; ``scan["syringe"]``
+            (``{"full": file, "empty": file}``) names the syringe images the runner found
+            in the scan's study).
         find_regions: ``(counts, spacing) -> {region name: bool mask}`` on the scan grid.
         method: how the regions were found, for the report.
         notes: notes of the segmenter itself, reported first.
+        context: the run's context; its options ``syringe_full`` and ``syringe_empty``
+            (``--syringe-full``, ``--syringe-empty``) win over the images found in the study.
 
     Returns:
         ``{"rois", "quantities", "method", "notes"}`` as the ``segment_scan`` hook returns.
@@ -40,8 +47,8 @@ def segmentation_result(scan: dict[str, Any], find_regions: Callable[[np.ndarray
         notes.append("no pixel spacing: areas left out; a 280 mm field of view was assumed for the method's sizes")
     if meta.get("is_counts") is False:
         notes.append("display image, not counts: count figures and ratios are only indicative")
-    options = scan.get("run_options")
-    full_path, empty_path = getattr(options, "syringe_full", None), getattr(options, "syringe_empty", None)
+    options = context.options if context is not None else {}
+    full_path, empty_path = options.get("syringe_full"), options.get("syringe_empty")
     found = scan.get("syringe") or {}
     if not full_path and found.get("full"):
         full_path, empty_path = found["full"], found.get("empty")

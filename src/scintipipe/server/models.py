@@ -6,9 +6,10 @@ Per bundle the server offers three MONAI Label models:
     The bundle's class probabilities, with the ROI quantities of the classical
     segmenter and the latency.
 ``<bundle>_roi`` (type ``segmentation``)
-    The classical thyroid segmentation (lobes, isthmus, nodules, salivary glands,
-    background region) as a label image: 3D Slicer and OHIF show only segmentation
-    results.
+    The thyroid segmentation (lobes, isthmus, nodules, salivary glands, background
+    region) of the segmenter the ``segmenter`` param names (default ``classical``) as a
+    label image, with the segmenter's name in the answer: 3D Slicer and OHIF show only
+    segmentation results.
 ``<bundle>_gradcam`` (type ``segmentation``, bundles that name an ``explain_layer``)
     Where the Grad-CAM map of the predicted class reaches ``threshold`` (param, default
     0.5), on the scan grid, as a label image.
@@ -19,7 +20,11 @@ a photograph, a syringe image, a view out of the bundle's distribution) raises
 ``accept_ood`` classifies what the ``content`` and ``ood`` layers refused, as
 ``scintipipe run --accept-ood`` does; answers then carry the gate record with
 ``against_advice`` set. The ``_roi`` model runs the per-view layers (metadata, content)
-only: it uses no network.
+only: it uses no classifier network.
+
+The plugins' options (their ``add_options`` hook) that are ``served`` are infer params too:
+each model's ``/info/`` entry lists them with their defaults under ``config`` and
+described under ``options`` (``segmenter``, ``explain_method``, a plugin's own).
 
 The bundles' networks are shared by every request. Everything that touches a network
 (classification, Grad-CAM's hooks) runs under one lock, so concurrent requests are
@@ -138,6 +143,49 @@ def accept_ood_of(params: dict[str, Any]) -> bool:
     raise BadRequest(f"accept_ood must be true or false, not {params.get('accept_ood')!r}")
 
 
+def served_options(pm: pluggy.PluginManager) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The plugins' option register and their named alternatives (for the served options' choices)."""
+    from scintipipe.plugins import explainers, plugin_options, segmenters
+
+    return plugin_options(pm), {"segmenter": segmenters(pm).segmenters, "explainer": explainers(pm).explainers}
+
+
+def describe_option(option: Any, alternatives: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An infer param as ``/info/`` describes it: ``default``, ``help`` and ``choices`` (``None``: any value)."""
+    choices = sorted(alternatives.get(option.choose_from) or {}) if option.choose_from else option.choices
+    return {"default": option.default, "help": option.help, "choices": list(choices) if choices else None, "plugin": option.plugin}
+
+
+def plugin_option_values(register: Any, alternatives: dict[str, dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """The served plugin options a request's params set, converted and checked.
+
+    Raises:
+        BadRequest: a value of the wrong type, outside its choices, or refused by a plugin's check.
+    """
+    values: dict[str, Any] = {}
+    for name, option in register.options.items():
+        if not option.served or params.get(name) is None:
+            continue
+        value = params[name]
+        try:
+            if option.is_flag or option.type is bool:
+                value = {"true": True, "false": False, "1": True, "0": False}.get(str(value).strip().lower(), value)
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
+            elif callable(getattr(option.type, "convert", None)):
+                value = option.type.convert(value, None, None)
+            elif option.type in (str, int, float):
+                value = option.type(value)
+        except Exception as exc:  # noqa: BLE001  (click's BadParameter, int(), float(): all a bad request)
+            raise BadRequest(f"param {name}: {exc}") from exc
+        values[name] = value
+    try:
+        register.resolve(values, alternatives)
+    except ValueError as exc:
+        raise BadRequest(f"params: {exc}") from exc
+    return values
+
+
 def gate_answer(gate: dict[str, Any] | None) -> dict[str, Any]:
     """The gate fields of an answer: ``in_distribution``, ``ood_score``, ``ood_threshold`` and ``gate`` (the whole record)."""
     record = gate_of({"gate": gate})
@@ -211,7 +259,7 @@ class ModelService:
         return models[name]
 
     def model_info(self, model: ServedModel) -> dict[str, Any]:
-        """The ``/info/`` entry of one model."""
+        """The ``/info/`` entry of one model, with the served plugin options among its ``config`` params."""
         bundle = self.bundles[model.bundle_name]
         caution = "" if bundle.clinical_use else " Not for clinical use."
         if model.method == "classify":
@@ -220,19 +268,22 @@ class ModelService:
             config: dict[str, Any] = {"view": ""}
         elif model.method == "roi":
             labels = dict(ROI_LABELS)
-            description = f"Thyroid regions of interest by the classical segmenter (no training), with counts and areas; for {bundle.name}.{caution}"
+            description = f"Thyroid regions of interest by the segmenter the 'segmenter' param names (default classical), with counts and areas; for {bundle.name}.{caution}"
             config = {"view": ""}
         else:
             labels = dict(GRADCAM_LABELS)
             description = f"Region where {bundle.name}'s Grad-CAM map of the predicted class reaches the threshold.{caution}"
             config = {"view": "", "threshold": DEFAULT_GRADCAM_THRESHOLD}
-        return {"type": model.kind, "labels": labels, "dimension": 2, "description": description, "config": config, "bundle": bundle.summary()}
+        register, alternatives = served_options(self.pm)
+        options = {name: describe_option(option, alternatives) for name, option in register.options.items() if option.served}
+        config.update({name: option["default"] for name, option in options.items()})
+        return {"type": model.kind, "labels": labels, "dimension": 2, "description": description, "config": config, "options": options, "bundle": bundle.summary()}
 
     def info(self) -> dict[str, Any]:
         """The ``models`` of ``/info/``."""
         return {name: self.model_info(model) for name, model in self.models().items()}
 
-    def pipeline(self, bundle_name: str, explain: bool = False, accept_ood: bool = False) -> Pipeline:
+    def pipeline(self, bundle_name: str, explain: bool = False, accept_ood: bool = False, plugin_options: dict[str, Any] | None = None) -> Pipeline:
         """A pipeline over one served bundle (cheap: the bundle holds the network).
 
         Args:
@@ -240,8 +291,10 @@ class ModelService:
             explain: run the explain stage in :meth:`Pipeline.classify`.
             accept_ood: classify views the gate's ``content`` and ``ood`` layers refused
                 (``scintipipe run --accept-ood``).
+            plugin_options: the plugin options the request's params set
+                (:func:`plugin_option_values`).
         """
-        options = RunOptions(device=self.device, batch_size=8, segment=False, explain=explain, report=False, progress=False, accept_ood=accept_ood)
+        options = RunOptions(device=self.device, batch_size=8, segment=False, explain=explain, report=False, progress=False, accept_ood=accept_ood, plugin_options=plugin_options or {})
         return Pipeline(self.pm, self.bundles[bundle_name], options, log=lambda message: None)
 
     def load(self, path: Path) -> list[dict[str, Any]]:
@@ -257,7 +310,8 @@ class ModelService:
         Args:
             model_name: a name from :meth:`models`.
             path: the scan file (its extension lets the loaders recognise it).
-            params: the request's JSON params (``view``, ``threshold``, ``accept_ood``).
+            params: the request's JSON params (``view``, ``threshold``, ``accept_ood`` and
+                the served plugin options, such as ``segmenter``).
             image_id: the datastore id, echoed in the answer.
 
         Raises:
@@ -269,15 +323,16 @@ class ModelService:
         """
         model = self.model(model_name)
         accept_ood = accept_ood_of(params)
+        options = plugin_option_values(*served_options(self.pm), params)
         timer = Timer()
         with timer.step("load_s"):
             scans = self.load(path)
         if model.method == "classify":
-            result = self._classify(model, scans, params, timer, accept_ood)
+            result = self._classify(model, scans, params, timer, accept_ood, options)
         elif model.method == "roi":
-            result = self._roi(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), timer)
+            result = self._roi(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), timer, options)
         else:
-            result = self._gradcam(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), params, timer, accept_ood)
+            result = self._gradcam(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), params, timer, accept_ood, options)
         result.params.update({"model": model.name, "image": image_id, "latency": timer.latency()})
         return result
 
@@ -341,18 +396,20 @@ class ModelService:
                 raise outcome
         return outcomes  # type: ignore[return-value]
 
-    def segment(self, bundle_name: str, scan: dict[str, Any]) -> dict[str, Any] | None:
+    def segment(self, bundle_name: str, scan: dict[str, Any], plugin_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The segment stage on one scan (``None`` when no segmenter handles it).
 
-        The classical segmenter seeds GrabCut itself, so an image gets the same regions
-        whichever worker thread serves it.
+        The segmenter is the one ``plugin_options["segmenter"]`` names (default
+        ``classical``); the result's ``segmenter`` says which ran. The classical segmenter
+        seeds GrabCut itself, so an image gets the same regions whichever worker thread
+        serves it.
         """
-        pipeline = self.pipeline(bundle_name)
-        return pipeline.call("segment_scan", scan["source"], scan={**scan, "run_options": pipeline.options}, bundle=pipeline.bundle)
+        pipeline = self.pipeline(bundle_name, plugin_options=plugin_options)
+        return pipeline.call("segment_scan", scan["source"], scan=scan, bundle=pipeline.bundle)
 
-    def _quantities(self, bundle_name: str, scan: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
+    def _quantities(self, bundle_name: str, scan: dict[str, Any], notes: list[str], plugin_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
         try:
-            segmentation = self.segment(bundle_name, scan)
+            segmentation = self.segment(bundle_name, scan, plugin_options)
         except Exception as exc:  # noqa: BLE001  (the class answer stands without quantities)
             notes.append(f"segmentation failed, no quantities: {exc}")
             return None
@@ -361,7 +418,7 @@ class ModelService:
         notes.extend(segmentation.get("notes") or [])
         return {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()}
 
-    def _classify(self, model: ServedModel, scans: list[dict[str, Any]], params: dict[str, Any], timer: Timer, accept_ood: bool = False) -> InferResult:
+    def _classify(self, model: ServedModel, scans: list[dict[str, Any]], params: dict[str, Any], timer: Timer, accept_ood: bool = False, options: dict[str, Any] | None = None) -> InferResult:
         bundle = self.bundles[model.bundle_name]
         asked = choose_view(scans, params.get("view")) if params.get("view") else None
         outcomes = self.gate_and_classify(model.bundle_name, scans, timer, accept_ood)
@@ -374,7 +431,7 @@ class ModelService:
         chosen = scans[chosen_index]
         notes: list[str] = []
         with timer.step("segment_s"):
-            quantities = self._quantities(model.bundle_name, chosen, notes)
+            quantities = self._quantities(model.bundle_name, chosen, notes, options)
         views = []
         for scan, case in zip(scans, outcomes):
             if isinstance(case, GateRefused):
@@ -416,9 +473,9 @@ class ModelService:
         }
         return InferResult(answer)
 
-    def _roi(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], timer: Timer) -> InferResult:
+    def _roi(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], timer: Timer, options: dict[str, Any] | None = None) -> InferResult:
         with timer.step("segment_s"):
-            segmentation = self.segment(model.bundle_name, scan)
+            segmentation = self.segment(model.bundle_name, scan, options)
         if not segmentation or not segmentation.get("rois"):
             raise ScanError(scan["source"], "no segmenter found regions of interest in this scan")
         labels = roi_label_map(segmentation["rois"])
@@ -431,6 +488,7 @@ class ModelService:
             "pixels": present,
             "quantities": {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()},
             "method": segmentation.get("method"),
+            "segmenter": segmentation.get("segmenter"),
             "view": scan["image"].meta.get("view"),
             "shape": list(labels.shape),
             "notes": segmentation.get("notes") or [],
@@ -438,7 +496,7 @@ class ModelService:
         }
         return InferResult(answer, path)
 
-    def _gradcam(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], params: dict[str, Any], timer: Timer, accept_ood: bool = False) -> InferResult:
+    def _gradcam(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], params: dict[str, Any], timer: Timer, accept_ood: bool = False, options: dict[str, Any] | None = None) -> InferResult:
         try:
             threshold = float(params.get("threshold", DEFAULT_GRADCAM_THRESHOLD))
         except (TypeError, ValueError) as exc:
@@ -446,7 +504,7 @@ class ModelService:
         if not 0.0 <= threshold <= 1.0:
             raise BadRequest(f"threshold must be in [0, 1], not {threshold}")
         bundle = self.bundles[model.bundle_name]
-        pipeline = self.pipeline(model.bundle_name, explain=True, accept_ood=accept_ood)
+        pipeline = self.pipeline(model.bundle_name, explain=True, accept_ood=accept_ood, plugin_options=options)
         with timer.step("preprocess_s"):
             case = pipeline.prepare(scan, gate)
         with timer.step("wait_s"):
@@ -470,6 +528,7 @@ class ModelService:
             "label_names": dict(GRADCAM_LABELS),
             "threshold": threshold,
             "explained_label": case["prediction"]["label"],
+            "explain_method": pipeline.plugin_options.get("explain_method"),
             "confidence": case["prediction"]["confidence"],
             "pixels": {"gradcam_region": int(labels.sum())},
             "view": scan["image"].meta.get("view"),

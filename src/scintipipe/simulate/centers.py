@@ -15,12 +15,14 @@ themselves.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from scintipipe.simulate.camera import I131_HE, TC99M_LEHR, CameraProfile
+from scintipipe.simulate.camera import TC99M_LEHR, CameraProfile
 
 #: the fine grid the phantom is drawn on is at most this coarse (mm per pixel)
 FINE_GRID_MAX_MM = 1.25
@@ -143,69 +145,83 @@ class CenterProfile:
         return self.matrix * self.oversampling
 
 
-CENTERS: dict[str, CenterProfile] = {
-    "a": CenterProfile(
-        name="a",
-        matrix=256,
-        pixel_mm=280.0 / 256,
-        count_preset=100_000,
-        camera=TC99M_LEHR,
-        model="Discovery NM/CT 670 (simulated)",
-        manufacturer="GE Healthcare (simulated)",
-        institution="Simulated centre a",
-    ),
-    "b": CenterProfile(
-        name="b",
-        matrix=128,
-        pixel_mm=2.21,
-        count_preset=300_000,
-        camera=replace(TC99M_LEHR, window_percent=15.0),
-        model="Discovery NM/CT 670 (simulated)",
-        manufacturer="GE Healthcare (simulated)",
-        institution="Simulated centre b",
-    ),
-    "siemens": CenterProfile(
-        name="siemens",
-        matrix=256,
-        pixel_mm=1.1988,
-        count_preset=200_000,
-        camera=replace(TC99M_LEHR, window_percent=15.0, window_kev=(128.96, 149.88)),
-        minutes_post_injection=(25.0, 40.0),
-        model="Encore2 (simulated)",
-        manufacturer="SIEMENS NM (simulated)",
-        institution="Simulated Siemens centre",
-    ),
-    "remnant": CenterProfile(
-        name="remnant",
-        matrix=256,
-        pixel_mm=2.4,
-        count_preset=150_000,
-        camera=I131_HE,
-        injected_mbq=3700.0,
-        minutes_post_injection=(3 * 24 * 60.0, 7 * 24 * 60.0),
-        collimator_gap_mm=(20.0, 50.0),
-        institution="Simulated 131I centre",
-    ),
-    "randomised": CenterProfile(
-        name="randomised",
-        matrix=256,
-        pixel_mm=1.2,
-        count_preset=200_000,
-        camera=TC99M_LEHR,
-        model="randomised virtual gamma camera",
-        institution="Simulated randomised centre",
-        randomise=True,
-    ),
-}
+CENTERS: Mapping[str, CenterProfile] = MappingProxyType(
+    {
+        "a": CenterProfile(
+            name="a",
+            matrix=256,
+            pixel_mm=280.0 / 256,
+            count_preset=100_000,
+            camera=TC99M_LEHR,
+            model="Discovery NM/CT 670 (simulated)",
+            manufacturer="GE Healthcare (simulated)",
+            institution="Simulated centre a",
+        ),
+        "b": CenterProfile(
+            name="b",
+            matrix=128,
+            pixel_mm=2.21,
+            count_preset=300_000,
+            camera=replace(TC99M_LEHR, window_percent=15.0),
+            model="Discovery NM/CT 670 (simulated)",
+            manufacturer="GE Healthcare (simulated)",
+            institution="Simulated centre b",
+        ),
+        "siemens": CenterProfile(
+            name="siemens",
+            matrix=256,
+            pixel_mm=1.1988,
+            count_preset=200_000,
+            camera=replace(TC99M_LEHR, window_percent=15.0, window_kev=(128.96, 149.88)),
+            minutes_post_injection=(25.0, 40.0),
+            model="Encore2 (simulated)",
+            manufacturer="SIEMENS NM (simulated)",
+            institution="Simulated Siemens centre",
+        ),
+        "randomised": CenterProfile(
+            name="randomised",
+            matrix=256,
+            pixel_mm=1.2,
+            count_preset=200_000,
+            camera=TC99M_LEHR,
+            model="randomised virtual gamma camera",
+            institution="Simulated randomised centre",
+            randomise=True,
+        ),
+    }
+)
+"""The centres scintipipe ships, by name (read-only): ``a``, ``b``, ``siemens`` and ``randomised``.
+
+The built-in plugin ``scintipipe.builtin.simulators`` registers them through
+``register_centers``, the hook a task plugin uses for its own (the remnant plugin's 131I
+centre, for instance); :func:`get_center` looks names up among the registered ones.
+"""
 
 
-def get_center(name: str) -> CenterProfile:
-    """Return the named centre profile.
+def registered_centers(pm: Any = None) -> dict[str, CenterProfile]:
+    """Every centre the plugins of ``pm`` register, by name.
+
+    Args:
+        pm: a plugin manager; default the process-wide one (built-in and installed plugins).
+    """
+    from scintipipe.plugins import centers, default_plugin_manager
+
+    return centers(pm if pm is not None else default_plugin_manager()).centers
+
+
+def get_center(name: str, pm: Any = None) -> CenterProfile:
+    """Return the centre profile registered as ``name``.
+
+    Args:
+        name: a centre name (``a``, ``b``, ``siemens``, ``randomised``, or a plugin's).
+        pm: the plugin manager whose ``register_centers`` profiles to search; default the
+            process-wide one.
 
     Raises:
         KeyError: with the known names, when ``name`` is unknown.
     """
+    known = registered_centers(pm)
     try:
-        return CENTERS[name]
+        return known[name]
     except KeyError:
-        raise KeyError(f"unknown centre {name!r}; known: {', '.join(sorted(CENTERS))}") from None
+        raise KeyError(f"unknown centre {name!r}; known: {', '.join(sorted(known))}") from None

@@ -4,7 +4,8 @@ A recipe names the task and labels, the network (``_target_`` dotted path, so pl
 networks work), the deterministic preprocessing (``scan_transforms``, shared with
 inference), the augmentation, the optimiser and the schedule. Every bundle keeps the
 recipe that trained it in ``configs/recipe.json``, so ``scintipipe train --bundle X``
-retrains X the same way on new data.
+retrains X the same way on new data. Plugins make recipes available by name through the
+``register_recipes`` hook (the core's own come from ``scintipipe.builtin.recipes``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from scintipipe.errors import ScintipipeError
-
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 30,
@@ -37,27 +36,48 @@ class RecipeError(ScintipipeError):
     """A recipe file is missing, malformed or lacks a required field."""
 
 
-def load_recipe(path_or_name: str | Path) -> dict[str, Any]:
-    """Read a recipe from a file, or by name from the recipes shipped with scintipipe.
+def load_recipe(path_or_name: str | Path, pm: Any = None) -> dict[str, Any]:
+    """Read a recipe from a file, or by the name a plugin registered it under.
 
     Args:
-        path_or_name: a JSON file, or a shipped recipe name such as ``uptake4_paper``.
+        path_or_name: a JSON file, or a registered recipe name such as ``uptake4_paper``
+            (the core's) or ``remnant_resnet18_paper`` (the remnant plugin's).
+        pm: the plugin manager whose ``register_recipes`` names are searched; default
+            the process-wide one (built-in and installed plugins).
 
     Returns:
         The recipe with defaults filled in.
+
+    Raises:
+        RecipeError: neither a file nor a registered name (listing the registered ones),
+            or not a valid recipe.
     """
     path = Path(path_or_name)
     if not path.is_file():
-        shipped = RECIPES_DIR / f"{path_or_name}.json"
-        if not shipped.is_file():
-            names = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.json")))
-            raise RecipeError(f"no recipe file {path_or_name!r} and no shipped recipe of that name (shipped: {names})")
-        path = shipped
+        path = registered_recipe(str(path_or_name), pm)
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RecipeError(f"{path} is not valid JSON: {exc}") from exc
     return complete_recipe(raw, source=str(path))
+
+
+def registered_recipe(name: str, pm: Any = None) -> Path:
+    """The file of the recipe registered as ``name`` through ``register_recipes``.
+
+    Args:
+        name: the registered name.
+        pm: the plugin manager to ask; default the process-wide one.
+
+    Raises:
+        RecipeError: no plugin registers ``name``, with the registered names.
+    """
+    from scintipipe.plugins import default_plugin_manager, recipes
+
+    registered = recipes(pm if pm is not None else default_plugin_manager()).recipes
+    if name not in registered:
+        raise RecipeError(f"no recipe file {name!r} and no registered recipe of that name (registered: {', '.join(sorted(registered)) or 'none'})")
+    return registered[name]
 
 
 def complete_recipe(raw: dict[str, Any], source: str = "recipe") -> dict[str, Any]:

@@ -2,7 +2,7 @@
 tumour and normal on anterior 99mTc-pertechnetate thyroid scans (seed 001).
 
 Modules:
-    plugin       the hooks scintipipe calls (task, bundle, simulator)
+    plugin       the hooks scintipipe calls (task, bundle, simulator, recipes)
     simulator    the four disease classes, built from the core's neck-view pieces
 """
 

@@ -3,6 +3,7 @@
 * ``register_tasks``: the task (labels ``graves``, ``subacute_thyroiditis``,
   ``thyroid_tumour``, ``normal``) and the shipped bundle.
 * ``register_simulators``: the four-class simulator for ``scintipipe simulate --task disease``.
+* ``register_recipes``: the training recipes (``scintipipe train --recipe disease_resnet34_paper``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from scintipipe.api import hookimpl
 
-from scintipipe_disease import BUNDLE_DIR, LABELS
+from scintipipe_disease import BUNDLE_DIR, LABELS, RECIPES_DIR
 
 TASK = "disease"
 DESCRIPTION = "thyroid disease on 99mTc-pertechnetate scans: Graves' disease, subacute thyroiditis, thyroid tumour, normal"
@@ -30,3 +31,9 @@ def register_simulators(register: Any) -> None:
     from scintipipe_disease.simulator import DISEASE_SIMULATOR
 
     register.simulator(TASK, DISEASE_SIMULATOR)
+
+
+@hookimpl
+def register_recipes(register: Any) -> None:
+    """Register the recipes in ``recipes/`` by file name (``disease_demo_cpu``, ``disease_resnet34_paper``, ...)."""
+    register.recipe_folder(RECIPES_DIR)

@@ -2,7 +2,8 @@
 neck scans (seed 003).
 
 Modules:
-    plugin       the hooks scintipipe calls (task, bundle, simulator, command, study report)
+    plugin       the hooks scintipipe calls (task, bundle, simulator, centre, recipes, command, study report)
+    center       the ``remnant`` centre: a 131I camera, 2-3 days after a diagnostic dose
     simulator    two-view 131I neck studies, residual tissue absent or present
     dataset      writes simulated studies as two-frame NM DICOM files
     transforms   the paper's preprocessing as MONAI transforms (X and Xd)

@@ -19,7 +19,8 @@ import numpy as np
 
 from scintipipe.api import VIEW_CODES, assign_labels, case_identity, case_rng, nm_dataset, write_dicom
 
-from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, REMNANT_CENTER, RemnantCase, simulate_remnant_case
+from scintipipe_remnant.center import REMNANT_CENTER
+from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, RemnantCase, simulate_remnant_case
 
 
 def two_view_dataset(case: RemnantCase, identity: Any) -> Any:

@@ -2,6 +2,8 @@
 
 * ``register_tasks``: the task (labels ``absent``, ``present``) and the shipped bundle.
 * ``register_simulators``: the two-view 131I neck simulator for ``scintipipe simulate``.
+* ``register_centers``: the ``remnant`` centre (a 131I camera) for ``--center remnant``.
+* ``register_recipes``: the training recipes (``scintipipe train --recipe remnant_resnet18_paper``).
 * ``register_commands``: ``scintipipe remnant-simulate`` (two-frame DICOM studies).
 * ``report_run``: ``study_predictions.csv``, one decision per study from its views.
 """
@@ -15,7 +17,7 @@ import click
 
 from scintipipe.api import hookimpl, parse_class_mix
 
-from scintipipe_remnant import BUNDLE_DIR, LABELS
+from scintipipe_remnant import BUNDLE_DIR, LABELS, RECIPES_DIR
 
 TASK = "remnant"
 DESCRIPTION = "residual thyroid tissue after total thyroidectomy on 131I neck scans (anterior + posterior): absent, present"
@@ -34,6 +36,20 @@ def register_simulators(register: Any) -> None:
     from scintipipe_remnant.simulator import REMNANT_SIMULATOR
 
     register.simulator(TASK, REMNANT_SIMULATOR)
+
+
+@hookimpl
+def register_centers(register: Any) -> None:
+    """Register the ``remnant`` centre: 131I, high-energy collimator, 2-3 days after a diagnostic dose."""
+    from scintipipe_remnant.center import REMNANT_CENTER
+
+    register.center(REMNANT_CENTER)
+
+
+@hookimpl
+def register_recipes(register: Any) -> None:
+    """Register the recipes in ``recipes/`` by file name (``remnant_demo_cpu``, ``remnant_resnet18_paper``, ...)."""
+    register.recipe_folder(RECIPES_DIR)
 
 
 @click.command("remnant-simulate")

@@ -2,8 +2,8 @@
 
 One simulated *study* is one patient imaged 2-3 days after a diagnostic 185 MBq (5 mCi)
 oral dose of Na-131I, with a high-energy parallel-hole collimator, 364 keV photopeak with
-a 20 % window and a 256 x 256 matrix (the core's ``remnant`` centre and its ``I131_HE``
-camera, whose septal penetration draws the six-armed star around hot spots).
+a 20 % window and a 256 x 256 matrix (the plugin's ``remnant`` centre, :mod:`scintipipe_remnant.center`,
+with the ``I131_HE`` camera, whose septal penetration draws the six-armed star around hot spots).
 
 =========  ==========================================================================
 label      what is simulated
@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from scintipipe.api import (
-    CENTERS,
     CenterProfile,
     Footprint,
     Gland,
@@ -61,11 +60,6 @@ from scintipipe_remnant import LABELS
 
 #: the paper's 446 patients: 346 with residual tissue, 100 without (seed 003, 2.1)
 PAPER_CLASS_MIX = {"absent": 100 / 446, "present": 346 / 446}
-#: diagnostic activity (5 mCi) and imaging delay of the paper's protocol
-DIAGNOSTIC_MBQ = 185.0
-IMAGING_DELAY_MIN = (48 * 60.0, 72 * 60.0)
-#: centre whose camera ``scintipipe simulate --task remnant`` needs
-REMNANT_CENTER = replace(CENTERS["remnant"], injected_mbq=DIAGNOSTIC_MBQ, minutes_post_injection=IMAGING_DELAY_MIN)
 #: air gap between the patient's back and the posterior detector (table included)
 POSTERIOR_GAP_MM = (15.0, 30.0)
 
@@ -209,8 +203,6 @@ def simulate_remnant_case(rng: np.random.Generator, center: CenterProfile, label
     """
     if center.camera.radionuclide != "I-131":
         raise ValueError(f"the remnant simulator images 131I: use --center remnant (centre {center.name!r} has a {center.camera.radionuclide} camera)")
-    if center.name == "remnant":
-        center = REMNANT_CENTER
     bed = sample_thyroid_shape(rng, enlargement=rng.uniform(0.9, 1.2), pyramidal_probability=0.0, isthmus_probability=1.0)
     remnant, sites = sample_remnant_shape(rng, bed) if label == "present" else (None, [])
     anatomy = add_gut(rng, sample_head_neck(rng, oesophagus_probability=0.15))
