@@ -18,20 +18,11 @@ import numpy as np
 from scintipipe import __version__
 from scintipipe.explain import heatmap_on_scan
 from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, gate_rows, input_uids, model_card_text, probabilities, quantity_rows
-from scintipipe.report.render import ROI_COLOURS, display_window, grey_scan, scan_counts, with_heatmap, with_regions, write_png
+from scintipipe.report.render import display_window, grey_scan, region_legend, scan_counts, with_heatmap, with_regions, write_png
 from scintipipe.scan import describe
 
 TEMPLATES = Path(__file__).parent / "templates"
 METHOD_NAMES = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "occlusion": "Occlusion sensitivity"}
-LEGEND_NAMES = {
-    "thyroid_right": "right lobe",
-    "thyroid_left": "left lobe",
-    "isthmus": "isthmus",
-    "nodules_hot": "hot nodule",
-    "nodules_cold": "cold nodule",
-    "salivary_right": "salivary glands",
-    "background": "background",
-}
 
 
 @lru_cache(maxsize=1)
@@ -88,7 +79,7 @@ def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tu
     scan = describe(case)
     method = explain_method_of(context)
     prediction = case["prediction"]
-    legend = [(LEGEND_NAMES[name], ROI_COLOURS[name]) for name in LEGEND_NAMES if np.any((segmentation.get("rois") or {}).get(name, False))]
+    legend = region_legend(segmentation.get("rois"))
     gate = gate_of(case)
     warning = against_advice_text(gate)
     html = environment().get_template("case.html").render(
