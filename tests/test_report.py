@@ -196,3 +196,43 @@ def test_report_options_are_checked_before_the_run(tiny_bundle: Path, simulated:
     assert result.exit_code == 2 and "apt-get install -y chromium" in result.output
     result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), scan, "--explain-method", "lime"])
     assert result.exit_code == 2
+
+
+#: for every legend item: is its swatch on the same line as its name? (Range over the text node)
+LEGEND_PROBE = (
+    "<script>window.addEventListener('load', () => {"
+    "const items = [...document.querySelectorAll('.legend-item')];"
+    "const apart = items.filter(item => {"
+    "  const swatch = item.querySelector('.swatch').getBoundingClientRect();"
+    "  const range = document.createRange(); range.selectNodeContents(item.lastChild);"
+    "  const rects = [...range.getClientRects()];"
+    "  return rects.length !== 1 || Math.abs((rects[0].top + rects[0].bottom) / 2 - (swatch.top + swatch.bottom) / 2) > 8;"
+    "});"
+    "document.body.dataset.items = items.length; document.body.dataset.apart = apart.length;"
+    "document.body.dataset.names = [...document.querySelectorAll('td')].map(td => td.textContent).join('|');"
+    "document.body.dataset.overflow = document.documentElement.scrollWidth > window.innerWidth ? 1 : 0;"
+    "});</script></body>"
+)
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1400, 800])
+def test_report_layout_at_desktop_and_narrow_widths(results: Path, tmp_path: Path, width: int) -> None:
+    """No legend swatch wraps away from its name, no sideways scrolling, labels in words;
+    screenshots at 1400 and 800 px are kept beside the test's temporary files."""
+    case = results / "case-00000"
+    probe = case / f"layout-{width}.html"
+    probe.write_text((case / "report.html").read_text().replace("</body>", LEGEND_PROBE))
+    dom = run_headless(probe, "--dump-dom", f"--window-size={width},1600", "--virtual-time-budget=5000").stdout
+    items, apart = (int(re.search(rf'data-{key}="(\d+)"', dom).group(1)) for key in ("items", "apart"))
+    assert items >= 2 and apart == 0
+    assert re.search(r'data-overflow="0"', dom)
+    names = re.search(r'data-names="([^"]*)"', dom).group(1)
+    assert "focal increased" in names and "focal_increased" not in names
+    screenshot = tmp_path / f"report-{width}.png"
+    run_headless(case / "report.html", f"--screenshot={screenshot}", f"--window-size={width},1600", "--virtual-time-budget=5000")
+    pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
+    top = pixels[: pixels.shape[0] // 2]
+    # the three pictures share one row at both widths: the black panels span most of the width
+    dark_columns = ((top.sum(axis=2) < 60).mean(axis=0) > 0.2).mean()
+    assert dark_columns > 0.6, f"pictures cover {dark_columns:.0%} of the width at {width} px"

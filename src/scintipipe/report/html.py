@@ -17,7 +17,17 @@ import numpy as np
 
 from scintipipe import __version__
 from scintipipe.explain import heatmap_on_scan
-from scintipipe.report.content import NOT_FOR_CLINICAL_USE, against_advice_text, explain_method_of, gate_of, gate_rows, input_uids, model_card_text, probabilities, quantity_rows
+from scintipipe.report.content import (
+    NOT_FOR_CLINICAL_USE,
+    against_advice_text,
+    explain_method_of,
+    gate_of,
+    gate_rows,
+    input_uids,
+    model_card_text,
+    probabilities,
+    quantity_rows,
+)
 from scintipipe.report.render import display_window, grey_scan, region_legend, scan_counts, with_heatmap, with_regions, write_png
 from scintipipe.scan import describe
 
@@ -27,8 +37,33 @@ METHOD_NAMES = {"gradcam": "Grad-CAM", "gradcampp": "Grad-CAM++", "occlusion": "
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The Jinja2 environment over the shipped templates (HTML autoescaped)."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined)
+    """The Jinja2 environment over the shipped templates (HTML autoescaped), with the
+    ``words`` (label in words) and ``when`` (acquisition date and time) filters."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["words"] = label_words
+    env.filters["when"] = date_and_time
+    return env
+
+
+def label_words(label: str) -> str:
+    """A class label as words: ``focal_increased`` -> ``focal increased``."""
+    return str(label).replace("_", " ")
+
+
+def date_and_time(value: str) -> str:
+    """An ISO acquisition date-time for people: ``2024-11-06 09:04:27``.
+
+    A time without a date (a de-identified source that dropped the dates) says so:
+    ``15:34:36 (date not recorded)``.
+    """
+    text = str(value)
+    date, separator, time = text.partition("T")
+    if not separator:
+        date, time = ("", text) if ":" in text else (text, "")
+    time = time.split(".")[0]
+    if date and time:
+        return f"{date} {time}"
+    return date or f"{time} (date not recorded)"
 
 
 def safe_name(label: str) -> str:
@@ -88,7 +123,7 @@ def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tu
         warning=warning,
         gate_rows=gate_rows(gate),
         notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
-        finding_label=prediction["label"].replace("_", " "),
+        finding_label=label_words(prediction["label"]),
         source=case["source"],
         scan=scan,
         spacing=scan["spacing"],

@@ -14,8 +14,9 @@ Every quantity is a plain float keyed by a self-explaining name (units in the na
 ``hot_nodules`` / ``cold_nodules`` number of each found
 =================================  =====================================================
 
-A quantity whose region is missing (no salivary gland found, say) is left out rather
-than set to ``NaN``.
+A quantity whose region is missing (no salivary gland or left lobe found, say) is left
+out rather than set to ``NaN`` or reported as 0 counts in 0 mm². ``thyroid_net_counts``
+is always given (without a background region nothing is subtracted).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def quantify(counts: np.ndarray, rois: dict[str, np.ndarray], spacing: tuple[flo
     out: dict[str, float] = {}
     for name in ("thyroid", *THYROID_PARTS, "salivary"):
         mask = regions[name]
+        if not mask.any():  # a region not found is left out, not reported as 0 counts in 0 mm2
+            continue
         out[f"{name}_counts"] = float(counts[mask].sum())
         if pixel_mm2 is not None:
             out[f"{name}_area_mm2"] = round(float(mask.sum()) * pixel_mm2, 2)
@@ -53,7 +56,8 @@ def quantify(counts: np.ndarray, rois: dict[str, np.ndarray], spacing: tuple[flo
     out["cold_nodules"] = float(_count_parts(rois.get("nodules_cold", empty)))
     background = regions["background"]
     per_pixel = float(counts[background].mean()) if background.any() else 0.0
-    out["background_counts_per_pixel"] = per_pixel
+    if background.any():
+        out["background_counts_per_pixel"] = per_pixel
 
     def net(mask: np.ndarray) -> float:
         return float(counts[mask].sum() - per_pixel * mask.sum())
