@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from scintipipe.bundle import Bundle
     from scintipipe.bundle_writer import write_bundle
+    from scintipipe.context import RunContext
     from scintipipe.errors import NotAnImage, ScanError, ScintipipeError
     from scintipipe.evaluation.delong import delong_auc_ci, delong_test
     from scintipipe.evaluation.plots import plot_roc_comparison
@@ -31,20 +32,26 @@ if TYPE_CHECKING:
     from scintipipe.gate.refusal import Refusal
     from scintipipe.hookspecs import hookimpl
     from scintipipe.networks.registry import NetworkSpec, build_network
-    from scintipipe.context import RunContext
     from scintipipe.plugins import make_plugin_manager
-    from scintipipe.registry import Alternative, ExplainerRegister, OptionRegister, PluginOption, SegmenterRegister
     from scintipipe.registry import (
+        Alternative,
         CenterRegister,
         CommandRegister,
+        ExplainerRegister,
         NetworkRegister,
+        OptionRegister,
+        PluginOption,
         RecipeRegister,
+        SegmenterRegister,
+        ServedModelRegister,
         SimulatorRegister,
         Task,
         TaskRegister,
         parse_class_mix,
     )
     from scintipipe.scan import make_scan
+    from scintipipe.server.errors import BadRequest
+    from scintipipe.server.served import InferResult, ServeContext, ServedModel
     from scintipipe.simulate.anatomy import Footprint, Grid, body_thickness, head_thickness
     from scintipipe.simulate.camera import I131_HE, TC99M_LEHR, CameraProfile, acquire
     from scintipipe.simulate.case import SimulatedCase, TaskSimulator
@@ -71,7 +78,8 @@ if TYPE_CHECKING:
         point_in_lobe,
         sample_thyroid_shape,
     )
-    from scintipipe.simulate.uptake4 import draw_uptake4_findings, meets_rule as uptake4_rule
+    from scintipipe.simulate.uptake4 import draw_uptake4_findings
+    from scintipipe.simulate.uptake4 import meets_rule as uptake4_rule
     from scintipipe.simulate.writer import assign_labels, case_identity, case_rng
     from scintipipe.testing import run_cli
     from scintipipe.training.data import read_labels
@@ -179,6 +187,12 @@ _EXPORTS: dict[str, str] = {
     "plot_roc_comparison": "scintipipe.evaluation.plots:plot_roc_comparison",
     # testing
     "run_cli": "scintipipe.testing:run_cli",
+    # the server's models (scintipipe serve; importing these loads the server)
+    "ServedModelRegister": "scintipipe.registry:ServedModelRegister",
+    "ServedModel": "scintipipe.server.served:ServedModel",
+    "ServeContext": "scintipipe.server.served:ServeContext",
+    "InferResult": "scintipipe.server.served:InferResult",
+    "BadRequest": "scintipipe.server.errors:BadRequest",
 }
 
 __all__ = [
@@ -278,6 +292,12 @@ __all__ = [
     "plot_roc_comparison",
     # testing
     "run_cli",
+    # the server's models (scintipipe serve; importing these loads the server)
+    "ServedModelRegister",
+    "ServedModel",
+    "ServeContext",
+    "InferResult",
+    "BadRequest",
 ]
 
 

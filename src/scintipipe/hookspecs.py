@@ -22,8 +22,18 @@ if TYPE_CHECKING:
     from scintipipe.bundle import Bundle
     from scintipipe.context import RunContext
     from scintipipe.gate import Refusal
-    from scintipipe.registry import ExplainerRegister, OptionRegister, SegmenterRegister
-    from scintipipe.registry import CenterRegister, CommandRegister, NetworkRegister, RecipeRegister, SimulatorRegister, TaskRegister
+    from scintipipe.registry import (
+        CenterRegister,
+        CommandRegister,
+        ExplainerRegister,
+        NetworkRegister,
+        OptionRegister,
+        RecipeRegister,
+        SegmenterRegister,
+        ServedModelRegister,
+        SimulatorRegister,
+        TaskRegister,
+    )
 
 PROJECT = "scintipipe"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -129,6 +139,27 @@ def register_recipes(register: RecipeRegister) -> None:
         >>> @hookimpl
         ... def register_recipes(register):
         ...     register.recipe_folder(Path(__file__).parent / "recipes")
+    """
+
+
+@hookspec
+def register_served_models(register: ServedModelRegister) -> None:
+    """Register models that ``scintipipe serve`` offers (MONAI Label infer tasks), at ``/info/`` and ``/infer/{name}``.
+
+    Called when the server starts, and again when a retrained bundle replaces a served one.
+
+    Args:
+        register: call ``register.served_model(model)`` with a
+            :class:`scintipipe.api.ServedModel` (name, MONAI Label type, labels,
+            description, config, and ``infer(scans, params, context)``); names are unique
+            across plugins. ``register.bundles`` holds the served bundles by name.
+
+    Example:
+        >>> @hookimpl
+        ... def register_served_models(register):
+        ...     from my_plugin.served import HottestPixel  # the server's classes: import inside the hook
+        ...     for name, bundle in register.bundles.items():
+        ...         register.served_model(HottestPixel(name + "_hottest", bundle))
     """
 
 

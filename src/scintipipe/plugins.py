@@ -25,8 +25,19 @@ from typing import Any
 import pluggy
 
 from scintipipe import hookspecs
-from scintipipe.registry import CenterRegister, CommandRegister, NetworkRegister, RecipeRegister, SimulatorRegister, TaskRegister, collect
-from scintipipe.registry import ExplainerRegister, OptionRegister, SegmenterRegister
+from scintipipe.registry import (
+    CenterRegister,
+    CommandRegister,
+    ExplainerRegister,
+    NetworkRegister,
+    OptionRegister,
+    RecipeRegister,
+    SegmenterRegister,
+    ServedModelRegister,
+    SimulatorRegister,
+    TaskRegister,
+    collect,
+)
 
 ENTRY_POINT_GROUP = "scintipipe"
 
@@ -53,6 +64,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.training_commands",
     "scintipipe.builtin.gate_commands",
     "scintipipe.builtin.serve_command",
+    "scintipipe.builtin.served_models",
     "scintipipe.builtin.new_plugin",
 )
 
@@ -108,6 +120,8 @@ def load_plugins_dir(pm: pluggy.PluginManager, folder: Path) -> None:
         if pm.is_blocked(name) or pm.has_plugin(name):
             continue
         spec = importlib.util.spec_from_file_location(f"scintipipe_plugins_dir.{name}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path} as a Python module")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         pm.register(module, name=name)
@@ -162,6 +176,11 @@ def segmenters(pm: pluggy.PluginManager) -> SegmenterRegister:
 def explainers(pm: pluggy.PluginManager) -> ExplainerRegister:
     """Collect named explain methods from every plugin's ``register_explainers``."""
     return collect(pm, "register_explainers", ExplainerRegister())
+
+
+def served_models(pm: pluggy.PluginManager, bundles: dict[str, Any] | None = None) -> ServedModelRegister:
+    """Collect the server's models from every plugin's ``register_served_models``, for the served ``bundles``."""
+    return collect(pm, "register_served_models", ServedModelRegister(bundles))
 
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:

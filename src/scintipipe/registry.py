@@ -1,15 +1,16 @@
 """Register objects handed to the registration hooks.
 
-Plugins add tasks, bundles, commands, simulators, options and named alternatives (segmenters,
-explain methods) by calling methods on these objects, never by mutating module globals. A
+Plugins add tasks, bundles, commands, simulators, options, named alternatives (segmenters,
+explain methods) and served models by calling methods on these objects, never by mutating module globals. A
 name registered twice is refused with both plugins named. :func:`parse_class_mix` reads a simulator's ``--class-mix`` option.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 from scintipipe.errors import RegistrationError
 
@@ -61,7 +62,7 @@ class _Register:
         self._items: dict[str, Any] = {}
         self._owners: dict[str, str] = {}
 
-    def _add(self, name: str, item: Any) -> None:
+    def _add(self, name: str | None, item: Any) -> None:
         if not name or not isinstance(name, str):
             raise RegistrationError(f"plugin {self.current_plugin!r} registered a {self.kind} without a name")
         if name in self._items:
@@ -78,6 +79,10 @@ class _Register:
 
     def finish(self) -> None:
         """Check what every plugin registered, once all have; :func:`collect` calls it."""
+
+
+#: the register type :func:`collect` fills and returns
+R = TypeVar("R", bound=_Register)
 
 
 class TaskRegister(_Register):
@@ -316,7 +321,7 @@ class OptionRegister(_Register):
         name: str,
         type: Any = str,  # noqa: A002  (the word click and argparse use)
         default: Any = None,
-        help: str = "",  # noqa: A002
+        help: str = "",  # noqa: A002  (the word click and argparse use)
         choices: list[str] | tuple[str, ...] | None = None,
         is_flag: bool = False,
         choose_from: str | None = None,
@@ -418,6 +423,47 @@ class ExplainerRegister(_Register):
         self._add(name, Alternative(name, explain, description, self.current_plugin))
 
 
+class ServedModelRegister(_Register):
+    """Collects the server's models (MONAI Label infer tasks) from ``register_served_models`` hooks.
+
+    Args:
+        bundles: the bundles the server serves, by name; plugins read them as
+            ``register.bundles`` to offer a model per bundle.
+    """
+
+    kind = "served model"
+
+    def __init__(self, bundles: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.bundles: dict[str, Any] = dict(bundles or {})
+
+    @property
+    def served_models(self) -> dict[str, Any]:
+        """Registered :class:`scintipipe.api.ServedModel` objects by name, in registration order."""
+        return dict(self._items)
+
+    def served_model(self, model: Any) -> None:
+        """Offer ``model`` under its own ``name`` at ``/info/`` and ``/infer/{name}``.
+
+        Args:
+            model: a :class:`scintipipe.api.ServedModel` (its ``type`` one of MONAI Label's).
+
+        Raises:
+            RegistrationError: not a served model, an unknown type, or a name registered twice.
+        """
+        from scintipipe.server.served import INFER_TYPES, ServedModel  # the server's module: imported when a server collects
+
+        if not isinstance(model, ServedModel):
+            raise RegistrationError(
+                f"plugin {self.current_plugin!r} registered a served model that is not a scintipipe.api.ServedModel (got {type(model).__name__})"
+            )
+        if model.type not in INFER_TYPES:
+            raise RegistrationError(
+                f"plugin {self.current_plugin!r} registered served model {model.name!r} of type {model.type!r}; use one of {', '.join(INFER_TYPES)}"
+            )
+        self._add(model.name, model)
+
+
 def parse_class_mix(text: str | None, labels: tuple[str, ...], default: dict[str, float]) -> dict[str, float]:
     """Parse ``--class-mix``: ``balanced``, ``label=weight,...`` or weights in label order.
 
@@ -455,7 +501,7 @@ def parse_class_mix(text: str | None, labels: tuple[str, ...], default: dict[str
             values = [float(part) for part in parts]
             if len(values) != len(labels):
                 raise click.BadParameter(f"{len(values)} weights for {len(labels)} labels ({', '.join(labels)})", param_hint="--class-mix")
-            mix = dict(zip(labels, values))
+            mix = dict(zip(labels, values, strict=True))
     except ValueError as exc:
         raise click.BadParameter(f"cannot read {text!r}: {exc}", param_hint="--class-mix") from exc
     unknown = set(mix) - set(labels)
@@ -464,7 +510,7 @@ def parse_class_mix(text: str | None, labels: tuple[str, ...], default: dict[str
     return mix
 
 
-def collect(pm: Any, hook_name: str, register: _Register) -> _Register:
+def collect(pm: Any, hook_name: str, register: R) -> R:
     """Call a registration hook through pluggy, once per plugin, tracking who registers what.
 
     Each plugin's implementation is called through its own subset of the hook

@@ -1,16 +1,19 @@
-"""The models the server offers and how each answers an inference request.
+"""The models the server offers, how each answers an inference request, and the service that runs them.
 
-Per bundle the server offers three MONAI Label models:
+Served models are registered objects (:class:`~scintipipe.server.served.ServedModel`, MONAI
+Label's ``InferTask`` in scintipipe's terms), collected from every plugin's
+``register_served_models`` hook for the served bundles. The built-in plugin
+``scintipipe.builtin.served_models`` registers three per bundle, defined here:
 
-``<bundle>`` (type ``classification``)
+``<bundle>`` (type ``classification``, :class:`BundleClassifier`)
     The bundle's class probabilities, with the ROI quantities of the classical
     segmenter and the latency.
-``<bundle>_roi`` (type ``segmentation``)
+``<bundle>_roi`` (type ``segmentation``, :class:`BundleRegions`)
     The thyroid segmentation (lobes, isthmus, nodules, salivary glands, background
     region) of the segmenter the ``segmenter`` param names (default ``classical``) as a
     label image, with the segmenter's name in the answer: 3D Slicer and OHIF show only
     segmentation results.
-``<bundle>_gradcam`` (type ``segmentation``, bundles that name an ``explain_layer``)
+``<bundle>_gradcam`` (type ``segmentation``, bundles that name an ``explain_layer``, :class:`BundleGradCAM`)
     Where the Grad-CAM map of the predicted class reaches ``threshold`` (param, default
     0.5), on the scan grid, as a label image.
 
@@ -29,18 +32,16 @@ described under ``options`` (``segmenter``, ``explain_method``, a plugin's own).
 The bundles' networks are shared by every request. Everything that touches a network
 (classification, Grad-CAM's hooks) runs under one lock, so concurrent requests are
 served one network call at a time while loading, preprocessing and segmentation run in
-parallel.
+parallel. The server calls the pipeline runner in one place, :class:`PipelineSteps`.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pluggy
@@ -53,63 +54,11 @@ from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.report.content import against_advice_text, gate_of
 from scintipipe.server.errors import BadRequest, UnknownModel
 from scintipipe.server.label_images import GRADCAM_LABELS, ROI_LABELS, region_label_map, roi_label_map, write_label_nifti
+from scintipipe.server.served import CLASSIFICATION, SEGMENTATION, InferResult, ServeContext, ServedModel, Timer
 
-CLASSIFICATION = "classification"
-SEGMENTATION = "segmentation"
 ROI_SUFFIX = "_roi"
 GRADCAM_SUFFIX = "_gradcam"
 DEFAULT_GRADCAM_THRESHOLD = 0.5
-
-
-@dataclass
-class InferResult:
-    """What one inference produced.
-
-    Attributes:
-        params: the JSON answer.
-        label_file: the label image (segmentation models), or ``None``.
-    """
-
-    params: dict[str, Any]
-    label_file: Path | None = None
-
-
-@dataclass
-class ServedModel:
-    """One entry of ``/info/``'s ``models``.
-
-    Attributes:
-        name: the model name clients use.
-        kind: ``classification`` or ``segmentation``.
-        bundle_name: the bundle behind it.
-        method: ``classify``, ``roi`` or ``gradcam``.
-    """
-
-    name: str
-    kind: str
-    bundle_name: str
-    method: str
-
-
-@dataclass
-class Timer:
-    """Seconds spent per step of one request."""
-
-    start: float = field(default_factory=time.perf_counter)
-    steps: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """Time the ``with`` block as ``name``."""
-        begin = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - begin, 4)
-
-    def latency(self) -> dict[str, float]:
-        """The steps and the total, in seconds."""
-        return {**self.steps, "total_s": round(time.perf_counter() - self.start, 4)}
 
 
 def choose_view(scans: list[dict[str, Any]], view: str | None) -> dict[str, Any]:
@@ -176,7 +125,7 @@ def plugin_option_values(register: Any, alternatives: dict[str, dict[str, Any]],
                 value = option.type.convert(value, None, None)
             elif option.type in (str, int, float):
                 value = option.type(value)
-        except Exception as exc:  # noqa: BLE001  (click's BadParameter, int(), float(): all a bad request)
+        except Exception as exc:
             raise BadRequest(f"param {name}: {exc}") from exc
         values[name] = value
     try:
@@ -202,241 +151,188 @@ def json_number(value: Any) -> Any:
     return value
 
 
-class ModelService:
-    """The served bundles and their models; answers inference requests.
+class PipelineSteps:
+    """The pipeline runner's steps as the server uses them: the one place the server calls :class:`Pipeline`.
+
+    Each method is one step on one request's pipeline (cheap to build: the bundle holds
+    the network), so moving the server onto another runner API changes this class only.
 
     Args:
-        pm: the plugin manager (loaders, preprocessing, segmentation, classifiers).
-        bundles: the bundles to serve, by name.
+        pm: the plugin manager.
+        bundle: the bundle to run with.
         device: ``cpu`` or ``cuda``.
-        work_dir: where result label images are written before they are sent.
+        explain: run the explain stage when classifying.
+        accept_ood: classify views the gate's ``content`` and ``ood`` layers refused
+            (``scintipipe run --accept-ood``).
+        plugin_options: the plugin options the request's params set
+            (:func:`plugin_option_values`).
     """
 
-    def __init__(self, pm: pluggy.PluginManager, bundles: dict[str, Bundle], device: str = "cpu", work_dir: Path | None = None):
-        if not bundles:
-            raise ValueError("no usable bundle to serve")
-        self.pm = pm
-        self.device = device
-        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="scintipipe-serve-"))
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.network_lock = threading.Lock()
-        self.bundles: dict[str, Bundle] = {}
-        for name, bundle in bundles.items():
-            self.set_bundle(name, bundle)
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        bundle: Bundle,
+        device: str = "cpu",
+        explain: bool = False,
+        accept_ood: bool = False,
+        plugin_options: dict[str, Any] | None = None,
+    ):
+        options = RunOptions(
+            device=device,
+            batch_size=8,
+            segment=False,
+            explain=explain,
+            report=False,
+            progress=False,
+            accept_ood=accept_ood,
+            plugin_options=plugin_options or {},
+        )
+        self.pipeline = Pipeline(pm, bundle, options, log=lambda message: None)
 
-    # ---- bundles and models -------------------------------------------------------------
-
-    def set_bundle(self, name: str, bundle: Bundle) -> None:
-        """Serve ``bundle`` under ``name`` (replacing an earlier one, e.g. after training).
-
-        The network, transforms and config are built here, before any request can use
-        them, so no two requests race to build them.
-        """
-        bundle.network(self.device)
-        _ = bundle.scan_transform
-        with self.network_lock:
-            self.bundles[name] = bundle
-
-    def models(self) -> dict[str, ServedModel]:
-        """Every served model by name."""
-        models: dict[str, ServedModel] = {}
-        for name, bundle in self.bundles.items():
-            models[name] = ServedModel(name, CLASSIFICATION, name, "classify")
-            models[name + ROI_SUFFIX] = ServedModel(name + ROI_SUFFIX, SEGMENTATION, name, "roi")
-            if bundle.explain_layer:
-                models[name + GRADCAM_SUFFIX] = ServedModel(name + GRADCAM_SUFFIX, SEGMENTATION, name, "gradcam")
-        return models
-
-    def model(self, name: str) -> ServedModel:
-        """The model called ``name``.
-
-        Raises:
-            UnknownModel: with the list of models.
-        """
-        models = self.models()
-        if name not in models:
-            raise UnknownModel(f"unknown model {name!r}; this server offers: {', '.join(sorted(models))}")
-        return models[name]
-
-    def model_info(self, model: ServedModel) -> dict[str, Any]:
-        """The ``/info/`` entry of one model, with the served plugin options among its ``config`` params."""
-        bundle = self.bundles[model.bundle_name]
-        caution = "" if bundle.clinical_use else " Not for clinical use."
-        if model.method == "classify":
-            labels = {label: index for index, label in enumerate(bundle.labels)}
-            description = f"{bundle.task} classifier ({bundle.name} {bundle.version}): {bundle.description}{caution}"
-            config: dict[str, Any] = {"view": ""}
-        elif model.method == "roi":
-            labels = dict(ROI_LABELS)
-            description = f"Thyroid regions of interest by the segmenter the 'segmenter' param names (default classical), with counts and areas; for {bundle.name}.{caution}"
-            config = {"view": ""}
-        else:
-            labels = dict(GRADCAM_LABELS)
-            description = f"Region where {bundle.name}'s Grad-CAM map of the predicted class reaches the threshold.{caution}"
-            config = {"view": "", "threshold": DEFAULT_GRADCAM_THRESHOLD}
-        register, alternatives = served_options(self.pm)
-        options = {name: describe_option(option, alternatives) for name, option in register.options.items() if option.served}
-        config.update({name: option["default"] for name, option in options.items()})
-        return {"type": model.kind, "labels": labels, "dimension": 2, "description": description, "config": config, "options": options, "bundle": bundle.summary()}
-
-    def info(self) -> dict[str, Any]:
-        """The ``models`` of ``/info/``."""
-        return {name: self.model_info(model) for name, model in self.models().items()}
-
-    def pipeline(self, bundle_name: str, explain: bool = False, accept_ood: bool = False, plugin_options: dict[str, Any] | None = None) -> Pipeline:
-        """A pipeline over one served bundle (cheap: the bundle holds the network).
-
-        Args:
-            bundle_name: a served bundle.
-            explain: run the explain stage in :meth:`Pipeline.classify`.
-            accept_ood: classify views the gate's ``content`` and ``ood`` layers refused
-                (``scintipipe run --accept-ood``).
-            plugin_options: the plugin options the request's params set
-                (:func:`plugin_option_values`).
-        """
-        options = RunOptions(device=self.device, batch_size=8, segment=False, explain=explain, report=False, progress=False, accept_ood=accept_ood, plugin_options=plugin_options or {})
-        return Pipeline(self.pm, self.bundles[bundle_name], options, log=lambda message: None)
+    @property
+    def options(self) -> dict[str, Any]:
+        """Every plugin option's value, defaults filled in."""
+        return self.pipeline.plugin_options
 
     def load(self, path: Path) -> list[dict[str, Any]]:
         """Read a file into scans with the installed loaders (raises ScanError/NotAnImage)."""
-        any_bundle = next(iter(self.bundles))
-        return self.pipeline(any_bundle).load(path)
+        return self.pipeline.load(path)
 
-    # ---- inference -------------------------------------------------------------------
+    def admit(self, scan: dict[str, Any]) -> dict[str, Any]:
+        """The gate's per-view layers on one view: its gate record (raises GateRefused)."""
+        return self.pipeline.admit(scan)
 
-    def infer(self, model_name: str, path: Path, params: dict[str, Any], image_id: str | None = None) -> InferResult:
-        """Run model ``model_name`` on the image file ``path``.
+    def prepare(self, scan: dict[str, Any], gate: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Gate (unless ``gate`` is given) and preprocess one view into a case (raises GateRefused)."""
+        return self.pipeline.prepare(scan, gate)
 
-        Args:
-            model_name: a name from :meth:`models`.
-            path: the scan file (its extension lets the loaders recognise it).
-            params: the request's JSON params (``view``, ``threshold``, ``accept_ood`` and
-                the served plugin options, such as ``segmenter``).
-            image_id: the datastore id, echoed in the answer.
+    def classify(self, cases: list[dict[str, Any]], bundle: Bundle | None = None) -> list[dict[str, Any]]:
+        """Score, classify (and explain) cases in place, with ``bundle`` when given (the one served now); the refused cases."""
+        if bundle is not None:
+            self.pipeline.bundle = bundle
+        return self.pipeline.classify(cases)
 
-        Raises:
-            UnknownModel: no such model.
-            BadRequest: bad params.
-            GateRefused: the input gate refused the view (or, with no ``view`` asked
-                for, every view of the file); its source is ``path`` (``#view``).
-            ScanError: the file is not a usable scan.
-        """
-        model = self.model(model_name)
-        accept_ood = accept_ood_of(params)
-        options = plugin_option_values(*served_options(self.pm), params)
-        timer = Timer()
-        with timer.step("load_s"):
-            scans = self.load(path)
-        if model.method == "classify":
-            result = self._classify(model, scans, params, timer, accept_ood, options)
-        elif model.method == "roi":
-            result = self._roi(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), timer, options)
-        else:
-            result = self._gradcam(model, *self.admitted_view(model.bundle_name, scans, params.get("view"), accept_ood), params, timer, accept_ood, options)
-        result.params.update({"model": model.name, "image": image_id, "latency": timer.latency()})
-        return result
+    def segment(self, scan: dict[str, Any]) -> dict[str, Any] | None:
+        """The segment stage on one scan (``None`` when no segmenter handles it)."""
+        return self.pipeline.call("segment_scan", scan["source"], scan=scan, bundle=self.pipeline.bundle)
 
-    def admitted_view(self, bundle_name: str, scans: list[dict[str, Any]], view: str | None, accept_ood: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The view to answer for and its gate record, after the gate's per-view layers (metadata, content).
 
-        With ``view`` that view, else the file's first view the gate lets through.
+@dataclass
+class RequestContext:
+    """The :class:`~scintipipe.server.served.ServeContext` of one request: the service's steps with the request's settings.
 
-        Raises:
-            GateRefused: the asked-for view, or every view, was refused.
-        """
-        pipeline = self.pipeline(bundle_name, accept_ood=accept_ood)
-        candidates = [choose_view(scans, view)] if view else scans
-        first_refusal: GateRefused | None = None
-        for scan in candidates:
-            try:
-                return scan, pipeline.admit(scan)
-            except GateRefused as refused:
-                first_refusal = first_refusal or refused
-        assert first_refusal is not None
-        raise first_refusal
+    Attributes:
+        service: the model service.
+        accept_ood: the request's ``accept_ood``.
+        plugin_options: the served plugin options the request's params set.
+        options: every plugin option's value (``plugin_options`` over the defaults).
+        timer: the request's timer.
+    """
 
-    def gate_and_classify(self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False) -> list[dict[str, Any] | GateRefused]:
-        """Gate, preprocess and classify scans; the network call holds the lock.
+    service: ModelService
+    accept_ood: bool
+    plugin_options: dict[str, Any]
+    options: dict[str, Any]
+    timer: Timer
 
-        Returns:
-            Per scan, its classified case, or the :class:`GateRefused` of the gate layer
-            that refused it (metadata and content layers before preprocessing, the
-            learned ``ood`` layer in the batch).
-        """
-        timer = timer or Timer()
-        pipeline = self.pipeline(bundle_name, accept_ood=accept_ood)
-        outcomes: list[dict[str, Any] | GateRefused] = []
-        with timer.step("preprocess_s"):
-            for scan in scans:
-                try:
-                    outcomes.append(pipeline.prepare(scan))
-                except GateRefused as refused:
-                    outcomes.append(refused)
-        cases = [outcome for outcome in outcomes if not isinstance(outcome, GateRefused)]
-        if cases:
-            with timer.step("wait_s"):
-                self.network_lock.acquire()
-            try:
-                with timer.step("classify_s"):
-                    pipeline.bundle = self.bundles[bundle_name]
-                    pipeline.classify(cases)
-            finally:
-                self.network_lock.release()
-        return [outcome["refused"] if isinstance(outcome, dict) and "refused" in outcome else outcome for outcome in outcomes]
+    @property
+    def bundles(self) -> dict[str, Bundle]:
+        """The served bundles by name."""
+        return self.service.bundles
 
-    def classify_scans(self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False) -> list[dict[str, Any]]:
-        """Gate, preprocess and classify scans (see :meth:`gate_and_classify`).
+    @property
+    def device(self) -> str:
+        """``cpu`` or ``cuda``."""
+        return self.service.device
 
-        Raises:
-            GateRefused: the gate refused one of the scans (the first refused is raised).
-        """
-        outcomes = self.gate_and_classify(bundle_name, scans, timer, accept_ood)
-        for outcome in outcomes:
-            if isinstance(outcome, GateRefused):
-                raise outcome
-        return outcomes  # type: ignore[return-value]
+    def admit(self, bundle_name: str, scans: list[dict[str, Any]], view: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """See :meth:`ModelService.admitted_view`."""
+        return self.service.admitted_view(bundle_name, scans, view, self.accept_ood)
 
-    def segment(self, bundle_name: str, scan: dict[str, Any], plugin_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """The segment stage on one scan (``None`` when no segmenter handles it).
+    def classify(self, bundle_name: str, scans: list[dict[str, Any]]) -> list[dict[str, Any] | GateRefused]:
+        """See :meth:`ModelService.gate_and_classify`."""
+        return self.service.gate_and_classify(bundle_name, scans, self.timer, self.accept_ood)
 
-        The segmenter is the one ``plugin_options["segmenter"]`` names (default
-        ``classical``); the result's ``segmenter`` says which ran. The classical segmenter
-        seeds GrabCut itself, so an image gets the same regions whichever worker thread
-        serves it.
-        """
-        pipeline = self.pipeline(bundle_name, plugin_options=plugin_options)
-        return pipeline.call("segment_scan", scan["source"], scan=scan, bundle=pipeline.bundle)
+    def explain(self, bundle_name: str, scan: dict[str, Any], gate: dict[str, Any]) -> dict[str, Any]:
+        """See :meth:`ModelService.explain`."""
+        return self.service.explain(bundle_name, scan, gate, self.timer, self.accept_ood, self.plugin_options)
 
-    def _quantities(self, bundle_name: str, scan: dict[str, Any], notes: list[str], plugin_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        try:
-            segmentation = self.segment(bundle_name, scan, plugin_options)
-        except Exception as exc:  # noqa: BLE001  (the class answer stands without quantities)
-            notes.append(f"segmentation failed, no quantities: {exc}")
-            return None
-        if not segmentation:
-            return None
-        notes.extend(segmentation.get("notes") or [])
-        return {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()}
+    def segment(self, bundle_name: str, scan: dict[str, Any]) -> dict[str, Any] | None:
+        """See :meth:`ModelService.segment`."""
+        return self.service.segment(bundle_name, scan, self.plugin_options)
 
-    def _classify(self, model: ServedModel, scans: list[dict[str, Any]], params: dict[str, Any], timer: Timer, accept_ood: bool = False, options: dict[str, Any] | None = None) -> InferResult:
-        bundle = self.bundles[model.bundle_name]
+    def write_label_image(self, labels: np.ndarray, scan: dict[str, Any], model_name: str) -> Path:
+        """Write ``labels`` as a NIfTI label image on the scan's grid, under the service's work folder."""
+        path = self.service.label_path(model_name)
+        write_label_nifti(labels, path, scan_spacing(scan), like=Path(scan["source"].partition("#")[0]))
+        return path
+
+
+def bundle_caution(bundle: Bundle) -> str:
+    """`` Not for clinical use.`` for a bundle not cleared for it, else nothing."""
+    return "" if bundle.clinical_use else " Not for clinical use."
+
+
+def bundle_answer(bundle: Bundle) -> dict[str, Any]:
+    """The ``bundle`` field of an answer: name, version, clinical use."""
+    return {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use}
+
+
+def segment_quantities(context: ServeContext, bundle_name: str, scan: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
+    """The segmenter's quantities of ``scan`` for a classification answer; a failure becomes a note."""
+    try:
+        segmentation = context.segment(bundle_name, scan)
+    except Exception as exc:  # noqa: BLE001  (the class answer stands without quantities)
+        notes.append(f"segmentation failed, no quantities: {exc}")
+        return None
+    if not segmentation:
+        return None
+    notes.extend(segmentation.get("notes") or [])
+    return {key: json_number(value) for key, value in (segmentation.get("quantities") or {}).items()}
+
+
+class BundleModel(ServedModel):
+    """A built-in model over one served bundle: ``bundle_name`` is always set."""
+
+    bundle: Bundle
+    bundle_name: str
+
+
+class BundleClassifier(BundleModel):
+    """``<bundle>``: the bundle's class probabilities per view, with the chosen view's ROI quantities."""
+
+    def __init__(self, bundle_name: str, bundle: Bundle):
+        description = f"{bundle.task} classifier ({bundle.name} {bundle.version}): {bundle.description}{bundle_caution(bundle)}"
+        labels = {label: index for index, label in enumerate(bundle.labels)}
+        super().__init__(bundle_name, CLASSIFICATION, labels, description, {"view": ""}, bundle=bundle, bundle_name=bundle_name)
+
+    def infer(self, scans: list[dict[str, Any]], params: dict[str, Any], context: ServeContext) -> InferResult:
+        """Classify every view; answer for the asked-for view, else the first the gate let through."""
+        bundle = context.bundles[self.bundle_name]
         asked = choose_view(scans, params.get("view")) if params.get("view") else None
-        outcomes = self.gate_and_classify(model.bundle_name, scans, timer, accept_ood)
+        outcomes = context.classify(self.bundle_name, scans)
         if asked is not None:
             chosen_index = scans.index(asked)
         else:  # the first view the gate let through
             chosen_index = next((index for index, outcome in enumerate(outcomes) if not isinstance(outcome, GateRefused)), 0)
-        if isinstance(outcomes[chosen_index], GateRefused):
-            raise outcomes[chosen_index]
+        outcome = outcomes[chosen_index]
+        if isinstance(outcome, GateRefused):
+            raise outcome
         chosen = scans[chosen_index]
         notes: list[str] = []
-        with timer.step("segment_s"):
-            quantities = self._quantities(model.bundle_name, chosen, notes, options)
+        with context.timer.step("segment_s"):
+            quantities = segment_quantities(context, self.bundle_name, chosen, notes)
         views = []
-        for scan, case in zip(scans, outcomes):
+        for scan, case in zip(scans, outcomes, strict=True):
             if isinstance(case, GateRefused):
                 refusal = case.refusal
-                views.append({"source": scan["source"], "view": scan["image"].meta.get("view"), "refused": {"layer": refusal.layer, "reason": refusal.reason, "skipped": refusal.skip}})
+                views.append(
+                    {
+                        "source": scan["source"],
+                        "view": scan["image"].meta.get("view"),
+                        "refused": {"layer": refusal.layer, "reason": refusal.reason, "skipped": refusal.skip},
+                    }
+                )
                 continue
             probabilities = {label: case["prediction"][f"prob_{label}"] for label in bundle.labels}
             ranked = sorted(enumerate(bundle.labels), key=lambda item: -probabilities[item[1]])
@@ -468,19 +364,28 @@ class ModelService:
             "ood_threshold": main["ood_threshold"],
             "gate": main["gate"],
             "views": views,
-            "bundle": {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use},
+            "bundle": bundle_answer(bundle),
             "notes": notes,
         }
         return InferResult(answer)
 
-    def _roi(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], timer: Timer, options: dict[str, Any] | None = None) -> InferResult:
-        with timer.step("segment_s"):
-            segmentation = self.segment(model.bundle_name, scan, options)
+
+class BundleRegions(BundleModel):
+    """``<bundle>_roi``: the thyroid regions of the chosen segmenter as a label image, with counts and areas."""
+
+    def __init__(self, bundle_name: str, bundle: Bundle):
+        description = f"Thyroid regions of interest by the segmenter the 'segmenter' param names (default classical), with counts and areas; for {bundle.name}.{bundle_caution(bundle)}"
+        super().__init__(bundle_name + ROI_SUFFIX, SEGMENTATION, dict(ROI_LABELS), description, {"view": ""}, bundle=bundle, bundle_name=bundle_name)
+
+    def infer(self, scans: list[dict[str, Any]], params: dict[str, Any], context: ServeContext) -> InferResult:
+        """Segment the admitted view (per-view gate layers only: no network)."""
+        scan, gate = context.admit(self.bundle_name, scans, params.get("view"))
+        with context.timer.step("segment_s"):
+            segmentation = context.segment(self.bundle_name, scan)
         if not segmentation or not segmentation.get("rois"):
             raise ScanError(scan["source"], "no segmenter found regions of interest in this scan")
         labels = roi_label_map(segmentation["rois"])
-        path = self._label_path(model.name)
-        write_label_nifti(labels, path, scan_spacing(scan), like=Path(scan["source"].partition("#")[0]))
+        path = context.write_label_image(labels, scan, self.name)
         present = {name: int(np.count_nonzero(labels == value)) for name, value in ROI_LABELS.items()}
         answer = {
             "type": SEGMENTATION,
@@ -496,49 +401,284 @@ class ModelService:
         }
         return InferResult(answer, path)
 
-    def _gradcam(self, model: ServedModel, scan: dict[str, Any], gate: dict[str, Any], params: dict[str, Any], timer: Timer, accept_ood: bool = False, options: dict[str, Any] | None = None) -> InferResult:
+
+class BundleGradCAM(BundleModel):
+    """``<bundle>_gradcam``: where the predicted class's saliency map reaches ``threshold``, as a label image."""
+
+    def __init__(self, bundle_name: str, bundle: Bundle):
+        description = f"Region where {bundle.name}'s Grad-CAM map of the predicted class reaches the threshold.{bundle_caution(bundle)}"
+        config = {"view": "", "threshold": DEFAULT_GRADCAM_THRESHOLD}
+        super().__init__(
+            bundle_name + GRADCAM_SUFFIX, SEGMENTATION, dict(GRADCAM_LABELS), description, config, bundle=bundle, bundle_name=bundle_name
+        )
+
+    def infer(self, scans: list[dict[str, Any]], params: dict[str, Any], context: ServeContext) -> InferResult:
+        """Explain the admitted view's predicted class and threshold the map on the scan grid."""
+        scan, gate = context.admit(self.bundle_name, scans, params.get("view"))
         try:
             threshold = float(params.get("threshold", DEFAULT_GRADCAM_THRESHOLD))
         except (TypeError, ValueError) as exc:
             raise BadRequest(f"threshold must be a number in [0, 1], not {params.get('threshold')!r}") from exc
         if not 0.0 <= threshold <= 1.0:
             raise BadRequest(f"threshold must be in [0, 1], not {threshold}")
-        bundle = self.bundles[model.bundle_name]
-        pipeline = self.pipeline(model.bundle_name, explain=True, accept_ood=accept_ood, plugin_options=options)
-        with timer.step("preprocess_s"):
-            case = pipeline.prepare(scan, gate)
-        with timer.step("wait_s"):
-            self.network_lock.acquire()
-        try:
-            with timer.step("classify_s"):
-                refused = pipeline.classify([case])
-        finally:
-            self.network_lock.release()
-        if refused:
-            raise refused[0]["refused"]
+        bundle = context.bundles[self.bundle_name]
+        case = context.explain(self.bundle_name, scan, gate)
         if case.get("heatmap") is None:
             raise BadRequest(f"bundle {bundle.name!r} gave no Grad-CAM map")
         counts_shape = tuple(scan["image"].shape[-2:])
         on_scan = heatmap_on_scan(case["heatmap"], getattr(case["input"], "meta", None), scan["image"].meta, counts_shape)
         labels = region_label_map(on_scan, threshold)
-        path = self._label_path(model.name)
-        write_label_nifti(labels, path, scan_spacing(scan), like=Path(scan["source"].partition("#")[0]))
+        path = context.write_label_image(labels, scan, self.name)
         answer = {
             "type": SEGMENTATION,
             "label_names": dict(GRADCAM_LABELS),
             "threshold": threshold,
             "explained_label": case["prediction"]["label"],
-            "explain_method": pipeline.plugin_options.get("explain_method"),
+            "explain_method": context.options.get("explain_method"),
             "confidence": case["prediction"]["confidence"],
             "pixels": {"gradcam_region": int(labels.sum())},
             "view": scan["image"].meta.get("view"),
             "shape": list(labels.shape),
-            "bundle": {"name": bundle.name, "version": bundle.version, "clinical_use": bundle.clinical_use},
+            "bundle": bundle_answer(bundle),
             **gate_answer(case.get("gate")),
         }
         return InferResult(answer, path)
 
-    def _label_path(self, model_name: str) -> Path:
+
+class ModelService:
+    """The served bundles and the registered served models; answers inference requests.
+
+    Args:
+        pm: the plugin manager (loaders, preprocessing, segmentation, classifiers, and the
+            ``register_served_models`` hooks).
+        bundles: the bundles to serve, by name.
+        device: ``cpu`` or ``cuda``.
+        work_dir: where result label images are written before they are sent.
+
+    Raises:
+        RegistrationError: two plugins register a served model of the same name (both named).
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, bundles: dict[str, Bundle], device: str = "cpu", work_dir: Path | None = None):
+        if not bundles:
+            raise ValueError("no usable bundle to serve")
+        self.pm = pm
+        self.device = device
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="scintipipe-serve-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.network_lock = threading.Lock()
+        self.bundles: dict[str, Bundle] = {}
+        self._models: dict[str, ServedModel] | None = None
+        for name, bundle in bundles.items():
+            self.set_bundle(name, bundle)
+        self._models = self.collect_models()
+
+    # ---- bundles and models -------------------------------------------------------------
+
+    def set_bundle(self, name: str, bundle: Bundle) -> None:
+        """Serve ``bundle`` under ``name`` (replacing an earlier one, e.g. after training).
+
+        The network, transforms and config are built here, before any request can use
+        them, so no two requests race to build them. The served models are collected
+        again for the new set of bundles.
+        """
+        bundle.network(self.device)
+        _ = bundle.scan_transform
+        with self.network_lock:
+            self.bundles[name] = bundle
+        if self._models is not None:
+            self._models = self.collect_models()
+
+    def collect_models(self) -> dict[str, ServedModel]:
+        """Every plugin's served models for the served bundles (``register_served_models``)."""
+        from scintipipe.plugins import served_models
+
+        return served_models(self.pm, self.bundles).served_models
+
+    def models(self) -> dict[str, ServedModel]:
+        """Every served model by name."""
+        return dict(self._models or {})
+
+    def model(self, name: str) -> ServedModel:
+        """The model called ``name``.
+
+        Raises:
+            UnknownModel: with the list of models.
+        """
+        models = self.models()
+        if name not in models:
+            raise UnknownModel(f"unknown model {name!r}; this server offers: {', '.join(sorted(models))}")
+        return models[name]
+
+    def model_info(self, model: ServedModel) -> dict[str, Any]:
+        """The ``/info/`` entry of one model, with the served plugin options among its ``config`` params."""
+        entry = model.info()
+        register, alternatives = served_options(self.pm)
+        options = {name: describe_option(option, alternatives) for name, option in register.options.items() if option.served}
+        config = {**(entry.get("config") or {}), **{name: option["default"] for name, option in options.items()}}
+        described = {
+            "type": entry["type"],
+            "labels": entry["labels"],
+            "dimension": entry.get("dimension", 2),
+            "description": entry.get("description", ""),
+            "config": config,
+            "options": options,
+        }
+        return {**described, **{key: value for key, value in entry.items() if key not in described}}
+
+    def info(self) -> dict[str, Any]:
+        """The ``models`` of ``/info/``."""
+        return {name: self.model_info(model) for name, model in self.models().items()}
+
+    def steps(self, bundle_name: str, explain: bool = False, accept_ood: bool = False, plugin_options: dict[str, Any] | None = None) -> PipelineSteps:
+        """The pipeline's steps over one served bundle (see :class:`PipelineSteps` for the arguments)."""
+        return PipelineSteps(self.pm, self.bundles[bundle_name], self.device, explain, accept_ood, plugin_options)
+
+    def load(self, path: Path) -> list[dict[str, Any]]:
+        """Read a file into scans with the installed loaders (raises ScanError/NotAnImage)."""
+        any_bundle = next(iter(self.bundles))
+        return self.steps(any_bundle).load(path)
+
+    # ---- inference -------------------------------------------------------------------
+
+    def infer(self, model_name: str, path: Path, params: dict[str, Any], image_id: str | None = None) -> InferResult:
+        """Run model ``model_name`` on the image file ``path``.
+
+        Args:
+            model_name: a name from :meth:`models`.
+            path: the scan file (its extension lets the loaders recognise it).
+            params: the request's JSON params (``view``, ``threshold``, ``accept_ood`` and
+                the served plugin options, such as ``segmenter``).
+            image_id: the datastore id, echoed in the answer.
+
+        Raises:
+            UnknownModel: no such model.
+            BadRequest: bad params.
+            GateRefused: the input gate refused the view (or, with no ``view`` asked
+                for, every view of the file); its source is ``path`` (``#view``).
+            ScanError: the file is not a usable scan.
+        """
+        model = self.model(model_name)
+        accept_ood = accept_ood_of(params)
+        register, alternatives = served_options(self.pm)
+        options = plugin_option_values(register, alternatives, params)
+        context = RequestContext(self, accept_ood, options, register.resolve(options, alternatives), Timer())
+        with context.timer.step("load_s"):
+            scans = self.load(path)
+        result = model.infer(scans, params, context)
+        result.params.update({"model": model.name, "image": image_id, "latency": context.timer.latency()})
+        return result
+
+    def admitted_view(
+        self, bundle_name: str, scans: list[dict[str, Any]], view: str | None, accept_ood: bool = False
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The view to answer for and its gate record, after the gate's per-view layers (metadata, content).
+
+        With ``view`` that view, else the file's first view the gate lets through.
+
+        Raises:
+            GateRefused: the asked-for view, or every view, was refused.
+        """
+        steps = self.steps(bundle_name, accept_ood=accept_ood)
+        candidates = [choose_view(scans, view)] if view else scans
+        first_refusal: GateRefused | None = None
+        for scan in candidates:
+            try:
+                return scan, steps.admit(scan)
+            except GateRefused as refused:
+                first_refusal = first_refusal or refused
+        assert first_refusal is not None
+        raise first_refusal
+
+    def gate_and_classify(
+        self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False
+    ) -> list[dict[str, Any] | GateRefused]:
+        """Gate, preprocess and classify scans; the network call holds the lock.
+
+        Returns:
+            Per scan, its classified case, or the :class:`GateRefused` of the gate layer
+            that refused it (metadata and content layers before preprocessing, the
+            learned ``ood`` layer in the batch).
+        """
+        timer = timer or Timer()
+        steps = self.steps(bundle_name, accept_ood=accept_ood)
+        outcomes: list[dict[str, Any] | GateRefused] = []
+        with timer.step("preprocess_s"):
+            for scan in scans:
+                try:
+                    outcomes.append(steps.prepare(scan))
+                except GateRefused as refused:
+                    outcomes.append(refused)
+        cases = [outcome for outcome in outcomes if not isinstance(outcome, GateRefused)]
+        if cases:
+            with timer.step("wait_s"):
+                self.network_lock.acquire()
+            try:
+                with timer.step("classify_s"):
+                    steps.classify(cases, self.bundles[bundle_name])
+            finally:
+                self.network_lock.release()
+        return [outcome["refused"] if isinstance(outcome, dict) and "refused" in outcome else outcome for outcome in outcomes]
+
+    def classify_scans(
+        self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False
+    ) -> list[dict[str, Any]]:
+        """Gate, preprocess and classify scans (see :meth:`gate_and_classify`).
+
+        Raises:
+            GateRefused: the gate refused one of the scans (the first refused is raised).
+        """
+        outcomes = self.gate_and_classify(bundle_name, scans, timer, accept_ood)
+        for outcome in outcomes:
+            if isinstance(outcome, GateRefused):
+                raise outcome
+        return outcomes  # type: ignore[return-value]
+
+    def explain(
+        self,
+        bundle_name: str,
+        scan: dict[str, Any],
+        gate: dict[str, Any],
+        timer: Timer | None = None,
+        accept_ood: bool = False,
+        plugin_options: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Preprocess, classify and explain one admitted view; the network call holds the lock.
+
+        Returns:
+            The view's case, with ``prediction`` and ``heatmap`` (``None`` when no explain
+            method gave a map).
+
+        Raises:
+            GateRefused: the learned gate refused the view.
+        """
+        timer = timer or Timer()
+        steps = self.steps(bundle_name, explain=True, accept_ood=accept_ood, plugin_options=plugin_options)
+        with timer.step("preprocess_s"):
+            case = steps.prepare(scan, gate)
+        with timer.step("wait_s"):
+            self.network_lock.acquire()
+        try:
+            with timer.step("classify_s"):
+                refused = steps.classify([case])
+        finally:
+            self.network_lock.release()
+        if refused:
+            raise refused[0]["refused"]
+        return case
+
+    def segment(self, bundle_name: str, scan: dict[str, Any], plugin_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The segment stage on one scan (``None`` when no segmenter handles it).
+
+        The segmenter is the one ``plugin_options["segmenter"]`` names (default
+        ``classical``); the result's ``segmenter`` says which ran. The classical segmenter
+        seeds GrabCut itself, so an image gets the same regions whichever worker thread
+        serves it.
+        """
+        return self.steps(bundle_name, plugin_options=plugin_options).segment(scan)
+
+    def label_path(self, model_name: str) -> Path:
+        """A new file for a result label image of ``model_name``, in the work folder."""
         handle = tempfile.NamedTemporaryFile(dir=self.work_dir, prefix=f"{model_name}-", suffix=".nii.gz", delete=False)
         handle.close()
         return Path(handle.name)
