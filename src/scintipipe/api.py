@@ -187,7 +187,7 @@ _EXPORTS: dict[str, str] = {
     "plot_roc_comparison": "scintipipe.evaluation.plots:plot_roc_comparison",
     # testing
     "run_cli": "scintipipe.testing:run_cli",
-    # the server's models (scintipipe serve; importing these loads the server)
+    # the server's models (scintipipe serve; light imports, the server loads when it runs)
     "ServedModelRegister": "scintipipe.registry:ServedModelRegister",
     "ServedModel": "scintipipe.server.served:ServedModel",
     "ServeContext": "scintipipe.server.served:ServeContext",
@@ -292,7 +292,7 @@ __all__ = [
     "plot_roc_comparison",
     # testing
     "run_cli",
-    # the server's models (scintipipe serve; importing these loads the server)
+    # the server's models (scintipipe serve; light imports, the server loads when it runs)
     "ServedModelRegister",
     "ServedModel",
     "ServeContext",

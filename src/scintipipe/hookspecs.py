@@ -157,7 +157,7 @@ def register_served_models(register: ServedModelRegister) -> None:
     Example:
         >>> @hookimpl
         ... def register_served_models(register):
-        ...     from my_plugin.served import HottestPixel  # the server's classes: import inside the hook
+        ...     from my_plugin.served import HottestPixel
         ...     for name, bundle in register.bundles.items():
         ...         register.served_model(HottestPixel(name + "_hottest", bundle))
     """
