@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from monai.bundle import ConfigParser
 from monai.transforms import Compose
 
-from scintipipe.loaders import read_scans
+from scintipipe.loading import read_views
 from scintipipe.pipeline import plain_tensor
 from scintipipe.training.data import LabelledSet, hash_dataset, read_labels
 from scintipipe.training.loop import fit, predict
@@ -28,7 +29,7 @@ from scintipipe.training.train import build_network, split_rows
 
 
 def load_raw(folder: Path, labels: Sequence[str], labels_csv: Path | None = None) -> tuple[list[Any], list[int], list[str], str]:
-    """Read every labelled scan of ``folder`` (first view) without preprocessing.
+    """Read every labelled scan of ``folder`` (first view, through the plugins' loaders) without preprocessing.
 
     Returns:
         ``(images, targets, sources, data_hash)``; images are MetaTensors with spacing.
@@ -36,7 +37,7 @@ def load_raw(folder: Path, labels: Sequence[str], labels_csv: Path | None = None
     rows = read_labels(labels_csv or folder / "labels.csv", folder, labels)
     images, targets, sources = [], [], []
     for path, label in rows:
-        scan = read_scans(path)[0]
+        scan = read_views(path)[0]
         images.append(scan["image"])
         targets.append(list(labels).index(label))
         sources.append(str(path))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
@@ -13,6 +14,9 @@ from scintipipe.errors import ScanError
 class LoadScan(Transform):
     """Read one view of a scintigram file as a ``MetaTensor`` of counts.
 
+    Loads through the plugins' ``load_scans`` hooks (:func:`scintipipe.loading.read_views`),
+    so a bundle run standalone reads what ``scintipipe run`` reads.
+
     Args:
         view: which view of a multi-frame file to keep (``"anterior"``); ``None`` keeps
             the first.
@@ -22,9 +26,9 @@ class LoadScan(Transform):
         self.view = view
 
     def __call__(self, path: str) -> Any:
-        from scintipipe.loaders import read_scans
+        from scintipipe.loading import read_views
 
-        scans = read_scans(path)
+        scans = read_views(path)
         if self.view is not None:
             scans = [s for s in scans if s["image"].meta.get("view") == self.view] or scans
         if not scans:
@@ -73,12 +77,13 @@ def list_scans(folder: str) -> list[str]:
     ``python -m monai.bundle run`` works on a folder written by ``scintipipe simulate``.
     Each kept file is read once here and again by :class:`LoadScand`.
     """
-    from scintipipe.loaders import iter_input_files, read_scans
+    from scintipipe.loaders import iter_input_files
+    from scintipipe.loading import read_views
 
     kept = []
     for path in iter_input_files([folder]):
         try:
-            read_scans(path)
+            read_views(path)
         except ScanError:  # NotAnImage included
             continue
         kept.append(str(path))
