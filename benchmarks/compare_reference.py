@@ -26,10 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference-scans"
 sys.path.insert(0, str(REPO / "src"))
 
-from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR  # noqa: E402
-from scintipipe.simulate.measure import SIEMENS_REFERENCE_REGIONS, Regions, flat_box, measure_scan, regions_from_masks  # noqa: E402
-from scintipipe.simulate.normal import simulate_normal_case  # noqa: E402
-from scintipipe.simulate.preview import display_image  # noqa: E402
+from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR  # noqa: E402  (after the sys.path set-up)
+from scintipipe.simulate.measure import SIEMENS_REFERENCE_REGIONS, Regions, flat_box, measure_scan, regions_from_masks  # noqa: E402  (after the sys.path set-up)
+from scintipipe.simulate.normal import simulate_normal_case  # noqa: E402  (after the sys.path set-up)
+from scintipipe.simulate.preview import display_image  # noqa: E402  (after the sys.path set-up)
 
 #: boxes on the 210 x 210 display crops, and the uptake4 pattern a reader would call each
 CROPS = {

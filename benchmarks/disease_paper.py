@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 
 from scintipipe.training.recipe import load_recipe
-from scintipipe_disease import BUNDLE_DIR, RECIPES_DIR as RECIPES
+from scintipipe_disease import BUNDLE_DIR
+from scintipipe_disease import RECIPES_DIR as RECIPES
 from scintipipe_disease.simulator import LABELS
 
 ROOT = Path(__file__).resolve().parents[1]

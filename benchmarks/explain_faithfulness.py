@@ -74,7 +74,7 @@ def candidate_layers(network: torch.nn.Module, declared: str | None, input_shape
         last_of_size[size] = name
     ordered = sorted(last_of_size.items(), key=lambda item: item[0][0] * item[0][1])
     layers = [declared]
-    for size, name in ordered[1:per_resolution]:
+    for _size, name in ordered[1:per_resolution]:
         layers.append(name)
     return layers
 
@@ -154,7 +154,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     correct = probs.argmax(1) == np.asarray(targets)
 
     target_masks, skipped = [], 0
-    for label, m in zip(case_labels, masks):
+    for label, m in zip(case_labels, masks, strict=True):
         target = m.get(FOCAL_MASKS[label]) if label in FOCAL_MASKS else m["thyroid"]
         if target is None or not target.any():
             skipped += 1
@@ -198,7 +198,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         )
     recommendation = fa.recommend(results, target=args.target, max_ms=args.max_ms, max_border=args.max_border)
     thyroid_px = [float(m["thyroid"].mean()) for m in masks]
-    nodule_px = [float(m[FOCAL_MASKS[lab]].mean()) for m, lab in zip(masks, case_labels) if lab in FOCAL_MASKS]
+    nodule_px = [float(m[FOCAL_MASKS[lab]].mean()) for m, lab in zip(masks, case_labels, strict=True) if lab in FOCAL_MASKS]
     return {
         "bundle": {"name": bundle.name, "path": str(bundle.root), "version": bundle.version, "task": bundle.task, "declared_explain_layer": bundle.explain_layer},
         "data": {

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import subprocess
@@ -54,8 +55,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np  # noqa: E402  (after the sys.path set-up)
+import torch  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
 REFERENCE = REPO.parent / "shared" / "reference-scans"
@@ -296,8 +297,8 @@ def time_scoring(bundle: Any, scorer: Any, inputs: torch.Tensor, repeats: int = 
 
 
 def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: Path, log: Any) -> dict[str, Any]:
-    from scintipipe.gate.fit import ViewTable, features_of, folder_views, load_views, split_halves, threshold_at
     from scintipipe.bundle import resolve_bundle
+    from scintipipe.gate.fit import ViewTable, features_of, folder_views, load_views, split_halves, threshold_at
     from scintipipe.gate.ood import block_layers, make_scorer
     from scintipipe.pipeline import Pipeline, RunOptions
     from scintipipe.plugins import tasks_and_bundles
@@ -312,7 +313,10 @@ def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: 
     log(f"[{name}] training, held-out and external folders")
     views = {f: folder_views(pipeline, Path(f), cache_dir=cache) for f in [*plan["train"], *plan["held_out"], *plan["external"]]}
     layers = block_layers(network, views[plan["train"][0]].inputs[:2])
-    feats = lambda v: features_of(network, v, layers)  # noqa: E731
+
+    def feats(v):
+        return features_of(network, v, layers)
+
     train = feats(ViewTable.concat([views[f] for f in plan["train"]]))
     held = feats(ViewTable.concat([views[f] for f in plan["held_out"]]))
     external = {f: feats(views[f]) for f in plan["external"]}
@@ -344,7 +348,10 @@ def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: 
     scorers = {}
     for method in methods:
         scorer = scorers[method] = make_scorer(method).fit_features(train.feats, train.targets)
-        score = lambda s: scorer.score(s.feats) if len(s) else np.zeros(0)  # noqa: E731
+
+        def score(s, scorer=scorer):
+            return scorer.score(s.feats) if len(s) else np.zeros(0)
+
         cal_s, test_s = score(cal), score(test)
         threshold = threshold_at(cal_s, QUANTILE)
         gen_scores = {c: score(s) for c, s in generated.items()}
@@ -374,7 +381,10 @@ def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: 
         }
         if method == "mahalanobis_layers":
             results["methods"][method]["held_out_test_per_layer_q995"] = [round(float(x), 3) for x in np.quantile(scorer.per_layer(test.feats), QUANTILE, axis=0)]
-    eligible = lambda m: results["methods"][m]["held_out_test"]["accepted"] >= 0.99 * results["methods"][m]["held_out_test"]["n"]  # noqa: E731
+
+    def eligible(m):
+        return results["methods"][m]["held_out_test"]["accepted"] >= 0.99 * results["methods"][m]["held_out_test"]["n"]
+
     ranked = sorted(methods, key=lambda m: (eligible(m), results["methods"][m]["generated"]["mean_category_refusal"], results["methods"][m]["generated"]["mean_category_auroc"]), reverse=True)
     results["ranking"] = ranked
     results["chosen"] = ranked[0]
@@ -482,7 +492,7 @@ def main(argv: list[str] | None = None) -> None:
     from scintipipe.plugins import make_plugin_manager
 
     pm = make_plugin_manager()
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    log = functools.partial(print, file=sys.stderr, flush=True)
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:

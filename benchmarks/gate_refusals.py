@@ -49,9 +49,10 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -280,13 +281,13 @@ def foreign_inputs(work: Path, reference: Path = REFERENCE, threads: int = 1, lo
     for name, what in PYDICOM_FILES:
         try:
             path = get_testdata_file(name, download=False)
-        except Exception:  # noqa: BLE001 - an offline lookup that fails is a missing file
+        except Exception:  # noqa: BLE001  (an offline look-up that fails is a missing file)
             path = None
         add(Path(path) if path else None, f"pydicom_{name}", what, "pydicom")
     for name, what in MATPLOTLIB_FILES:
         try:
             path = Path(matplotlib.cbook.get_sample_data(name, asfileobj=False))
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001  (an offline look-up that fails is a missing file)
             path = None
         add(path, f"matplotlib_{name}", what, "matplotlib")
     add(text_page(folder / "text_page.png"), "text_page.png", "text page rendered with PIL", "generated")

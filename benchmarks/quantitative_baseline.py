@@ -56,8 +56,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import real_images  # noqa: E402  (the same bundle runner and expected-label mapping)
-
-from scintipipe.training.quantitative import fit_baseline, late_fusion, save_baseline  # noqa: E402
+from scintipipe.training.quantitative import fit_baseline, late_fusion, save_baseline  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
 MARKER = "quantitative-baseline"
@@ -197,7 +196,7 @@ def metrics(truth: list[tuple[str, ...]], probabilities: np.ndarray, labels: lis
     from scintipipe.evaluation.intervals import wilson_interval
 
     predicted = [labels[int(np.nanargmax(row))] if np.isfinite(row).all() else None for row in probabilities]
-    correct = np.array([p is not None and p in t for p, t in zip(predicted, truth)])
+    correct = np.array([p is not None and p in t for p, t in zip(predicted, truth, strict=True)])
     n, k = len(truth), int(correct.sum())
     interval = wilson_interval(k, n) if n else None
     per_class = {}
@@ -228,7 +227,7 @@ def evaluate_set(name: str, description: str, items: list[tuple[Path, tuple[str,
     if len(files) <= 20:
         out["cases"] = [
             {"file": path.name, "expected": list(t), "network": out["models"]["network"]["predicted"][i], "baseline": out["models"]["baseline"]["predicted"][i], "fusion": out["models"]["fusion"]["predicted"][i],
-             "p_baseline": dict(zip(labels, map(float, base[i])))}
+             "p_baseline": dict(zip(labels, map(float, base[i]), strict=True))}
             for i, (path, t) in enumerate(items)
         ]
     for model in out["models"].values():
@@ -347,10 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         centres = args.train_centers or (["a", "randomised"] if "randomised" in simulator_centres() else ["a"])
         per = [args.n_train // len(centres) + (i < args.n_train % len(centres)) for i in range(len(centres))]
         folders = []
-        for i, (centre, n) in enumerate(zip(centres, per)):
+        for i, (centre, n) in enumerate(zip(centres, per, strict=True)):
             log(f"simulating {n} training scans at centre {centre} ...")
             folders.append(simulate(args.task, n, args.seed + i, centre, args.work / fingerprint / f"{args.task}-train-{centre}-{n}-{args.seed + i}", args.train_mix, args.threads))
-        description = f"simulated `{args.task}`, centres " + " + ".join(f"{c} ({n}, seed {args.seed + i})" for i, (c, n) in enumerate(zip(centres, per))) + f", class mix {args.train_mix}"
+        description = f"simulated `{args.task}`, centres " + " + ".join(f"{c} ({n}, seed {args.seed + i})" for i, (c, n) in enumerate(zip(centres, per, strict=True))) + f", class mix {args.train_mix}"
     train_items = [item for folder in folders for item in read_labels(folder)]
     log(f"features of {len(train_items)} training scans ...")
     train_features, train_labels = [], []

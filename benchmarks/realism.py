@@ -42,8 +42,10 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,9 +53,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import real_images  # noqa: E402
-
-from scintipipe.segment.features import noise_power_summary, radial_profile, region_features  # noqa: E402
+import real_images  # noqa: E402  (after the sys.path set-up)
+from scintipipe.segment.features import noise_power_summary, radial_profile, region_features  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
 MARKER = "realism"
@@ -81,7 +82,7 @@ STATISTICS = {
     "thyroid_cv": ("CV inside the gland", "{:.2f}"),
     "nps_slope": ("NPS slope (log-log)", "{:.2f}"),
     "nps_high_to_low": ("NPS high/low frequency power", "{:.3f}"),
-    **{f"radial_{int(100 * a):02d}_{int(100 * b):02d}": (f"radial level {int(100 * a)}-{int(100 * b)} %", "{:.2f}") for a, b in zip(RADII[1:-1], RADII[2:])},
+    **{f"radial_{int(100 * a):02d}_{int(100 * b):02d}": (f"radial level {int(100 * a)}-{int(100 * b)} %", "{:.2f}") for a, b in pairwise(RADII[1:])},
 }
 
 
@@ -127,7 +128,7 @@ def image_statistics(image: np.ndarray) -> dict[str, float]:
     box = (max(0, r - half), min(image.shape[0], r + half), max(0, c - half), min(image.shape[1], c + half))
     out.update(noise_power_summary(image, box))
     profile = radial_profile(image, centre, RADII)
-    for (a, b), value in zip(zip(RADII[1:-1], RADII[2:]), profile[1:]):
+    for (a, b), value in zip(pairwise(RADII[1:]), profile[1:], strict=True):
         if np.isfinite(value):
             out[f"radial_{int(100 * a):02d}_{int(100 * b):02d}"] = float(value)
     return out

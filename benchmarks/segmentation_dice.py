@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import statistics
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from scintipipe.server.local import running_server  # noqa: E402
+from scintipipe.server.local import running_server  # noqa: E402  (after the sys.path set-up)
 
 CONCURRENCY = (1, 4, 16)
 

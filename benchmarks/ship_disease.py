@@ -27,7 +27,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ship_uptake4 import DEFAULT_GATE_METHOD, ROOT, combined_labels, gate_fit_command, gate_section, glance_lines, old_gate, seed_gate, sh, simulate, split_card, write_card_text  # noqa: E402
+from ship_uptake4 import (
+    DEFAULT_GATE_METHOD,
+    ROOT,
+    combined_labels,
+    gate_fit_command,
+    gate_section,
+    glance_lines,
+    old_gate,
+    seed_gate,
+    sh,
+    simulate,
+    split_card,
+    write_card_text,
+)
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
 TRAIN_SETS = [

@@ -144,7 +144,10 @@ def gate_fit_command(bundle: str, data: Path, train_sets: list, test_sets: dict,
         task: the simulator task.
         threads: ``--threads``.
     """
-    rel = lambda folder: str((data / folder).relative_to(ROOT))  # noqa: E731
+
+    def rel(folder):
+        return str((data / folder).relative_to(ROOT))
+
     cmd = ["scintipipe", "gate", "fit", "--bundle", bundle]
     cmd += [x for name, *_ in train_sets for x in ("--train", rel(name))]
     cmd += [x for key in GATE_HELD_OUT for x in ("--held-out", rel(test_sets[key][0]))]

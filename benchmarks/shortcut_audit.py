@@ -35,8 +35,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from scintipipe.simulate.audit import DEFAULT_MARGIN_POINTS, audit_simulator  # noqa: E402
-from scintipipe.simulate.centers import CENTERS  # noqa: E402
+from scintipipe.simulate.audit import DEFAULT_MARGIN_POINTS, audit_simulator  # noqa: E402  (after the sys.path set-up)
+from scintipipe.simulate.centers import CENTERS  # noqa: E402  (after the sys.path set-up)
 
 
 def default_center() -> str:

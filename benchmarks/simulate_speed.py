@@ -20,9 +20,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402  (after the sys.path set-up)
 
-from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR, write_dataset  # noqa: E402
+from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR, write_dataset  # noqa: E402  (after the sys.path set-up)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     net.eval()
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for center_name in ["a", "b", "siemens"]:
-        tx, ty, groups = simulate(args.test_n, [center_name], args.test_seed)
+        tx, ty, _ = simulate(args.test_n, [center_name], args.test_seed)
         with torch.no_grad():
             pred = net(torch.from_numpy(tx)).argmax(1).numpy()
-        for p, t, g in zip(pred, ty, groups):
+        for p, t in zip(pred, ty, strict=True):
             for name, value in dice_per_class(p, t).items():
                 if value is not None:
                     scores[center_name][name].append(value)

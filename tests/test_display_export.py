@@ -82,7 +82,10 @@ def test_inverted_and_coloured_pictures(case) -> None:
 
 def test_options_vary_as_documented() -> None:
     options = [sample_export_options(np.random.default_rng(seed)) for seed in range(400)]
-    share = lambda test: np.mean([test(o) for o in options])  # noqa: E731
+
+    def share(test):
+        return np.mean([test(o) for o in options])
+
     assert 0.1 < share(lambda o: o.colormap is not None) < 0.3
     assert 0.07 < share(lambda o: o.invert) < 0.2
     assert 0.3 < share(lambda o: o.annotation is not None) < 0.5
@@ -112,7 +115,7 @@ def test_writer_exports_a_share_and_leaves_the_other_cases_byte_identical(tmp_pa
         plain_labels = [row["label"] for row in csv.DictReader(handle)]
     assert list(labels) == summary.files and list(labels.values()) == plain_labels
     cases = [json.loads(line) for line in (mixed / "cases.jsonl").read_text().splitlines()]
-    for name, line in zip(summary.files, cases):
+    for name, line in zip(summary.files, cases, strict=True):
         assert line["file"] == name and (("display_export" in line) == (name in exported))
     for name in exported:
         with Image.open(mixed / name) as picture:
@@ -130,7 +133,10 @@ def test_writer_is_deterministic_with_exports_and_overwrite_clears_them(tmp_path
     first, second = tmp_path / "first", tmp_path / "second"
     write(first, 1.0)
     write(second, 1.0)
-    digests = lambda folder: {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}  # noqa: E731
+
+    def digests(folder):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
     assert digests(first) == digests(second)
     assert not list(first.glob("case-*.dcm"))
     with pytest.raises(FileExistsError):

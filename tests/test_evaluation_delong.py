@@ -71,7 +71,7 @@ def test_auc_equals_sklearn_and_fast_delong_equals_brute_force_with_ties():
     truth, a = _binormal(157, 0.8, rng)
     scores = np.vstack([np.round(a, 1), np.round(0.6 * a + rng.normal(size=157), 1), np.round(rng.normal(size=157))])
     aucs, covariance = delong_covariance(truth, scores)
-    for auc, row in zip(aucs, scores):
+    for auc, row in zip(aucs, scores, strict=True):
         assert auc == pytest.approx(roc_auc_score(truth, row), abs=1e-12)
     reference_aucs, reference_covariance = _brute_force_delong(truth, scores)
     np.testing.assert_allclose(aucs, reference_aucs, atol=1e-12)

@@ -62,12 +62,12 @@ def test_cohen_kappa_of_a_known_table():
 def test_reader_comparison(tmp_path):
     labels = ["graves", "normal"]
     files = [f"s{i}.dcm" for i in range(8)]
-    truth = dict(zip(files, ["graves"] * 4 + ["normal"] * 4))
-    model = dict(zip(files, ["graves"] * 4 + ["normal"] * 3 + ["graves"]))  # 7/8 right
+    truth = dict(zip(files, ["graves"] * 4 + ["normal"] * 4, strict=True))
+    model = dict(zip(files, ["graves"] * 4 + ["normal"] * 3 + ["graves"], strict=True))  # 7/8 right
     junior = ["normal", "normal"] + ["graves"] * 2 + ["normal"] * 4  # 6/8 right
     senior = ["graves"] * 3 + ["normal"] * 5  # 7/8 right
     table = tmp_path / "readers.csv"
-    rows = ["file,reader,label"] + [f"{f},junior,{c}" for f, c in zip(files, junior)] + [f"{f},senior,{c}" for f, c in zip(files, senior)]
+    rows = ["file,reader,label"] + [f"{f},junior,{c}" for f, c in zip(files, junior, strict=True)] + [f"{f},senior,{c}" for f, c in zip(files, senior, strict=True)]
     table.write_text("\n".join(rows) + "\n")
 
     result = compare_readers(truth, model, table, labels)

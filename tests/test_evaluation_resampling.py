@@ -15,7 +15,7 @@ from scintipipe.evaluation import (
 )
 from scintipipe.evaluation.tables import format_split_summary
 
-# seed 003's class mix: 346 with residual tissue, 100 without
+# the remnant study's class mix: 346 with residual tissue, 100 without
 LABELS = np.array([1] * 346 + [0] * 100)
 
 
@@ -38,7 +38,7 @@ def test_repeated_splits_are_three_to_one_stratified_distinct_and_seeded():
         assert abs(LABELS[test].mean() - LABELS.mean()) < 0.02
     assert not np.array_equal(np.sort(splits[0][1]), np.sort(splits[1][1]))
     again = list(repeated_stratified_splits(LABELS, n_repeats=10, test_size=0.25, seed=7))
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again, strict=True))
 
 
 def test_summary_gives_mean_and_sample_sd():

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from scintipipe.bundle import Bundle
 from scintipipe.api import RunContext
 from scintipipe.builtin.explain_gradcam import explain_batch, explain_with
+from scintipipe.bundle import Bundle
 from scintipipe.explain import METHODS, class_activation_maps, heatmap_on_scan, occlusion_maps
 from scintipipe.plugins import explainers, make_plugin_manager
 

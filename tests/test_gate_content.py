@@ -56,7 +56,7 @@ def test_simulated_full_and_empty_syringes_are_skipped(center: str) -> None:
     rng = np.random.default_rng(3)
     profile = CENTERS[center].draw(rng)
     for _ in range(2):
-        for name, image in simulate_syringes(rng, profile, float(rng.uniform(74, 370))).items():
+        for image in simulate_syringes(rng, profile, float(rng.uniform(74, 370))).values():
             assert_skipped(judge(image.counts, profile.pixel_mm), "syringe", SYRINGE_REASON)
 
 

@@ -16,7 +16,18 @@ from click.testing import CliRunner
 from scintipipe.cli import cli
 from scintipipe.errors import BundleError
 from scintipipe.gate.calibration import expected_calibration_error, fit_temperature, nll, softmax
-from scintipipe.gate.ood import METHODS, BlockMahalanobisScorer, EnergyScorer, LayerMahalanobisScorer, MahalanobisScorer, block_layers, load_scorer, make_scorer, network_features, penultimate_features
+from scintipipe.gate.ood import (
+    METHODS,
+    BlockMahalanobisScorer,
+    EnergyScorer,
+    LayerMahalanobisScorer,
+    MahalanobisScorer,
+    block_layers,
+    load_scorer,
+    make_scorer,
+    network_features,
+    penultimate_features,
+)
 from scintipipe.gate.policy import GatePolicy
 from scintipipe.networks import ScintiNet
 

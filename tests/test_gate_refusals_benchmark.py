@@ -51,9 +51,9 @@ def test_a_run_is_read_back_per_view(bench, tmp_path: Path) -> None:
 
 
 def _results(bench, labelled_foreign: bool) -> dict:
-    O = bench.Outcome  # noqa: N806
-    foreign = [O("ct.dcm", "ct.dcm", "refused", stage="gate:metadata", reason="modality CT"), O("p.png", "p.png", "classified" if labelled_foreign else "refused", label="a", confidence=0.8, stage=None if labelled_foreign else "gate:ood")]
-    thyroid = [O(f"t{i}.png", f"t{i}.png", "classified", label="a", confidence=0.7) for i in range(9)]
+    Outcome = bench.Outcome
+    foreign = [Outcome("ct.dcm", "ct.dcm", "refused", stage="gate:metadata", reason="modality CT"), Outcome("p.png", "p.png", "classified" if labelled_foreign else "refused", label="a", confidence=0.8, stage=None if labelled_foreign else "gate:ood")]
+    thyroid = [Outcome(f"t{i}.png", f"t{i}.png", "classified", label="a", confidence=0.7) for i in range(9)]
     return {
         "date": "2026-01-01",
         "commit": "abc",
@@ -62,7 +62,7 @@ def _results(bench, labelled_foreign: bool) -> dict:
         "missing": [{"file": "pydicom_US1_UNCR.dcm", "why": "not available offline"}],
         "bundles": {
             "uptake4": {"ood_threshold": 925.5, "foreign": [asdict(o) for o in foreign], "thyroid": [asdict(o) for o in thyroid]},
-            "remnant": {"ood_threshold": 4.08, "foreign": [asdict(o) for o in foreign[:1]], "thyroid": [asdict(o) for o in thyroid[:3]] + [asdict(O("t3.png", "t3.png", "refused", stage="gate:ood", reason="x"))]},
+            "remnant": {"ood_threshold": 4.08, "foreign": [asdict(o) for o in foreign[:1]], "thyroid": [asdict(o) for o in thyroid[:3]] + [asdict(Outcome("t3.png", "t3.png", "refused", stage="gate:ood", reason="x"))]},
         },
     }
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from dicom_factory import nm_dataset, thyroid_pattern
 
+from dicom_factory import nm_dataset, thyroid_pattern
 from scintipipe import hookimpl
 from scintipipe.bundle import Bundle
 from scintipipe.pipeline import Pipeline, RunOptions

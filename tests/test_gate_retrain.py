@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from cli_helpers import run as invoke
-from scintipipe.testing import make_tiny_bundle
 from scintipipe.bundle_writer import inherited_gate_settings
 from scintipipe.docs_markers import marked_content, remove_marked, replace_marked
 from scintipipe.gate.fit import bundle_card_section, render_card_section, write_card_section, write_gate
+from scintipipe.testing import make_tiny_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = {

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
-from dicom_factory import nm_dataset, thyroid_pattern
 from pydicom.data import get_testdata_file
 
+from dicom_factory import nm_dataset, thyroid_pattern
 from scintipipe import hookimpl
 from scintipipe.plugins import make_plugin_manager
 from scintipipe.server.local import running_server

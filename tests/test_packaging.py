@@ -11,11 +11,11 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from scintipipe.extras import EXTRAS, MissingExtra, install_hint, require_extra
 from scintipipe.testing import run_cli

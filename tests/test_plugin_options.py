@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli_helpers import read_csv, run
+from cli_helpers import run
 from scintipipe.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]

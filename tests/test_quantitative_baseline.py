@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +18,14 @@ from scintipipe.training.quantitative import extract_features, feature_matrix, f
 REPO = Path(__file__).resolve().parents[1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _factory():
     from scintipipe.plugins import make_plugin_manager, simulators
 
     return simulators(make_plugin_manager()).simulators["uptake4"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def simulated(label: str, seed: int, centre: str = "a"):
     """One uptake4 case from the registered simulator (what ``scintipipe simulate`` uses)."""
     from scintipipe.simulate.centers import get_center
@@ -112,7 +112,7 @@ def test_baseline_fits_on_a_tiny_simulated_set_and_predicts(tmp_path: Path) -> N
     probs = baseline.predict_proba([f for _, f in fresh])
     assert probs.shape == (4, 4) and np.allclose(probs.sum(axis=1), 1.0) and np.all(probs[:, 2:] == 0)
     predicted = baseline.predict([f for _, f in fresh])
-    assert sum(p == label for p, (label, _) in zip(predicted, fresh)) >= 3, predicted
+    assert sum(p == label for p, (label, _) in zip(predicted, fresh, strict=True)) >= 3, predicted
     path = save_baseline(baseline, tmp_path / "baseline.joblib")
     assert path.with_suffix(".joblib.json").is_file()
     assert np.allclose(load_baseline(path).predict_proba([f for _, f in fresh]), probs)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from dicom_factory import thyroid_pattern, write_nm_dicom
 
+from dicom_factory import thyroid_pattern, write_nm_dicom
 from scintipipe.server.datastore import Datastore
 from scintipipe.server.label_images import ROI_LABELS, read_label_nifti
 from scintipipe.server.local import running_server
@@ -179,7 +179,7 @@ def test_label_writes_are_atomic(scans: list[Path], tmp_path: Path, monkeypatch:
 
     real_copy = shutil.copyfileobj
 
-    def copy_half_then_fail(source, target, length=0):  # noqa: ANN001
+    def copy_half_then_fail(source, target, length=0):
         target.write(source.read(1000))
         raise OSError("disk full")
 
@@ -235,9 +235,9 @@ def test_train_retrains_on_labelled_images_in_the_background(tiny_bundle: Path, 
             time.sleep(0.5)
         status = client.train_status()
         assert status["status"] == "DONE", json.dumps(status, indent=1)
-        assert status["result"]["deployed"] and Path(status["result"]["bundle_dir"], "models/model.pt").is_file()
-        served = client.info()["models"]["tiny"]["bundle"]["path"]
-        assert served == str(Path(status["result"]["bundle_dir"]).resolve())
+        assert status["result"]["deployed"] and (tmp_path / "datastore" / status["result"]["bundle_dir"] / "models/model.pt").is_file()
+        served = client.info()["models"]["tiny"]["bundle"]["path"]  # relative to the datastore: answers name no server path
+        assert served == status["result"]["bundle_dir"]
         assert len(classification(client.infer("tiny", "c0", {})[1])["prediction"]) == 4
 
 
@@ -263,7 +263,7 @@ def test_default_bundles_skip_those_that_do_not_load(tiny_bundle: Path, tmp_path
 
     class Registers:
         @hookimpl
-        def register_tasks(self, register):  # noqa: ANN001, ANN201
+        def register_tasks(self, register):
             register.bundle("tiny_test", tiny_bundle, task="uptake4")
             register.bundle("broken_test", broken, task="uptake4")
 

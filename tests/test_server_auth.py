@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from dicom_factory import thyroid_pattern, write_nm_dicom
 
+from dicom_factory import thyroid_pattern, write_nm_dicom
 from scintipipe.server.auth import ADMIN, READ, TOKEN_ENV, TokenError, Tokens, check_bind, is_loopback, required_scope
 from scintipipe.server.local import running_server
 

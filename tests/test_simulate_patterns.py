@@ -1,4 +1,4 @@
-"""Each uptake4 pattern shows its defining property (seed 002's definitions, as the
+"""Each uptake4 pattern shows its defining property (the definitions of Zhao et al. 2021, as the
 labelling rules of :mod:`scintipipe.simulate.uptake4`)."""
 
 from __future__ import annotations

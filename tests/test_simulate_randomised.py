@@ -25,9 +25,12 @@ def drawn() -> list:
 
 
 def test_fixed_centres_draw_themselves_without_using_the_generator() -> None:
-    for name in ("a", "b", "siemens", "remnant"):
+    from scintipipe.simulate.centers import get_center
+
+    for name in ("a", "b", "siemens", "remnant"):  # remnant: the remnant plugin's centre
+        center = get_center(name)
         rng = np.random.default_rng(0)
-        assert CENTERS[name].draw(rng) is CENTERS[name]
+        assert center.draw(rng) is center
         assert rng.random() == np.random.default_rng(0).random()
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
-import torch
+from typing import Any
 
 import monai
+import numpy as np
+import torch
 
 #: ``configs/gate.json`` keys a retrained bundle keeps from the bundle it was retrained from:
 #: facts about the task's inputs. The temperature, the learned score's statistics and the

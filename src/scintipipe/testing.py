@@ -25,9 +25,10 @@ Importing this module loads neither torch nor MONAI (pytest imports it at start-
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -94,7 +95,7 @@ def make_tiny_bundle(folder: Path, labels: list[str] | None = None, explain: boo
         network="monai Classifier (random weights)",
         explain_layer="net.layer_1" if explain else None,
     )
-    scan_transforms = [
+    scan_transforms: list[dict[str, Any]] = [
         {"_target_": "EnsureTyped", "keys": "image", "dtype": "$torch.float32"},
         {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
         {"_target_": "ScaleIntensityd", "keys": "image"},

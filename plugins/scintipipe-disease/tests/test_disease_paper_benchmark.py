@@ -1,4 +1,4 @@
-"""``benchmarks/disease_paper.py`` (seed 001's design: CV, networks, external set, readers) at a tiny scale."""
+"""``benchmarks/disease_paper.py`` (the multicentre disease study's design: CV, networks, external set, readers) at a tiny scale."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ def test_explain_class_all_writes_one_gradcam_map_per_class(fresh_scans, tmp_pat
 
 
 def test_evaluate_compares_the_bundle_with_readers(fresh_scans, tmp_path) -> None:
-    """Seed 001's physician comparison on the disease task: synthetic reader calls
+    """The multicentre disease study's physician comparison on the disease task: synthetic reader calls
     (junior wrong on every 4th scan, senior on every 8th) beside the model, McNemar
     model-vs-reader and Cohen's kappa between the readers."""
     import json

@@ -13,14 +13,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from monai.transforms import Resized  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from monai.transforms import Resized
 
-from scintipipe.api import display_image, make_scan  # noqa: E402
-from scintipipe_remnant import transforms as T  # noqa: E402
-from scintipipe_remnant.center import REMNANT_CENTER  # noqa: E402
-from scintipipe_remnant.simulator import simulate_remnant_case  # noqa: E402
+from scintipipe.api import display_image, make_scan
+from scintipipe_remnant import transforms as T
+from scintipipe_remnant.center import REMNANT_CENTER
+from scintipipe_remnant.simulator import simulate_remnant_case
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -64,7 +64,7 @@ def steps_figure(path: Path, size: int = 224) -> None:
         ("7. standardised", standard.numpy()[0], "gray"),
     ]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.8))
-    for ax, (title, picture, cmap) in zip(axes.ravel(), panels):
+    for ax, (title, picture, cmap) in zip(axes.ravel(), panels, strict=True):
         ax.imshow(picture, cmap=cmap)
         ax.set_title(title, fontsize=9)
         ax.axis("off")

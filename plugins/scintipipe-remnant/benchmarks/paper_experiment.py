@@ -1,4 +1,4 @@
-"""Seed 003's experiment in one command: ten stratified 3:1 splits, three networks.
+"""The remnant study's experiment in one command: ten stratified 3:1 splits, three networks.
 
 For every split each recipe (ResNet-18, SqueezeNet 1.1, ShuffleNetV2) is trained on the
 training part and tested on the held-out quarter by the core's
@@ -46,11 +46,10 @@ from scintipipe.api import (
     repeated_stratified_splits,
     resampling_experiment,
 )
-
 from scintipipe_remnant import RECIPES_DIR
 
 MODELS = {"ResNet-18": "remnant_resnet18_paper", "SqueezeNet": "remnant_squeezenet_paper", "ShuffleNetV2": "remnant_shufflenet_paper"}
-PAPER = {  # seed 003, Table 4 and Figure 10 (ResNet-18); the paper gives AUCs only for the others
+PAPER = {  # the remnant study, Table 4 and Figure 10 (ResNet-18); the paper gives AUCs only for the others
     "ResNet-18": {"accuracy": "96.69 ± 1.27", "sensitivity": "94.75 ± 1.53", "specificity": "99.6 ± 1.26", "precision": "99.96 ± 0.09", "f1": "97.55 ± 0.90", "auc": "0.988 (0.941-1.000)"},
     "SqueezeNet": {"auc": "0.898 (0.819-0.951), p = 0.0257 vs ResNet-18"},
     "ShuffleNetV2": {"auc": "0.885 (0.803-0.941), p = 0.0057 vs ResNet-18"},

@@ -33,7 +33,10 @@ def main(predictions_csv: Path, labels_csv: Path) -> None:
     with predictions_csv.open() as handle:
         views = [row for row in csv.DictReader(handle) if "#" in row["source"]]
     cases = [{"source": v["source"], "prediction": {f"prob_{label}": float(v[f"prob_{label}"]) for label in LABELS}} for v in views]
-    name = lambda source: Path(source.split("#")[0]).name  # noqa: E731
+
+    def name(source: str) -> str:
+        return Path(source.split("#")[0]).name
+
     print("| unit | n | accuracy | sensitivity | specificity |\n|---|---|---|---|---|")
     print(f"| every view | {rates([truth[name(v['source'])] for v in views], [v['label'] for v in views])} |")
     front = [v for v in views if v["source"].endswith("#anterior")]

@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+
 from scintipipe.api import run_cli
 from scintipipe_remnant.study import combine_views, study_rows
 

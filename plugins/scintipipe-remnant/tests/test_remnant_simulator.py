@@ -36,7 +36,10 @@ def test_both_classes_with_two_views_and_count_preset(studies) -> None:
 
 def test_residual_tissue_is_hot_and_brighter_anteriorly(studies) -> None:
     present, absent = studies["present"], studies["absent"]
-    rim = lambda case: np.median(case.counts[case.masks["thyroid_bed"] & ~case.masks["remnant"]]) + 1  # noqa: E731
+
+    def rim(case):
+        return np.median(case.counts[case.masks["thyroid_bed"] & ~case.masks["remnant"]]) + 1
+
     assert present.counts[present.masks["remnant"]].mean() > 3 * rim(present)
     front = present.counts[present.masks["remnant"]].sum()
     back = present.posterior.counts[present.posterior.masks["remnant"]].sum()
@@ -53,7 +56,10 @@ def test_physiological_uptake_in_both_classes(studies) -> None:
 
 def test_posterior_view_is_mirrored(studies) -> None:
     case = studies["absent"]
-    column = lambda mask: np.nonzero(mask)[1].mean()  # noqa: E731
+
+    def column(mask):
+        return np.nonzero(mask)[1].mean()
+
     assert column(case.masks["stomach"]) > 128 > column(case.posterior.masks["stomach"])  # patient's left
 
 

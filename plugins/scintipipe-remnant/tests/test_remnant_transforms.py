@@ -69,7 +69,6 @@ def test_array_and_dictionary_forms_agree(studies) -> None:
 
 def test_bundle_config_builds_the_transforms_by_dotted_path() -> None:
     from scintipipe.api import Bundle
-
     from scintipipe_remnant import BUNDLE_DIR
 
     names = [type(t).__name__ for t in Bundle(BUNDLE_DIR).scan_transform.transforms]

@@ -7,6 +7,7 @@ The work is done by :mod:`scintipipe.gate.fit`; this module is the command line.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def fit(ctx: click.Context, bundle_name: str, train_dirs: tuple[Path, ...], held
         raise click.UsageError(f"folders both in --train and --held-out/--external: {', '.join(map(str, sorted(overlap)))}")
     device = device or default_device()
     pipeline = Pipeline(pm, bundle, RunOptions(device=device, segment=False, explain=False, report=False, accept_ood=True))
-    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    log = functools.partial(click.echo, err=True)
     try:
         scorer, result = fit_gate(pipeline, train_dirs, held_out_dirs, external_dirs, method, quantile, seed, device, progress, cache_dir, log)
     except (BundleError, ValueError) as exc:

@@ -9,8 +9,9 @@ the DICOM SR and Secondary Capture, a plugin's files): its ``report_case`` is a 
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
 
 from scintipipe import hookimpl
 

@@ -80,10 +80,9 @@ def serve(
     from scintipipe.cli import plugin_manager
     from scintipipe.errors import BundleError
     from scintipipe.pipeline import default_device
+    from scintipipe.server.auth import TokenError, Tokens, check_bind, describe, is_loopback, loose_permissions
     from scintipipe.server.run import build_app, served_bundles
     from scintipipe.server.run import serve as run_server
-
-    from scintipipe.server.auth import TokenError, Tokens, check_bind, describe, is_loopback, loose_permissions
 
     if ssl_keyfile and not ssl_certfile:
         raise click.UsageError("--ssl-keyfile needs --ssl-certfile")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from pathlib import Path
@@ -155,7 +156,7 @@ Examples:
   scintipipe evaluate --bundle disease --labels labels.csv --readers reader_calls.csv --out eval/ scans/
 
 \b
-Held-out evaluation writes, per bundle: metrics.json, table.md (seed 002's Table 2 layout),
+Held-out evaluation writes, per bundle: metrics.json, table.md (the Table 2 layout of the uptake4 study, Zhao et al. 2021),
 metrics.csv, confusion.png, roc.png, predictions.csv; with several bundles also
 comparison.md (DeLong per class, McNemar) and roc_comparison.png. --cv/--splits retrain
 each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U).
@@ -194,9 +195,10 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
         raise click.UsageError("choose one of --cv and --splits")
     pm = plugin_manager(ctx)
     device = device or default_device()
-    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    log = functools.partial(click.echo, err=True)
+    n_splits = folds or splits
     try:
-        if folds or splits:
+        if n_splits:
             recipes = {}
             if recipe_names:
                 for name in recipe_names:
@@ -209,7 +211,7 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
             for recipe in recipes.values():
                 if epochs:
                     recipe["epochs"] = epochs
-            result = resampling_experiment(pm, recipes, labels_csv, data_dir, out_dir, design="kfold" if folds else "splits", n_splits=folds or splits, test_size=test_size, seed=seed, device=device, progress=progress, log=log)
+            resampling_experiment(pm, recipes, labels_csv, data_dir, out_dir, design="kfold" if folds else "splits", n_splits=n_splits, test_size=test_size, seed=seed, device=device, progress=progress, log=log)
             click.echo((out_dir / "summary.md").read_text())
         else:
             registered = tasks_and_bundles(pm).bundles

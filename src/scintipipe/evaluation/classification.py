@@ -14,9 +14,11 @@ of the per-class bounds, and ``report["warnings"]`` says which classes are small
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix
 
@@ -33,7 +35,7 @@ from scintipipe.evaluation.intervals import (
 #: Metrics of each class, in table order; all but ``f1`` and ``auc`` are proportions.
 CLASS_METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "auc")
 
-#: Display names, as in seed 002's Table 2.
+#: Display names, as in Table 2 of the uptake4 study (Zhao et al. 2021).
 METRIC_NAMES = {
     "accuracy": "Accuracy",
     "sensitivity": "Sensitivity (Recall)",
@@ -54,7 +56,7 @@ _PROPORTIONS = {
 }
 
 
-def encode_labels(y: Sequence[Any], labels: Sequence[str]) -> np.ndarray:
+def encode_labels(y: npt.ArrayLike, labels: Sequence[str]) -> np.ndarray:
     """Class indices for labels given as names (from ``labels``) or as integer indices."""
     values = np.asarray(y)
     if values.dtype.kind in "iub":
@@ -129,11 +131,12 @@ def _mean_over_classes(values: np.ndarray) -> np.ndarray:
 
 
 def _metric(value: float | None, interval: tuple[float, float] | None) -> dict:
-    defined = value is not None and np.isfinite(value)
+    if value is None or not np.isfinite(value):
+        return {"value": None, "lower": None, "upper": None}
     return {
-        "value": float(value) if defined else None,
-        "lower": float(interval[0]) if defined and interval else None,
-        "upper": float(interval[1]) if defined and interval else None,
+        "value": float(value),
+        "lower": float(interval[0]) if interval else None,
+        "upper": float(interval[1]) if interval else None,
     }
 
 
@@ -171,12 +174,12 @@ def _mean_of_class_bounds(entries: list[dict]) -> tuple[float, float] | None:
     bounds = [(e["lower"], e["upper"]) for e in entries if e.get("value") is not None and e.get("lower") is not None]
     if not bounds:
         return None
-    lowers, uppers = zip(*bounds)
+    lowers, uppers = zip(*bounds, strict=True)
     return float(np.mean(lowers)), float(np.mean(uppers))
 
 
 def classification_report(
-    y_true: Sequence[Any],
+    y_true: npt.ArrayLike,
     y_prob: Any,
     labels: Sequence[str],
     confidence: float = 0.95,

@@ -9,15 +9,15 @@ Mann-Whitney statistic, so the AUC equals ``sklearn.metrics.roc_auc_score``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import norm, rankdata
 
 from scintipipe.evaluation.intervals import z_value
 
 
-def _binary_truth(y_true: Sequence[int] | np.ndarray) -> np.ndarray:
+def _binary_truth(y_true: npt.ArrayLike) -> np.ndarray:
     truth = np.asarray(y_true)
     if truth.dtype == bool:
         truth = truth.astype(int)
@@ -28,7 +28,7 @@ def _binary_truth(y_true: Sequence[int] | np.ndarray) -> np.ndarray:
     return truth.astype(bool)
 
 
-def delong_covariance(y_true: Sequence[int], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def delong_covariance(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of several scores on the same cases and DeLong's covariance matrix of them.
 
     Args:
@@ -58,7 +58,7 @@ def delong_covariance(y_true: Sequence[int], scores: np.ndarray) -> tuple[np.nda
     return aucs, cov_pos / m + cov_neg / n
 
 
-def delong_auc_ci(y_true: Sequence[int], scores: Sequence[float], confidence: float = 0.95) -> dict:
+def delong_auc_ci(y_true: npt.ArrayLike, scores: npt.ArrayLike, confidence: float = 0.95) -> dict:
     """AUC with DeLong's standard error and normal confidence interval (clipped to [0, 1]).
 
     Args:
@@ -76,7 +76,7 @@ def delong_auc_ci(y_true: Sequence[int], scores: Sequence[float], confidence: fl
 
 
 def delong_test(
-    y_true: Sequence[int], scores_a: Sequence[float], scores_b: Sequence[float], confidence: float = 0.95
+    y_true: npt.ArrayLike, scores_a: npt.ArrayLike, scores_b: npt.ArrayLike, confidence: float = 0.95
 ) -> dict:
     """DeLong's test of two correlated AUCs (two models scored on the same cases).
 

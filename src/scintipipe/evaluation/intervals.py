@@ -10,6 +10,7 @@ closed-form intervals instead: :func:`f1_interval` (Wilson on the Jaccard index)
 from __future__ import annotations
 
 import math
+
 import numpy as np
 from scipy.stats import norm
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import binomtest, chi2, mannwhitneyu
 from sklearn.metrics import cohen_kappa_score
 
@@ -56,7 +58,7 @@ def mcnemar_test(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
     }
 
 
-def mcnemar_from_predictions(y_true: Sequence[Any], predicted_a: Sequence[Any], predicted_b: Sequence[Any]) -> dict:
+def mcnemar_from_predictions(y_true: npt.ArrayLike, predicted_a: npt.ArrayLike, predicted_b: npt.ArrayLike) -> dict:
     """:func:`mcnemar_test` on two sets of predicted labels against the truth."""
     truth = np.asarray(y_true)
     return mcnemar_test(np.asarray(predicted_a) == truth, np.asarray(predicted_b) == truth)

@@ -6,10 +6,12 @@ state), so they work headless and leave the caller's backend alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, roc_curve
 
@@ -66,7 +68,7 @@ def _curve(ax: Any, positive: np.ndarray, scores: np.ndarray, name: str) -> None
     ax.plot(fpr, tpr, label=f"{name}: AUC {auc['value']:.3f} (95% CI {auc['lower']:.3f}–{auc['upper']:.3f})")
 
 
-def plot_roc_curves(y_true: Sequence[Any], y_prob: Any, labels: Sequence[str], path: str | Path, dpi: int = 120) -> Path:
+def plot_roc_curves(y_true: npt.ArrayLike, y_prob: Any, labels: Sequence[str], path: str | Path, dpi: int = 120) -> Path:
     """One-vs-rest ROC curve of every class in one figure; AUC and DeLong 95 % CI in the legend.
 
     Classes absent from (or making up all of) ``y_true`` are left out.
@@ -88,7 +90,7 @@ def plot_roc_curves(y_true: Sequence[Any], y_prob: Any, labels: Sequence[str], p
 
 
 def plot_roc_comparison(
-    y_true: Sequence[Any],
+    y_true: npt.ArrayLike,
     model_probs: Mapping[str, Any],
     labels: Sequence[str],
     path: str | Path,
@@ -114,7 +116,7 @@ def plot_roc_comparison(
     rows = int(np.ceil(len(chosen) / columns))
     figure = Figure(figsize=(6 * columns, 6 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
-    for ax, label in zip(axes.ravel(), chosen):
+    for ax, label in zip(axes.ravel(), chosen, strict=False):
         c = list(labels).index(label)
         positive = truth == c
         if 0 < positive.sum() < len(truth):

@@ -1,11 +1,11 @@
-"""Model-versus-reader comparison on the same scans (seed 001's physicians)."""
+"""Model-versus-reader comparison on the same scans (the junior and senior physicians of the multicentre disease study)."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
@@ -57,7 +57,7 @@ def diagnostic_summary(truth: Sequence[str], calls: Sequence[str], labels: Seque
                     "sensitivity": proportion(int(tp), int(tp + fn), confidence),
                     "specificity": proportion(int(tn), int(tn + fp), confidence),
                 }
-                for label, (tp, fp, fn, tn) in zip(labels, counts)
+                for label, (tp, fp, fn, tn) in zip(labels, counts, strict=True)
             },
         }
     if average != "macro":

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from scintipipe.evaluation.paired import mann_whitney
 
 
-def stratified_kfold_splits(y: Sequence[Any], n_splits: int = 5, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def stratified_kfold_splits(y: npt.ArrayLike, n_splits: int = 5, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Shuffled stratified k-fold: yields ``(train_indices, test_indices)`` per fold.
 
     Every case is in exactly one test fold; class proportions are kept in each fold.
@@ -21,7 +22,7 @@ def stratified_kfold_splits(y: Sequence[Any], n_splits: int = 5, seed: int = 0) 
 
 
 def repeated_stratified_splits(
-    y: Sequence[Any], n_repeats: int = 10, test_size: float = 0.25, seed: int = 0
+    y: npt.ArrayLike, n_repeats: int = 10, test_size: float = 0.25, seed: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Independent stratified random train/test splits (default: ten 3:1 splits).
 
@@ -49,7 +50,7 @@ def summarize_splits(per_split: Sequence[Mapping[str, float | None]]) -> dict[st
         names.extend(name for name in row if name not in names)
     summary = {}
     for name in names:
-        values = [float(row[name]) for row in per_split if row.get(name) is not None]
+        values = [float(value) for row in per_split if (value := row.get(name)) is not None]
         array = np.asarray(values, dtype=float)
         summary[name] = {
             "mean": float(array.mean()) if array.size else None,

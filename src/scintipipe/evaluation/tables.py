@@ -1,10 +1,10 @@
-"""Markdown and CSV tables of classification reports (seed 002's Table 2 layout)."""
+"""Markdown and CSV tables of classification reports (the layout of Table 2 of the uptake4 study, Zhao et al. 2021)."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from scintipipe.evaluation.classification import CLASS_METRICS, METRIC_NAMES
 
@@ -49,7 +49,7 @@ def format_table(
 ) -> str:
     """A Markdown table of one or several classification reports.
 
-    The default layout is seed 002's Table 2: one row per metric (and per data set when
+    The default layout is Table 2 of the uptake4 study: one row per metric (and per data set when
     several reports are given, e.g. ``{"Internal": ..., "External": ...}``), one column
     per class, then ``Macro average`` and ``Overall`` (overall accuracy) columns. Cells
     read ``value (lower–upper)``; proportions in percent, ROC AUC on [0, 1].
@@ -61,7 +61,7 @@ def format_table(
         percent: show proportions and F1 in percent.
         digits: decimals of percentages (AUC and fractions get two more).
     """
-    named = {"": reports} if "per_class" in reports else dict(reports)
+    named: dict[str, dict] = {"": dict(reports)} if "per_class" in reports else dict(reports)
     labels = next(iter(named.values()))["labels"]
     show_dataset = len(named) > 1 or "" not in named
     columns = list(labels) + ["Macro average", "Overall"]
@@ -113,7 +113,7 @@ def write_metrics_csv(reports: dict | Mapping[str, dict], path: str | Path) -> P
     Returns:
         The path written.
     """
-    named = {"": reports} if "per_class" in reports else dict(reports)
+    named: dict[str, dict] = {"": dict(reports)} if "per_class" in reports else dict(reports)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
@@ -135,7 +135,7 @@ def _csv_cells(entry: Mapping) -> list:
 
 
 def format_split_summary(summaries: Mapping[str, Mapping[str, Mapping]], percent: bool = True, digits: int = 2) -> str:
-    """Markdown table of mean ± SD per metric and model (seed 003's Table 4).
+    """Markdown table of mean ± SD per metric and model (Table 4 of the remnant study, ResNet-18 on 131I neck scans).
 
     Args:
         summaries: ``{model: summarize_splits(...) result}``.

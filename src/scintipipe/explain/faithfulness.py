@@ -33,7 +33,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -201,7 +202,8 @@ def baseline_images(inputs: torch.Tensor, kind: str = "blur", sigma_px: float = 
 def curve_auc(curve: np.ndarray) -> np.ndarray:
     """Area under curves sampled at evenly spaced fractions 0..1 (trapezoid rule), per row."""
     curve = np.atleast_2d(np.asarray(curve, dtype=np.float64))
-    return np.trapezoid(curve, dx=1.0 / (curve.shape[-1] - 1), axis=-1) if hasattr(np, "trapezoid") else np.trapz(curve, dx=1.0 / (curve.shape[-1] - 1), axis=-1)
+    trapezoid = np.trapezoid if hasattr(np, "trapezoid") else np.trapz  # type: ignore[attr-defined]  # NumPy < 2.0 has only trapz
+    return trapezoid(curve, dx=1.0 / (curve.shape[-1] - 1), axis=-1)
 
 
 def deletion_insertion(

@@ -13,7 +13,7 @@ and the empty edges of the crop brightest); here each map is divided by its maxi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

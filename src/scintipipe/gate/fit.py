@@ -27,16 +27,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from scintipipe.gate.policy import DEFAULT_QUANTILE
-
 
 #: bump to invalidate cached features
 CACHE_VERSION = 3
@@ -131,6 +132,7 @@ def load_views(pipeline: Any, rows: Sequence[tuple[Path, str | None]], folder: s
         progress: progress bar (``None``: on a terminal).
         desc: the progress bar's label.
     """
+    from scintipipe.errors import ScintipipeError
     from scintipipe.pipeline import plain_tensor
 
     bundle = pipeline.bundle
@@ -148,7 +150,7 @@ def load_views(pipeline: Any, rows: Sequence[tuple[Path, str | None]], folder: s
                 if case is None or "input" not in case:
                     raise ValueError(f"no plugin could preprocess this scan for bundle {bundle.name!r}")
                 views.append((scan["source"], plain_tensor(case["input"]).float()))
-        except Exception as exc:  # recorded, not lost
+        except (ScintipipeError, ValueError) as exc:  # recorded, not lost (the pipeline wraps a plugin's exceptions in PluginError)
             failures.append((str(path), getattr(exc, "reason", None) or str(exc)))
             continue
         for source, tensor in views:
@@ -205,10 +207,10 @@ def split_halves(data: ViewTable, seed: int) -> tuple[np.ndarray, np.ndarray]:
     calibration: list[int] = []
     test: list[int] = []
     for folder in dict.fromkeys(data.folders):
-        files = list(dict.fromkeys(f for f, g in zip(data.files, data.folders) if g == folder))
+        files = list(dict.fromkeys(f for f, g in zip(data.files, data.folders, strict=True) if g == folder))
         order = rng.permutation(len(files))
         first = {files[i] for i in order[: (len(files) + 1) // 2]}
-        for index, (f, g) in enumerate(zip(data.files, data.folders)):
+        for index, (f, g) in enumerate(zip(data.files, data.folders, strict=True)):
             if g == folder:
                 (calibration if f in first else test).append(index)
     return np.asarray(calibration, dtype=np.int64), np.asarray(test, dtype=np.int64)
@@ -259,7 +261,10 @@ def fit_gate(
     from scintipipe.gate.ood import block_layers, make_scorer
 
     network = pipeline.bundle.network(device)
-    load = lambda folder: folder_views(pipeline, folder, progress=progress, cache_dir=cache_dir)  # noqa: E731
+
+    def load(folder: Path) -> ViewTable:
+        return folder_views(pipeline, folder, progress=progress, cache_dir=cache_dir)
+
     train_views = ViewTable.concat([load(f) for f in train_dirs])
     held_views = ViewTable.concat([load(f) for f in held_out_dirs])
     for source, reason in train_views.failures + held_views.failures:
@@ -334,7 +339,7 @@ def command_folders(command: str) -> list[tuple[str, str]]:
         words = shlex.split(command or "")
     except ValueError:
         return []
-    return [(a, b) for a, b in zip(words, words[1:]) if a in ("--train", "--held-out", "--external")]
+    return [(a, b) for a, b in pairwise(words) if a in ("--train", "--held-out", "--external")]
 
 
 def write_gate(bundle_root: Path, scorer: Any, gate: dict[str, Any], command: str = "", data_commands: Sequence[str] = ()) -> Path:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from scintipipe.gate.refusal import Refusal
 

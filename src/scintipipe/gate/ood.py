@@ -39,8 +39,8 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -211,14 +211,14 @@ def _class_gaussian(x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tenso
     """Class means ``(K, D)``, the shared Ledoit-Wolf precision ``(D, D)`` and its shrinkage."""
     from sklearn.covariance import LedoitWolf
 
-    x = x.double().numpy()
+    features = x.double().numpy()
     y = np.asarray(targets, dtype=np.int64)
     classes = np.unique(y)
     if classes.size == 0 or classes.min() < 0 or classes.size != int(y.max()) + 1:
         missing = sorted(set(range(int(y.max()) + 1)) - set(classes.tolist())) if classes.size else []
         raise ValueError(f"every class needs labelled training features (missing class indices {missing})")
-    means = np.stack([x[y == c].mean(0) for c in classes])
-    estimator = LedoitWolf(assume_centered=True).fit(x - means[y])
+    means = np.stack([features[y == c].mean(0) for c in classes])
+    estimator = LedoitWolf(assume_centered=True).fit(features - means[y])
     return torch.from_numpy(means), torch.from_numpy(estimator.precision_), float(estimator.shrinkage_)
 
 
@@ -253,6 +253,8 @@ class MahalanobisScorer(OODScorer):
         return _min_distance(feats["features"], self.means, self.precision).numpy()
 
     def state(self) -> dict[str, Any]:
+        if self.means is None or self.precision is None:
+            raise RuntimeError("MahalanobisScorer is not fitted")
         return {"means": self.means.double(), "precision": self.precision.double(), "shrinkage": float(self.shrinkage)}
 
     @classmethod
@@ -304,7 +306,7 @@ class LayerMahalanobisScorer(OODScorer):
         """``(N, L + 1)`` relative distances per block and for the penultimate layer."""
         if not self.means:
             raise RuntimeError("LayerMahalanobisScorer is not fitted")
-        return torch.stack([_min_distance(feats[key], m, p) / s for key, m, p, s in zip(self._keys(), self.means, self.precisions, self.scales)], 1).numpy()
+        return torch.stack([_min_distance(feats[key], m, p) / s for key, m, p, s in zip(self._keys(), self.means, self.precisions, self.scales, strict=True)], 1).numpy()
 
     def score(self, feats: dict[str, torch.Tensor]) -> np.ndarray:
         return self.per_layer(feats).mean(axis=1)
@@ -360,6 +362,8 @@ class BlockMahalanobisScorer(OODScorer):
         return _min_distance(self._stack(feats), self.means, self.precision).numpy()
 
     def state(self) -> dict[str, Any]:
+        if self.means is None or self.precision is None:
+            raise RuntimeError("BlockMahalanobisScorer is not fitted")
         return {"layers": list(self.layers), "means": self.means.double(), "precision": self.precision.double(), "shrinkage": float(self.shrinkage)}
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Seed 002's recipe network: a backbone without its last layer and a three-layer head."""
+"""The recipe network of the uptake4 study (Zhao et al. 2021): a backbone without its last layer and a three-layer head."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scintipipe.networks.head import PaperHead
 from scintipipe.networks.registry import build_network, network_spec
 
 PAPER_BACKBONES = ("inception_v3", "resnet50", "densenet169", "inception_resnet_v2")
-"""The four backbones seed 002 compared."""
+"""The four backbones the uptake4 study compared."""
 
 
 class BackboneWithHead(nn.Module):
@@ -21,7 +21,7 @@ class BackboneWithHead(nn.Module):
     Grad-CAM layer: ``backbone.`` plus the backbone's own layer (e.g. ``backbone.Mixed_7c``).
 
     Args:
-        backbone: registry name of the backbone; seed 002 used ``inception_v3``,
+        backbone: registry name of the backbone; the uptake4 study used ``inception_v3``,
             ``resnet50``, ``densenet169`` and ``inception_resnet_v2``, but any registered
             network with a linear classifier works.
         num_classes: number of output classes.

@@ -1,4 +1,4 @@
-"""Seed 002's classification head: three fully-connected layers with heavy dropout."""
+"""The classification head of the uptake4 study (Zhao et al. 2021): three fully-connected layers with heavy dropout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import nn
 
 
 class PaperHead(nn.Sequential):
-    """Fully-connected head of seed 002: ``in -> 1024 -> 512 -> num_classes``.
+    """Fully-connected head of the uptake4 study: ``in -> 1024 -> 512 -> num_classes``.
 
     Each hidden layer is followed by ReLU and dropout (0.8 in the paper); the last layer
     gives logits.

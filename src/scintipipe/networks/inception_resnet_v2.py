@@ -36,6 +36,8 @@ class ResidualInceptionBlock(nn.Module):
 
     scale: float
     apply_relu: bool = True
+    conv2d: nn.Module
+    relu: nn.Module
 
     def branches(self, x: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover - abstract
         """Outputs of the block's branches."""
@@ -139,7 +141,7 @@ class InceptionResNetV2(nn.Module):
         in_channels: input channels (1 for a scintigram).
         num_classes: number of output classes.
         dropout: dropout before the classifier (0.2 as in the paper's ImageNet model).
-        paper_head: replace the linear classifier with seed 002's three-layer head.
+        paper_head: replace the linear classifier with the three-layer head of the uptake4 study (Zhao et al. 2021).
     """
 
     gradcam_layer = "conv2d_7b"

@@ -175,7 +175,7 @@ class InceptionV3(nn.Module):
             ``(logits, aux_logits)``. The auxiliary classifier needs inputs of at least
             299x299 (its 5x5 convolution runs on the 17x17 grid).
         dropout: dropout before the classifier.
-        paper_head: replace the linear classifier with seed 002's three-layer head
+        paper_head: replace the linear classifier with the three-layer head of the uptake4 study (Zhao et al. 2021)
             (:class:`~scintipipe.networks.head.PaperHead`).
     """
 

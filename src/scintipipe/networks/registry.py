@@ -166,7 +166,7 @@ def build_network(name: str, num_classes: int, in_channels: int = 1, *, pm: Any 
     spec = network_spec(name, pm)
     model = spec.builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
     if not isinstance(getattr(model, "gradcam_layer", None), str):
-        model.gradcam_layer = spec.gradcam_layer
+        model.gradcam_layer = spec.gradcam_layer  # type: ignore[assignment]  # torch's stub types Module.__setattr__ for tensors and modules; plain attributes work
     return model
 
 

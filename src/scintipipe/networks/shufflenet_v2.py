@@ -86,7 +86,7 @@ class ShuffleNetV2(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         previous = stem
         stages = []
-        for repeats, channels in zip(STAGE_REPEATS, stage_widths):
+        for repeats, channels in zip(STAGE_REPEATS, stage_widths, strict=True):
             stages.append(nn.Sequential(ShuffleUnit(previous, channels, 2), *[ShuffleUnit(channels, channels, 1) for _ in range(repeats - 1)]))
             previous = channels
         self.stage2, self.stage3, self.stage4 = stages

@@ -68,6 +68,7 @@ class SqueezeNet11(nn.Module):
         )
         final_conv = nn.Conv2d(512, num_classes, 1)
         nn.init.normal_(final_conv.weight, mean=0.0, std=0.01)
+        assert final_conv.bias is not None  # Conv2d has a bias unless bias=False
         nn.init.zeros_(final_conv.bias)
         self.classifier = nn.Sequential(nn.Dropout(dropout), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
 

@@ -78,7 +78,8 @@ def region_groups(case: dict[str, Any], source: pydicom.Dataset, algorithm: Algo
     segmentation = case.get("segmentation") or {}
     counts = np.asarray(case["image"][0], dtype=np.float64)
     spacing = (getattr(case["image"], "meta", {}) or {}).get("spacing")
-    frames = [frame_number(case, source)] if frame_number(case, source) else None
+    frame = frame_number(case, source)
+    frames = [frame] if frame else None
     groups = []
     for name, mask in (segmentation.get("rois") or {}).items():
         mask = np.asarray(mask, bool)
@@ -120,7 +121,8 @@ def scan_group(case: dict[str, Any], bundle: Any, source: pydicom.Dataset, algor
     for name, value in ((concepts.OOD_SCORE, gate["ood_score"]), (concepts.OOD_THRESHOLD, gate["ood_threshold"])):
         if value is not None and np.isfinite(float(value)):
             measurements.append(Measurement(name=name, value=float(value), unit=concepts.NO_UNITS, algorithm_id=algorithm))
-    frames = [frame_number(case, source)] if frame_number(case, source) else None
+    frame = frame_number(case, source)
+    frames = [frame] if frame else None
     return MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(uid=hd.UID(), identifier="scan"),
         finding_type=concepts.THYROID,
@@ -147,7 +149,7 @@ def gate_evaluations(case: dict[str, Any]) -> ContainerContentItem | None:
     if not items:
         return None
     container = ContainerContentItem(name=concepts.QUALITATIVE_EVALUATIONS, relationship_type=RelationshipTypeValues.CONTAINS)
-    container.ContentSequence = items
+    container.ContentSequence = pydicom.Sequence(items)
     return container
 
 

@@ -12,7 +12,7 @@ The method, in the order it runs (all sizes in mm, converted with the pixel spac
    within 45 mm of the midline.
 3. Refine the gland with OpenCV GrabCut seeded from that component (sure foreground above
    70 % of the gland's median level, probable foreground above 40 %, sure background
-   beyond a 15 mm margin), as in seed 003's preprocessing.
+   beyond a 15 mm margin), as in the remnant study's preprocessing.
 4. Split the gland at the column of least counts between the lobes' peaks (image left is
    the patient's right on an anterior view); the isthmus is the band around that column.
 5. Nodules: hot candidates are spots above twice their lobe's median level; cold ones
@@ -202,7 +202,7 @@ def grabcut_gland(image: NeckImage, seed: np.ndarray) -> np.ndarray:
     # carries on from call to call: seed it so a scan always gets the same regions.
     cv2.setRNGSeed(GRABCUT_SEED)
     try:
-        cv2.grabCut(cv2.merge([display] * 3), mask, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(cv2.merge([display] * 3), mask, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]  # OpenCV's stub wants a rect; GC_INIT_WITH_MASK takes None
     except cv2.error:
         return seed
     gland = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)

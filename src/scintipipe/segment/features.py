@@ -45,6 +45,7 @@ out, as :func:`~scintipipe.segment.quantify` does; a classifier imputes it.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -234,11 +235,11 @@ def radial_profile(image: np.ndarray, centre: tuple[float, float], radii: np.nda
     """
     rows, cols = np.indices(image.shape)
     distance = np.hypot(rows - centre[0], cols - centre[1]) / max(image.shape)
-    values = []
-    for inner, outer in zip(radii[:-1], radii[1:]):
+    means: list[float] = []
+    for inner, outer in pairwise(radii):
         ring = (distance >= inner) & (distance < outer)
-        values.append(float(image[ring].mean()) if ring.any() else float("nan"))
-    values = np.asarray(values)
+        means.append(float(image[ring].mean()) if ring.any() else float("nan"))
+    values = np.asarray(means)
     return values / values[0] if values[0] > 0 else values
 
 
@@ -268,7 +269,7 @@ def noise_power_summary(image: np.ndarray, box: tuple[int, int, int, int] | None
     radius = np.hypot(fy, fx)
     edges = np.linspace(0.05, 0.45, 9)
     centres, values = [], []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in pairwise(edges):
         ring = (radius >= low) & (radius < high)
         if ring.any() and power[ring].mean() > 0:
             centres.append((low + high) / 2)

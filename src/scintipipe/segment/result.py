@@ -6,8 +6,9 @@ same way for all of them, so quantities and uptake never depend on which one ran
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

@@ -95,7 +95,7 @@ class Tokens:
         return found
 
     @classmethod
-    def from_options(cls, token: str | None = None, read_token: str | None = None, token_file: Path | None = None) -> "Tokens":
+    def from_options(cls, token: str | None = None, read_token: str | None = None, token_file: Path | None = None) -> Tokens:
         """Tokens from ``--token`` (admin), ``--read-token`` (read) and ``--token-file``.
 
         Raises:

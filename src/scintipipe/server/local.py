@@ -13,9 +13,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pluggy
 import uvicorn
@@ -23,7 +23,7 @@ import uvicorn
 from scintipipe.bundle import Bundle
 from scintipipe.plugins import make_plugin_manager
 from scintipipe.server.auth import Tokens
-from scintipipe.server.run import build_app
+from scintipipe.server.run import build_app, tls_files
 
 LOOPBACK = "127.0.0.1"
 
@@ -53,8 +53,8 @@ def running_server(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((LOOPBACK, 0))
     port = sock.getsockname()[1]
-    tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None} if ssl_certfile else {}
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, **tls))
+    certfile, keyfile = tls_files(ssl_certfile, ssl_keyfile)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, ssl_certfile=certfile, ssl_keyfile=keyfile))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -12,6 +13,8 @@ from scintipipe.errors import BundleError
 from scintipipe.plugins import tasks_and_bundles
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from scintipipe.server.auth import Tokens
 
 
@@ -47,7 +50,7 @@ def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], device: str =
     return bundles
 
 
-def build_app(  # noqa: ANN201  (FastAPI)
+def build_app(
     pm: pluggy.PluginManager,
     bundles: dict[str, Bundle],
     datastore_dir: Path,
@@ -55,7 +58,7 @@ def build_app(  # noqa: ANN201  (FastAPI)
     max_upload_bytes: int | None = None,
     tokens: Tokens | None = None,
     cors_origins: Sequence[str] = (),
-):
+) -> FastAPI:
     """The application for ``bundles`` over the datastore folder ``datastore_dir``.
 
     ``tokens`` and ``cors_origins`` go to :func:`~scintipipe.server.app.create_app`.
@@ -69,12 +72,19 @@ def build_app(  # noqa: ANN201  (FastAPI)
     return create_app(service, datastore, max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES, tokens=tokens, cors_origins=tuple(cors_origins))
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info", ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:  # noqa: ANN001  (FastAPI)
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info", ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:
     """Run ``app`` under uvicorn until interrupted, over TLS when ``ssl_certfile`` is given.
 
     ``ssl_keyfile`` may be left out when the certificate file also holds the key.
     """
     import uvicorn
 
-    tls = {"ssl_certfile": str(ssl_certfile), "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None} if ssl_certfile else {}
-    uvicorn.run(app, host=host, port=port, log_level=log_level, **tls)
+    certfile, keyfile = tls_files(ssl_certfile, ssl_keyfile)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile)
+
+
+def tls_files(ssl_certfile: Path | None, ssl_keyfile: Path | None) -> tuple[str | None, str | None]:
+    """uvicorn's ``ssl_certfile`` and ``ssl_keyfile``: both ``None`` without a certificate."""
+    if ssl_certfile is None:
+        return None, None
+    return str(ssl_certfile), str(ssl_keyfile) if ssl_keyfile else None

@@ -23,7 +23,7 @@ Modules:
     scene       organs to depth layers to expected counts; masks
     neck        one complete anterior neck acquisition (reused by every neck task)
     syringe     full and empty syringe images for uptake truth
-    uptake4     the four uptake patterns of seed 002 and their labelling rules
+    uptake4     the four uptake patterns of Zhao et al. 2021 and their labelling rules
     normal      a euthyroid scan
     dicom_io, masks_io, preview, writer   output files
 """

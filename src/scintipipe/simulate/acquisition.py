@@ -36,13 +36,20 @@ the flood field carries the ``cos**3`` fall-off off the axis.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from scintipipe.simulate.anatomy import smooth_field
 from scintipipe.simulate.camera import TC99M_LEAP, TC99M_LEHR, TC99M_PINHOLE, CameraProfile
 from scintipipe.simulate.centers import CenterProfile
+
+if TYPE_CHECKING:
+    from scintipipe.simulate.head_neck import HeadNeck
+
+Key = TypeVar("Key")
 
 COUNT_RANGE = (30_000, 2_000_000)
 MATRIX_WEIGHTS = {64: 0.10, 128: 0.35, 256: 0.40, 512: 0.12, 1024: 0.03}
@@ -78,7 +85,7 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def _choice(rng: np.random.Generator, weights: dict) -> object:
+def _choice(rng: np.random.Generator, weights: Mapping[Key, float]) -> Key:
     keys = list(weights)
     p = np.array([weights[k] for k in keys], dtype=float)
     return keys[int(rng.choice(len(keys), p=p / p.sum()))]
@@ -169,7 +176,7 @@ def flood_field(rng: np.random.Generator, center: CenterProfile, gap_mm: float) 
     return field
 
 
-def marker_positions(rng: np.random.Generator, markers: tuple[tuple[str, float], ...], anatomy: object) -> list[tuple[str, float, float, float]]:
+def marker_positions(rng: np.random.Generator, markers: tuple[tuple[str, float], ...], anatomy: HeadNeck) -> list[tuple[str, float, float, float]]:
     """Where the taped markers sit on this patient: ``(site, x_mm, y_mm, MBq)``.
 
     Args:

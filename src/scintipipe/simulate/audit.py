@@ -28,7 +28,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage, sparse, stats
@@ -433,7 +434,7 @@ def probe_accuracy(
         "excess_points", "margin_points", "passed"}``; intervals are 95 % Wilson
         intervals of the pooled out-of-fold accuracy.
     """
-    from scintipipe.evaluation.intervals import wilson_interval
+    from scintipipe.evaluation.intervals import wilson_rate_interval
 
     labels = [str(label) for label in labels]
     classes = sorted(set(labels))
@@ -445,7 +446,7 @@ def probe_accuracy(
     for name, (kind, estimator) in (probes or default_probes(seed)).items():
         predicted = _cross_validated_predictions(features[kind], targets, estimator, n_splits, seed)
         correct = int((predicted == targets).sum())
-        low, high = wilson_interval(correct, targets.size)
+        low, high = wilson_rate_interval(correct / targets.size, targets.size)
         results[name] = {"accuracy": correct / targets.size, "lower": low, "upper": high, "correct": correct}
     best = max(results, key=lambda name: results[name]["accuracy"])
     excess = 100.0 * (results[best]["accuracy"] - majority)
@@ -467,9 +468,9 @@ def probe_accuracy(
 def _preprocessed(images: Sequence[np.ndarray], pixel_mm: float | Sequence[float] | None) -> np.ndarray:
     if pixel_mm is None:
         return np.stack([np.asarray(a, np.float32) for a in images])
-    spacings = [float(pixel_mm)] * len(images) if np.isscalar(pixel_mm) else [float(p) for p in pixel_mm]
+    spacings = [float(pixel_mm)] * len(images) if isinstance(pixel_mm, (int, float, np.number)) else [float(p) for p in pixel_mm]
     transform = model_preprocessing()
-    return np.stack([preprocess(a, p, transform) for a, p in zip(images, spacings)])
+    return np.stack([preprocess(a, p, transform) for a, p in zip(images, spacings, strict=True)])
 
 
 # ---- nuisance variables -------------------------------------------------------------------

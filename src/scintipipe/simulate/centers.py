@@ -1,6 +1,6 @@
 """Named acquisition profiles: matrix, pixel size, count preset, camera and dose.
 
-``a`` and ``b`` are the two centres of seed 002 (Zhao et al. 2021); ``siemens`` matches the
+``a`` and ``b`` are the two centres of the uptake4 study (Zhao et al. 2021); ``siemens`` matches the
 real scan in ``../shared/reference-scans/siemens-thyroid``. Centre ``a``'s paper states
 "2.21 mm, 256 x 256, 28 cm": 256 x 2.21 mm is 566 mm, not 28 cm, so 2.21 mm was carried
 over from centre ``b`` (128 x 2.21 mm = 283 mm). We keep the stated 28 cm field of view and

@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, NuclearMedicineImageStorage
+from pydicom.uid import UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage
 
 from scintipipe.simulate.centers import CenterProfile
 
@@ -114,7 +114,7 @@ def nm_dataset(
     pixels = np.ascontiguousarray(counts, dtype=np.uint16)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = NuclearMedicineImageStorage
-    meta.MediaStorageSOPInstanceUID = identity.uid(series_key, "sop")
+    meta.MediaStorageSOPInstanceUID = UID(identity.uid(series_key, "sop"))
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta

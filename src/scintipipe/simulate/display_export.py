@@ -16,8 +16,9 @@ some of them with :func:`dataclasses.replace`).
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -164,10 +165,12 @@ def sample_export_options(rng: np.random.Generator) -> ExportOptions:
 
 
 def _sample_annotation(rng: np.random.Generator, inverted: bool) -> Annotation:
+    colour: tuple[int, int, int]
     if rng.random() < 0.5:
         colour = (0, 0, 0) if inverted else (255, 255, 255)
     else:
-        colour = tuple(int(c) for c in OVERLAY_COLOURS[int(rng.integers(len(OVERLAY_COLOURS)))])
+        red, green, blue = (int(c) for c in OVERLAY_COLOURS[int(rng.integers(len(OVERLAY_COLOURS)))])
+        colour = (red, green, blue)
     texts: list[tuple[str, str]] = []
     if rng.random() < 0.7:
         for _ in range(int(rng.integers(1, 4))):
@@ -182,7 +185,7 @@ def _sample_annotation(rng: np.random.Generator, inverted: bool) -> Annotation:
             texts.append((text, str(rng.choice(["tl", "tr", "bl", "br"]))))
     roi_draw = rng.random()
     return Annotation(
-        colour=colour,  # type: ignore[arg-type]
+        colour=colour,
         texts=tuple(texts),
         font_fraction=float(rng.uniform(0.025, 0.06)),
         line_width=int(rng.integers(1, 3)),
@@ -265,8 +268,8 @@ def render_display_export(counts: np.ndarray, masks: Mapping[str, np.ndarray], p
 def _frame(shape: tuple[int, ...], thyroid: np.ndarray | None, pixel_mm: float, options: ExportOptions) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
     """Crop box (row0, row1, col0, col1) on the detector grid and the picture's (rows, cols)."""
     if thyroid is not None and np.any(thyroid):
-        rows, cols = np.nonzero(thyroid)
-        centre_row, centre_col = float(rows.mean()), float(cols.mean())
+        thyroid_rows, thyroid_cols = np.nonzero(thyroid)
+        centre_row, centre_col = float(thyroid_rows.mean()), float(thyroid_cols.mean())
     else:
         centre_row, centre_col = shape[0] * 0.55, shape[1] / 2
     height = (options.top_mm + options.bottom_mm) / pixel_mm
@@ -297,6 +300,7 @@ def _annotate(clean: np.ndarray, masks: Mapping[str, np.ndarray], spec: Annotati
     from PIL import Image, ImageDraw, ImageFont
 
     grey_ink = spec.colour[0] == spec.colour[1] == spec.colour[2]
+    ink: int | tuple[int, int, int]
     if clean.ndim == 2 and grey_ink:
         picture, ink = Image.fromarray(clean, "L"), spec.colour[0]
     else:

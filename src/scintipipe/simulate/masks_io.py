@@ -67,7 +67,10 @@ def write_label_map(masks: dict[str, np.ndarray], pixel_mm: float, path: Path) -
 
 def read_label_map(path: Path) -> np.ndarray:
     """Read a label map written by :func:`write_label_map`, rows first."""
-    return np.asarray(nib.load(path).dataobj)[:, :, 0].T
+    image = nib.load(path)
+    if not isinstance(image, nib.Nifti1Image):
+        raise ValueError(f"{path} is a {type(image).__name__}, not a label map written by write_label_map")
+    return np.asarray(image.dataobj)[:, :, 0].T
 
 
 def write_label_table(folder: Path) -> Path:

@@ -16,6 +16,7 @@ All measurements take a count (or display) image and regions given as boxes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy import ndimage
@@ -117,7 +118,7 @@ def power_spectrum_slope(image: np.ndarray, center: tuple[int, int], size_px: in
     radius = np.hypot(fy, fx)
     edges = np.linspace(band_cycles_per_mm[0], band_cycles_per_mm[1], 12)
     centres, values = [], []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in pairwise(edges):
         ring = (radius >= low) & (radius < high)
         if ring.any():
             centres.append((low + high) / 2)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -33,7 +33,7 @@ def contact_sheet(images: Sequence[np.ndarray], captions: Sequence[str], path: P
     rows = max(1, -(-len(images) // columns))
     sheet = Image.new("L", (columns * TILE, rows * (TILE + CAPTION)), 0)
     draw = ImageDraw.Draw(sheet)
-    for index, (image, caption) in enumerate(zip(images, captions)):
+    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
         tile = Image.fromarray(display_image(image)).resize((TILE, TILE), Image.Resampling.BILINEAR)
         x = (index % columns) * TILE
         y = (index // columns) * (TILE + CAPTION)

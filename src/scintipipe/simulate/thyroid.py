@@ -8,6 +8,7 @@ anchor point of the grid (``x = y = 0``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,8 @@ def sample_gland_anatomy(
         "pyramidal_tilt_deg": rng.normal(0.0, 8.0),
         "depth_mm": rng.uniform(12.0, 25.0),
     }
-    return GlandAnatomy(**{k: (v if isinstance(v, bool) else float(v)) for k, v in values.items()})
+    fields: dict[str, Any] = {k: (v if isinstance(v, bool) else float(v)) for k, v in values.items()}
+    return GlandAnatomy(**fields)
 
 
 def build_thyroid_shape(anatomy: GlandAnatomy, enlargement: float = 1.0, depth_scale: float = 1.0) -> ThyroidShape:

@@ -1,4 +1,4 @@
-"""The ``uptake4`` phantom: four 99mTc-pertechnetate uptake patterns (seed 002).
+"""The ``uptake4`` phantom: four 99mTc-pertechnetate uptake patterns (Zhao et al. 2021).
 
 Labelled by the medicine: only the class-defining findings differ between classes (thyroid
 uptake, gland size, number, size and contrast of nodules, suppression of the gland around
@@ -7,7 +7,7 @@ an autonomous nodule); every other property comes from the one shared distributi
 "contrast" is the thyroid's brightness over the hottest salivary gland's (attenuated
 activity per projected area, :func:`~scintipipe.simulate.findings.thyroid_to_salivary_contrast`).
 
-Labelling rules (seed 002's criteria made measurable; a drawn case that misses its rule is
+Labelling rules (the criteria of Zhao et al. 2021 made measurable; a drawn case that misses its rule is
 redrawn, findings only):
 
 =====================  ==================================================================
@@ -28,12 +28,13 @@ heterogeneous          >= 2 nodules with at least one hot (>= 1.5x) and one cold
 =====================  ==================================================================
 
 Default class mixes are the training set of centre 1 (2468 scans) for centre ``a`` and
-the external set of centre 2 (302 scans) for ``b`` (seed 002, Table 1).
+the external set of centre 2 (302 scans) for ``b`` (Zhao et al. 2021, Table 1).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def _focal_increased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
     shape = nuisance.thyroid_shape(enlargement)
     where = str(rng.choice(["right", "left", "isthmus"], p=[0.46, 0.46, 0.08]) if shape.isthmus is not None else rng.choice(["right", "left"]))
     radius = rng.uniform(8.0, 18.0)
-    if where == "isthmus":
+    if where == "isthmus" and shape.isthmus is not None:
         cx, cy = shape.isthmus.cx + rng.normal(0, 3), shape.isthmus.cy
     else:
         cx, cy = point_in_lobe(rng, shape.lobe(where), 0.45)
@@ -186,5 +187,5 @@ UPTAKE4_SIMULATOR = TaskSimulator(
     simulate_case=simulate_uptake4_case,
     class_mix=CLASS_MIX_CENTER_A,
     class_mix_by_center={"a": CLASS_MIX_CENTER_A, "b": CLASS_MIX_CENTER_B},
-    description="99mTc-pertechnetate uptake patterns (seed 002)",
+    description="99mTc-pertechnetate uptake patterns (Zhao et al. 2021)",
 )

@@ -23,9 +23,10 @@ import csv
 import datetime as dt
 import json
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -253,9 +254,9 @@ def write_dataset(
         writer.writerows((row["file"], row["label"]) for row in rows)
     columns = sorted({key for row in rows for key in row}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 999)
     with open(out / "truth.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        truth_writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        truth_writer.writeheader()
+        truth_writer.writerows(rows)
     (out / "cases.jsonl").write_text("".join(line + "\n" for line in metadata_lines))
     write_label_table(out / "masks")
     tiles = [tile for label in labels for tile in sheet[label]]  # one row per label

@@ -1,6 +1,6 @@
 """Batch augmentation on preprocessed inputs (all in torch, one call per batch).
 
-Seed 002's recipe: random horizontal flip (p 0.5), rotation 0-90 degrees, mix-up. Added
+The recipe of the uptake4 study (Zhao et al. 2021): random horizontal flip (p 0.5), rotation 0-90 degrees, mix-up. Added
 here, all independent of the class, so that a model cannot lean on how one camera or one
 export chain renders a scan:
 
@@ -43,7 +43,10 @@ def augment_batch(x: torch.Tensor, y: torch.Tensor, n_classes: int, settings: di
     """
     b = x.shape[0]
     targets = F.one_hot(y, n_classes).float()
-    rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator)
+
     flip = rand(b) < settings.get("flip_p", 0.0)
     if flip.any():
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -115,7 +115,7 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
                 inputs.append(plain_tensor(case["input"]).float())
                 targets.append(labels.index(label))
                 sources.append(case["source"])
-        except Exception as exc:  # recorded, not lost
+        except (ScintipipeError, ValueError) as exc:  # recorded, not lost (the pipeline wraps a plugin's exceptions in PluginError)
             failures.append((str(path), getattr(exc, "reason", None) or str(exc)))
     if not inputs:
         reasons = "; ".join(f"{s}: {r}" for s, r in failures[:3])

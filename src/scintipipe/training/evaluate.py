@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pluggy
@@ -72,7 +73,7 @@ def evaluate_bundles(pm: pluggy.PluginManager, bundles: Sequence[Bundle], labels
     results: dict[str, Any] = {"labels": labels, "n_files": len(rows), "models": {}, "comparisons": []}
     predictions: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
     names = _unique_names([b.name for b in bundles])
-    for name, bundle in zip(names, bundles):
+    for name, bundle in zip(names, bundles, strict=True):
         data = classify_labelled(pm, bundle, rows, device, progress)
         probs = predict(bundle.network(device), data.inputs, device).numpy()
         y_true = data.targets.numpy()
@@ -129,6 +130,11 @@ def format_comparisons(comparisons: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _views_of(file_rows: Iterable[int], rows: Sequence[tuple[Path, str]], index_of_file: dict[str, list[int]]) -> list[int]:
+    """Indices of the views of the files ``rows[j]`` for each ``j`` in ``file_rows``."""
+    return [i for j in file_rows for i in index_of_file.get(str(rows[j][0]), [])]
+
+
 def resampling_experiment(
     pm: pluggy.PluginManager,
     recipes: dict[str, dict[str, Any]],
@@ -169,12 +175,12 @@ def resampling_experiment(
             index_of_file.setdefault(f, []).append(i)
         sources_all, y_all, p_all = [], [], []
         for k, (train_files, test_files) in enumerate(splits):
-            rows_of = lambda idx: [i for j in idx for i in index_of_file.get(str(rows[j][0]), [])]  # noqa: E731
             inner_train, inner_val = split_rows([rows[j] for j in train_files], float(recipe["val_fraction"]), seed + k)
             inner_train_set = {str(p) for p, _ in inner_train}
-            train_idx = [i for i in rows_of(train_files) if file_of[i] in inner_train_set]
-            val_idx = [i for i in rows_of(train_files) if file_of[i] not in inner_train_set]
-            test_idx = rows_of(test_files)
+            train_views = _views_of(train_files, rows, index_of_file)
+            train_idx = [i for i in train_views if file_of[i] in inner_train_set]
+            val_idx = [i for i in train_views if file_of[i] not in inner_train_set]
+            test_idx = _views_of(test_files, rows, index_of_file)
             torch.manual_seed(int(recipe["seed"]) + k)
             model = build_network(recipe)
             result = fit(model, data_by_file.subset(train_idx), data_by_file.subset(val_idx), {**recipe, "seed": int(recipe["seed"]) + k}, out_dir / name / f"split{k}", device=device, progress=False, log=lambda m: None)
@@ -223,7 +229,7 @@ def file_level_calls(rows: Sequence[tuple[Path, str]], base: Path, sources: list
     name_of = {str(path): str(path.relative_to(base)) if path.is_relative_to(base) else str(path) for path, _ in rows}
     truth = {name_of[str(path)]: label for path, label in rows}
     summed: dict[str, np.ndarray] = {}
-    for source, p in zip(sources, probs):
+    for source, p in zip(sources, probs, strict=True):
         key = name_of.get(source.split("#")[0])
         if key is not None:
             summed[key] = summed.get(key, 0) + p
@@ -264,5 +270,5 @@ def _write_predictions(path: Path, sources: list[str], y_true: np.ndarray, probs
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["source", "truth", "label", "confidence"] + [f"prob_{label}" for label in labels])
-        for source, t, p in zip(sources, y_true, probs):
+        for source, t, p in zip(sources, y_true, probs, strict=True):
             writer.writerow([source, labels[int(t)], labels[int(p.argmax())], f"{p.max():.6f}"] + [f"{v:.6f}" for v in p])

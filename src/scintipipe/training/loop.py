@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ def recalibrate_batchnorm(model: torch.nn.Module, inputs: torch.Tensor, device: 
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             model(inputs[start : start + batch_size].to(device))
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.eval()
 

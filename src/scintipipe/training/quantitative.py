@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def scan_array(scan: Any) -> tuple[np.ndarray, tuple[float, float] | None]:
         meta = dict(getattr(image, "meta", {}) or {})
         array = np.asarray(image[0] if getattr(image, "ndim", 2) == 3 else image, dtype=np.float32)
         spacing = meta.get("spacing")
-        return array, (tuple(float(s) for s in spacing) if spacing is not None else None)
+        return array, ((float(spacing[0]), float(spacing[1])) if spacing is not None else None)
     if isinstance(scan, tuple) and len(scan) == 2:
         return np.asarray(scan[0], dtype=np.float32), scan[1]
     return np.asarray(scan, dtype=np.float32), None
@@ -246,4 +247,5 @@ def late_fusion(*probabilities: np.ndarray, weights: Sequence[float] | None = No
         raise ValueError("nothing to fuse")
     weights = list(weights) if weights is not None else [1.0] * len(probabilities)
     total = sum(weights)
-    return sum(w * np.asarray(p, dtype=np.float64) for w, p in zip(weights, probabilities)) / total
+    weighted = [w * np.asarray(p, dtype=np.float64) for w, p in zip(weights, probabilities, strict=True)]
+    return np.sum(weighted, axis=0) / total

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, TypeVar
 
-import numpy as np
 import pluggy
 import torch
 from monai.bundle import ConfigParser
@@ -25,6 +25,9 @@ from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.training.data import LabelledSet, hash_dataset, load_labelled_set, read_labels
 from scintipipe.training.loop import fit, predict
 from scintipipe.training.recipe import network_def
+
+#: what :func:`split_rows` splits: a file, or an index into a labelled set
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -75,7 +78,7 @@ def write_recipe_bundle(out_dir: Path, recipe: dict[str, Any], state_dict: dict[
     )
 
 
-def split_rows(rows: list[tuple[Path, str]], val_fraction: float, seed: int) -> tuple[list, list]:
+def split_rows(rows: list[tuple[Item, str]], val_fraction: float, seed: int) -> tuple[list[tuple[Item, str]], list[tuple[Item, str]]]:
     """Stratified split of labelled files (views of one file stay together)."""
     labels = [label for _, label in rows]
     counts = {label: labels.count(label) for label in set(labels)}
@@ -186,7 +189,7 @@ def command_line() -> str:
             continue
         if isinstance(param, click.Argument):
             parts += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
-        elif param.is_flag and isinstance(value, bool):
+        elif isinstance(param, click.Option) and param.is_flag and isinstance(value, bool):
             opts = param.opts if value else param.secondary_opts
             if opts:
                 parts.append(opts[0])
@@ -200,7 +203,10 @@ def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, val
     """Markdown model card with provenance: command, data hash, seed, versions, results."""
     from scintipipe.evaluation import format_table
 
-    counts = lambda s: ", ".join(f"{label} {n}" for label, n in zip(s.labels, s.class_counts()))  # noqa: E731
+
+    def counts(s: LabelledSet) -> str:
+        return ", ".join(f"{label} {n}" for label, n in zip(s.labels, s.class_counts(), strict=True))
+
     versions = "\n".join(f"| {k} | {v} |" for k, v in package_versions().items())
     lines = [
         f"# {recipe.get('name', recipe['task'])}: {recipe['task']} classifier",

@@ -10,7 +10,8 @@ in three lines::
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform

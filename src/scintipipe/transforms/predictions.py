@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any
 
 import torch
 from monai.transforms import MapTransform
@@ -21,7 +22,7 @@ def prediction_row(source: str, probabilities: Sequence[float], labels: Sequence
     probs = [float(p) for p in probabilities]
     best = max(range(len(probs)), key=probs.__getitem__)
     row: dict[str, Any] = {"source": source, "label": labels[best], "confidence": round(probs[best], 6)}
-    row.update({f"prob_{label}": round(p, 6) for label, p in zip(labels, probs)})
+    row.update({f"prob_{label}": round(p, 6) for label, p in zip(labels, probs, strict=True)})
     return row
 
 

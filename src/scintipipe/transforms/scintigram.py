@@ -15,7 +15,8 @@ Three steps, each an array transform ``X`` with a dictionary form ``Xd`` (MONAI 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

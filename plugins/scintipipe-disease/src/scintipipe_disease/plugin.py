@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from scintipipe.api import hookimpl
-
 from scintipipe_disease import BUNDLE_DIR, LABELS, RECIPES_DIR
 
 TASK = "disease"

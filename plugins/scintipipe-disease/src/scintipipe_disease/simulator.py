@@ -1,5 +1,6 @@
 """The ``disease`` phantom: four thyroid-disease classes on anterior 99mTc-pertechnetate
-neck views (seed 001). Everything physical (decay, attenuation, collimator, scatter,
+neck views (the multicentre disease study: ResNet-34 versus nuclear-medicine physicians
+on 3194 SPECT thyroid images). Everything physical (decay, attenuation, collimator, scatter,
 count preset, Poisson noise, masks, domain randomisation) is the core's
 :func:`simulate_neck_view`; every property that does not define a class comes from the
 core's shared :func:`~scintipipe.simulate.nuisance.sample_nuisance`. This module only
@@ -28,7 +29,8 @@ per-class counts).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +54,6 @@ from scintipipe.api import (
     uptake4_rule,
     with_contrast,
 )
-
 from scintipipe_disease import LABELS
 
 BALANCED_MIX = {label: 0.25 for label in LABELS}
@@ -150,5 +151,5 @@ DISEASE_SIMULATOR = TaskSimulator(
     labels=LABELS,
     simulate_case=simulate_disease_case,
     class_mix=BALANCED_MIX,
-    description="thyroid disease: Graves', subacute thyroiditis, tumour, normal (seed 001)",
+    description="thyroid disease: Graves', subacute thyroiditis, tumour, normal (the multicentre disease study)",
 )

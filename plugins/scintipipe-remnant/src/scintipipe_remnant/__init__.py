@@ -1,5 +1,6 @@
 """scintipipe task plugin ``remnant``: residual thyroid tissue after thyroidectomy on 131I
-neck scans (seed 003).
+neck scans (the remnant study: ResNet-18 fine-tuning on 446 131I SPECT neck images after
+total thyroidectomy).
 
 Modules:
     plugin       the hooks scintipipe calls (task, bundle, simulator, centre, recipes, command, study report)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import csv
 import json
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from scintipipe.api import VIEW_CODES, assign_labels, case_identity, case_rng, nm_dataset, write_dicom
-
 from scintipipe_remnant.center import REMNANT_CENTER
 from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, RemnantCase, simulate_remnant_case
 

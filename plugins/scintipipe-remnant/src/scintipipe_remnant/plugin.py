@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from scintipipe.api import hookimpl, parse_class_mix
-
 from scintipipe_remnant import BUNDLE_DIR, LABELS, RECIPES_DIR
 
 TASK = "remnant"

@@ -1,4 +1,6 @@
-"""131I neck scans after total thyroidectomy, anterior and posterior (seed 003).
+"""131I neck scans after total thyroidectomy, anterior and posterior.
+
+As in the remnant study (ResNet-18 fine-tuning on 446 131I SPECT neck images).
 
 One simulated *study* is one patient imaged 2-3 days after a diagnostic 185 MBq (5 mCi)
 oral dose of Na-131I, with a high-energy parallel-hole collimator, 364 keV photopeak with
@@ -35,7 +37,6 @@ import numpy as np
 
 from scintipipe.api import (
     CenterProfile,
-    Footprint,
     Gland,
     Grid,
     HeadNeck,
@@ -55,10 +56,9 @@ from scintipipe.api import (
     sample_head_neck,
     sample_thyroid_shape,
 )
-
 from scintipipe_remnant import LABELS
 
-#: the paper's 446 patients: 346 with residual tissue, 100 without (seed 003, 2.1)
+#: the paper's 446 patients: 346 with residual tissue, 100 without (the remnant study, section 2.1)
 PAPER_CLASS_MIX = {"absent": 100 / 446, "present": 346 / 446}
 #: air gap between the patient's back and the posterior detector (table included)
 POSTERIOR_GAP_MM = (15.0, 30.0)
@@ -234,5 +234,5 @@ REMNANT_SIMULATOR = TaskSimulator(
     labels=LABELS,
     simulate_case=simulate_remnant_case,
     class_mix=PAPER_CLASS_MIX,
-    description="131I neck scans after thyroidectomy, residual thyroid tissue absent/present (seed 003)",
+    description="131I neck scans after thyroidectomy, residual thyroid tissue absent/present (the remnant study)",
 )

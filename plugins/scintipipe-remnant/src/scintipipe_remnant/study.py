@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import csv
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def study_rows(cases: Iterable[dict[str, Any]], labels: Sequence[str], rule: str
         best = int(combined.argmax())
         row: dict[str, Any] = {"study": study, "views": ";".join(m["source"].partition("#")[2] or "single" for m in members), "rule": rule}
         row |= {"label": labels[best], "confidence": round(float(combined[best]), 6)}
-        row |= {f"prob_{label}": round(float(p), 6) for label, p in zip(labels, combined)}
+        row |= {f"prob_{label}": round(float(p), 6) for label, p in zip(labels, combined, strict=True)}
         rows.append(row)
     return rows
 

@@ -1,4 +1,4 @@
-"""The paper's preprocessing (seed 003, 2.2) as MONAI transforms, array ``X`` and dict ``Xd``.
+"""The remnant study's preprocessing (section 2.2) as MONAI transforms, array ``X`` and dict ``Xd``.
 
 1. :class:`EqualizeHistogram` maps counts to 8-bit grey levels and equalises the
    histogram (OpenCV ``equalizeHist``, or CLAHE with ``clahe=True``).
@@ -20,7 +20,8 @@ Every class works on ``(C, H, W)`` tensors or MetaTensors and keeps the metadata
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
