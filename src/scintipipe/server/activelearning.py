@@ -59,7 +59,10 @@ class ActiveLearning:
         if not candidates:
             return {}
         if name == "random":
-            rng = random.Random(params.get("seed"))
+            seed = params.get("seed")
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, str))):
+                raise BadRequest("seed must be an integer or a string")
+            rng = random.Random(seed)
             image_id, weight = rng.choice(candidates), 1.0
         else:
             image_id, weight = self._least_confident(candidates, params)
@@ -67,11 +70,11 @@ class ActiveLearning:
 
     def _least_confident(self, candidates: list[str], params: dict[str, Any]) -> tuple[str, float]:
         bundle_name = params.get("model") or next(iter(self.models.bundles))
-        if bundle_name not in self.models.bundles:
+        if not isinstance(bundle_name, str) or bundle_name not in self.models.bundles:
             raise BadRequest(f"least_confidence: unknown model {bundle_name!r}; bundles: {', '.join(self.models.bundles)}")
         try:
             budget = int(params.get("max_candidates", DEFAULT_MAX_CANDIDATES))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise BadRequest("max_candidates must be an integer") from exc
         scores: dict[str, float] = {}
         for image_id in candidates:

@@ -18,27 +18,30 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import os
 import time
 import uuid
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import Body, FastAPI, File, Form, Request, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from scintipipe import __version__
 from scintipipe.errors import ScanError
 from scintipipe.gate import GateRefused
 from scintipipe.server.activelearning import ActiveLearning
-from scintipipe.server.datastore import FINAL_TAG, Datastore, check_id, stem_of
 from scintipipe.server.auth import ADMIN, BearerAuth, Tokens, required_scope
+from scintipipe.server.datastore import FINAL_TAG, Datastore, check_id, stem_of
 from scintipipe.server.errors import BadRequest, NotFound, PayloadTooLarge, TrainingBusy, hide_paths
 from scintipipe.server.label_images import check_label_file, class_label_from
 from scintipipe.server.models import CLASSIFICATION, InferResult, ModelService
 from scintipipe.server.training import TrainingJobs
-from scintipipe.server.uploads import BodySizeLimit, parse_params, save_upload
+from scintipipe.server.uploads import CHUNK, BodySizeLimit, clear_uploads, parse_params, save_upload
 
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 MULTIPART_BOUNDARY_PREFIX = "scintipipe-"
@@ -60,6 +63,52 @@ class DatastoreOutput(str, Enum):
     train = "train"
 
 
+class ErrorAnswer(BaseModel):
+    """Every error answer: ``{"detail": "..."}``, naming the user's file, never a server path."""
+
+    detail: str
+
+
+class Unprocessable(BaseModel):
+    """422: a request FastAPI could not parse (``detail`` lists the problems), or a view the
+    input gate refused (``detail`` says why; ``layer``, ``reason``, ``file``, ``skipped`` and
+    ``overridable`` come as fields, see :func:`gate_refusal_answer`)."""
+
+    detail: str | list[dict[str, Any]]
+    layer: str | None = None
+    reason: str | None = None
+    file: str | None = None
+    skipped: bool | None = None
+    overridable: bool | None = None
+
+
+ERROR_ANSWERS = {
+    400: "Bad request: params not a JSON object, an unsafe id or tag, a malformed multipart or JSON body, an empty file, or a label that does not fit the image",
+    404: "No such image, label, model, strategy or training job",
+    409: "A training job is running (and cannot be stopped, or another cannot start)",
+    413: "The request body or the uploaded file is over the upload limit (scintipipe serve --max-upload-mb)",
+    415: "The uploaded file is not a usable scan (or label); the message names the file as sent",
+}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error answers, and always its 422."""
+    declared: dict[int | str, dict[str, Any]] = {status: {"model": ErrorAnswer, "description": ERROR_ANSWERS[status]} for status in statuses}
+    declared[422] = {"model": Unprocessable, "description": "The request does not fit the route's parameters, or the input gate refused the scan"}
+    return declared
+
+
+FILE_ANSWER = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "description": "The stored file, with its own media type"}
+INFER_ANSWER = {
+    "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"params": {"type": "object"}, "image": {"type": "string", "format": "binary"}}}},
+        "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+    },
+    "description": "JSON (classification models, output=json), the label image (output=image) or both as multipart/form-data",
+}
+
+
 def multipart_answer(params: dict[str, Any], label_file: Path) -> Response:
     """``params`` (JSON) and the label image as ``multipart/form-data``, as MONAI Label sends them."""
     boundary = MULTIPART_BOUNDARY_PREFIX + uuid.uuid4().hex
@@ -72,10 +121,29 @@ def multipart_answer(params: dict[str, Any], label_file: Path) -> Response:
     return Response(content=bytes(body), media_type=f"multipart/form-data; boundary={boundary}")
 
 
-def file_answer(path: Path, download_name: str | None = None) -> FileResponse:
-    """A stored file with its type and name."""
+def file_answer(path: Path, download_name: str | None = None) -> StreamingResponse:
+    """A stored file with its type and name, streamed from a handle opened now.
+
+    The open handle keeps the content readable even if a concurrent request deletes or
+    replaces the file before it is sent (a path-based ``FileResponse`` would fail then).
+
+    Raises:
+        NotFound: the file was removed since the index named it.
+    """
+    name = download_name or path.name
+    try:
+        stream = path.open("rb")
+    except FileNotFoundError as exc:
+        raise NotFound(f"{name} was removed from the datastore") from exc
+    size = os.fstat(stream.fileno()).st_size
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
     media_type = "application/gzip" if path.name.endswith(".gz") else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
-    return FileResponse(path, media_type=media_type, filename=download_name or path.name)
+    return StreamingResponse(chunks(), media_type=media_type, headers={"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def error(status: int, detail: str) -> JSONResponse:
@@ -190,6 +258,7 @@ def create_app(
     app.state.service, app.state.datastore, app.state.training = service, datastore, training
     uploads_dir = service.work_dir / "uploads"
     uploads_dir.mkdir(parents=True, exist_ok=True)
+    clear_uploads(uploads_dir)  # what a killed server left mid-upload
     server_paths = {str(uploads_dir): "<upload>", str(service.work_dir): "<work>", str(datastore.root): "<datastore>"}
 
     def hide(text: str) -> str:
@@ -229,6 +298,9 @@ def create_app(
         models = service.info()
         labels: list[str] = []
         for entry in models.values():
+            bundle = entry.get("bundle")
+            if isinstance(bundle, dict) and bundle.get("path"):  # a bundle trained here: its datastore-relative folder; else none
+                bundle["path"] = datastore.relative(bundle["path"])
             for label in sorted(entry["labels"], key=entry["labels"].get):
                 if label not in labels:
                     labels.append(label)
@@ -247,8 +319,8 @@ def create_app(
 
     # ---- infer ----------------------------------------------------------------------
 
-    @app.post("/infer/{model}", tags=["Infer"], summary="Run a model on a datastore image or an uploaded file")
-    def infer(model: str, image: str = "", output: Optional[InferOutput] = None, params: str = Form("{}"), file: Optional[UploadFile] = File(None), label: Optional[UploadFile] = File(None)) -> Any:
+    @app.post("/infer/{model}", tags=["Infer"], summary="Run a model on a datastore image or an uploaded file", responses={200: INFER_ANSWER, **answers(400, 404, 413, 415)})
+    def infer(model: str, image: str = "", output: InferOutput | None = None, params: str = Form("{}"), file: UploadFile | None = File(None), label: UploadFile | None = File(None)) -> Any:
         served = service.model(model)
         request_params = parse_params(params)
         if file is not None and file.filename:
@@ -262,12 +334,14 @@ def create_app(
                 path.unlink(missing_ok=True)
         elif image:
             check_id(image)
-            path = datastore.image_path(image)
             name = datastore.image_info(image).get("original_name") or image
+            path = datastore.snapshot_image(image, uploads_dir)  # a concurrent delete or replace cannot pull it away mid-read
             try:
                 result = service.infer(model, path, request_params, image_id=image)
             except ScanError as exc:
                 raise as_sent(exc, path, name) from exc
+            finally:
+                path.unlink(missing_ok=True)
         else:
             raise BadRequest("give an image id from the datastore (?image=ID) or upload a file (form field 'file')")
         sources_as_sent(result.params, path, name)
@@ -289,15 +363,15 @@ def create_app(
 
     # ---- datastore ------------------------------------------------------------------
 
-    @app.get("/datastore/", tags=["Datastore"], summary="Datastore counts (stats), index (all) or labelled pairs (train)")
-    def datastore_listing(output: Optional[DatastoreOutput] = None) -> Any:
+    @app.get("/datastore/", tags=["Datastore"], summary="Datastore counts (stats), index (all) or labelled pairs (train)", responses=answers())
+    def datastore_listing(output: DatastoreOutput | None = None) -> Any:
         if output == DatastoreOutput.all:
             return datastore.json()
         if output == DatastoreOutput.train:
             return datastore.datalist()
         return datastore.status()
 
-    def add_image(image: Optional[str], params: str, file: UploadFile) -> dict[str, Any]:
+    def add_image(image: str | None, params: str, file: UploadFile) -> dict[str, Any]:
         save_params = parse_params(params)
         image_id = check_id(image or stem_of(file.filename or ""))
         path, suffix = save_upload(file, uploads_dir, max_upload_bytes)
@@ -321,37 +395,37 @@ def create_app(
         return {"image": image_id}
 
     @app.put("/datastore/", tags=["Datastore"], include_in_schema=False)
-    def upload_image_legacy(image: Optional[str] = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
+    def upload_image_legacy(image: str | None = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
         return add_image(image, params, file)
 
-    @app.put("/datastore/image", tags=["Datastore"], summary="Upload an image (checked to be a scan; 415 otherwise)")
-    def upload_image(image: Optional[str] = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
+    @app.put("/datastore/image", tags=["Datastore"], summary="Upload an image (checked to be a scan; 415 otherwise)", responses=answers(400, 413, 415))
+    def upload_image(image: str | None = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
         return add_image(image, params, file)
 
     @app.delete("/datastore/", tags=["Datastore"], include_in_schema=False)
-    @app.delete("/datastore/image", tags=["Datastore"], summary="Remove an image and its labels")
-    def remove_image(id: str) -> dict[str, Any]:
+    @app.delete("/datastore/image", tags=["Datastore"], summary="Remove an image and its labels", responses=answers(400, 404))
+    def remove_image(id: str) -> dict[str, Any]:  # noqa: A002  (MONAI Label's query parameter)
         datastore.remove_image(check_id(id))
         return {}
 
-    @app.head("/datastore/image", tags=["Datastore"], summary="Whether an image exists")
+    @app.head("/datastore/image", tags=["Datastore"], summary="Whether an image exists", responses=answers(400, 404))
     def image_exists(image: str) -> dict[str, Any]:
         datastore.image_path(check_id(image))
         return {}
 
-    @app.get("/datastore/image", tags=["Datastore"], summary="Download an image")
-    def download_image(image: str) -> FileResponse:
+    @app.get("/datastore/image", tags=["Datastore"], summary="Download an image", response_class=StreamingResponse, responses={200: FILE_ANSWER, **answers(400, 404)})
+    def download_image(image: str) -> StreamingResponse:
         return file_answer(datastore.image_path(check_id(image)))
 
-    @app.get("/datastore/image/info", tags=["Datastore"], summary="An image's info")
+    @app.get("/datastore/image/info", tags=["Datastore"], summary="An image's info", responses=answers(400, 404))
     def image_info(image: str) -> dict[str, Any]:
         return datastore.image_info(check_id(image))
 
-    @app.put("/datastore/image/info", tags=["Datastore"], summary="Merge info into an image's info")
+    @app.put("/datastore/image/info", tags=["Datastore"], summary="Merge info into an image's info", responses=answers(400, 404, 413))
     def update_image_info(image: str, info: str = Form("{}")) -> dict[str, Any]:
         return datastore.update_image_info(check_id(image), parse_params(info))
 
-    @app.put("/datastore/label", tags=["Datastore"], summary="Save a reader's label (NIfTI label image, or a class name as .json/.txt or params.label)")
+    @app.put("/datastore/label", tags=["Datastore"], summary="Save a reader's label (NIfTI label image, or a class name as .json/.txt or params.label)", responses=answers(400, 404, 413, 415))
     def save_label(image: str, tag: str = FINAL_TAG, params: str = Form("{}"), label: UploadFile = File(...)) -> dict[str, Any]:
         save_params = parse_params(params)
         datastore.image_path(check_id(image))
@@ -364,10 +438,11 @@ def create_app(
                 name = Path(label.filename or "").name or "label"
                 raise ScanError(name, hide_paths(str(exc), copy_names(path, name))) from exc
             if described["kind"] == "image":
-                expected = sorted((datastore.image_info(image).get("rows"), datastore.image_info(image).get("columns")))
+                info = datastore.image_info(image)
+                rows, columns = info.get("rows"), info.get("columns")
                 got = sorted(size for size in described["shape"] if size != 1)
-                if None not in expected and got != expected:
-                    raise BadRequest(f"the label image is {described['shape']} but image {image!r} is {expected[0]} x {expected[1]} pixels")
+                if rows is not None and columns is not None and got != sorted((rows, columns)):
+                    raise BadRequest(f"the label image is {described['shape']} but image {image!r} is {rows} x {columns} pixels")
             class_label = class_label_from(save_params, described, known_classes())
             if class_label is not None and class_label not in known_classes():
                 raise BadRequest(f"unknown class {class_label!r}; the served bundles' classes are: {', '.join(known_classes())}")
@@ -378,28 +453,28 @@ def create_app(
             path.unlink(missing_ok=True)
         return {"image": image, "label": label_id, "tag": tag, "class_label": class_label}
 
-    @app.delete("/datastore/label", tags=["Datastore"], summary="Remove a label")
-    def remove_label(id: str, tag: str = FINAL_TAG) -> dict[str, Any]:
+    @app.delete("/datastore/label", tags=["Datastore"], summary="Remove a label", responses=answers(400, 404))
+    def remove_label(id: str, tag: str = FINAL_TAG) -> dict[str, Any]:  # noqa: A002  (MONAI Label's query parameter)
         datastore.remove_label(check_id(id), tag)
         return {}
 
-    @app.head("/datastore/label", tags=["Datastore"], summary="Whether an image has a label")
+    @app.head("/datastore/label", tags=["Datastore"], summary="Whether an image has a label", responses=answers(400, 404))
     def label_exists(image: str, tag: str = FINAL_TAG) -> dict[str, Any]:
         datastore.label_path(check_id(image), tag)
         return {}
 
-    @app.get("/datastore/label", tags=["Datastore"], summary="Download a label")
-    def download_label(label: str, tag: str = FINAL_TAG) -> FileResponse:
+    @app.get("/datastore/label", tags=["Datastore"], summary="Download a label", response_class=StreamingResponse, responses={200: FILE_ANSWER, **answers(400, 404)})
+    def download_label(label: str, tag: str = FINAL_TAG) -> StreamingResponse:
         return file_answer(datastore.label_path(check_id(label), tag))
 
-    @app.get("/datastore/label/info", tags=["Datastore"], summary="A label's info")
+    @app.get("/datastore/label/info", tags=["Datastore"], summary="A label's info", responses=answers(400, 404))
     def label_info(label: str, tag: str = FINAL_TAG) -> dict[str, Any]:
         return datastore.label_info(check_id(label), tag)
 
     # ---- active learning ------------------------------------------------------------
 
-    @app.post("/activelearning/{strategy}", tags=["ActiveLearning"], summary="The next unlabelled image (random, least_confidence)")
-    def next_sample(strategy: str, params: Optional[dict] = Body(None)) -> dict[str, Any]:
+    @app.post("/activelearning/{strategy}", tags=["ActiveLearning"], summary="The next unlabelled image (random, least_confidence)", responses=answers(400, 404, 413))
+    def next_sample(strategy: str, params: dict | None = Body(None)) -> dict[str, Any]:
         params = params or {}
         result = learning.next_sample(strategy, params)
         if result:
@@ -411,8 +486,8 @@ def create_app(
 
     # ---- training -------------------------------------------------------------------
 
-    @app.get("/train/", tags=["Train"], summary="Status of the latest (or every) training job")
-    def train_status(all: bool = False, check_if_running: bool = False) -> Any:
+    @app.get("/train/", tags=["Train"], summary="Status of the latest (or every) training job", responses=answers(404))
+    def train_status(all: bool = False, check_if_running: bool = False) -> Any:  # noqa: A002  (MONAI Label's query parameter)
         if check_if_running:
             if training.running():
                 return {"running": True}
@@ -422,12 +497,14 @@ def create_app(
             return error(404, "no training job has run")
         return status
 
-    @app.post("/train/{model}", tags=["Train"], summary="Retrain a bundle on the datastore's labelled images (background job)")
-    def train_model(model: str, params: Optional[dict] = Body(None)) -> dict[str, Any]:
+    @app.post("/train/{model}", tags=["Train"], summary="Retrain a bundle on the datastore's labelled images (background job)", responses=answers(400, 404, 409, 413))
+    def train_model(model: str, params: dict | None = Body(None)) -> dict[str, Any]:
         return training.start(model, params or {})
 
-    @app.delete("/train/", tags=["Train"], summary="Stopping a job is not supported")
+    @app.delete("/train/", tags=["Train"], summary="Stopping a job is not supported: 409 while one runs, 404 otherwise", response_model=ErrorAnswer, responses=answers(404, 409))
     def train_stop() -> JSONResponse:
-        return error(501, "a running training job cannot be stopped; it ends on its own (see GET /train/)")
+        if training.running():
+            return error(409, "a running training job cannot be stopped; it ends on its own (see GET /train/)")
+        return error(404, "no training job is running")
 
     return app

@@ -8,27 +8,37 @@ looks the same to a client)::
       images/<id><ext>          # the uploaded scan, as uploaded
       labels/<tag>/<id><ext>    # a reader's label image (tag "final" by default)
 
-Every write goes to a temporary file in the same folder followed by :func:`os.replace`,
-so a crash or a failed upload never leaves a half-written label or index behind. The
-datastore survives restarts: everything it knows is on disk.
+Every write goes to a temporary file in the same folder, is flushed to disk
+(:func:`os.fsync`) and then renamed over its target (:func:`os.replace`, then the folder
+is synced too), so a crash or a failed upload never leaves a half-written label or index
+behind. A new file is written before the index names it, and a file is deleted only after
+the index stops naming it, so at every moment the index names only whole files. A crash
+(kill -9, power loss) between the two steps can leave a file that the index does not name;
+opening the datastore moves such files to ``.recovered/`` and deletes the temporary files of
+writes cut short. The datastore survives restarts: everything it knows is on disk.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 from scintipipe.server.errors import BadRequest, NotFound
 
 INDEX_NAME = "datastore.json"
 FINAL_TAG = "final"
+RECOVERED = ".recovered"
+TEMP_SUFFIX = ".tmp"
+LOG = logging.getLogger(__name__)
 ID_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 ._()+-]{0,126}[A-Za-z0-9._()+-])?$")  # Slicer names volumes "MR Head"
 COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
 
@@ -65,7 +75,7 @@ def check_id(value: str, what: str = "image id") -> str:
     return value
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` through a temporary file in its folder and :func:`os.replace`.
 
     Args:
@@ -73,7 +83,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         write: writes the content to the open temporary file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
@@ -83,6 +93,21 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename) to disk; a no-op where folders cannot be opened (Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -114,6 +139,7 @@ class Datastore:
         (self.root / "labels" / FINAL_TAG).mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._index = self._read_index(name)
+        self._recover()
 
     # ---- index ----------------------------------------------------------------------
 
@@ -128,6 +154,23 @@ class Datastore:
             index.setdefault("objects", {})
             return index
         return {"name": name, "description": "scintipipe serve datastore", "images_dir": "images", "labels_dir": "labels", "objects": {}}
+
+    def _recover(self) -> None:
+        """Tidy what a crash mid-write left: delete temporary files and move files the index
+        does not name (a write or delete cut short) to ``.recovered/``."""
+        named = {self.root / "images" / f"{image_id}{obj['image']['ext']}" for image_id, obj in self._index["objects"].items()}
+        named |= {self.root / "labels" / tag / f"{image_id}{label['ext']}" for image_id, obj in self._index["objects"].items() for tag, label in obj.get("labels", {}).items()}
+        for folder in (self.root, self.root / "images", *(path for path in (self.root / "labels").iterdir() if path.is_dir())):
+            for path in folder.iterdir():
+                if not path.is_file():
+                    continue
+                if path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX):
+                    path.unlink(missing_ok=True)
+                elif folder != self.root and path not in named:
+                    kept = self.root / RECOVERED / path.relative_to(self.root)
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, kept)
+                    LOG.warning("datastore: %s is not in the index (a write cut short?); moved to %s", path.relative_to(self.root), kept.relative_to(self.root))
 
     def _save_index(self) -> None:
         atomic_write_bytes(self.index_path, (json.dumps(self._index, indent=1, sort_keys=True) + "\n").encode())
@@ -146,11 +189,21 @@ class Datastore:
                     tags[tag] = tags.get(tag, 0) + 1
             return {"total": len(self._index["objects"]), "completed": len(self.labelled_ids()), "label_tags": tags}
 
+    def relative(self, path: str | Path) -> str | None:
+        """``path`` relative to the datastore folder (``images/a.dcm``), or ``None`` outside it.
+
+        Answers name files this way: a client never sees where the server keeps them.
+        """
+        try:
+            return Path(path).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
     def datalist(self) -> list[dict[str, Any]]:
-        """Image and final-label paths of every labelled image, with the label info."""
+        """Image and final-label files (relative to the datastore folder) of every labelled image, with the label info."""
         with self._lock:
             return [
-                {"image": str(self.image_path(image_id)), "label": str(self.label_path(image_id)), "label_info": self._index["objects"][image_id]["labels"][FINAL_TAG].get("info", {})}
+                {"image": self.relative(self.image_path(image_id)), "label": self.relative(self.label_path(image_id)), "label_info": self._index["objects"][image_id]["labels"][FINAL_TAG].get("info", {})}
                 for image_id in self.labelled_ids()
             ]
 
@@ -192,6 +245,26 @@ class Datastore:
             obj = self._object(image_id)
             return self.root / "images" / f"{image_id}{obj['image']['ext']}"
 
+    def snapshot_image(self, image_id: str, folder: Path) -> Path:
+        """A private copy of the stored image in ``folder`` (a hard link where possible),
+        taken under the lock: a concurrent delete or replace cannot pull it away while it
+        is read. The caller deletes it.
+
+        Raises:
+            NotFound: no such image.
+        """
+        with self._lock:
+            source = self.image_path(image_id)
+            handle, temp = tempfile.mkstemp(dir=folder, prefix="upload-", suffix=self._object(image_id)["image"]["ext"])
+            os.close(handle)
+            copy = Path(temp)
+            copy.unlink()
+            try:
+                os.link(source, copy)
+            except OSError:
+                shutil.copyfile(source, copy)
+            return copy
+
     def add_image(self, image_id: str, source: Path, ext: str, info: dict[str, Any] | None = None) -> str:
         """Copy a checked image file in under ``image_id`` (replacing an earlier one).
 
@@ -206,13 +279,13 @@ class Datastore:
             old = self._index["objects"].get(image_id)
             target = self.root / "images" / f"{image_id}{ext}"
             atomic_copy(source, target)
-            if old and old["image"]["ext"] != ext:
-                (self.root / "images" / f"{image_id}{old['image']['ext']}").unlink(missing_ok=True)
             now = int(time.time())
             image_info = {**(info or {}), "ts": now, "name": target.name, "size_bytes": target.stat().st_size}
             labels = old.get("labels", {}) if old else {}
             self._index["objects"][image_id] = {"image": {"ext": ext, "info": image_info}, "labels": labels}
             self._save_index()
+            if old and old["image"]["ext"] != ext:  # only once the index no longer names it
+                (self.root / "images" / f"{image_id}{old['image']['ext']}").unlink(missing_ok=True)
         return image_id
 
     def image_info(self, image_id: str) -> dict[str, Any]:
@@ -232,11 +305,12 @@ class Datastore:
         """Delete an image and its labels."""
         with self._lock:
             obj = self._object(image_id)
-            for tag, label in obj.get("labels", {}).items():
-                (self.root / "labels" / tag / f"{image_id}{label['ext']}").unlink(missing_ok=True)
-            (self.root / "images" / f"{image_id}{obj['image']['ext']}").unlink(missing_ok=True)
+            files = [self.root / "labels" / tag / f"{image_id}{label['ext']}" for tag, label in obj.get("labels", {}).items()]
+            files.append(self.root / "images" / f"{image_id}{obj['image']['ext']}")
             del self._index["objects"][image_id]
-            self._save_index()
+            self._save_index()  # first: the index never names a deleted file
+            for path in files:
+                path.unlink(missing_ok=True)
 
     # ---- labels ---------------------------------------------------------------------
 
@@ -272,16 +346,16 @@ class Datastore:
             target = self.root / "labels" / tag / f"{image_id}{ext}"
             atomic_copy(source, target)
             old = obj.setdefault("labels", {}).get(tag)
-            if old and old["ext"] != ext:
-                (self.root / "labels" / tag / f"{image_id}{old['ext']}").unlink(missing_ok=True)
             obj["labels"][tag] = {"ext": ext, "info": {**(info or {}), "ts": int(time.time()), "name": target.name}}
             self._save_index()
+            if old and old["ext"] != ext:  # only once the index no longer names it
+                (self.root / "labels" / tag / f"{image_id}{old['ext']}").unlink(missing_ok=True)
         return image_id
 
     def remove_label(self, image_id: str, tag: str = FINAL_TAG) -> None:
         """Delete one label of an image."""
         with self._lock:
             path = self.label_path(image_id, tag)
-            path.unlink(missing_ok=True)
             del self._object(image_id)["labels"][tag]
-            self._save_index()
+            self._save_index()  # first: the index never names a deleted file
+            path.unlink(missing_ok=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 
 #: ROI label values of the ``<bundle>_roi`` model, painted in this order (nodules last,
 #: over the lobes that contain them)
@@ -53,6 +55,14 @@ def region_label_map(heatmap: np.ndarray, threshold: float) -> np.ndarray:
     return (np.asarray(heatmap) >= threshold).astype(np.uint8)
 
 
+def load_nifti(path: Path) -> SpatialImage:
+    """``nib.load``, checked to be an image with an affine (not, say, a CIFTI or a surface)."""
+    image = nib.load(path)
+    if not isinstance(image, SpatialImage):
+        raise ValueError(f"{path.name} is a {type(image).__name__}, not an image")
+    return image
+
+
 def write_label_nifti(labels: np.ndarray, path: Path, spacing: Sequence[float] | None = None, like: Path | None = None) -> Path:
     """Write a rows-first label image as NIfTI for viewers.
 
@@ -65,8 +75,8 @@ def write_label_nifti(labels: np.ndarray, path: Path, spacing: Sequence[float] |
     affine = np.diag([float(spacing[1]), float(spacing[0]), 1.0, 1.0]) if spacing else np.eye(4)
     if like is not None and like.name.lower().endswith(NIFTI_SUFFIXES):
         try:
-            affine = nib.load(like).affine
-        except Exception:  # noqa: BLE001  (fall back to the spacing affine)
+            affine = load_nifti(like).affine
+        except Exception:  # noqa: BLE001  (nibabel raises many kinds on a bad file; fall back to the spacing affine)
             pass
     image = nib.Nifti1Image(np.ascontiguousarray(labels.T[:, :, None].astype(np.uint8)), affine)
     image.header.set_xyzt_units("mm")
@@ -77,7 +87,7 @@ def write_label_nifti(labels: np.ndarray, path: Path, spacing: Sequence[float] |
 
 def read_label_nifti(path: Path) -> np.ndarray:
     """Read a label image back, rows first (for tests and training)."""
-    data = np.asarray(nib.load(path).dataobj)
+    data = np.asarray(load_nifti(path).dataobj)
     return data.reshape(data.shape[0], data.shape[1]).T
 
 
@@ -97,8 +107,8 @@ def check_label_file(path: Path, suffix: str) -> dict[str, Any]:
     """
     if suffix in NIFTI_SUFFIXES:
         try:
-            data = np.asarray(nib.load(path).dataobj)
-        except Exception as exc:  # noqa: BLE001  (nibabel raises many kinds on bad files)
+            data = np.asarray(load_nifti(path).dataobj)
+        except Exception as exc:
             raise ValueError(f"the label is not a readable NIfTI image ({type(exc).__name__}: {exc})") from exc
         if data.ndim < 2 or data.size == 0 or not np.issubdtype(data.dtype, np.number):
             raise ValueError(f"the label image has shape {data.shape}; a 2-D label image is needed")
@@ -114,7 +124,7 @@ def check_label_file(path: Path, suffix: str) -> dict[str, Any]:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
             raise ValueError("the label file is not UTF-8 text") from exc
-        name = text
+        name: object = text
         if suffix == ".json":
             try:
                 content = json.loads(text)

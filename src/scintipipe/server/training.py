@@ -12,19 +12,20 @@ place of the old one once training succeeds.
 from __future__ import annotations
 
 import csv
+import logging
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from scintipipe.bundle import Bundle
 from scintipipe.server.datastore import FINAL_TAG, Datastore
-from scintipipe.server.errors import BadRequest, NotFound, TrainingBusy
+from scintipipe.server.errors import BadRequest, NotFound, TrainingBusy, hide_paths
 from scintipipe.server.models import ModelService
 
 MIN_LABELLED = 4
 MAX_LOG_LINES = 200
+LOG = logging.getLogger(__name__)
 
 
 def load_bundle_recipe(bundle: Bundle, recipe_name: str | None = None) -> dict[str, Any]:
@@ -80,6 +81,10 @@ class TrainingJobs:
             for name, bundle in self.models.bundles.items()
         }
 
+    def hide(self, text: str) -> str:
+        """``text`` with the datastore folder written ``<datastore>``."""
+        return hide_paths(text, {str(self.datastore.root): "<datastore>"})
+
     def running(self) -> bool:
         """Whether a job is running."""
         return self._thread is not None and self._thread.is_alive()
@@ -104,12 +109,15 @@ class TrainingJobs:
         if model_name not in self.models.bundles:
             raise NotFound(f"no trainable model {model_name!r}; trainable: {', '.join(self.models.bundles)} (the _roi and _gradcam models are not trained)")
         bundle = self.models.bundles[model_name]
+        wanted = params.get("recipe")
+        if wanted is not None and (not isinstance(wanted, str) or not wanted.replace("_", "").replace("-", "").isalnum()):
+            raise BadRequest("recipe must be the name of a registered recipe (letters, digits, '_' and '-'), not a file on the server")
         recipe = load_bundle_recipe(bundle, params.get("recipe"))
         for key in ("epochs", "seed"):
             if params.get(key) is not None:
                 try:
                     recipe[key] = int(params[key])
-                except (TypeError, ValueError) as exc:
+                except (TypeError, ValueError, OverflowError) as exc:
                     raise BadRequest(f"{key} must be an integer") from exc
                 if key == "epochs" and recipe[key] < 1:
                     raise BadRequest("epochs must be at least 1")
@@ -154,9 +162,9 @@ class TrainingJobs:
     def _run(self, job: dict[str, Any], bundle: Bundle, recipe: dict[str, Any], rows: list[tuple[Path, str]], deploy: bool) -> None:
         from scintipipe.training.train import train_bundle
 
-        def log(message: str) -> None:
+        def log(message: str) -> None:  # what clients see: datastore paths hidden
             with self._lock:
-                job["details"] = (job["details"] + [str(message)])[-MAX_LOG_LINES:]
+                job["details"] = (job["details"] + [self.hide(str(message))])[-MAX_LOG_LINES:]
 
         work = self.datastore.root / "training" / job["id"]
         out_dir = self.datastore.root / "models" / f"{bundle.name}-{job['id']}"
@@ -170,14 +178,16 @@ class TrainingJobs:
             recipe["trained_on"] = f"{len(rows)} reader-labelled images from the scintipipe serve datastore"
             result = train_bundle(self.models.pm, recipe, None, labels_csv, out_dir, device=self.models.device, data_description=recipe["trained_on"], progress=False, log=log)
             accuracy = result.validation.get("overall", {}).get("accuracy")
-            summary = {"bundle_dir": str(result.bundle_dir), "best_epoch": result.best_epoch + 1, "validation_accuracy": accuracy, "seconds": round(result.seconds, 1), "left_out": len(result.failures), "deployed": False}
+            summary = {"bundle_dir": self.datastore.relative(result.bundle_dir), "best_epoch": result.best_epoch + 1, "validation_accuracy": accuracy, "seconds": round(result.seconds, 1), "left_out": len(result.failures), "deployed": False}
             if deploy:
                 self.models.set_bundle(bundle.name, Bundle(result.bundle_dir, name=bundle.name))
                 summary["deployed"] = True
-                log(f"now serving {result.bundle_dir} as {bundle.name}")
+                log(f"now serving {summary['bundle_dir']} as {bundle.name}")
             with self._lock:
                 job.update(status="DONE", result=summary, end_ts=int(time.time()))
-        except Exception as exc:  # noqa: BLE001  (the job reports it; the server stays up)
-            log(traceback.format_exc(limit=3))
+        except Exception as exc:  # the job reports it; the server stays up
+            LOG.exception("training job %s failed", job["id"])  # the traceback goes to the server's log, not to clients
+            error = self.hide(f"{type(exc).__name__}: {exc}")
+            log(error)
             with self._lock:
-                job.update(status="ERROR", result={"error": f"{type(exc).__name__}: {exc}"}, end_ts=int(time.time()))
+                job.update(status="ERROR", result={"error": error}, end_ts=int(time.time()))

@@ -101,6 +101,13 @@ def save_upload(upload: UploadFile, folder: Path, max_bytes: int) -> tuple[Path,
     return path, suffix
 
 
+def clear_uploads(folder: Path) -> None:
+    """Delete the upload copies a killed server left in ``folder`` (at start, before any request)."""
+    for path in folder.glob("upload-*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def parse_params(text: str | None) -> dict[str, Any]:
     """The ``params`` form field as a dict (``{}`` when empty).
 
