@@ -28,6 +28,7 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "reports": (("highdicom", "highdicom"),),
     "monai-bundle": (("fire", "fire"), ("pytorch-ignite", "ignite"), ("jsonschema", "jsonschema")),
+    "dicom-network": (("pynetdicom", "pynetdicom"), ("dicomweb-client", "dicomweb_client")),
 }
 
 

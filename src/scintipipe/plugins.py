@@ -64,6 +64,7 @@ DEFAULT_PLUGINS = (
     "scintipipe.builtin.training_commands",
     "scintipipe.builtin.gate_commands",
     "scintipipe.builtin.serve_command",
+    "scintipipe.builtin.listen_command",
     "scintipipe.builtin.served_models",
     "scintipipe.builtin.new_plugin",
 )
