@@ -1,21 +1,23 @@
-"""Speed of `scintipipe run` end to end on simulated DICOM scans (issue 4's targets).
+"""Speed of `scintipipe run --no-explain --no-report` on simulated centre-b DICOMs (issue 15).
 
-Measures, on this machine's CPU:
-- classification-only throughput (load DICOM -> preprocess -> classify -> predictions.csv,
-  no explain, no report) and with the explain stage (Grad-CAM);
-- single-scan latency, DICOM to prediction, after the model is loaded;
-- the network's bare forward-pass throughput on the same batches (the ceiling), and the
-  pipeline overhead = 1 - forward time / total time;
-- peak resident memory of each mode (each mode runs in its own process);
-- the input gate's cost (issue 13: < 20 % of classification throughput): classification
-  with and without the gate's built-in layers (metadata, content, learned OOD score), the
-  timed runs of the two interleaved in one process so that the machine's load hits both.
+Measures, in one run of this script (the machine is shared: compare figures of one run only):
+- the ceilings: the bundle's bare network on batches of 32 (plain tensors, inference mode;
+  channels-last too) and bare pydicom (``dcmread`` + ``pixel_array``) on the same files;
+  the single-process ideal is ``1 / (1/network + 1/decode)``;
+- for each size (default 200, 2,000 and 20,000 scans; ``--sizes``), in a process of its
+  own: the run's rate, the rate with process start-up and imports included, peak RSS
+  (``resource.getrusage`` in that process) and the share of each stage, as the
+  stage-timing plugin (:mod:`scintipipe.builtin.stage_timing`) recorded it;
+- the marginal rate between the two smallest sizes, ``(n_b - n_a) / (t_b - t_a)``, and its
+  ratio to the network's rate and to the single-process ideal;
+- optionally (``--compare-workers``) the rate with 0, 1 and 2 worker threads, interleaved.
+
+Scans are simulated once into ``data/speed-b-<n>`` (git-ignored):
+``scintipipe simulate --task uptake4 --n N --center b --seed S --out DIR``.
 
 Usage:
-    python benchmarks/run_speed.py --bundle uptake4 --n 500 --out benchmarks/results/run_speed.json
-
-Targets (issue 4): classification-only >= 100 scans/s, one scan < 100 ms after the model is
-loaded, pipeline overhead < half of total time.
+    python benchmarks/run_speed.py --sizes 200,2000 --compare-workers
+Writes ``benchmarks/results/run_speed.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -24,117 +26,196 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def simulate(n: int, seed: int) -> Path:
+    """The folder of ``n`` simulated centre-b scans, simulated on first use."""
+    folder = REPO / "data" / f"speed-b-{n}"
+    if not (folder / "labels.csv").is_file():
+        subprocess.run([sys.executable, "-m", "scintipipe", "simulate", "--task", "uptake4", "--n", str(n), "--center", "b", "--seed", str(seed), "--out", str(folder)], check=True)
+    return folder
+
+
+def dicom_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.dcm"))
+
 
 #: the gate's built-in layers, left out for the ungated comparison
 GATE_PLUGINS = ("scintipipe.builtin.gate_metadata", "scintipipe.builtin.gate_content", "scintipipe.builtin.gate_ood")
 
 
-def simulate(folder: Path, n: int, seed: int, center: str) -> None:
-    if (folder / "labels.csv").is_file():
-        return
-    subprocess.run([sys.executable, "-m", "scintipipe", "simulate", "--task", "uptake4", "--n", str(n), "--seed", str(seed), "--center", center, "--out", str(folder)], check=True)
-
-
-def measure(mode: str, bundle_name: str, data: Path, threads: int, repeat: int = 3) -> dict:
-    """Run one mode in this process and return its figures."""
+def child_run(bundle_name: str, data: Path, workers: int | None, threads: int | None, ungated: bool = False) -> dict:
+    """One `scintipipe run --no-explain --no-report` in this process, as the command line builds it (without the gate's layers when ``ungated``)."""
+    start = time.perf_counter()
     import torch
 
-    torch.set_num_threads(threads)
     from scintipipe.bundle import resolve_bundle
-    from scintipipe.loaders import iter_input_files
-    from scintipipe.pipeline import Pipeline, RunOptions, plain_tensor
+    from scintipipe.loaders.files import iter_input_files
+    from scintipipe.pipeline import Pipeline, RunOptions
     from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
+    from scintipipe.runner import default_torch_threads, default_workers
 
+    threads = threads or default_torch_threads()
+    torch.set_num_threads(threads)
     pm = make_plugin_manager()
+    for name in GATE_PLUGINS if ungated else ():
+        pm.unregister(name=name)
     bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
-    files = [p for p in iter_input_files([data]) if p.suffix == ".dcm"]
+    bundle.network("cpu")
+    files = [path for path in iter_input_files([data]) if path.suffix == ".dcm"]  # the scans, not the simulator's masks and sheets
+    options = RunOptions(device="cpu", batch_size=32, explain=False, report=False, progress=False, workers=workers)
+    with tempfile.TemporaryDirectory() as out:
+        summary = Pipeline(pm, bundle, options, log=lambda message: None).run(files, Path(out))
+    stages = summary.stage_seconds
+    total = sum(entry["seconds"] for entry in stages.values()) or 1.0
+    return {
+        "files": len(files),
+        "classified": summary.classified,
+        "failed": len(summary.failures),
+        "skipped": len(summary.skipped),
+        "seconds": summary.seconds,
+        "seconds_with_startup": time.perf_counter() - start,
+        "workers": default_workers() if workers is None else workers,
+        "torch_threads": threads,
+        "stage_seconds": {stage: round(entry["seconds"], 3) for stage, entry in stages.items()},
+        "stage_calls": {stage: entry["calls"] for stage, entry in stages.items()},
+        "stage_share": {stage: round(entry["seconds"] / total, 3) for stage, entry in stages.items()},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def child_ceilings(bundle_name: str, data: Path, threads: int | None, repeat: int) -> dict:
+    """The bare network (plain and channels-last) and bare pydicom decoding, best of ``repeat``."""
+    import pydicom
+    import torch
+
+    from scintipipe.bundle import resolve_bundle
+    from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
+    from scintipipe.runner import default_torch_threads
+
+    torch.set_num_threads(threads or default_torch_threads())
+    bundle = resolve_bundle(bundle_name, tasks_and_bundles(make_plugin_manager()).bundles)
     net = bundle.network("cpu")
-    result: dict = {"mode": mode, "files": len(files), "threads": threads}
-    if mode in ("classify", "explain"):
-        options = RunOptions(device="cpu", batch_size=64, segment=False, explain=mode == "explain", report=False, progress=False)
-        pipeline = Pipeline(pm, bundle, options)
-        ungated_pm = make_plugin_manager()
-        for name in GATE_PLUGINS:
-            ungated_pm.unregister(name=name)
-        ungated = Pipeline(ungated_pm, bundle, options)
-        with tempfile.TemporaryDirectory() as out:
-            pipeline.run(files[:16], Path(out))  # warm-up
-            ungated.run(files[:16], Path(out))
-            runs, ungated_runs = [], []
-            for _ in range(repeat):  # best of `repeat`: on a shared machine other processes' load only slows a run down
+    shape = bundle.config.get_parsed_content("network_def#in_shape", default=None) or [1, 96, 96]
+    inputs = torch.rand(512, *shape)
+
+    def network_rate(batches: torch.Tensor, model: torch.nn.Module) -> float:
+        with torch.inference_mode():
+            model(batches[:32])
+            best = float("inf")
+            for _ in range(repeat):
                 start = time.perf_counter()
-                summary = pipeline.run(files, Path(out))
-                runs.append(time.perf_counter() - start)
-                if mode == "classify":
-                    start = time.perf_counter()
-                    ungated_summary = ungated.run(files, Path(out))
-                    ungated_runs.append(time.perf_counter() - start)
-            seconds = min(runs)
-        result.update(classified=summary.classified, seconds=seconds, scans_per_s=summary.classified / seconds, run_seconds_all=[round(r, 3) for r in runs])
-        if mode == "classify":
-            ungated_rate = ungated_summary.classified / min(ungated_runs)
-            result.update(ungated_scans_per_s=ungated_rate, gate_cost_fraction=1 - result["scans_per_s"] / ungated_rate, gate_refused=len(summary.failures), gate_skipped=len(summary.skipped))
-        if mode == "classify":
-            pipeline = Pipeline(pm, bundle, RunOptions(device="cpu", segment=False, explain=False, report=False))
-            inputs = torch.stack([plain_tensor(pipeline.prepare(s)["input"]) for f in files for s in pipeline.load(f)])
-            with torch.inference_mode():
-                net(inputs[:64])
-                forwards = []
-                for _ in range(repeat):
-                    start = time.perf_counter()
-                    for i in range(0, len(inputs), 64):
-                        net(inputs[i : i + 64]).softmax(1)
-                    forwards.append(time.perf_counter() - start)
-                forward = min(forwards)
-            result.update(forward_seconds=forward, forward_scans_per_s=len(inputs) / forward, pipeline_overhead_fraction=1 - forward / seconds)
-            latencies = []
-            for path in files[:50]:
-                start = time.perf_counter()
-                cases = [pipeline.prepare(s) for s in pipeline.load(path)]
-                pipeline.classify(cases)
-                latencies.append((time.perf_counter() - start) * 1000)
-            result.update(latency_ms_median=statistics.median(latencies), latency_ms_p95=sorted(latencies)[int(0.95 * len(latencies)) - 1])
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                for i in range(0, len(batches), 32):
+                    model(batches[i : i + 32]).softmax(1)
+                best = min(best, time.perf_counter() - start)
+        return len(batches) / best
+
+    plain = network_rate(inputs, net)
+    channels_last = network_rate(inputs.contiguous(memory_format=torch.channels_last), net.to(memory_format=torch.channels_last))
+    net.to(memory_format=torch.contiguous_format)
+    files = dicom_files(data)[:500]
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for path in files:
+            pydicom.dcmread(path).pixel_array  # noqa: B018
+        best = min(best, time.perf_counter() - start)
+    decode = len(files) / best
+    return {"network_scans_per_s": plain, "network_channels_last_scans_per_s": channels_last, "decode_files_per_s": decode, "input_shape": list(shape), "ideal_scans_per_s": 1 / (1 / plain + 1 / decode)}
+
+
+def in_child(mode: str, args: argparse.Namespace, data: Path, workers: int | None = None, ungated: bool = False) -> dict:
+    """Run ``mode`` in a fresh process and return its figures (and its wall time, start-up included)."""
+    command = [sys.executable, __file__, "--child", mode, "--bundle", args.bundle, "--data", str(data), "--repeat", str(args.repeat)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if ungated:
+        command.append("--ungated")
+    start = time.perf_counter()
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = time.perf_counter() - start
     return result
+
+
+def markdown(report: dict) -> str:
+    c = report["ceilings"]
+    lines = [
+        "# `scintipipe run --no-explain --no-report` speed (issue 15)",
+        "",
+        f"Command: `{report['command']}`. {report['cpu_count']} CPUs, load average at start {report['load_average'][0]:.1f}. Figures of one run; the machine is shared.",
+        "",
+        f"- bare network, batches of 32: {c['network_scans_per_s']:.0f} scans/s (channels-last {c['network_channels_last_scans_per_s']:.0f})",
+        f"- bare pydicom decode: {c['decode_files_per_s']:.0f} files/s; single-process ideal {c['ideal_scans_per_s']:.0f} scans/s",
+        "",
+        "| scans | run rate (scans/s) | with process start (scans/s) | peak RSS (MB) | workers | torch threads |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size in report["sizes"]:
+        lines.append(f"| {size['classified']} | {size['classified'] / size['seconds']:.1f} | {size['classified'] / size['process_seconds']:.1f} | {size['peak_rss_mb']:.0f} | {size['workers']} | {size['torch_threads']} |")
+    if "marginal_scans_per_s" in report:
+        lines += ["", f"Marginal rate {report['marginal_scans_per_s']:.1f} scans/s: {100 * report['marginal_over_network']:.1f} % of the bare network, {100 * report['marginal_over_ideal']:.1f} % of the single-process ideal."]
+    largest = report["sizes"][-1]
+    lines += ["", f"Share of each stage ({largest['classified']} scans; time inside stage hooks, all threads added up):", "", "| stage | share | seconds | calls |", "|---|---|---|---|"]
+    for stage, share in sorted(largest["stage_share"].items(), key=lambda item: -item[1]):
+        lines.append(f"| {stage} | {100 * share:.1f} % | {largest['stage_seconds'][stage]} | {largest['stage_calls'][stage]} |")
+    if report.get("workers_comparison"):
+        lines += ["", "Worker threads, and the default without the gate's layers (smallest size, interleaved rounds, best per setting):", "", "| workers | scans/s |", "|---|---|"]
+        for workers, rate in report["workers_comparison"].items():
+            lines.append(f"| {workers} | {rate:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default="uptake4")
-    parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--center", default="a")
-    parser.add_argument("--data", type=Path, default=None, help="folder of scans (default: simulate into a temp folder)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/run_speed.json"))
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per mode; the best is reported (the machine may be shared)")
-    parser.add_argument("--mode", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", default="200,2000,20000", help="comma-separated numbers of scans")
+    parser.add_argument("--seed", type=int, default=200, help="seed of the first size; later sizes add one each")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the runner's)")
+    parser.add_argument("--workers", type=int, default=None, help="worker threads (default: the runner's)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes of the ceilings; the best is kept")
+    parser.add_argument("--compare-workers", action="store_true", help="also time 0, 1 and 2 workers, and the run without the gate's layers, on the smallest size")
+    parser.add_argument("--ungated", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/run_speed.json")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.mode:  # child process
-        print(json.dumps(measure(args.mode, args.bundle, args.data, args.threads, args.repeat)))
+    if args.child == "run":
+        print(json.dumps(child_run(args.bundle, args.data, args.workers, args.threads, args.ungated)))
         return
-    data = args.data or Path(tempfile.gettempdir()) / f"scintipipe-speed-{args.center}-{args.n}-{args.seed}"
-    simulate(data, args.n, args.seed, args.center)
-    results = []
-    for mode in ("classify", "explain"):
-        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--bundle", args.bundle, "--data", str(data), "--threads", str(args.threads), "--repeat", str(args.repeat)], check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    report = {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "repeat": args.repeat, "bundle": args.bundle, "n": args.n, "center": args.center, "results": results}
+    if args.child == "ceilings":
+        print(json.dumps(child_ceilings(args.bundle, args.data, args.threads, args.repeat)))
+        return
+    sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
+    folders = [simulate(n, args.seed + index + 1) for index, n in enumerate(sizes)]
+    report: dict = {"command": "python benchmarks/run_speed.py " + " ".join(sys.argv[1:]), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "bundle": args.bundle}
+    report["ceilings"] = in_child("ceilings", args, folders[-1])
+    report["sizes"] = [{"n": n, **in_child("run", args, folder, args.workers)} for n, folder in zip(sizes, folders, strict=False)]
+    if len(sizes) >= 2:
+        a, b = report["sizes"][0], report["sizes"][1]
+        marginal = (b["classified"] - a["classified"]) / (b["seconds"] - a["seconds"])
+        report.update(marginal_scans_per_s=marginal, marginal_over_network=marginal / report["ceilings"]["network_scans_per_s"], marginal_over_ideal=marginal / report["ceilings"]["ideal_scans_per_s"])
+    if args.compare_workers:
+        best: dict[str, float] = {}
+        for _ in range(2):  # interleaved rounds: the machine's load hits every setting
+            for workers in (0, 1, 2, "ungated"):
+                result = in_child("run", args, folders[0], args.workers, ungated=True) if workers == "ungated" else in_child("run", args, folders[0], workers)
+                best[str(workers)] = max(best.get(str(workers), 0.0), result["classified"] / result["seconds"])
+        report["workers_comparison"] = best
+    report["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    c, e = results
-    print(f"classification only: {c['scans_per_s']:.1f} scans/s ({c['classified']} scans, peak RSS {c['peak_rss_mb']:.0f} MB)")
-    print(f"with explain:        {e['scans_per_s']:.1f} scans/s (peak RSS {e['peak_rss_mb']:.0f} MB)")
-    print(f"bare forward pass:   {c['forward_scans_per_s']:.1f} scans/s; pipeline overhead {100 * c['pipeline_overhead_fraction']:.0f} % of total")
-    print(f"input gate:          {c['scans_per_s']:.1f} scans/s gated vs {c['ungated_scans_per_s']:.1f} ungated: the gate costs {100 * c['gate_cost_fraction']:.0f} % of throughput ({c['gate_refused']} refused, {c['gate_skipped']} skipped)")
-    print(f"single-scan latency: median {c['latency_ms_median']:.1f} ms, p95 {c['latency_ms_p95']:.1f} ms")
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Examples:
   scintipipe run --bundle my-uptake4/ scan1.dcm scan2.dcm --out results --no-explain
   scintipipe run --bundle uptake4 /data/thyroid --out results --device cuda --batch-size 64
   scintipipe run --bundle uptake4 scans/ --segmenter learned --threads 1
+  scintipipe run --bundle uptake4 big-folder/ --no-report --no-explain --workers 2
   scintipipe run --bundle uptake4 odd-exports/ --accept-ood
 
 \b
@@ -179,14 +180,20 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--accept-ood", is_flag=True, help="Classify views the gate's content and learned (out-of-distribution) layers refused; reports carry a warning banner. Metadata refusals (CT, MR, wrong radionuclide) stay.")
 @THREADS_OPTION
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Threads that load, gate and preprocess while the previous batch is classified (0: none, all in one thread; default: one per core beyond the first, at least 1). For run, --threads defaults to half the cores.",
+)
 @click.pass_context
 def run(
     ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool,
-    device: str | None, batch_size: int, progress: bool | None, accept_ood: bool, threads: int | None, **plugin_values: Any,
+    device: str | None, batch_size: int, progress: bool | None, accept_ood: bool, threads: int | None, workers: int | None, **plugin_values: Any,
 ) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively).
 
-    The options after --accept-ood (and --threads) belong to plugins (their add_options hook).
+    The options after --accept-ood (and --threads, --workers) belong to plugins (their add_options hook).
     """
     from scintipipe.bundle import resolve_bundle
     from scintipipe.loaders.files import iter_input_files
@@ -215,13 +222,14 @@ def run(
     import torch  # only now: usage errors above answer without loading PyTorch
 
     from scintipipe.pipeline import Pipeline, RunOptions, default_device
+    from scintipipe.runner import default_torch_threads
 
-    set_threads(threads)
+    set_threads(threads or default_torch_threads())  # beside the worker threads: half the cores
     if device == "cuda" and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was asked for but no CUDA device is available")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
-        accept_ood=accept_ood, plugin_options=plugin_values,
+        accept_ood=accept_ood, plugin_options=plugin_values, workers=workers,
     )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle

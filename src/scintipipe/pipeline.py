@@ -1,9 +1,14 @@
 """The pipeline runner: the only place that calls stage hooks.
 
-For each input file: ``load`` → per view ``gate`` → ``preprocess`` → ``segment``; views
-are queued and, a batch at a time, the learned ``gate`` score → ``classify`` → ``explain``
-→ ``report``. The model is loaded once per run. A failure in one file is written to
-``errors.csv`` (with the stage, and the gate layer for refusals) and the batch goes on.
+:meth:`Pipeline.process` is the one way to run the stages. For each input file, in a pool
+of worker threads (:mod:`scintipipe.runner`): ``load`` → per view ``gate`` → ``preprocess``
+→ ``segment``; in the calling thread, a batch at a time, the learned ``gate`` score →
+``classify`` → ``explain``. It yields every case, or a :class:`~scintipipe.runner.Failure`,
+in input order. :meth:`Pipeline.run` consumes it: ``report``, ``predictions.csv`` (a row as
+each case is done), ``errors.csv``. The model is loaded once per run. A failure in one file
+is written to ``errors.csv`` (with the stage, and the gate layer for refusals) and the batch
+goes on. Each stage hook's time comes from the stage-timing plugin
+(:mod:`scintipipe.builtin.stage_timing`).
 
 Files of one DICOM study are handled together (see :mod:`scintipipe.loaders.studies`):
 views the gate skips as syringe images are offered for the thyroid uptake of the other
@@ -16,37 +21,27 @@ import csv
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 import torch
 from monai.data import MetaTensor
 from tqdm import tqdm
 
+from scintipipe.builtin.stage_timing import STAGE_OF_HOOK, StageTimes, recording
 from scintipipe.bundle import Bundle
 from scintipipe.context import RunContext
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
 from scintipipe.gate.refusal import GATE_COLUMNS, GateRefused, Refusal
 from scintipipe.loaders.studies import choose_syringes, study_groups
+from scintipipe.runner import Failure, default_workers, ordered_map
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
 # Files that sit beside scans (labels, notes, reports): skipped with a note, not failures.
 SIDECAR_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".md", ".html", ".pdf", ".log", ".xml", ".yaml", ".yml")
-
-STAGE_OF_HOOK = {
-    "load_scans": "load",
-    "gate_scan": "gate",
-    "gate_batch": "gate",
-    "preprocess_scan": "preprocess",
-    "segment_scan": "segment",
-    "classify_batch": "classify",
-    "explain_batch": "explain",
-    "report_case": "report",
-    "report_run": "report",
-}
-
 
 @dataclass
 class RunOptions:
@@ -66,6 +61,11 @@ class RunOptions:
         plugin_options: values of options plugins declare in ``add_options`` by name
             (``{"segmenter": "learned", "pdf": True}``); the others take their defaults.
             Stage hooks see them all as ``context.options``.
+        workers: threads that load, gate and preprocess while the previous batch is
+            classified (``0``: all in the calling thread; ``None``:
+            :func:`scintipipe.runner.default_workers`).
+        in_flight: units of work (files, or DICOM studies when segmenting) submitted ahead
+            of the one being waited for (``None``: twice ``workers``); bounds memory.
     """
 
     device: str = "cpu"
@@ -77,11 +77,13 @@ class RunOptions:
     explain_classes: tuple[str, ...] = ()
     accept_ood: bool = False
     plugin_options: dict[str, Any] = field(default_factory=dict)
+    workers: int | None = None
+    in_flight: int | None = None
 
 
 @dataclass
 class RunSummary:
-    """What a run produced."""
+    """What a run produced (``stage_seconds``: ``{stage: {"seconds", "calls"}}`` from the stage-timing plugin)."""
 
     files: int = 0
     classified: int = 0
@@ -89,6 +91,7 @@ class RunSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     cases: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    stage_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -293,7 +296,7 @@ class Pipeline:
         if verdicts is None:
             return []
         refused = []
-        for case, verdict in zip(cases, verdicts):
+        for case, verdict in zip(cases, verdicts, strict=False):
             gate = case.setdefault("gate", {"overridden": [], "against_advice": False})
             gate["ood_score"] = float(verdict["ood_score"])
             gate["in_distribution"] = bool(verdict["in_distribution"])
@@ -318,18 +321,21 @@ class Pipeline:
         """
         sources = ", ".join(c["source"] for c in cases[:3]) + (" ..." if len(cases) > 3 else "")
         inputs = torch.stack([plain_tensor(c["input"]) for c in cases]).float()
-        refused = self.score_out_of_distribution(cases, inputs, sources)
+        self.bundle.network(self.options.device)  # built outside inference mode, or its weights could not serve Grad-CAM
+        with torch.inference_mode():  # not around explain: Grad-CAM needs gradients
+            refused = self.score_out_of_distribution(cases, inputs, sources)
         if refused:
             keep = [index for index, case in enumerate(cases) if "refused" not in case]
             cases, inputs = [cases[index] for index in keep], inputs[keep]
             if not cases:
                 return refused
-        probs = self.call("classify_batch", sources, inputs=inputs, bundle=self.bundle, device=self.options.device)
+        with torch.inference_mode():
+            probs = self.call("classify_batch", sources, inputs=inputs, bundle=self.bundle, device=self.options.device)
         if probs is None:
             raise ScanError(sources, f"no plugin could classify with bundle {self.bundle.name!r}")
         probs = torch.as_tensor(probs)
         labels = self.bundle.labels
-        for case, row in zip(cases, probs.tolist()):
+        for case, row in zip(cases, probs.tolist(), strict=False):
             case["prediction"] = prediction_row(case["source"], row, labels)
             case["prediction"].update(gate_columns(case.get("gate")))
         if self.options.explain:
@@ -341,7 +347,7 @@ class Pipeline:
                 maps = self.call("explain_batch", sources, inputs=inputs, class_indices=indices, bundle=self.bundle, device=self.options.device)
                 if maps is None:
                     break
-                for case, index, heatmap in zip(cases, indices, maps):
+                for case, index, heatmap in zip(cases, indices, maps, strict=False):
                     case["heatmaps"][labels[index]] = heatmap
                     if label is None:
                         case["heatmap"] = heatmap
@@ -359,8 +365,137 @@ class Pipeline:
 
     # ---- the run ----------------------------------------------------------------------
 
+    def failure(self, source: str, exc: BaseException, stage: str) -> Failure:
+        """The :class:`Failure` record of ``source`` failing with ``exc`` in ``stage``."""
+        reason = exc.reason if isinstance(exc, ScanError) and str(exc.source) == source else str(exc)
+        return Failure(source, error_stage(exc, stage), reason, exc)
+
+    def work_units(self, inputs: list[Path | str | dict[str, Any]]) -> list[list[Any]]:
+        """Split the inputs into units prepared together: one per DICOM study when the
+        segment stage runs (a study's syringe images serve its thyroid views), else one per input."""
+        if not self.segments:
+            return [[entry] for entry in inputs]
+        files = [Path(entry) for entry in inputs if not isinstance(entry, dict)]
+        groups = iter(study_groups(files))
+        units: list[list[Any]] = []
+        seen_files = False
+        for entry in inputs:  # loaded scans stay units of their own, where they were
+            if isinstance(entry, dict):
+                units.append([entry])
+            elif not seen_files:
+                units.extend(groups)
+                seen_files = True
+        return units
+
+    def prepare_unit(self, unit: list[Any]) -> list[dict[str, Any] | Failure]:
+        """Load, gate and prepare one unit's inputs (runs in a worker thread).
+
+        Every view is gated before any is prepared, so that a syringe image anywhere in a
+        study is offered for the uptake of all its thyroid views.
+
+        Returns:
+            A prepared case or a :class:`Failure` for every view (or unreadable file), in order.
+        """
+        items: list[dict[str, Any] | Failure | None] = []
+        admitted: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        syringes: list[tuple[str, dict[str, Any]]] = []
+        for entry in unit:
+            if isinstance(entry, dict):
+                path, scans = None, [entry]
+            else:
+                path = Path(entry)
+                try:
+                    scans = self.load(path)
+                except NotAnImage as note:
+                    items.append(Failure(str(path), "load", note.reason, note, skipped=True))
+                    continue
+                except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+                    items.append(self.failure(str(path), exc, "load"))
+                    continue
+            syringe_meta = None
+            for scan in scans:
+                try:
+                    gate = self.admit(scan)
+                except GateRefused as refused:
+                    if not refused.refusal.skip:
+                        items.append(self.failure(scan["source"], refused, "gate"))
+                        continue
+                    items.append(Failure(scan["source"], error_stage(refused, "gate"), refused.refusal.reason, refused, skipped=True))
+                    if refused.refusal.kind == "syringe" and syringe_meta is None:
+                        syringe_meta = dict(scan["image"].meta)
+                    continue
+                except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+                    items.append(self.failure(scan["source"], exc, "gate"))
+                    continue
+                admitted.append((len(items), scan, gate))
+                items.append(None)  # its place, filled once the whole unit is gated
+            if syringe_meta is not None and path is not None:
+                syringes.append((str(path), syringe_meta))
+        syringe = choose_syringes(syringes)
+        for index, scan, gate in admitted:
+            try:
+                items[index] = self.prepare(scan, gate, syringe)
+            except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+                items[index] = self.failure(scan["source"], exc, "preprocess")
+        return items  # type: ignore[return-value]
+
+    def finish_batch(self, items: list[dict[str, Any] | Failure]) -> list[dict[str, Any] | Failure]:
+        """Classify (and explain) the cases among ``items``; the refused and failed become :class:`Failure` records, in place."""
+        cases = [item for item in items if isinstance(item, dict)]
+        if not cases:
+            return items
+        try:
+            self.classify(cases)
+        except Exception as exc:  # noqa: BLE001  (the whole batch failed in classify/explain)
+            return [self.failure(item["source"], exc, "classify") if isinstance(item, dict) else item for item in items]
+        return [self.failure(item["source"], item["refused"], "gate") if isinstance(item, dict) and "refused" in item else item for item in items]
+
+    def stream(self, units: list[list[Any]]) -> Iterator[dict[str, Any] | Failure]:
+        """Prepare units in the worker pool while classifying the previous batch; yield in order."""
+        workers = default_workers() if self.options.workers is None else self.options.workers
+        batch: list[dict[str, Any] | Failure] = []
+        n_cases = 0
+        for items in ordered_map(self.prepare_unit, units, workers, self.options.in_flight):
+            for item in items:
+                batch.append(item)
+                n_cases += isinstance(item, dict)
+                if n_cases >= self.options.batch_size:
+                    yield from self.finish_batch(batch)
+                    batch, n_cases = [], 0
+        yield from self.finish_batch(batch)
+
+    def process(self, inputs: Iterable[Path | str | dict[str, Any]], times: StageTimes | None = None) -> Iterator[dict[str, Any] | Failure]:
+        """Run the stages over ``inputs``: the one way to run them.
+
+        Files are loaded, gated and preprocessed (and segmented, when ``segments``) in a
+        pool of ``options.workers`` threads while the previous batch is classified and
+        explained; a few units are in flight at once, never the whole input.
+
+        Args:
+            inputs: files, or scans already loaded (dicts with ``source`` and ``image``).
+            times: where the stage-timing plugin adds each stage-hook call's time (a new
+                :class:`StageTimes` when not given); also kept as ``self.stage_times``.
+
+        Yields:
+            For every view, in input order: its case (``prediction``, ``gate``, and
+            ``segmentation``/``heatmaps`` when those stages ran), or a :class:`Failure` for
+            a view or file that failed or was skipped.
+        """
+        self.stage_times = times if times is not None else StageTimes()
+        stream = self.stream(self.work_units(list(inputs)))
+        try:
+            while True:
+                with recording(self.stage_times):  # only around the runner's own work, not the caller's
+                    try:
+                        item = next(stream)
+                    except StopIteration:
+                        return
+                yield item
+        finally:
+            stream.close()
+
     def run(self, files: Iterable[Path], out_dir: Path) -> RunSummary:
-        """Process every file, writing ``predictions.csv``, ``errors.csv`` and case folders.
+        """Process every file, writing ``predictions.csv`` (a row as each case is done), ``errors.csv`` and case folders.
 
         Args:
             files: input files (directories already expanded).
@@ -373,102 +508,64 @@ class Pipeline:
         start = time.perf_counter()
         namer = CaseNamer()
         labels = self.bundle.labels
+        times = StageTimes()
         with (out_dir / "predictions.csv").open("w", newline="") as pred_handle, (out_dir / "errors.csv").open("w", newline="") as err_handle:
             predictions = csv.DictWriter(pred_handle, fieldnames=[*prediction_columns(labels), *GATE_COLUMNS])
             predictions.writeheader()
+            pred_handle.flush()
             errors = csv.writer(err_handle)
             errors.writerow(["source", "stage", "error"])
 
-            def fail(source: str, exc: BaseException, stage: str) -> None:
-                reason = exc.reason if isinstance(exc, ScanError) and str(exc.source) == source else str(exc)
-                summary.failures.append((source, reason))
-                errors.writerow([source, error_stage(exc, stage), reason])
+            def record(failure: Failure) -> None:
+                if failure.skipped:
+                    summary.skipped.append((failure.source, failure.reason))
+                    self.log(f"skipped {failure.source}: {failure.reason}")
+                    return
+                summary.failures.append((failure.source, failure.reason))
+                errors.writerow([failure.source, failure.stage, failure.reason])
                 err_handle.flush()
 
-            def skip(source: str, reason: str) -> None:
-                summary.skipped.append((source, reason))
-                self.log(f"skipped {source}: {reason}")
+            def report(case: dict[str, Any]) -> None:
+                case_name = None
+                case["outputs"] = []
+                if self.options.report:
+                    case_name = namer(case["source"])
+                    case_dir = out_dir / case_name
+                    case_dir.mkdir(parents=True, exist_ok=True)
+                    with recording(times):
+                        written = self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
+                    case["outputs"] = relative_outputs(written, out_dir)
+                predictions.writerow(case["prediction"])
+                pred_handle.flush()  # an interrupted run keeps every row it finished
+                summary.classified += 1
+                quantities = (case.get("segmentation") or {}).get("quantities")
+                summary.cases.append(
+                    {"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities, "gate": case.get("gate"), "outputs": case["outputs"]}
+                )
 
-            def flush(pending: list[dict[str, Any]]) -> None:
-                if not pending:
-                    return
-                try:
-                    self.classify(pending)
-                except Exception as exc:  # the whole batch failed in classify/explain
-                    for case in pending:
-                        fail(case["source"], exc, "classify")
-                    pending.clear()
-                    return
-                for case in pending:
-                    if "refused" in case:
-                        fail(case["source"], case["refused"], "gate")
-                        continue
-                    try:
-                        case_name = None
-                        case["outputs"] = []
-                        if self.options.report:
-                            case_name = namer(case["source"])
-                            case_dir = out_dir / case_name
-                            case_dir.mkdir(parents=True, exist_ok=True)
-                            written = self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
-                            case["outputs"] = relative_outputs(written, out_dir)
-                        predictions.writerow(case["prediction"])
-                        summary.classified += 1
-                        quantities = (case.get("segmentation") or {}).get("quantities")
-                        summary.cases.append(
-                            {"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities, "gate": case.get("gate"), "outputs": case["outputs"]}
-                        )
-                    except Exception as exc:
-                        fail(case["source"], exc, "report")
-                pred_handle.flush()
-                pending.clear()
-
-            pending: list[dict[str, Any]] = []
             bar = tqdm(total=len(files), desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
-            groups = study_groups(files) if self.segments else [[path] for path in files]
-            for group in groups:
-                admitted: list[tuple[dict[str, Any], dict[str, Any]]] = []
-                syringes: list[tuple[str, dict[str, Any]]] = []
-                for path in group:
+            last_file = None
+            for item in self.process(files, times):
+                source = item.source if isinstance(item, Failure) else item["source"]
+                file = source.partition("#")[0]
+                if file != last_file:
                     bar.update(1)
-                    try:
-                        scans = self.load(path)
-                    except NotAnImage as note:
-                        skip(str(path), note.reason)
-                        continue
-                    except Exception as exc:
-                        fail(str(path), exc, "load")
-                        continue
-                    syringe_meta = None
-                    for scan in scans:
-                        try:
-                            admitted.append((scan, self.admit(scan)))
-                        except GateRefused as refused:
-                            if not refused.refusal.skip:
-                                fail(scan["source"], refused, "gate")
-                                continue
-                            skip(scan["source"], refused.refusal.reason)
-                            if refused.refusal.kind == "syringe" and syringe_meta is None:
-                                syringe_meta = dict(scan["image"].meta)
-                        except Exception as exc:
-                            fail(scan["source"], exc, "gate")
-                    if syringe_meta is not None:
-                        syringes.append((str(path), syringe_meta))
-                syringe = choose_syringes(syringes)
-                for scan, gate in admitted:
-                    try:
-                        pending.append(self.prepare(scan, gate, syringe))
-                    except Exception as exc:
-                        fail(scan["source"], exc, "preprocess")
-                    if len(pending) >= self.options.batch_size:
-                        flush(pending)
-            flush(pending)
+                    last_file = file
+                if isinstance(item, Failure):
+                    record(item)
+                    continue
+                try:
+                    report(item)
+                except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+                    record(self.failure(item["source"], exc, "report"))
             bar.close()
             try:  # batch-level outputs (study tables, index.html) are written with --no-report too
-                self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
-            except Exception as exc:
-                fail(str(out_dir), exc, "report")
+                with recording(times):
+                    self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
+            except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+                record(self.failure(str(out_dir), exc, "report"))
         summary.seconds = time.perf_counter() - start
+        summary.stage_seconds = times.by_stage()
         return summary
 
     def _progress_disabled(self, n_files: int) -> bool | None:

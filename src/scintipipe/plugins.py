@@ -42,6 +42,7 @@ from scintipipe.registry import (
 ENTRY_POINT_GROUP = "scintipipe"
 
 DEFAULT_PLUGINS = (
+    "scintipipe.builtin.stage_timing",
     "scintipipe.builtin.load_dicom",
     "scintipipe.builtin.load_raster",
     "scintipipe.builtin.load_volume",

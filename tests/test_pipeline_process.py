@@ -1,0 +1,141 @@
+"""`Pipeline.process`: order, failures, bounded memory, workers, stage timing, interrupted runs.
+
+The bundle is the shape-only test bundle (random weights) and the scans are the docs'
+raw-camera files: these tests check the machinery, never what the labels say.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli_helpers import read_csv, run
+from scintipipe import hookimpl
+from scintipipe.bundle import Bundle
+from scintipipe.pipeline import Pipeline, RunOptions
+from scintipipe.plugins import make_plugin_manager
+from scintipipe.runner import Failure, ordered_map
+from test_run import blob, docs_plugin_dir, write_raw  # noqa: F401  (docs_plugin_dir is a fixture)
+
+
+class CountingLoader:
+    """Counts the views loaded (a ``wrapper`` around ``load_scans``), and fails hard on one file."""
+
+    def __init__(self, interrupt_on: str | None = None) -> None:
+        self.loaded = 0
+        self.lock = threading.Lock()
+        self.interrupt_on = interrupt_on
+
+    @hookimpl(wrapper=True)
+    def load_scans(self, path: Path) -> Any:
+        if self.interrupt_on and path.name == self.interrupt_on:
+            raise KeyboardInterrupt
+        scans = yield
+        with self.lock:
+            self.loaded += len(scans or [])
+        return scans
+
+
+def make_pipeline(plugins_dir: Path, bundle: Path, **options: Any) -> tuple[Pipeline, Any]:
+    pm = make_plugin_manager(plugins_dir=plugins_dir)
+    settings = {"explain": False, "report": False, "progress": False, **options}
+    return Pipeline(pm, Bundle(bundle), RunOptions(**settings), log=lambda message: None), pm
+
+
+def scans(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    return [write_raw(folder / f"case{i:02d}.raw", blob(i % 7)) for i in range(n)]
+
+
+def source_of(item: dict[str, Any] | Failure) -> str:
+    return item.source if isinstance(item, Failure) else item["source"]
+
+
+def test_ordered_map_keeps_order_and_runs_inline_with_no_workers() -> None:
+    assert list(ordered_map(lambda x: x + 1, range(7), workers=3, in_flight=2)) == list(range(1, 8))
+    assert list(ordered_map(lambda x: threading.current_thread().name, range(2), workers=0)) == [threading.current_thread().name] * 2
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_process_yields_in_order_and_a_failure_does_not_stop_the_rest(workers: int, tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    files = scans(tmp_path / "scans", 6)
+    files[2].write_bytes(files[2].read_bytes()[:20])  # a truncated file: fails in load
+    pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle, workers=workers, batch_size=2)
+    items = list(pipeline.process(files))
+    assert [source_of(item) for item in items] == [str(path) for path in files]
+    (failure,) = [item for item in items if isinstance(item, Failure)]
+    assert failure.source == str(files[2]) and failure.stage == "load" and not failure.skipped
+    for item in items:
+        if not isinstance(item, Failure):
+            assert set(item["prediction"]) >= {"label", "confidence"} and "gate" in item
+
+
+def test_process_takes_scans_already_loaded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    files = scans(tmp_path / "scans", 3)
+    pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle)
+    loaded = [scan for path in files for scan in pipeline.load(path)]
+    from_scans = [item["prediction"] for item in pipeline.process(loaded)]
+    from_files = [item["prediction"] for item in pipeline.process(files)]
+    assert from_scans == from_files
+
+
+def test_memory_stays_bounded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    """At any moment the views loaded but not yet handed back are at most a batch plus the units in flight."""
+    files = scans(tmp_path / "scans", 24)
+    batch_size, in_flight = 2, 3
+    pipeline, pm = make_pipeline(docs_plugin_dir, tiny_bundle, workers=2, batch_size=batch_size, in_flight=in_flight)
+    counter = CountingLoader()
+    pm.register(counter, name="counter")
+    alive = []
+    for yielded, _ in enumerate(pipeline.process(files), start=1):
+        alive.append(counter.loaded - yielded)
+    assert counter.loaded == len(files) == yielded
+    assert max(alive) <= batch_size + in_flight < len(files)
+
+
+def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    files = scans(tmp_path / "scans", 9)
+    outputs = {}
+    for workers in (0, 1, 2):
+        out = tmp_path / f"out{workers}"
+        code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), *map(str, files), "--out", str(out), "--batch-size", "4", "--workers", str(workers), "--no-explain"])
+        assert code == 0, output
+        outputs[workers] = (out / "predictions.csv").read_text()
+    assert len(read_csv(tmp_path / "out2" / "predictions.csv")) == len(files)
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_stage_timing_reports_every_stage(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    files = scans(tmp_path / "scans", 3)
+    pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle, explain=True, report=True, workers=1)
+    summary = pipeline.run(files, tmp_path / "out")
+    assert summary.classified == 3
+    stages = summary.stage_seconds
+    assert set(stages) == {"load", "gate", "preprocess", "segment", "classify", "explain", "report"}
+    assert stages["load"]["calls"] == 3 and stages["preprocess"]["calls"] == 3
+    assert stages["report"]["calls"] == 3 + 1  # report_case per case, report_run once
+    assert all(entry["seconds"] > 0 for entry in stages.values())
+    assert set(pipeline.stage_times.by_hook()) >= {"load_scans", "gate_scan", "gate_batch", "classify_batch", "explain_batch", "report_case", "report_run"}
+
+
+def test_timing_stays_off_outside_a_run(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    (path,) = scans(tmp_path / "scans", 1)
+    pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle)
+    assert pipeline.load(path)  # no recording open: the wrappers only pass the call on
+    from scintipipe.builtin.stage_timing import CURRENT_TIMES
+
+    assert CURRENT_TIMES.get() is None
+
+
+def test_an_interrupted_run_keeps_the_rows_it_finished(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    files = scans(tmp_path / "scans", 8)
+    pipeline, pm = make_pipeline(docs_plugin_dir, tiny_bundle, workers=2, batch_size=2)
+    pm.register(CountingLoader(interrupt_on=files[6].name), name="interrupter")
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run(files, out)
+    rows = read_csv(out / "predictions.csv")
+    assert [row["source"] for row in rows] == [str(path) for path in files[:6]]
