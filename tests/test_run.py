@@ -88,18 +88,22 @@ def test_failures_are_listed_and_the_rest_processed(tiny_bundle: Path, docs_plug
     np.array([64, 64, 2210, 1, 2, 3], dtype="<u2").tofile(scans / "short.raw")
     write_raw(scans / "flat.raw", np.full((64, 64), 7))
     (scans / "notes.bin").write_text("not an image")
+    (scans / "empty.bin").write_bytes(b"")
     (scans / "labels.csv").write_text("file,label\ngood.raw,heterogeneous\n")
     out = tmp_path / "results"
     code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain"])
     assert code == 1, output
     assert [Path(r["source"]).name for r in read_csv(out / "predictions.csv")] == ["good.raw"]
     errors = {Path(r["source"]).name: r["error"] for r in read_csv(out / "errors.csv")}
-    assert set(errors) == {"short.raw", "flat.raw", "notes.bin"}  # labels.csv is skipped, not failed
+    assert set(errors) == {"short.raw", "flat.raw", "notes.bin", "empty.bin"}  # labels.csv is skipped, not failed
+    assert errors["empty.bin"] == "empty file (0 bytes)"
     assert "header says 64x64" in errors["short.raw"]
     assert "constant pixel data" in errors["flat.raw"]
     assert "not a recognised image format" in errors["notes.bin"]
     assert "errors.csv" in output
     assert "skipped" in output and "labels.csv" in output
+    for name in ("short.raw", "flat.raw", "notes.bin", "empty.bin"):  # each failure named on the console, with its reason
+        assert re.search(rf"failed \S*{re.escape(name)}: \S", output), output
 
 
 def test_plugin_failure_names_plugin_stage_and_file(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:

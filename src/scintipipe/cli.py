@@ -242,9 +242,23 @@ def run(
         f"({rate:.1f}/s); {len(summary.failures)} failed, {len(summary.skipped)} skipped. Results: {out_dir}",
         err=True,
     )
-    if summary.failures:
-        click.echo(f"failures are listed in {out_dir / 'errors.csv'}", err=True)
+    for line in failure_lines(summary.failures, out_dir / "errors.csv"):
+        click.echo(line, err=True)
     ctx.exit(summary.exit_code)
+
+
+#: failed inputs named one by one on the console; the rest are counted (all are in errors.csv)
+FAILURES_SHOWN = 20
+
+
+def failure_lines(failures: list[tuple[str, str]], errors_csv: Path) -> list[str]:
+    """One ``failed SOURCE: REASON`` line per failed input (the first :data:`FAILURES_SHOWN`), then where all of them are."""
+    if not failures:
+        return []
+    lines = [f"failed {source}: {reason}" for source, reason in failures[:FAILURES_SHOWN]]
+    more = len(failures) - FAILURES_SHOWN
+    lines.append(f"... and {more} more; every failure is in {errors_csv}" if more > 0 else f"failures are listed in {errors_csv}")
+    return lines
 
 
 @cli.command()

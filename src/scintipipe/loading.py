@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
 
@@ -46,6 +46,16 @@ def load_views(pm: pluggy.PluginManager, path: str | Path, context: Any = None) 
     scans = pm.hook.load_scans(path=path, context=context if context is not None else RunContext())
     if scans is not None:
         return scans
+    refuse_unclaimed(path)
+
+
+def refuse_unclaimed(path: Path) -> NoReturn:
+    """Say why no loader claimed ``path``: a side-car file, an empty file, or an unknown format.
+
+    Raises:
+        NotAnImage: a side-car file (labels, notes, reports).
+        ScanError: an empty file, or one of no known format.
+    """
     if path.suffix.lower() in SIDECAR_SUFFIXES:
         raise NotAnImage(path, f"a {path.suffix.lower()} file, not an image")
     if path.is_file() and path.stat().st_size == 0:

@@ -37,11 +37,10 @@ from scintipipe.context import RunContext
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
 from scintipipe.gate.refusal import GATE_COLUMNS, GateRefused, Refusal
 from scintipipe.loaders.studies import choose_syringes, study_groups
+from scintipipe.loading import refuse_unclaimed
 from scintipipe.runner import Failure, default_workers, ordered_map
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
-# Files that sit beside scans (labels, notes, reports): skipped with a note, not failures.
-SIDECAR_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".txt", ".md", ".html", ".pdf", ".log", ".xml", ".yaml", ".yml")
 
 @dataclass
 class RunOptions:
@@ -230,10 +229,8 @@ class Pipeline:
     def load(self, path: Path) -> list[dict[str, Any]]:
         """Load one file into views; raise ScanError when no loader reads it."""
         scans = self.call("load_scans", str(path), path=path)
-        if scans is None and path.suffix.lower() in SIDECAR_SUFFIXES:
-            raise NotAnImage(path, f"a {path.suffix.lower()} file, not an image")
         if scans is None:
-            raise ScanError(path, "not a recognised image format (DICOM, PNG, JPEG, TIFF, NIfTI, MetaImage or NRRD)")
+            refuse_unclaimed(path)
         return scans
 
     def admit(self, scan: dict[str, Any]) -> dict[str, Any]:
