@@ -22,8 +22,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scintipipe.bundle import Bundle
+    from scintipipe.bundle import Bundle, resolve_bundle
     from scintipipe.bundle_writer import write_bundle
+    from scintipipe.case import Case, Scan, source_file, source_view
     from scintipipe.context import RunContext
     from scintipipe.errors import NotAnImage, ScanError, ScintipipeError
     from scintipipe.evaluation.delong import delong_auc_ci, delong_test
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from scintipipe.gate.refusal import Refusal
     from scintipipe.hookspecs import hookimpl
     from scintipipe.networks.registry import NetworkSpec, build_network
-    from scintipipe.plugins import make_plugin_manager
+    from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
     from scintipipe.registry import (
         Alternative,
         CenterRegister,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
     from scintipipe.simulate.neck import NeckActivities, log_uniform, place_grid, simulate_neck_view
     from scintipipe.simulate.normal import NORMAL_MIN_CONTRAST, draw_normal_findings, normal_rule
     from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
-    from scintipipe.simulate.preview import display_image
+    from scintipipe.simulate.preview import contact_sheet, display_image
     from scintipipe.simulate.scene import Scene
     from scintipipe.simulate.thyroid import (
         Lobe,
@@ -82,11 +83,12 @@ if TYPE_CHECKING:
     from scintipipe.simulate.uptake4 import meets_rule as uptake4_rule
     from scintipipe.simulate.writer import assign_labels, case_identity, case_rng
     from scintipipe.testing import run_cli
-    from scintipipe.training.data import read_labels
+    from scintipipe.training.data import ExtraTraining, read_labels
     from scintipipe.training.evaluate import classify_labelled, resampling_experiment
     from scintipipe.training.loop import predict
     from scintipipe.training.recipe import load_recipe
     from scintipipe.training.train import build_network as build_recipe_network
+    from scintipipe.training.train import train_bundle
     from scintipipe.transforms.dictionary import ArrayTransform, ArrayTransformd
 
 #: every public name and its home, ``"module:attribute"``, imported on first use
@@ -104,6 +106,11 @@ _EXPORTS: dict[str, str] = {
     "make_plugin_manager": "scintipipe.plugins:make_plugin_manager",
     # options, named alternatives and the run context
     "RunContext": "scintipipe.context:RunContext",
+    # what flows through the stage hooks
+    "Scan": "scintipipe.case:Scan",
+    "Case": "scintipipe.case:Case",
+    "source_file": "scintipipe.case:source_file",
+    "source_view": "scintipipe.case:source_view",
     "OptionRegister": "scintipipe.registry:OptionRegister",
     "PluginOption": "scintipipe.registry:PluginOption",
     "SegmenterRegister": "scintipipe.registry:SegmenterRegister",
@@ -117,6 +124,8 @@ _EXPORTS: dict[str, str] = {
     # scans, bundles, transforms and networks
     "make_scan": "scintipipe.scan:make_scan",
     "Bundle": "scintipipe.bundle:Bundle",
+    "resolve_bundle": "scintipipe.bundle:resolve_bundle",
+    "tasks_and_bundles": "scintipipe.plugins:tasks_and_bundles",
     "write_bundle": "scintipipe.bundle_writer:write_bundle",
     "ArrayTransform": "scintipipe.transforms.dictionary:ArrayTransform",
     "ArrayTransformd": "scintipipe.transforms.dictionary:ArrayTransformd",
@@ -174,10 +183,13 @@ _EXPORTS: dict[str, str] = {
     "case_identity": "scintipipe.simulate.writer:case_identity",
     "case_rng": "scintipipe.simulate.writer:case_rng",
     "display_image": "scintipipe.simulate.preview:display_image",
+    "contact_sheet": "scintipipe.simulate.preview:contact_sheet",
     # training and evaluation (a plugin's benchmarks)
     "load_recipe": "scintipipe.training.recipe:load_recipe",
     "build_recipe_network": "scintipipe.training.train:build_network",
     "read_labels": "scintipipe.training.data:read_labels",
+    "ExtraTraining": "scintipipe.training.data:ExtraTraining",
+    "train_bundle": "scintipipe.training.train:train_bundle",
     "predict": "scintipipe.training.loop:predict",
     "classify_labelled": "scintipipe.training.evaluate:classify_labelled",
     "resampling_experiment": "scintipipe.training.evaluate:resampling_experiment",
@@ -209,6 +221,11 @@ __all__ = [
     "make_plugin_manager",
     # options, named alternatives and the run context
     "RunContext",
+    # what flows through the stage hooks
+    "Scan",
+    "Case",
+    "source_file",
+    "source_view",
     "OptionRegister",
     "PluginOption",
     "SegmenterRegister",
@@ -222,6 +239,8 @@ __all__ = [
     # scans, bundles, transforms and networks
     "make_scan",
     "Bundle",
+    "resolve_bundle",
+    "tasks_and_bundles",
     "write_bundle",
     "ArrayTransform",
     "ArrayTransformd",
@@ -279,10 +298,13 @@ __all__ = [
     "case_identity",
     "case_rng",
     "display_image",
+    "contact_sheet",
     # training and evaluation (a plugin's benchmarks)
     "load_recipe",
     "build_recipe_network",
     "read_labels",
+    "ExtraTraining",
+    "train_bundle",
     "predict",
     "classify_labelled",
     "resampling_experiment",

@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from scintipipe.bundle import Bundle
+    from scintipipe.case import Case, Scan
     from scintipipe.context import RunContext
     from scintipipe.gate import Refusal
     from scintipipe.registry import (
@@ -224,7 +225,7 @@ def register_explainers(register: ExplainerRegister) -> None:
 
 
 @hookspec(firstresult=True)
-def load_scans(path: Path, context: RunContext) -> list[dict[str, Any]] | None:
+def load_scans(path: Path, context: RunContext) -> list[Scan] | None:
     """Read one file into scans, one per planar view. Stops at first non-None result.
 
     Args:
@@ -254,7 +255,7 @@ def load_scans(path: Path, context: RunContext) -> list[dict[str, Any]] | None:
 
 
 @hookspec
-def gate_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -> Refusal | dict[str, Any] | None:
+def gate_scan(scan: Case, bundle: Bundle, context: RunContext) -> Refusal | dict[str, Any] | None:
     """Say whether a loaded view may be classified with this bundle. Every implementation runs.
 
     Runs after ``load`` and before ``preprocess``. Any refusal keeps the view from the
@@ -314,7 +315,7 @@ def gate_batch(inputs: Any, bundle: Bundle, device: str, context: RunContext) ->
 
 
 @hookspec(firstresult=True)
-def preprocess_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -> dict[str, Any] | None:
+def preprocess_scan(scan: Case, bundle: Bundle, context: RunContext) -> Case | None:
     """Turn a loaded scan into the network input a bundle expects. Stops at first non-None result.
 
     Args:
@@ -343,7 +344,7 @@ def preprocess_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -
 
 
 @hookspec(firstresult=True)
-def segment_scan(scan: dict[str, Any], bundle: Bundle, context: RunContext) -> dict[str, Any] | None:
+def segment_scan(scan: Case, bundle: Bundle, context: RunContext) -> dict[str, Any] | None:
     """Find regions of interest and quantify them. Stops at first non-None result.
 
     The built-in implementation (registered ``trylast``) runs the segmenter named by
@@ -430,7 +431,7 @@ def explain_batch(inputs: Any, class_indices: list[int], bundle: Bundle, device:
 
 
 @hookspec
-def report_case(case: dict[str, Any], bundle: Bundle, out_dir: Path, context: RunContext) -> list[Path] | None:
+def report_case(case: Case, bundle: Bundle, out_dir: Path, context: RunContext) -> list[Path] | None:
     """Write one case's results. Every implementation runs.
 
     Args:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from scintipipe.builtin.stage_timing import STAGE_OF_HOOK, StageTimes, recording
 from scintipipe.bundle import Bundle
+from scintipipe.case import source_file, source_view
 from scintipipe.context import RunContext
 from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeError
 from scintipipe.gate.refusal import GATE_COLUMNS, GateRefused, Refusal
@@ -163,7 +164,7 @@ class CaseNamer:
         self._used: set[str] = set()
 
     def __call__(self, source: str) -> str:
-        path, _, view = source.partition("#")
+        path, view = source_file(source), source_view(source)
         name = Path(path).name
         stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem + (f"_{view}" if view else "")) or "case"
@@ -544,7 +545,7 @@ class Pipeline:
             last_file = None
             for item in self.process(files, times):
                 source = item.source if isinstance(item, Failure) else item["source"]
-                file = source.partition("#")[0]
+                file = source_file(source)
                 if file != last_file:
                     bar.update(1)
                     last_file = file

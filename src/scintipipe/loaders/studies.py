@@ -9,8 +9,9 @@ groups of their own (the loader reports them later).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pydicom
 

@@ -8,11 +8,13 @@ from typing import Any
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from scintipipe.case import source_file
+
 
 def source_path(case: dict[str, Any]) -> Path:
     """The case's source file (``#view`` stripped)."""
     meta = getattr(case["image"], "meta", {}) or {}
-    return Path(str(meta.get("filename_or_obj") or case["source"]).partition("#")[0])
+    return Path(source_file(str(meta.get("filename_or_obj") or case["source"])))
 
 
 #: Patient and General Study attributes of type 2 (present, possibly empty) that

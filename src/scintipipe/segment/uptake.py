@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pydicom
 
+from scintipipe.case import source_file
+
 SECONDS_PER_DAY = 86400.0
 
 #: physical half-lives in hours
@@ -187,7 +189,7 @@ def scan_start_seconds(meta: dict[str, Any]) -> float | None:
     text = meta.get("acquisition_datetime")
     if text:
         return iso_seconds(str(text))
-    source = str(meta.get("filename_or_obj") or "").partition("#")[0]
+    source = source_file(str(meta.get("filename_or_obj") or ""))
     if source and Path(source).is_file():
         try:
             return dicom_start_seconds(pydicom.dcmread(source, stop_before_pixels=True))

@@ -47,6 +47,7 @@ import numpy as np
 import pluggy
 
 from scintipipe.bundle import Bundle
+from scintipipe.case import source_file
 from scintipipe.errors import ScanError
 from scintipipe.explain import heatmap_on_scan
 from scintipipe.gate import GateRefused
@@ -264,7 +265,7 @@ class RequestContext:
     def write_label_image(self, labels: np.ndarray, scan: dict[str, Any], model_name: str) -> Path:
         """Write ``labels`` as a NIfTI label image on the scan's grid, under the service's work folder."""
         path = self.service.label_path(model_name)
-        write_label_nifti(labels, path, scan_spacing(scan), like=Path(scan["source"].partition("#")[0]))
+        write_label_nifti(labels, path, scan_spacing(scan), like=Path(source_file(scan["source"])))
         return path
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from scintipipe.api import source_file, source_view
+
 RULES = ("max", "mean")
 DEFAULT_RULE = "max"
 POSITIVE = "present"
@@ -33,7 +35,7 @@ POSITIVE = "present"
 
 def study_of(source: str) -> str:
     """The study a view belongs to: the file, without ``#view``."""
-    return source.split("#", 1)[0]
+    return source_file(source)
 
 
 def combine_views(probabilities: np.ndarray, labels: Sequence[str], rule: str = DEFAULT_RULE) -> np.ndarray:
@@ -63,7 +65,7 @@ def study_rows(cases: Iterable[dict[str, Any]], labels: Sequence[str], rule: str
         probs = np.array([[m["prediction"][f"prob_{label}"] for label in labels] for m in members])
         combined = combine_views(probs, labels, rule)
         best = int(combined.argmax())
-        row: dict[str, Any] = {"study": study, "views": ";".join(m["source"].partition("#")[2] or "single" for m in members), "rule": rule}
+        row: dict[str, Any] = {"study": study, "views": ";".join(source_view(m["source"]) or "single" for m in members), "rule": rule}
         row |= {"label": labels[best], "confidence": round(float(combined[best]), 6)}
         row |= {f"prob_{label}": round(float(p), 6) for label, p in zip(labels, combined, strict=True)}
         rows.append(row)
