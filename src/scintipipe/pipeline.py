@@ -21,7 +21,7 @@ import csv
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import torch
 from monai.data import MetaTensor
 from tqdm import tqdm
 
+from scintipipe.budget import DEFAULT_BUDGET_S, InputClock
 from scintipipe.builtin.stage_timing import STAGE_OF_HOOK, StageTimes, recording
 from scintipipe.bundle import Bundle
 from scintipipe.case import source_file, source_view
@@ -66,6 +67,9 @@ class RunOptions:
             :func:`scintipipe.runner.default_workers`).
         in_flight: units of work (files, or DICOM studies when segmenting) submitted ahead
             of the one being waited for (``None``: twice ``workers``); bounds memory.
+        time_budget_s: seconds one input (file, or study when segmenting) may take through
+            load, gate, preprocess and segment before it fails with a clear reason
+            (``0``: no budget); see :mod:`scintipipe.budget`.
     """
 
     device: str = "cpu"
@@ -79,6 +83,7 @@ class RunOptions:
     plugin_options: dict[str, Any] = field(default_factory=dict)
     workers: int | None = None
     in_flight: int | None = None
+    time_budget_s: float = DEFAULT_BUDGET_S
 
 
 @dataclass
@@ -220,12 +225,23 @@ class Pipeline:
         """Call a stage hook with the run's ``context``; wrap unexpected exceptions with plugin, stage and file."""
         hook = getattr(self.pm.hook, hook_name)
         kwargs.setdefault("context", self.context)
+        clock = self.clock
+        clock.stage(STAGE_OF_HOOK[hook_name])
         try:
-            return hook(**kwargs)
+            result = hook(**kwargs)
         except ScintipipeError:
             raise
         except Exception as exc:
             raise PluginError(plugin_for_exception(hook, exc), STAGE_OF_HOOK[hook_name], source, exc) from exc
+        clock.check()
+        return result
+
+    @property
+    def clock(self) -> InputClock:
+        """The per-input time budget and slow-input notices (:mod:`scintipipe.budget`)."""
+        if getattr(self, "_clock", None) is None:
+            self._clock = InputClock(self.options.time_budget_s, self.log)
+        return self._clock
 
     def load(self, path: Path) -> list[dict[str, Any]]:
         """Load one file into views; raise ScanError when no loader reads it."""
@@ -394,6 +410,14 @@ class Pipeline:
         Returns:
             A prepared case or a :class:`Failure` for every view (or unreadable file), in order.
         """
+        first = unit[0] if unit else ""
+        self.clock.start(str(first["source"] if isinstance(first, dict) else first))
+        try:
+            return self._prepare_unit(unit)
+        finally:
+            self.clock.finish()
+
+    def _prepare_unit(self, unit: list[Any]) -> list[dict[str, Any] | Failure]:
         items: list[dict[str, Any] | Failure | None] = []
         admitted: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         syringes: list[tuple[str, dict[str, Any]]] = []
@@ -448,7 +472,7 @@ class Pipeline:
             return [self.failure(item["source"], exc, "classify") if isinstance(item, dict) else item for item in items]
         return [self.failure(item["source"], item["refused"], "gate") if isinstance(item, dict) and "refused" in item else item for item in items]
 
-    def stream(self, units: list[list[Any]]) -> Iterator[dict[str, Any] | Failure]:
+    def stream(self, units: list[list[Any]]) -> Generator[dict[str, Any] | Failure, None, None]:
         """Prepare units in the worker pool while classifying the previous batch; yield in order."""
         workers = default_workers() if self.options.workers is None else self.options.workers
         batch: list[dict[str, Any] | Failure] = []
@@ -482,15 +506,20 @@ class Pipeline:
         self.stage_times = times if times is not None else StageTimes()
         stream = self.stream(self.work_units(list(inputs)))
         try:
-            while True:
-                with recording(self.stage_times):  # only around the runner's own work, not the caller's
-                    try:
-                        item = next(stream)
-                    except StopIteration:
-                        return
-                yield item
+            with self.clock:
+                yield from self._recorded(stream)
         finally:
             stream.close()
+
+    def _recorded(self, stream: Iterator[dict[str, Any] | Failure]) -> Iterator[dict[str, Any] | Failure]:
+        """Items of ``stream`` with stage times recorded only around the runner's own work, not the caller's."""
+        while True:
+            with recording(self.stage_times):
+                try:
+                    item = next(stream)
+                except StopIteration:
+                    return
+            yield item
 
     def run(self, files: Iterable[Path], out_dir: Path) -> RunSummary:
         """Process every file, writing ``predictions.csv`` (a row as each case is done), ``errors.csv`` and case folders.
