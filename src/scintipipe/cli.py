@@ -11,6 +11,7 @@ import click
 
 from scintipipe import __version__
 from scintipipe.errors import BundleError, RegistrationError, ScanError
+from scintipipe.executors.options import pop_run_executor, run_executor_options
 
 RUN_EXAMPLES = """
 \b
@@ -186,10 +187,20 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     default=None,
     help="Threads that load, gate and preprocess while the previous batch is classified (0: none, all in one thread; default: one per core beyond the first, at least 1). For run, --threads defaults to half the cores.",
 )
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds one input (a file, or a DICOM study when segmenting) may take through load, gate, preprocess and segment; "
+    "an input over it goes to errors.csv and the run goes on (0: no budget). Inputs still working after 30 s get a progress line.",
+)
+@run_executor_options
 @click.pass_context
 def run(
     ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool,
-    device: str | None, batch_size: int, progress: bool | None, accept_ood: bool, threads: int | None, workers: int | None, **plugin_values: Any,
+    device: str | None, batch_size: int, progress: bool | None, accept_ood: bool, threads: int | None, workers: int | None, time_budget: float, **plugin_values: Any,
 ) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively).
 
@@ -214,6 +225,7 @@ def run(
     unknown = sorted(set(explain_classes) - set(bundle.labels) - {"all"})
     if unknown:
         raise click.UsageError(f"--explain-class: unknown labels {unknown}; bundle {bundle.name!r} has {bundle.labels}")
+    executor, partition_size = pop_run_executor(plugin_values)  # --executor, --scheduler, --dask-workers (docs/scale_out.md)
     register, alternatives, _ = run_plugin_options(ctx)
     try:
         register.resolve(plugin_values, alternatives)  # the plugins' checks, before PyTorch loads
@@ -229,11 +241,16 @@ def run(
         raise click.UsageError("--device cuda was asked for but no CUDA device is available")
     options = RunOptions(
         device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
-        accept_ood=accept_ood, plugin_options=plugin_values, workers=workers,
+        accept_ood=accept_ood, plugin_options=plugin_values, workers=workers, time_budget_s=time_budget,
     )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle
-        summary = Pipeline(pm, bundle, options).run(files, out_dir)
+        if executor is None:
+            summary = Pipeline(pm, bundle, options).run(files, out_dir)
+        else:  # partitions on Dask workers, merged into the same predictions.csv and errors.csv
+            from scintipipe.executors.batch import run_partitioned
+
+            summary = run_partitioned(pm, bundle, options, files, out_dir, executor, ctx.find_root().params.get("plugins_dir"), partition_size)
     except BundleError as exc:
         raise click.UsageError(str(exc)) from exc
     rate = summary.classified / summary.seconds if summary.seconds else 0.0

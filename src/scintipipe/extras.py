@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
     "reports": (("highdicom", "highdicom"),),
     "monai-bundle": (("fire", "fire"), ("pytorch-ignite", "ignite"), ("jsonschema", "jsonschema")),
     "dicom-network": (("pynetdicom", "pynetdicom"), ("dicomweb-client", "dicomweb_client")),
+    "scale": (("dask", "dask"), ("dask-jobqueue", "dask_jobqueue")),  # dask[distributed]; dask-jobqueue needs distributed too
 }
 
 

@@ -12,6 +12,9 @@ import click
 
 from scintipipe import hookimpl
 from scintipipe.cli import THREADS_OPTION, set_threads
+from scintipipe.executors.jobs import JobsFailed
+from scintipipe.executors.options import executor_options, settings_from_options
+from scintipipe.extras import MissingExtra
 
 TRAIN_EXAMPLES = """
 \b
@@ -21,6 +24,7 @@ Examples:
   scintipipe run --bundle my-uptake4/ scans/ --out results/
   scintipipe train --bundle uptake4 --recipe uptake4_paper --init-weights inception_v3.pt ...
   scintipipe train --bundle my-uptake4/ ... --resume      (continue an interrupted run)
+  scintipipe train --bundle uptake4 ... --nproc 2         (DistributedDataParallel; or: torchrun --nproc_per_node 2 -m scintipipe train ...)
 """
 
 
@@ -93,6 +97,47 @@ def gate_fit_hint(out_dir: Path, base_name: str, base_gate: dict[str, Any], kept
     return f"input gate: {kept_text}the learned out-of-distribution score and the temperature belong to the weights and were not copied; fit them for this bundle: {fit}"
 
 
+def launched_by_torchrun() -> bool:
+    """Whether this process is one rank of ``torchrun`` (its environment names a world of several)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def train_across_processes(ctx: click.Context, nproc: int, threads: int | None, **kwargs: Any) -> Any:
+    """``scintipipe train --nproc N`` (spawns N processes), or one rank of ``torchrun -m scintipipe train``.
+
+    Returns:
+        The :class:`~scintipipe.training.train.TrainResult` on rank 0, ``None`` on the other ranks.
+    """
+    import os
+    from types import SimpleNamespace
+
+    import torch
+    import torch.distributed as dist
+
+    from scintipipe.cli import plugin_manager
+    from scintipipe.training.train import train_bundle, train_distributed
+
+    if kwargs.get("resume"):
+        raise click.UsageError("--resume continues a one-process run; leave out --nproc (or torchrun) to resume")
+    if launched_by_torchrun():
+        cuda = str(kwargs["device"]).startswith("cuda")
+        if cuda:
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local_rank)
+            kwargs["device"] = f"cuda:{local_rank}"
+        dist.init_process_group("nccl" if cuda else "gloo")
+        try:
+            rank = dist.get_rank()
+            result = train_bundle(plugin_manager(ctx), log=(lambda m: click.echo(m, err=True)) if rank == 0 else (lambda m: None), **kwargs)
+        finally:
+            dist.destroy_process_group()
+        return result if rank == 0 else None
+    done = train_distributed(nproc, kwargs, ctx.find_root().params.get("plugins_dir"), threads=threads)
+    return SimpleNamespace(bundle_dir=Path(done["bundle_dir"]), validation=done["validation"], best_epoch=done["best_epoch"])
+
+
 @click.command(epilog=TRAIN_EXAMPLES)
 @click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle (name or folder) or shipped recipe whose recipe to train with; a bundle's configs/gate.json radionuclides are kept.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder the CSV's file names are relative to (default: the CSV's folder).")
@@ -103,12 +148,13 @@ def gate_fit_hint(out_dir: Path, base_name: str, base_gate: dict[str, Any], kept
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 @click.option("--init-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Local weights file for transfer learning (nothing is downloaded).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True, help="Training processes (DistributedDataParallel: gloo on CPU, one per GPU with --device cuda); like torchrun --nproc_per_node N -m scintipipe train ... (docs/scale_out.md).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @click.option("--data-description", default="", help="What the data is, for the model card (e.g. 'simulated centre-a scans').")
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, device: str | None, data_description: str, threads: int | None, progress: bool | None) -> None:
+def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, nproc: int, device: str | None, data_description: str, threads: int | None, progress: bool | None) -> None:
     """Train a bundle on labelled scans (a folder and a file,label CSV).
 
     When --bundle names a bundle, the new bundle keeps its configs/gate.json radionuclides;
@@ -136,7 +182,12 @@ def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_cs
     except ValueError as exc:
         raise click.UsageError(f"--bundle {bundle_name}: {exc}") from exc
     try:
-        result = train_bundle(plugin_manager(ctx), recipe, data_dir, labels_csv, out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, log=lambda m: click.echo(m, err=True), gate_settings=kept or None)
+        if nproc > 1 or launched_by_torchrun():
+            result = train_across_processes(ctx, nproc, threads, recipe=recipe, data_dir=data_dir, labels_csv=labels_csv, out_dir=out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, gate_settings=kept or None)
+            if result is None:  # a rank other than 0 under torchrun: rank 0 reports
+                return
+        else:
+            result = train_bundle(plugin_manager(ctx), recipe, data_dir, labels_csv, out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, log=lambda m: click.echo(m, err=True), gate_settings=kept or None)
     except LabelsError as exc:
         raise click.UsageError(str(exc)) from exc
     overall = result.validation.get("overall", {})
@@ -154,6 +205,8 @@ Examples:
   scintipipe evaluate --bundle uptake4 --recipe uptake4_paper --labels labels.csv --cv 5 --out cv/ scans/
   scintipipe evaluate --bundle remnant --labels labels.csv --splits 10 --test-size 0.25 --out splits/ scans/
   scintipipe evaluate --bundle disease --labels labels.csv --readers reader_calls.csv --out eval/ scans/
+  scintipipe evaluate --bundle remnant --labels labels.csv --splits 10 --workers 2 --out splits/ scans/      (a 2-process LocalCluster)
+  scintipipe evaluate ... --splits 10 --executor dask --scheduler tcp://HOST:8786      (or --executor slurm --slurm-config slurm.yaml --workers 10)
 
 \b
 Held-out evaluation writes, per bundle: metrics.json, table.md (the Table 2 layout of the uptake4 study, Zhao et al. 2021),
@@ -178,10 +231,17 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
+@executor_options()
 @click.pass_context
-def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], readers_csv: Path | None, folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, threads: int | None, progress: bool | None) -> None:
-    """Evaluate bundles on labelled scans in DATA_DIR, or run a resampling experiment."""
+def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], readers_csv: Path | None, folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, threads: int | None, progress: bool | None, **executor_values: Any) -> None:
+    """Evaluate bundles on labelled scans in DATA_DIR, or run a resampling experiment.
+
+    With --cv/--splits each recipe x split is one job: --executor runs them in this process
+    (default), on a LocalCluster (--workers N), a Dask scheduler or Slurm; finished jobs are
+    kept in OUT/jobs/ and a rerun into the same OUT runs only the others.
+    """
     set_threads(threads)
+    executor = settings_from_options(executor_values)
     from scintipipe.bundle import resolve_bundle
     from scintipipe.cli import plugin_manager
     from scintipipe.errors import BundleError
@@ -211,9 +271,14 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
             for recipe in recipes.values():
                 if epochs:
                     recipe["epochs"] = epochs
-            resampling_experiment(pm, recipes, labels_csv, data_dir, out_dir, design="kfold" if folds else "splits", n_splits=n_splits, test_size=test_size, seed=seed, device=device, progress=progress, log=log)
+            resampling_experiment(
+                pm, recipes, labels_csv, data_dir, out_dir, design="kfold" if folds else "splits", n_splits=n_splits, test_size=test_size, seed=seed, device=device, progress=progress, log=log,
+                executor=executor, plugins_dir=ctx.find_root().params.get("plugins_dir"), threads=threads,
+            )
             click.echo((out_dir / "summary.md").read_text())
         else:
+            if executor.kind != "local" or executor.workers:
+                raise click.UsageError("--executor and --workers go with --cv or --splits (held-out evaluation runs in this process)")
             registered = tasks_and_bundles(pm).bundles
             bundles = [resolve_bundle(name, registered) for name in bundle_names]
             evaluate_bundles(pm, bundles, labels_csv, data_dir, out_dir, device=device, progress=progress, log=log, readers_csv=readers_csv)
@@ -221,6 +286,8 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
             click.echo(table.read_text())
     except (BundleError, RecipeError, LabelsError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    except (JobsFailed, MissingExtra) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,29 @@ from scintipipe.pipeline import Pipeline, plain_tensor
 
 class LabelsError(ScintipipeError):
     """The labels CSV is missing, malformed, or names unknown labels or files."""
+
+
+@dataclass
+class ExtraTraining:
+    """Labelled files added to the training fold, and only to it (synthetic scans, for one).
+
+    :func:`scintipipe.training.train.train_bundle` splits the real labelled files into
+    training and validation first, then calls ``rows`` with the training fold's views per
+    label, loads what it returns through the same stages, and adds it to the training
+    fold. Validation never sees these files, and a file that is also among the real
+    labelled files (by path or by content) is refused.
+
+    Attributes:
+        name: what they are, for the log and the model card
+            (``"scintipipe-gan DCGAN samples from gan/, ratio 0.5"``).
+        rows: ``rows(train_counts)`` returns ``(path, label)`` rows; ``train_counts`` is
+            ``{label: views}`` of the real training fold.
+        tag: prefix of their sources (``"synthetic:case-00001.dcm"``).
+    """
+
+    name: str
+    rows: Callable[[dict[str, int]], Sequence[tuple[Path, str]]]
+    tag: str = "synthetic"
 
 
 @dataclass
@@ -56,6 +79,12 @@ class LabelledSet:
     def class_counts(self) -> list[int]:
         """Rows per label."""
         return torch.bincount(self.targets, minlength=len(self.labels)).tolist()
+
+    def concat(self, other: LabelledSet) -> LabelledSet:
+        """This set followed by ``other`` (same labels; failures of both; this set's hash)."""
+        if other.labels != self.labels:
+            raise ValueError(f"cannot join sets with different labels: {self.labels} and {other.labels}")
+        return LabelledSet(torch.cat([self.inputs, other.inputs]), torch.cat([self.targets, other.targets]), self.sources + other.sources, self.labels, self.failures + other.failures, self.data_hash)
 
 
 def read_labels(labels_csv: Path, data_dir: Path | None, labels: Sequence[str]) -> list[tuple[Path, str]]:

@@ -14,8 +14,10 @@ Two designs:
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,10 @@ import torch
 
 from scintipipe import evaluation as ev
 from scintipipe.bundle import Bundle
+from scintipipe.executors.engines import ExecutorSettings
+from scintipipe.executors.jobs import Job, job_key
 from scintipipe.pipeline import Pipeline, RunOptions
-from scintipipe.training.data import LabelledSet, load_labelled_set, read_labels
+from scintipipe.training.data import LabelledSet, hash_dataset, load_labelled_set, read_labels
 from scintipipe.training.loop import fit, predict
 from scintipipe.training.train import build_network, split_rows, write_recipe_bundle
 
@@ -135,6 +139,104 @@ def _views_of(file_rows: Iterable[int], rows: Sequence[tuple[Path, str]], index_
     return [i for j in file_rows for i in index_of_file.get(str(rows[j][0]), [])]
 
 
+@dataclass(frozen=True)
+class SplitJob:
+    """One recipe trained on one split and tested on its held-out files: a job of the grid.
+
+    Attributes:
+        name: the model's name.
+        recipe: the completed recipe (its ``seed`` is the experiment's; the job adds ``k``).
+        template: a bundle folder whose preprocessing the scans go through.
+        rows: ``(file, label)`` of the whole labelled set, in CSV order.
+        k: the split's index.
+        train_files, test_files: indices into ``rows``.
+        seed: the experiment's seed (the inner validation split uses ``seed + k``).
+        device: ``cpu`` or ``cuda``.
+        out_dir: the split's folder (``checkpoint.pt``, ``logs/``).
+        plugins_dir: the one-file plugins a worker loads as well.
+        threads: PyTorch threads (results are identical for the same seeds and threads).
+        data_key: names the preprocessed set, so a worker makes it once.
+    """
+
+    name: str
+    recipe: dict[str, Any]
+    template: str
+    rows: list[tuple[str, str]]
+    k: int
+    train_files: list[int]
+    test_files: list[int]
+    seed: int
+    device: str
+    out_dir: str
+    plugins_dir: str | None = None
+    threads: int | None = None
+    data_key: str = ""
+
+
+def run_split_job(job: SplitJob, pm: pluggy.PluginManager | None = None, data_cache: dict[str, LabelledSet] | None = None) -> dict[str, Any]:
+    """Train ``job.recipe`` on the split's training files, test it on its held-out files.
+
+    Runs in this process or on a Dask worker (where the plugin manager and the
+    preprocessed set are made once per worker process).
+
+    Returns:
+        ``{"sources", "truth", "probabilities", "summary", "best_epoch"}`` as JSON values.
+    """
+    from scintipipe.executors import worker
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    pm = pm or worker.plugin_manager(job.plugins_dir)
+    rows = [(Path(path), label) for path, label in job.rows]
+    recipe, k = job.recipe, job.k
+
+    def preprocess() -> LabelledSet:
+        return classify_labelled(pm, Bundle(Path(job.template)), rows, job.device, False)
+
+    if data_cache is None:
+        data_by_file = worker.cached_data(job.data_key, preprocess)
+    else:
+        data_by_file = data_cache[job.data_key] if job.data_key in data_cache else data_cache.setdefault(job.data_key, preprocess())
+    file_of = [s.split("#")[0] for s in data_by_file.sources]
+    index_of_file: dict[str, list[int]] = {}
+    for i, f in enumerate(file_of):
+        index_of_file.setdefault(f, []).append(i)
+    inner_train, _ = split_rows([rows[j] for j in job.train_files], float(recipe["val_fraction"]), job.seed + k)
+    inner_train_set = {str(p) for p, _ in inner_train}
+    train_views = _views_of(job.train_files, rows, index_of_file)
+    train_idx = [i for i in train_views if file_of[i] in inner_train_set]
+    val_idx = [i for i in train_views if file_of[i] not in inner_train_set]
+    test_idx = _views_of(job.test_files, rows, index_of_file)
+    torch.manual_seed(int(recipe["seed"]) + k)
+    model = build_network(recipe)
+    result = fit(model, data_by_file.subset(train_idx), data_by_file.subset(val_idx), {**recipe, "seed": int(recipe["seed"]) + k}, Path(job.out_dir), device=job.device, progress=False, log=lambda m: None)
+    model.load_state_dict(result.best_state)
+    test = data_by_file.subset(test_idx)
+    probs = predict(model, test.inputs, job.device).numpy()
+    report = ev.classification_report(test.targets.numpy(), probs, data_by_file.labels, n_bootstrap=0)
+    summary = json.loads(json.dumps(ev.class_summary(report), default=float))
+    return {"sources": test.sources, "truth": test.targets.tolist(), "probabilities": probs.astype(float).tolist(), "summary": summary, "best_epoch": result.best_epoch}
+
+
+def split_jobs(recipes: dict[str, dict[str, Any]], templates: dict[str, Path], rows: Sequence[tuple[Path, str]], splits: Sequence[tuple[Any, Any]], seed: int, device: str, out_dir: Path, plugins_dir: str | None, threads: int | None, data_hash: str) -> list[Job]:
+    """The grid: one :class:`~scintipipe.executors.Job` per recipe and split, keyed by what decides its result."""
+    from scintipipe import __version__
+
+    files = [[path.name, label] for path, label in rows]
+    jobs = []
+    for name, recipe in recipes.items():
+        data_key = job_key(data=data_hash, files=files, transforms=recipe["scan_transforms"], template=str(templates[name]), device=device)
+        for k, (train_files, test_files) in enumerate(splits):
+            spec = SplitJob(
+                name=name, recipe=recipe, template=str(templates[name]), rows=[(str(p), label) for p, label in rows], k=k,
+                train_files=[int(i) for i in train_files], test_files=[int(i) for i in test_files], seed=seed, device=device,
+                out_dir=str(out_dir / name / f"split{k}"), plugins_dir=plugins_dir, threads=threads, data_key=data_key,
+            )
+            key = job_key(kind="resampling-split", version=__version__, data=data_hash, files=files, recipe=recipe, train=spec.train_files, test=spec.test_files, seed=seed, k=k, device=device, threads=threads)
+            jobs.append(Job(key, f"{name} split {k + 1}/{len(splits)}", spec))
+    return jobs
+
+
 def resampling_experiment(
     pm: pluggy.PluginManager,
     recipes: dict[str, dict[str, Any]],
@@ -148,54 +250,62 @@ def resampling_experiment(
     device: str = "cpu",
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    executor: ExecutorSettings | None = None,
+    plugins_dir: Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Retrain each recipe on every split and test it on the held-out part.
+
+    Each recipe x split is one job (:func:`run_split_job`), run through the executor
+    ``executor`` asks for (default: one after the other in this process). Finished jobs
+    are kept in ``out_dir/jobs/``: a rerun into the same folder runs only the rest.
+    Results do not depend on the executor: every job seeds itself (the recipe's seed + k).
 
     Args:
         recipes: ``{model name: completed recipe}``; all must share labels.
         design: ``kfold`` (stratified k-fold) or ``splits`` (repeated stratified random
             splits with ``test_size``).
         n_splits: folds, or number of random splits.
+        executor: where the jobs run (:class:`scintipipe.executors.ExecutorSettings`).
+        plugins_dir: one-file plugins the workers load as well (``--plugins-dir``).
+        threads: PyTorch threads per job (``--threads``).
+
+    Raises:
+        scintipipe.executors.JobsFailed: jobs failed after their retries (the finished
+            ones are cached; rerun to continue).
     """
+    from scintipipe.executors import JobCache, open_executor, run_jobs
+
     names = list(recipes)
     labels = recipes[names[0]]["labels"]
     rows = read_labels(labels_csv, data_dir, labels)
     y_files = np.array([labels.index(label) for _, label in rows])
     splits = list(ev.stratified_kfold_splits(y_files, n_splits, seed) if design == "kfold" else ev.repeated_stratified_splits(y_files, n_splits, test_size, seed))
     out_dir.mkdir(parents=True, exist_ok=True)
+    templates = {}
+    for name, recipe in recipes.items():
+        template = out_dir / name / "template"
+        if not (template / "configs/recipe.json").is_file() or json.loads((template / "configs/recipe.json").read_text()) != json.loads(json.dumps(recipe)):
+            write_recipe_bundle(template, recipe, build_network(recipe).state_dict(), "# preprocessing template\n")
+        templates[name] = template.resolve()
+    jobs = split_jobs(recipes, templates, rows, splits, seed, device, out_dir.resolve(), str(plugins_dir) if plugins_dir else None, threads, hash_dataset(rows))
+    settings = executor or ExecutorSettings()
+    with open_executor(settings) as running:
+        fn: Callable[[Any], Any] = functools.partial(run_split_job, pm=pm, data_cache={}) if running.in_process else run_split_job
+        done = run_jobs(running, fn, jobs, JobCache(out_dir / "jobs"), retries=settings.retries, progress=progress, log=log, describe=lambda job, r: f"accuracy {r['summary'].get('accuracy')}")
+    log(f"{len(done.ran)} jobs ran, {len(done.cached)} came from {out_dir / 'jobs'}, in {done.seconds:.1f} s")
+    by_job = {job.name: result for job, result in zip(jobs, done.results, strict=True)}
     per_split: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     split_predictions: dict[str, list[tuple[list[str], np.ndarray, np.ndarray]]] = {name: [] for name in names}
     pooled: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
-    for name, recipe in recipes.items():
-        template = write_recipe_bundle(out_dir / name / "template", recipe, build_network(recipe).state_dict(), "# preprocessing template\n")
-        data_by_file = classify_labelled(pm, Bundle(template), rows, device, progress)
-        file_of = [s.split("#")[0] for s in data_by_file.sources]
-        index_of_file: dict[str, list[int]] = {}
-        for i, f in enumerate(file_of):
-            index_of_file.setdefault(f, []).append(i)
-        sources_all, y_all, p_all = [], [], []
-        for k, (train_files, test_files) in enumerate(splits):
-            inner_train, inner_val = split_rows([rows[j] for j in train_files], float(recipe["val_fraction"]), seed + k)
-            inner_train_set = {str(p) for p, _ in inner_train}
-            train_views = _views_of(train_files, rows, index_of_file)
-            train_idx = [i for i in train_views if file_of[i] in inner_train_set]
-            val_idx = [i for i in train_views if file_of[i] not in inner_train_set]
-            test_idx = _views_of(test_files, rows, index_of_file)
-            torch.manual_seed(int(recipe["seed"]) + k)
-            model = build_network(recipe)
-            result = fit(model, data_by_file.subset(train_idx), data_by_file.subset(val_idx), {**recipe, "seed": int(recipe["seed"]) + k}, out_dir / name / f"split{k}", device=device, progress=False, log=lambda m: None)
-            model.load_state_dict(result.best_state)
-            test = data_by_file.subset(test_idx)
-            probs = predict(model, test.inputs, device).numpy()
-            report = ev.classification_report(test.targets.numpy(), probs, labels, n_bootstrap=0)
-            summary = ev.class_summary(report)
-            per_split[name].append(summary)
-            split_predictions[name].append((test.sources, test.targets.numpy(), probs))
-            sources_all += test.sources
-            y_all.append(test.targets.numpy())
-            p_all.append(probs)
-            log(f"{name} split {k + 1}/{len(splits)}: accuracy {summary.get('accuracy')}")
-        y_cat, p_cat = np.concatenate(y_all), np.concatenate(p_all)
+    for name in names:
+        for k in range(len(splits)):
+            result = by_job[f"{name} split {k + 1}/{len(splits)}"]
+            per_split[name].append(result["summary"])
+            split_predictions[name].append((result["sources"], np.asarray(result["truth"], dtype=np.int64), np.asarray(result["probabilities"], dtype=np.float64)))
+        sources_all = [s for run in split_predictions[name] for s in run[0]]
+        y_cat = np.concatenate([run[1] for run in split_predictions[name]])
+        p_cat = np.concatenate([run[2] for run in split_predictions[name]])
         pooled[name] = (sources_all, y_cat, p_cat)
         report = ev.classification_report(y_cat, p_cat, labels)
         write_report_files(report, y_cat, p_cat, labels, out_dir / name, f"{name}: pooled out-of-split predictions ({design}, {len(splits)} splits)")

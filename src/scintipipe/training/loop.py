@@ -48,6 +48,52 @@ def predict(model: torch.nn.Module, inputs: torch.Tensor, device: str, batch_siz
     return torch.cat(out)
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world size)`` of a ``torch.distributed`` run, ``(0, 1)`` outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def predict_gathered(model: torch.nn.Module, inputs: torch.Tensor, device: str) -> torch.Tensor:
+    """:func:`predict` with the rows shared out over the ranks and the probabilities gathered on every rank (in row order)."""
+    import torch.distributed as dist
+
+    rank, size = world()
+    if size == 1:
+        return predict(model, inputs, device)
+    mine = predict(model, inputs[rank::size], device) if len(inputs[rank::size]) else torch.empty(0)
+    parts: list[Any] = [None] * size
+    dist.all_gather_object(parts, mine)
+    out = torch.empty((len(inputs), *parts[0].shape[1:]), dtype=parts[0].dtype)
+    for r, part in enumerate(parts):
+        out[r::size] = part
+    return out
+
+
+def shard(order: torch.Tensor, rank: int, size: int) -> torch.Tensor:
+    """This rank's share of an epoch's sample order, by MONAI's ``DistributedSampler`` (padded so every rank takes as many steps)."""
+    from monai.data import DistributedSampler
+
+    positions = list(DistributedSampler(order.tolist(), even_divisible=True, num_replicas=size, rank=rank, shuffle=False))
+    return order[torch.as_tensor(positions, dtype=torch.long)]
+
+
+class _NoWriter:
+    """Stands in for the TensorBoard writer on ranks other than 0 (only rank 0 writes)."""
+
+    def add_images(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def recalibrate_batchnorm(model: torch.nn.Module, inputs: torch.Tensor, device: str, batch_size: int = 256) -> None:
     """Recompute BatchNorm running statistics over ``inputs`` ("precise BN").
 
@@ -113,13 +159,26 @@ def fit(
     """
     n_classes = len(train.labels)
     seed = int(recipe["seed"])
+    rank, size = world()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    # in a distributed run every rank draws the same epoch order (its own generator) and
+    # augments its share with a generator of its own
+    order_generator = generator if size == 1 else torch.Generator().manual_seed(seed)
+    if size > 1:
+        generator = torch.Generator().manual_seed(seed + 1000 * rank + 1)
     model.to(device)
+    net: torch.nn.Module = model
+    if size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[torch.device(device).index or 0] if str(device).startswith("cuda") else None)
     optimizer = make_optimizer(model, recipe["optimizer"])
     epochs = int(recipe["epochs"])
     batch_size = int(recipe["batch_size"])
-    steps_per_epoch = max(1, math.ceil(len(train) / batch_size))
+    if size > 1:  # the same global batch: each rank takes its part of it
+        batch_size = max(2, batch_size // size)
+    steps_per_epoch = max(1, math.ceil(len(train) / (batch_size * size)))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["optimizer"]["lr"], total_steps=epochs * steps_per_epoch, pct_start=0.15) if recipe["schedule"] == "cosine" else None
     class_weight = None
     if recipe["balance"] == "class_weights":
@@ -148,21 +207,23 @@ def fit(
         best = FitResult(state["best_state"], state["best_epoch"], state["best_metric"], state["history"])
         log(f"resumed from {checkpoint_path} after epoch {start_epoch} of {epochs}")
 
-    writer = SummaryWriter(log_dir=str(out_dir / "logs"))
+    writer: Any = SummaryWriter(log_dir=str(out_dir / "logs")) if rank == 0 else _NoWriter()
     if start_epoch == 0:
         writer.add_images("examples/train", _display(train.inputs[:16]), 0)
     started = time.perf_counter()
-    bar = tqdm(range(start_epoch, epochs), desc="epochs", unit="epoch", disable=None if progress is None else not progress)
+    bar = tqdm(range(start_epoch, epochs), desc="epochs", unit="epoch", disable=(None if progress is None else not progress) if rank == 0 else True)
     for epoch in bar:
         model.train()
-        order = torch.multinomial(weights, len(train), replacement=recipe["balance"] == "weighted_sampler", generator=generator)
+        order = torch.multinomial(weights, len(train), replacement=recipe["balance"] == "weighted_sampler", generator=order_generator)
+        if size > 1:
+            order = shard(order, rank, size)
         total_loss = 0.0
         for step in range(steps_per_epoch):
             idx = order[step * batch_size : (step + 1) * batch_size]
             if len(idx) < 2:
                 continue
             x, targets = augment_batch(train.inputs[idx], train.targets[idx], n_classes, recipe["augment"], generator)
-            logits = model(x.to(device))
+            logits = net(x.to(device))
             loss = _soft_cross_entropy(logits, targets.to(device), class_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -170,8 +231,14 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             total_loss += loss.item() * len(idx)
-        recalibrate_batchnorm(model, train.inputs, device)
-        probs = predict(model, val.inputs, device)
+        if size > 1:  # the training loss over every rank's steps
+            import torch.distributed as dist
+
+            summed = torch.tensor([total_loss], dtype=torch.float64)
+            dist.all_reduce(summed)
+            total_loss = float(summed[0]) / size * (len(train) / max(1, len(order)))
+        recalibrate_batchnorm(model, train.inputs, device)  # over the whole training set on every rank: the ranks stay equal
+        probs = predict_gathered(model, val.inputs, device)
         metric = balanced_accuracy(probs, val.targets, n_classes) if recipe["metric"] == "balanced_accuracy" else float((probs.argmax(1) == val.targets).float().mean())
         accuracy = float((probs.argmax(1) == val.targets).float().mean())
         val_loss = float(F.nll_loss(probs.clamp_min(1e-8).log(), val.targets))
@@ -182,6 +249,8 @@ def fit(
         if metric > best.best_metric:
             best.best_metric, best.best_epoch = metric, epoch
             best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if rank != 0:  # only rank 0 logs and writes
+            continue
         log(f"epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f}, val accuracy {accuracy:.4f}, val {recipe['metric']} {metric:.4f}")
         torch.save(
             {

@@ -6,10 +6,11 @@ made: one function, one command (``scintipipe train``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +23,8 @@ from sklearn.model_selection import train_test_split
 from scintipipe.bundle import Bundle
 from scintipipe.bundle_writer import NOT_FOR_CLINICAL_USE, bundle_metadata, package_versions, write_bundle
 from scintipipe.pipeline import Pipeline, RunOptions
-from scintipipe.training.data import LabelledSet, hash_dataset, load_labelled_set, read_labels
-from scintipipe.training.loop import fit, predict
+from scintipipe.training.data import ExtraTraining, LabelledSet, LabelsError, hash_dataset, load_labelled_set, read_labels
+from scintipipe.training.loop import fit, predict, world
 from scintipipe.training.recipe import network_def
 
 #: what :func:`split_rows` splits: a file, or an index into a labelled set
@@ -99,6 +100,7 @@ def train_bundle(
     progress: bool | None = None,
     log: Callable[[str], None] = print,
     gate_settings: dict[str, Any] | None = None,
+    extra_training: Sequence[ExtraTraining] = (),
 ) -> TrainResult:
     """Train a bundle from labelled scans and write it to ``out_dir``.
 
@@ -119,8 +121,13 @@ def train_bundle(
             (:func:`scintipipe.bundle_writer.inherited_gate_settings`; read it before
             training, since ``out_dir`` may be that bundle). The learned gate and the
             temperature are not in it: ``scintipipe gate fit`` fits them for the new weights.
+        extra_training: files added to the training fold only, after the split (e.g. a
+            GAN's synthetic scans, ``scintipipe-gan``); see :func:`add_extra_training`.
     """
     out_dir = Path(out_dir)
+    rank, size = world()
+    if rank != 0:  # in a distributed run only rank 0 logs and writes
+        log = _quiet
     torch.manual_seed(int(recipe["seed"]))
     model = build_network(recipe)
     init_report = None
@@ -131,7 +138,13 @@ def train_bundle(
         log(f"initial weights from {init_weights}: {_count(init_report)}")
     # The bundle exists from the start (initial weights) so preprocessing runs through the
     # very same bundle code path as inference.
-    write_recipe_bundle(out_dir, recipe, model.state_dict(), "# training in progress\n", gate_settings=gate_settings)
+    if rank == 0:
+        write_recipe_bundle(out_dir, recipe, model.state_dict(), "# training in progress\n", gate_settings=gate_settings)
+    if size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        log(f"distributed training: {size} processes ({dist.get_backend()})")
     pipeline = Pipeline(pm, Bundle(out_dir), RunOptions(device=device, segment=False, explain=False, report=False))
     rows = read_labels(labels_csv, data_dir, recipe["labels"])
     train_rows, val_rows = split_rows(rows, float(recipe["val_fraction"]), int(recipe["seed"]))
@@ -139,17 +152,134 @@ def train_bundle(
     train = load_labelled_set(pipeline, train_rows, progress)
     val = load_labelled_set(pipeline, val_rows, progress)
     train.data_hash = val.data_hash = hash_dataset(rows)  # the whole labelled set, as given
+    train, extras_note = add_extra_training(pipeline, train, val, rows, extra_training, progress, log)
     failures = train.failures + val.failures
     for source, reason in failures:
         log(f"left out {source}: {reason}")
     result = fit(model, train, val, recipe, out_dir, device=device, resume=resume, progress=progress, log=log)
     model.load_state_dict(result.best_state)
     validation = evaluate_set(model, val, device)
-    card = model_card(recipe, train, val, validation, result.best_epoch, result.seconds, data_description, init_weights, init_report)
+    if rank != 0:
+        return TrainResult(out_dir, validation, result.best_epoch, result.seconds, failures)
+    card = model_card(recipe, train, val, validation, result.best_epoch, result.seconds, data_description, init_weights, init_report, extras_note)
     write_recipe_bundle(out_dir, recipe, result.best_state, card, eval_metrics={"validation": _headline(validation)}, gate_settings=gate_settings)
     if failures:
         (out_dir / "train_errors.csv").write_text("source,error\n" + "".join(f"{s},{json.dumps(r)}\n" for s, r in failures))
     return TrainResult(out_dir, validation, result.best_epoch, result.seconds, failures)
+
+
+def add_extra_training(pipeline: Pipeline, train: LabelledSet, val: LabelledSet, rows: Sequence[tuple[Path, str]], extras: Sequence[ExtraTraining], progress: bool | None = None, log: Callable[[str], None] = print) -> tuple[LabelledSet, list[str]]:
+    """Add each :class:`ExtraTraining`'s files to the training fold, never to validation.
+
+    Args:
+        pipeline: loads and preprocesses the extra files exactly like the real ones.
+        train: the real training fold.
+        val: the validation fold (checked to hold none of the extra files).
+        rows: every real labelled ``(path, label)``, training and validation.
+        extras: the extra sources, in order.
+        progress: progress bars.
+        log: where one line per source goes.
+
+    Returns:
+        The training fold with the extra views appended (their sources prefixed with
+        ``tag:``), and one model-card line per source.
+
+    Raises:
+        LabelsError: an extra file is one of the real labelled files (same path or same
+            bytes), or it is in the validation fold.
+    """
+    if not extras:
+        return train, []
+    real_paths = {Path(path).resolve() for path, _ in rows}
+    real_bytes = {_file_digest(path) for path, _ in rows}
+    notes = []
+    for extra in extras:
+        counts = dict(zip(train.labels, train.class_counts(), strict=True))
+        extra_rows = [(Path(path), label) for path, label in extra.rows(counts)]
+        if not extra_rows:
+            log(f"{extra.name}: no files added")
+            continue
+        clash = [str(path) for path, _ in extra_rows if path.resolve() in real_paths or _file_digest(path) in real_bytes]
+        if clash:
+            raise LabelsError(f"{extra.name}: {len(clash)} file(s) are also real labelled files and would leak into training or validation ({', '.join(clash[:3])})")
+        loaded = load_labelled_set(pipeline, extra_rows, progress)
+        loaded.sources = [f"{extra.tag}:{source}" for source in loaded.sources]
+        train = train.concat(loaded)
+        added = dict(zip(loaded.labels, loaded.class_counts(), strict=True))
+        note = f"{extra.name}: {len(loaded)} views added to the training fold only ({', '.join(f'{k} {v}' for k, v in added.items())}); data hash `{hash_dataset(extra_rows)}`"
+        log(note)
+        notes.append(note)
+    tags = tuple(f"{extra.tag}:" for extra in extras)
+    if any(source.startswith(tags) for source in val.sources):
+        raise LabelsError("extra training files reached the validation fold")
+    return train, notes
+
+
+def _file_digest(path: Path) -> str:
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else f"missing:{path}"
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def train_distributed(nproc: int, kwargs: dict[str, Any], plugins_dir: Path | None = None, port: int | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Run :func:`train_bundle` in ``nproc`` processes (DistributedDataParallel; gloo on CPU, NCCL on CUDA).
+
+    What ``torchrun --nproc_per_node N -m scintipipe train ...`` does on one machine, with
+    ``torch.multiprocessing``: each process builds its plugin manager (from ``plugins_dir``)
+    and takes its share of every epoch (MONAI's ``DistributedSampler``); validation
+    probabilities are gathered over the ranks, and only rank 0 logs and writes the bundle.
+
+    Args:
+        nproc: processes (one per GPU on a GPU machine).
+        kwargs: :func:`train_bundle`'s keyword arguments except ``pm`` and ``log`` (picklable).
+        plugins_dir: one-file plugins each process loads as well.
+        port: the rendezvous port on 127.0.0.1 (default: a free one).
+        threads: PyTorch threads per process (default: PyTorch's choice).
+
+    Returns:
+        Rank 0's ``{"bundle_dir", "validation", "best_epoch", "seconds", "failures"}``.
+    """
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "rank0.json"
+        mp.spawn(_distributed_worker, args=(nproc, port, kwargs, str(plugins_dir) if plugins_dir else None, str(result_file), threads), nprocs=nproc, join=True)
+        return json.loads(result_file.read_text())
+
+
+def _distributed_worker(rank: int, nproc: int, port: int, kwargs: dict[str, Any], plugins_dir: str | None, result_file: str, threads: int | None) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    from scintipipe.plugins import make_plugin_manager
+
+    if threads:
+        torch.set_num_threads(threads)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
+    cuda = str(kwargs.get("device", "cpu")).startswith("cuda")
+    if cuda:
+        torch.cuda.set_device(rank)
+        kwargs = {**kwargs, "device": f"cuda:{rank}"}
+    dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=nproc)
+    try:
+        log = (lambda message: print(message, file=sys.stderr, flush=True)) if rank == 0 else _quiet
+        result = train_bundle(make_plugin_manager(plugins_dir=plugins_dir), log=log, **kwargs)
+        if rank == 0:
+            summary = {"bundle_dir": str(result.bundle_dir), "validation": result.validation, "best_epoch": result.best_epoch, "seconds": result.seconds, "failures": result.failures}
+            Path(result_file).write_text(json.dumps(summary, default=float))
+    finally:
+        dist.destroy_process_group()
 
 
 def evaluate_set(model: torch.nn.Module, data: LabelledSet, device: str = "cpu") -> dict[str, Any]:
@@ -199,7 +329,7 @@ def command_line() -> str:
     return " ".join([parts[0]] + [shlex.quote(p) for p in parts[1:]])
 
 
-def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, validation: dict[str, Any], best_epoch: int, seconds: float, data_description: str, init_weights: Path | None, init_report: Any) -> str:
+def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, validation: dict[str, Any], best_epoch: int, seconds: float, data_description: str, init_weights: Path | None, init_report: Any, extras_note: Sequence[str] = ()) -> str:
     """Markdown model card with provenance: command, data hash, seed, versions, results."""
     from scintipipe.evaluation import format_table
 
@@ -222,6 +352,7 @@ def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, val
         f"- Validation views: {len(val)} ({counts(val)})",
         f"- Data hash (SHA-256 over all labelled files and their labels, training and validation): `{train.data_hash}`",
         f"- Files left out: {len(train.failures) + len(val.failures)}",
+        *(f"- Extra training data (training fold only, never validation): {note}" for note in extras_note),
         "",
         "## Provenance",
         f"- Command: `{command_line()}`",

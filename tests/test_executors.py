@@ -1,0 +1,167 @@
+"""Executors: a grid on a 2-worker LocalCluster equals the serial run; cached jobs are not run
+again; a job whose worker dies is retried; ``run --executor dask`` writes the local run's CSVs.
+
+The grids are tiny (12 scans, 32x32 inputs, one epoch): they test the machinery, not models.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dicom_factory import thyroid_pattern, write_nm_dicom
+from scintipipe.cli import cli
+from scintipipe.executors import ExecutorSettings, Job, JobCache, JobsFailed, job_key, open_executor, run_jobs
+
+pytest.importorskip("distributed")
+
+LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("labelled")
+    with (folder / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label"])
+        for i in range(12):
+            write_nm_dicom(folder / f"s{i:02d}.dcm", thyroid_pattern(seed=i).astype(np.uint16))
+            writer.writerow([f"s{i:02d}.dcm", LABELS[i % 4]])
+    return folder
+
+
+def small_recipe(folder: Path, name: str, channels: list[int]) -> Path:
+    recipe = {
+        "name": name,
+        "task": "uptake4",
+        "labels": LABELS,
+        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": channels, "strides": [2, 2]},
+        "input_size": [32, 32],
+        "scan_transforms": [{"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"}, {"_target_": "ScaleIntensityd", "keys": "image"}],
+        "epochs": 1,
+        "batch_size": 4,
+        "val_fraction": 0.34,
+    }
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
+@pytest.fixture(scope="module")
+def recipes(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("recipes")
+    return [str(small_recipe(folder, "small", [4, 8])), str(small_recipe(folder, "wider", [8, 16]))]
+
+
+def grid(labelled: Path, recipes: list[str], out: Path, *extra: str) -> str:
+    """2 recipes x 2 random splits = 4 jobs; the command's output."""
+    args = ["evaluate", "-b", recipes[0], "--recipe", recipes[0], "--recipe", recipes[1], "--labels", str(labelled / "labels.csv"), "--splits", "2", "--test-size", "0.34"]
+    result = CliRunner().invoke(cli, [*args, "--threads", "1", "--out", str(out), str(labelled), "--no-progress", *extra])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def serial(labelled: Path, recipes: list[str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("serial") / "grid"
+    return out, grid(labelled, recipes, out)
+
+
+def test_grid_on_a_two_worker_local_cluster_equals_the_serial_run(serial: tuple[Path, str], labelled: Path, recipes: list[str], tmp_path: Path) -> None:
+    out, output = serial
+    assert "4 jobs: 4 to run, 0 cached; executor local (in this process)" in output
+    parallel = grid(labelled, recipes, tmp_path / "grid", "--workers", "2")
+    assert "executor LocalCluster of 2 processes" in parallel and "[4/4 done" in parallel
+    assert json.loads((tmp_path / "grid/experiment.json").read_text()) == json.loads((out / "experiment.json").read_text())
+    assert (tmp_path / "grid/summary.md").read_text() == (out / "summary.md").read_text()
+
+
+def test_rerun_runs_only_the_job_whose_result_was_deleted(serial: tuple[Path, str], labelled: Path, recipes: list[str]) -> None:
+    out, _ = serial
+    before = (out / "experiment.json").read_text()
+    cached = sorted((out / "jobs").glob("*.json"))
+    assert len(cached) == 4
+    gone = json.loads(cached[1].read_text())["name"]
+    cached[1].unlink()
+    output = grid(labelled, recipes, out)
+    assert "4 jobs: 1 to run, 3 cached" in output
+    assert f"[4/4 done, 0 running] {gone}" in output and output.count("done, ") == 1
+    assert (out / "experiment.json").read_text() == before
+
+
+def test_job_keys_follow_their_inputs() -> None:
+    assert job_key(recipe={"a": 1}, train=[1, 2], seed=0) == job_key(seed=0, train=[1, 2], recipe={"a": 1})
+    assert job_key(recipe={"a": 1}, train=[1, 2], seed=0) != job_key(recipe={"a": 1}, train=[1, 3], seed=0)
+
+
+def square_once_dying(spec: tuple[int, str]) -> int:
+    """The first call for a marker kills its worker process; the next returns the square."""
+    value, marker = spec
+    if not Path(marker).exists():
+        Path(marker).write_text("died once")
+        os._exit(1)
+    return value * value
+
+
+def fail_once(spec: tuple[int, str]) -> int:
+    value, marker = spec
+    if not Path(marker).exists():
+        Path(marker).write_text("failed once")
+        raise RuntimeError("transient")
+    return value + 1
+
+
+def test_a_job_whose_worker_dies_is_run_again(tmp_path: Path) -> None:
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import the test module
+    jobs = [Job(f"k{i}", f"job {i}", (i, str(tmp_path / f"marker{i}"))) for i in range(3)]
+    lines: list[str] = []
+    with open_executor(ExecutorSettings(kind="local", workers=1)) as executor:
+        report = run_jobs(executor, square_once_dying, jobs[:1], JobCache(tmp_path / "cache"), retries=2, progress=False, log=lines.append)
+    assert report.results == [0] and report.ran == ["job 0"]
+    with open_executor(ExecutorSettings(kind="local")) as executor:  # in process: exceptions are retried too
+        report = run_jobs(executor, fail_once, jobs[1:], JobCache(tmp_path / "cache"), retries=1, progress=False, log=lines.append)
+        assert report.results == [2, 3]
+        with pytest.raises(JobsFailed, match="job 9: RuntimeError: transient"):
+            run_jobs(executor, fail_once, [Job("k9", "job 9", (9, str(tmp_path / "marker9")))], None, retries=0, progress=False, log=lines.append)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 simulated scans (CI scale for the partitioned run)."""
+    folder = tmp_path_factory.mktemp("sim") / "scans"
+    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "24", "--seed", "11", "--center", "a", "--class-mix", "balanced", "--out", str(folder), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_run_on_dask_writes_the_local_runs_predictions_and_errors(simulated: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")  # one failure, to compare errors.csv too
+    inputs = [str(p) for p in sorted(simulated.glob("*.dcm"))[:12]] + [str(broken)] + [str(p) for p in sorted(simulated.glob("*.dcm"))[12:]]
+    common = ["run", "--bundle", str(tiny_bundle), *inputs, "--no-explain", "--threads", "1", "--no-progress"]
+    local = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 1, local.output
+    dask = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "dask"), "--executor", "dask", "--dask-workers", "2", "--partition-size", "7"])
+    assert dask.exit_code == 1, dask.output
+    assert "25 files in 4 partitions of about 7; executor LocalCluster of 2 processes" in dask.output
+    for name in ("predictions.csv", "errors.csv"):
+        assert (tmp_path / "dask" / name).read_text() == (tmp_path / "local" / name).read_text(), name
+    assert len((tmp_path / "local/predictions.csv").read_text().splitlines()) == 25
+    index = (tmp_path / "dask/index.html").read_text()
+    assert "partitions/part-00003/" in index  # per-case reports on the shared output path, linked from one index
+
+
+def test_run_executor_usage_errors(tiny_bundle: Path, simulated: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(simulated), "--out", str(tmp_path / "o"), "--scheduler", "tcp://x:8786"])
+    assert result.exit_code == 2 and "--scheduler" in result.output
