@@ -1,0 +1,59 @@
+"""Synthetic scans join the training fold of ``scintipipe train`` and never its validation fold."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from scintipipe_gan.augment import parse_augment_with, train_with_gan
+from scintipipe_gan.quality import Gates, check_gan
+
+from scintipipe.api import ExtraTraining, ScintipipeError, load_recipe, make_plugin_manager, read_labels, train_bundle
+
+
+@pytest.fixture(scope="module")
+def checked_gan(tmp_path_factory: pytest.TempPathFactory, tiny_gan: Path, real, bundle) -> Path:
+    gan = tmp_path_factory.mktemp("augment") / "gan"
+    shutil.copytree(tiny_gan, gan)
+    check_gan(gan, real, bundle, n_per_class=4, gates=Gates(min_diversity=0.0), log=lambda m: None)
+    return gan
+
+
+def one_epoch_recipe() -> dict:
+    recipe = load_recipe("uptake4")
+    recipe.update(epochs=1, batch_size=8, val_fraction=0.25)
+    return recipe
+
+
+def test_parse_augment_with() -> None:
+    assert parse_augment_with("gan/") == (Path("gan/"), 1.0)
+    assert parse_augment_with("runs/gan:0.5") == (Path("runs/gan"), 0.5)
+    with pytest.raises(ValueError, match="positive"):
+        parse_augment_with("gan:0")
+
+
+def test_synthetic_scans_train_but_never_validate(tmp_path: Path, scans: Path, checked_gan: Path, scan_like_generator, monkeypatch) -> None:
+    """Scan-like stand-in images (an 8-step GAN's are refused by the content gate as floods)."""
+    monkeypatch.setattr("scintipipe_gan.train.generate", scan_like_generator)
+    out = tmp_path / "bundle"
+    logs: list[str] = []
+    result = train_with_gan(one_epoch_recipe(), scans, scans / "labels.csv", out, f"{checked_gan}:0.5", progress=False, log=logs.append)
+    synthetic = sorted((out / "synthetic-training").glob("case-*.dcm"))
+    assert len(synthetic) == 8  # half of the 3 real training views per label, rounded: 2 per label
+    card = (out / "docs/README.md").read_text()
+    assert "Training views: 20" in card and "Validation views: 4" in card
+    assert "Extra training data (training fold only, never validation): scintipipe-gan DCGAN samples" in card
+    assert result.validation["overall"]["accuracy"]["denominator"] == 4  # the validation fold: the 4 real views the split held out
+    assert any("8 views added to the training fold only" in line for line in logs)
+
+
+def test_an_extra_that_repeats_a_real_file_is_refused(tmp_path: Path, scans: Path) -> None:
+    """Anything that could leak a real (validation) scan into training is refused before training."""
+    rows = read_labels(scans / "labels.csv", scans, one_epoch_recipe()["labels"])
+    copy = tmp_path / "copy.dcm"
+    copy.write_bytes(rows[0][0].read_bytes())  # the same bytes under another name
+    for leak in ([rows[0]], [(copy, rows[0][1])]):
+        extra = ExtraTraining(name="leaky", rows=lambda counts, leak=leak: leak)
+        with pytest.raises(ScintipipeError, match="also real labelled files"):
+            train_bundle(make_plugin_manager(), one_epoch_recipe(), scans, scans / "labels.csv", tmp_path / "b", progress=False, log=lambda m: None, extra_training=[extra])
