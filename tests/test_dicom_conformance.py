@@ -87,3 +87,21 @@ def test_the_secondary_capture_burns_in_the_class_and_not_for_clinical_use(simul
     caption = pixels[-90:]
     red = (caption[..., 0] > 150) & (caption[..., 1] < 40) & (caption[..., 2] < 60)
     assert red.mean() > 0.05
+
+
+def test_a_source_without_its_sop_class_still_gets_conformant_results(simulated, tmp_path):
+    """A damaged header (SOP Class UID lost, as in the fuzzing) is referred to by its file meta's class."""
+    import pydicom
+
+    from scintipipe.testing import run_cli
+
+    source = tmp_path / "scans" / "damaged.dcm"
+    source.parent.mkdir()
+    ds = pydicom.dcmread(simulated / "uptake4" / "case-00000.dcm")
+    del ds.SOPClassUID
+    ds.save_as(source, enforce_file_format=True)
+    out = tmp_path / "results"
+    run_cli("run", "--bundle", "uptake4", "--no-progress", "--out", out, source.parent)
+    written = sorted(out.rglob("*.dcm"))
+    assert {p.name for p in written} == {"report_sr.dcm", "overlay_sc.dcm"}
+    assert_conformant(written)

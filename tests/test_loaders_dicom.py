@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from dicom_factory import nm_dataset, thyroid_pattern, write_nm_dicom
-from loader_fixtures import pixels
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
+from dicom_factory import nm_dataset, thyroid_pattern, write_nm_dicom
+from loader_fixtures import pixels
 from scintipipe.errors import ScanError
 from scintipipe.loaders import read_scans
 from scintipipe.loaders.dicom import load_dicom
@@ -37,7 +37,11 @@ def test_single_frame_nm_fills_the_metadata(tmp_path):
     assert meta["patient_id"] == "TEST0001"
     assert meta["energy_window_kev"] == [126.0, 154.0]
     ds = pydicom.dcmread(path)
-    assert (meta["study_instance_uid"], meta["series_instance_uid"], meta["sop_instance_uid"]) == (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert (meta["study_instance_uid"], meta["series_instance_uid"], meta["sop_instance_uid"]) == (
+        ds.StudyInstanceUID,
+        ds.SeriesInstanceUID,
+        ds.SOPInstanceUID,
+    )
 
 
 def test_two_frames_are_split_by_view(tmp_path):
@@ -46,7 +50,7 @@ def test_two_frames_are_split_by_view(tmp_path):
     scans = load_dicom(path)
     assert [s["source"] for s in scans] == [f"{path}#anterior", f"{path}#posterior"]
     assert [s["image"].meta["view"] for s in scans] == ["anterior", "posterior"]
-    for scan, frame in zip(scans, frames):
+    for scan, frame in zip(scans, frames, strict=True):
         np.testing.assert_array_equal(pixels(scan), frame)
         assert scan["image"].meta["total_counts"] == pytest.approx(float(frame.sum()))
 
@@ -87,7 +91,7 @@ def test_lossless_compression_round_trips(tmp_path, syntax):
     assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == syntax
     scans = load_dicom(path)
     assert [s["image"].meta["view"] for s in scans] == ["anterior", "posterior"]
-    for scan, frame in zip(scans, frames):
+    for scan, frame in zip(scans, frames, strict=True):
         np.testing.assert_array_equal(pixels(scan), frame)
 
 
@@ -162,19 +166,35 @@ def test_content_beats_the_extension(tmp_path):
     assert scan["image"].meta["modality"] == "NM"
 
 
-def test_absurd_declared_size_is_refused_before_decoding(tmp_path):
+def test_absurd_declared_size_is_refused_before_decoding(tmp_path, monkeypatch):
     ds = nm_dataset(thyroid_pattern())
     ds.Rows = ds.Columns = 65535
     ds.NumberOfFrames = 200
     path = tmp_path / "huge.dcm"
     ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(
+        ScanError,
+        match=r"65535x65535 pixels \(4,294,836,225\) exceeds the limit of 16,777,216 pixels per frame; set the environment variable SCINTIPIPE_MAX_PIXELS",
+    ):
+        load_dicom(path)
+    monkeypatch.setenv("SCINTIPIPE_MAX_PIXELS", str(65535 * 65535))  # past the input limits, the decoded-size guard remains
+    monkeypatch.setenv("SCINTIPIPE_MAX_FRAMES", "1000")
     with pytest.raises(ScanError, match="absurd for a planar scan"):
         load_dicom(path)
 
 
 @pytest.mark.parametrize(
     ("text", "view"),
-    [("FACE ANT", "anterior"), ("ANT", "anterior"), ("Anterior projection", "anterior"), ("POST", "posterior"), ("LAO", "left_anterior_oblique"), ("Right lateral", "right_lateral"), ("SERINGUE PLEINE", None), ("Thyroid", None)],
+    [
+        ("FACE ANT", "anterior"),
+        ("ANT", "anterior"),
+        ("Anterior projection", "anterior"),
+        ("POST", "posterior"),
+        ("LAO", "left_anterior_oblique"),
+        ("Right lateral", "right_lateral"),
+        ("SERINGUE PLEINE", None),
+        ("Thyroid", None),
+    ],
 )
 def test_view_names_are_normalised(text, view):
     from scintipipe.loaders.views import normalise_view
@@ -182,7 +202,9 @@ def test_view_names_are_normalised(text, view):
     assert normalise_view(text) == view
 
 
-@pytest.mark.parametrize(("angle", "view"), [(180, "anterior"), (0, "posterior"), (355, "posterior"), (90, "left_lateral"), (270, "right_lateral"), (45, None)])
+@pytest.mark.parametrize(
+    ("angle", "view"), [(180, "anterior"), (0, "posterior"), (355, "posterior"), (90, "left_lateral"), (270, "right_lateral"), (45, None)]
+)
 def test_start_angle_follows_the_dicom_convention(angle, view):
     from scintipipe.loaders.views import view_from_angle
 

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from loader_fixtures import luminance, pixels
 from pydicom.data import get_testdata_file
 
+from loader_fixtures import luminance, pixels
 from scintipipe.errors import NotAnImage, ScanError
 from scintipipe.loaders import read_scans
 from scintipipe.loaders.dicom import load_dicom
@@ -49,7 +49,9 @@ def test_jpeg2000_nm_export_decodes():
     assert pixels(scan).max() > pixels(scan).min()
 
 
-@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm"])
+@pytest.mark.parametrize(
+    "name", ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm"]
+)
 def test_compressed_and_other_encodings_equal_the_uncompressed_file(name):
     [plain] = load_dicom(pydicom_file("MR_small.dcm"))
     [other] = load_dicom(pydicom_file(name))

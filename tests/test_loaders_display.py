@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from loader_fixtures import REFERENCE_SCANS, pixels
 from PIL import Image
 
+from loader_fixtures import REFERENCE_SCANS, pixels
 from scintipipe.builtin.report_json import case_report
 from scintipipe.loaders.display import restore_display
 from scintipipe.loaders.grey import DISPLAY_LUTS, lookup_table, to_grey
@@ -81,13 +81,20 @@ def test_gradient_and_16_bit_images_are_left_alone() -> None:
     restored = restore_display(gradient)
     np.testing.assert_array_equal(restored.pixels, gradient)
     assert restored.notes == []
-    wide = (gradient.astype(np.uint16) * 257)
+    wide = gradient.astype(np.uint16) * 257
     assert restore_display(wide).notes == []
 
 
 @pytest.mark.parametrize("colour", [(255, 255, 255), (255, 0, 0), (0, 255, 0), (255, 255, 0)])
 def test_burned_in_annotation_is_removed(cases, colour) -> None:
-    annotation = Annotation(colour=colour, texts=(("DOE^JANE 2024-03-14", "tl"), ("Tc99m 5 min", "br")), font_fraction=0.045, rl_letters=True, roi="rectangles", scale_bar=True)
+    annotation = Annotation(
+        colour=colour,
+        texts=(("DOE^JANE 2024-03-14", "tl"), ("Tc99m 5 min", "br")),
+        font_fraction=0.045,
+        rl_letters=True,
+        roi="rectangles",
+        scale_bar=True,
+    )
     for k in range(3):
         export = export_of(cases[k], 700 + k, colormap=None, invert=False, annotation=annotation, image_format="png", long_side_px=400)
         clean = export.grey.astype(np.float64)
@@ -99,7 +106,9 @@ def test_burned_in_annotation_is_removed(cases, colour) -> None:
 
 def test_hot_gland_is_not_taken_for_annotation(cases) -> None:
     """A saturated display of a hot gland loses nothing: wide bright regions are not strokes."""
-    export = export_of(cases[0], 9, colormap=None, invert=False, annotation=None, image_format="png", upper_fraction=0.4, smooth_sigma_px=1.0, long_side_px=256)
+    export = export_of(
+        cases[0], 9, colormap=None, invert=False, annotation=None, image_format="png", upper_fraction=0.4, smooth_sigma_px=1.0, long_side_px=256
+    )
     restored = restore_display(export.image)
     assert restored.overlay_pixels == 0
     np.testing.assert_array_equal(restored.pixels, export.grey)

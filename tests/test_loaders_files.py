@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dicom_factory import thyroid_pattern, write_nm_dicom
-from loader_fixtures import gradient
 from PIL import Image
 
+from dicom_factory import thyroid_pattern, write_nm_dicom
+from loader_fixtures import gradient
 from scintipipe.builtin import load_dicom, load_raster, load_volume
 from scintipipe.errors import ScanError
 from scintipipe.loaders import file_kind, iter_input_files, read_scans

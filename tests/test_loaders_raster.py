@@ -5,15 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from loader_fixtures import colour, expect_scan_error, gradient, luminance, pixels
 from PIL import Image
 
+from loader_fixtures import colour, expect_scan_error, gradient, luminance, pixels
 from scintipipe.errors import ScanError
 from scintipipe.loaders import read_scans
 from scintipipe.loaders.raster import load_raster
 
 
-@pytest.mark.parametrize(("suffix", "dtype", "maximum"), [(".png", np.uint8, 255), (".png", np.uint16, 65535), (".tif", np.uint8, 255), (".tif", np.uint16, 65535)])
+@pytest.mark.parametrize(
+    ("suffix", "dtype", "maximum"), [(".png", np.uint8, 255), (".png", np.uint16, 65535), (".tif", np.uint8, 255), (".tif", np.uint16, 65535)]
+)
 def test_grey_images_keep_their_values(tmp_path, suffix, dtype, maximum):
     image = gradient(maximum=maximum, dtype=dtype) * (maximum // 255 if maximum > 255 else 1)
     path = tmp_path / f"grey{suffix}"
@@ -122,3 +124,62 @@ def test_scintipipe_preview_pictures_are_skipped_not_classified(tmp_path) -> Non
 
     Image.fromarray(picture).save(tmp_path / "plain.png")  # an ordinary export still loads
     assert load_raster(tmp_path / "plain.png")[0]["image"].shape == (1, 64, 64)
+
+
+def _blobs(rows: int, columns: int) -> np.ndarray:
+    """An 8-bit picture of two bright lobes on a dark noisy background."""
+    y, x = np.mgrid[0:rows, 0:columns] / np.array([rows, columns])[:, None, None]
+    lobes = np.exp(-(((x - 0.4) / 0.08) ** 2 + ((y - 0.5) / 0.2) ** 2)) + np.exp(-(((x - 0.6) / 0.08) ** 2 + ((y - 0.5) / 0.2) ** 2))
+    noise = np.random.default_rng(0).integers(0, 8, (rows, columns))
+    return np.clip(200 * lobes + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif"])
+def test_large_display_pictures_are_scaled_down_with_a_note(tmp_path, suffix):
+    from scintipipe.loaders.display_size import MAX_DISPLAY_SIDE
+
+    picture = _blobs(1536, 2048)
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".tif":
+        tifffile.imwrite(path, picture)
+    else:
+        Image.fromarray(picture).save(path)
+    [scan] = load_raster(path)
+    assert tuple(scan["image"].shape) == (1, 768, MAX_DISPLAY_SIDE)
+    meta = scan["image"].meta
+    assert meta["display_downscaled_from"] == [1536, 2048]
+    assert meta["notes"][0] == "display picture of 1536x2048 pixels scaled down to 768x1024 (area interpolation)"
+    area_mean = picture.reshape(768, 2, 1024, 2).mean(axis=(1, 3))  # what area interpolation gives for a factor of 2
+    tolerance = 3.0 if suffix == ".jpg" else 0.51
+    assert np.abs(pixels(scan) - area_mean).mean() < tolerance
+
+
+def test_large_colour_pictures_keep_their_colour_table_after_scaling(tmp_path):
+    from scintipipe.loaders.grey import lookup_table
+
+    path = tmp_path / "hot.png"
+    Image.fromarray(lookup_table("hot")[_blobs(2048, 2048)]).save(path)
+    [scan] = load_raster(path)
+    meta = scan["image"].meta
+    assert tuple(scan["image"].shape) == (1, 1024, 1024)
+    assert meta["display_lookup_table"] == "hot"
+    assert meta["notes"][0].startswith("display picture of 2048x2048 pixels scaled down")
+
+
+def test_pictures_within_the_size_and_16_bit_images_are_not_resampled(tmp_path):
+    small = tmp_path / "small.png"
+    Image.fromarray(_blobs(1024, 1000)).save(small)
+    counts = tmp_path / "counts.png"
+    Image.fromarray(_blobs(1200, 1300).astype(np.uint16) * 100).save(counts)
+    for path, shape in ((small, (1, 1024, 1000)), (counts, (1, 1200, 1300))):
+        [scan] = load_raster(path)
+        assert tuple(scan["image"].shape) == shape
+        assert "display_downscaled_from" not in scan["image"].meta
+        assert not any("scaled down" in note for note in scan["image"].meta["notes"])
+
+
+def test_a_float64_tiff_beyond_float32_is_refused(tmp_path):
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, gradient().astype(np.float64) * 1e300)
+    with pytest.raises(ScanError, match="exceed the float32 range"):
+        read_scans(path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from loader_fixtures import siemens_scan
 
+from loader_fixtures import siemens_scan
 from scintipipe.loaders import read_scans
 
 pytestmark = pytest.mark.reference

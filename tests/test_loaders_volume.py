@@ -8,8 +8,8 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
-from loader_fixtures import expect_scan_error, gradient, pixels
 
+from loader_fixtures import expect_scan_error, gradient, pixels
 from scintipipe.errors import ScanError
 from scintipipe.loaders import iter_input_files, read_scans
 from scintipipe.loaders.volume import load_volume
@@ -101,3 +101,46 @@ def test_nifti_label_map_is_skipped_as_not_a_scan(tmp_path) -> None:
     nib.save(image, tmp_path / "mask.nii.gz")
     with pytest.raises(NotAnImage, match="label map"):
         load_volume(tmp_path / "mask.nii.gz")
+
+
+def _nrrd_header(data_file: str) -> str:
+    return f"NRRD0004\ntype: unsigned short\ndimension: 2\nsizes: 32 32\nencoding: ascii\ndata file: {data_file}\n\n"
+
+
+@pytest.mark.parametrize("data_file", ["/dev/zero", "../outside.raw"])
+def test_a_detached_header_may_not_read_devices_or_files_outside_its_folder(tmp_path, data_file):
+    (tmp_path / "outside.raw").write_text("1 2 3\n" * 400)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    header = folder / "planar.nhdr"
+    header.write_text(_nrrd_header(data_file))
+    with pytest.raises(ScanError, match="lies outside the header's folder: refused"):
+        read_scans(header)
+
+
+def test_the_header_size_limit_applies_to_metaimage_and_nrrd(tmp_path, monkeypatch):
+    path = tmp_path / "planar.mha"
+    itk.imwrite(itk.image_from_array(gradient().astype(np.float32)), str(path))
+    monkeypatch.setenv("SCINTIPIPE_MAX_PIXELS", "100")
+    with pytest.raises(ScanError, match=r"48x40 pixels \(1,920\) exceeds the limit of 100 pixels per frame"):
+        read_scans(path)
+
+
+def test_unwrapped_itk_pixel_types_are_refused_quickly_or_read_as_float(tmp_path):
+    path = tmp_path / "int64.nrrd"
+    path.write_bytes(b"NRRD0004\ntype: int64\ndimension: 2\nsizes: 40 48\nencoding: raw\nendian: little\n\n" + gradient().astype("<i8").tobytes())
+    [scan] = read_scans(path)
+    np.testing.assert_array_equal(pixels(scan), gradient())
+    five_d = tmp_path / "five.nrrd"
+    five_d.write_bytes(b"NRRD0004\ntype: uint8\ndimension: 5\nsizes: 40 48 1 1 1\nencoding: raw\n\n" + gradient().astype(np.uint8).tobytes())
+    with pytest.raises(ScanError, match="a 5-D image"):
+        read_scans(five_d)
+
+
+def test_a_scale_factor_beyond_float32_is_refused(tmp_path):
+    path = tmp_path / "scaled.nii"
+    image = nib.Nifti1Image(gradient().T.astype(np.int16), np.eye(4))
+    image.header.set_slope_inter(1e38, 0)
+    nib.save(image, path)
+    with pytest.raises(ScanError, match="exceed the float32 range"):
+        read_scans(path)

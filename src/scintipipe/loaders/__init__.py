@@ -18,6 +18,7 @@ from typing import Any
 
 from scintipipe.errors import ScanError
 from scintipipe.loaders.files import iter_input_files
+from scintipipe.loaders.limits import check_file_size
 from scintipipe.loaders.sniff import file_kind
 
 __all__ = ["iter_input_files", "read_scans", "load_with_kind", "file_kind"]
@@ -39,9 +40,11 @@ def load_with_kind(path: str | Path, kind: str) -> list[dict[str, Any]]:
     """Load ``path`` with the loader of ``kind`` (``"dicom"``, ``"raster"``, ``"volume"``).
 
     Raises:
-        ScanError: the file is empty or bad for its kind.
+        ScanError: the file is empty, over an input limit (:mod:`scintipipe.loaders.limits`)
+            or bad for its kind.
     """
     reject_empty(path)
+    check_file_size(path)
     if kind == "dicom":
         from scintipipe.loaders.dicom import load_dicom
 
@@ -64,13 +67,15 @@ def read_scans(path: str | Path) -> list[dict[str, Any]]:
         path: a DICOM, PNG, JPEG, TIFF, NIfTI, MetaImage or NRRD file.
 
     Raises:
-        ScanError: the file does not exist, is of no known kind, or is bad.
+        ScanError: the file does not exist, is of no known kind, is over an input limit
+            (:mod:`scintipipe.loaders.limits`), or is bad.
         NotAnImage: a DICOM file that holds no image.
     """
     path = Path(path)
     if not path.is_file():
         raise ScanError(path, "is a folder, not a file" if path.is_dir() else "no such file")
     reject_empty(path)
+    check_file_size(path)
     kind = file_kind(path)
     if kind is None:
         raise ScanError(path, UNRECOGNISED)

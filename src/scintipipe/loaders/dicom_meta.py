@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import NuclearMedicineImageStorage
 from pydicom.valuerep import DA, DT, TM
 
+from scintipipe.loaders.dicom_pixels import number_of_frames
 from scintipipe.loaders.nuclides import normalise_radionuclide, radionuclide_from_window
 from scintipipe.loaders.views import as_list, detector_of_frame
 
@@ -58,7 +60,7 @@ def dataset_metadata(ds: Dataset) -> dict[str, Any]:
         "transfer_syntax": syntax.name if syntax else None,
         "lossy_compression": _text(ds.get("LossyImageCompression")) == "01" or None,
         "acquisition_termination": _text(ds.get("AcquisitionTerminationCondition")),
-        "number_of_frames": int(ds.get("NumberOfFrames") or 1),
+        "number_of_frames": number_of_frames(ds),
     }
     meta.update({key: value for key, value in extras.items() if value is not None})
     return meta
@@ -79,7 +81,7 @@ def frame_metadata(ds: Dataset, frame: int, n_frames: int) -> dict[str, Any]:
         meta["detector"] = int(vector[frame]) if len(vector) == n_frames else None
         meta["start_angle"] = _float(detector.get("StartAngle"))
         zoom = detector.get("ZoomFactor")
-        meta["zoom"] = [float(z) for z in zoom] if zoom is not None and not isinstance(zoom, (str, float, int)) else _float(zoom)
+        meta["zoom"] = _floats(zoom) if zoom is not None and not isinstance(zoom, (str, bytes, float, int)) else _float(zoom)
     window = energy_window(ds, frame, n_frames)
     if window is not None:
         meta["energy_window"] = _text(window.get("EnergyWindowName"))
@@ -174,7 +176,7 @@ def acquisition_datetime(ds: Dataset) -> str | None:
             pass
     dates = [_date(ds.get(d)) for d, _ in _DATE_TIME_PAIRS]
     first_date = next((d for d in dates if d), None)
-    for (date_key, time_key), date in zip(_DATE_TIME_PAIRS, dates):
+    for (_, time_key), date in zip(_DATE_TIME_PAIRS, dates, strict=True):
         time = _time(ds.get(time_key))
         if time is not None:
             date = date or first_date
@@ -208,6 +210,13 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def _floats(values: Any) -> list[float] | None:
+    """Every value as a float, or ``None`` when any of them is not a number."""
+    numbers = [_float(value) for value in values]
+    defined = [number for number in numbers if number is not None]
+    return defined if numbers and len(defined) == len(numbers) else None
+
+
 def _int(value: Any) -> int | None:
     number = _float(value)
-    return int(number) if number is not None else None
+    return int(number) if number is not None and math.isfinite(number) else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -12,6 +14,7 @@ from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
 
 from scintipipe.errors import ScanError
 from scintipipe.loaders.grey import to_grey
+from scintipipe.loaders.limits import check_frame_size
 
 #: refuse to decode more than this many bytes (a planar scan is a few MB)
 MAX_DECODED_BYTES = 1 << 30
@@ -30,29 +33,62 @@ def decode_frames(ds: Dataset, source: str) -> np.ndarray:
         source: the file name for error messages.
 
     Raises:
-        ScanError: the pixel data cannot be decoded (truncated, corrupt, no decoder) or
-            would be absurdly large.
+        ScanError: the pixel data cannot be decoded (truncated, corrupt, no decoder), its
+            header holds invalid sizes, or it is over an input limit
+            (:mod:`scintipipe.loaders.limits`) or absurdly large.
     """
-    n_frames = _number_of_frames(ds)
-    samples = int(ds.get("SamplesPerPixel") or 1)
-    size = n_frames * int(ds.get("Rows") or 0) * int(ds.get("Columns") or 0) * samples * max(1, int(ds.get("BitsAllocated") or 8) // 8)
+    n_frames = number_of_frames(ds)
+    rows, columns = header_int(ds, "Rows", source), header_int(ds, "Columns", source)
+    samples, bits = header_int(ds, "SamplesPerPixel", source, 1), header_int(ds, "BitsAllocated", source, 8)
+    check_frame_size(source, rows, columns, n_frames)
+    size = n_frames * rows * columns * samples * max(1, bits // 8)
     if size > MAX_DECODED_BYTES:
-        raise ScanError(source, f"pixel data of {n_frames} frame(s) of {ds.get('Rows')}x{ds.get('Columns')} would need {size / 2**30:.1f} GiB: absurd for a planar scan")
+        raise ScanError(source, f"pixel data of {n_frames} frame(s) of {rows}x{columns} would need {size / 2**30:.1f} GiB: absurd for a planar scan")
     pixels = _pixel_array(ds, source)
     if n_frames == 1 or pixels.ndim == (3 if samples > 1 else 2):
         pixels = pixels[None]
     photometric = str(ds.get("PhotometricInterpretation") or "").upper()
     if photometric == "PALETTE COLOR":
-        return to_grey(apply_color_lut(pixels, ds))
+        return to_grey(_apply_lut(apply_color_lut, pixels, ds, source, "Palette Color Lookup Table"))
     if samples > 1:
         return to_grey(pixels)
-    values = apply_modality_lut(pixels, ds).astype(np.float32, copy=False)
+    values = _apply_lut(apply_modality_lut, pixels, ds, source, "Modality LUT or Rescale Slope/Intercept").astype(np.float32, copy=False)
     if photometric == "MONOCHROME1":
         values = values.max() + values.min() - values
     return values
 
 
-def _number_of_frames(ds: Dataset) -> int:
+def _apply_lut(apply: Callable[[np.ndarray, Dataset], np.ndarray], pixels: np.ndarray, ds: Dataset, source: str, what: str) -> np.ndarray:
+    """``apply(pixels, ds)``, a missing or corrupt lookup table reported as a :class:`ScanError`."""
+    try:
+        return apply(pixels, ds)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise ScanError(source, f"the {what} cannot be applied, the header is missing it or corrupt: {exc}") from exc
+
+
+def header_int(ds: Dataset, keyword: str, source: str, default: int = 0) -> int:
+    """A whole-number header attribute (``Rows``, ``BitsAllocated``...), ``default`` when absent.
+
+    Raises:
+        ScanError: the value is not one non-negative whole number (a corrupt header).
+    """
+    try:
+        value = ds.get(keyword)
+    except Exception as exc:
+        raise ScanError(source, f"unreadable {keyword} in the DICOM header: {exc}") from exc
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise ScanError(source, f"invalid {keyword} {value!r} in the DICOM header: the file is corrupt")
+    return number
+
+
+def number_of_frames(ds: Dataset) -> int:
+    """Number of Frames, 1 when absent or unreadable (the decoder then says what is wrong)."""
     try:
         return max(1, int(ds.get("NumberOfFrames") or 1))
     except (TypeError, ValueError):
@@ -62,7 +98,7 @@ def _number_of_frames(ds: Dataset) -> int:
 def _pixel_array(ds: Dataset, source: str) -> np.ndarray:
     try:
         return ds.pixel_array
-    except Exception as first_error:  # noqa: BLE001  (decoders raise many kinds)
+    except Exception as first_error:
         repaired = _with_repaired_jpeg_scan_headers(ds)
         if repaired is not None:
             try:
@@ -72,7 +108,23 @@ def _pixel_array(ds: Dataset, source: str) -> np.ndarray:
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = syntax.name if syntax else "unknown transfer syntax"
         reason = str(first_error).strip().splitlines()
-        raise ScanError(source, f"pixel data ({name}) cannot be decoded, the file may be truncated or corrupt: {' '.join(reason)[:300]}") from first_error
+        raise ScanError(
+            source, f"pixel data ({name}) cannot be decoded, the file may be truncated or corrupt: {' '.join(reason)[:300]}{_codec_hint(syntax)}"
+        ) from first_error
+
+
+def _codec_hint(syntax: Any) -> str:
+    """Name the ``dicom-codecs`` extra when a compressed syntax failed and its decoders are not all installed."""
+    from scintipipe.extras import install_hint, missing_packages
+
+    try:
+        compressed = syntax is not None and syntax.is_transfer_syntax and syntax.is_compressed
+    except (AttributeError, ValueError):  # not a UID, or an unknown one
+        compressed = False
+    if not compressed:
+        return ""
+    missing = missing_packages("dicom-codecs")
+    return f" (decoders not installed: {', '.join(missing)}; {install_hint('dicom-codecs')})" if missing else ""
 
 
 def _with_repaired_jpeg_scan_headers(ds: Dataset) -> Dataset | None:
@@ -85,12 +137,12 @@ def _with_repaired_jpeg_scan_headers(ds: Dataset) -> Dataset | None:
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax not in _SEQUENTIAL_JPEG:
         return None
-    frames = [repair_sequential_jpeg_scan_header(frame) for frame in generate_frames(ds.PixelData, number_of_frames=_number_of_frames(ds))]
+    frames = [repair_sequential_jpeg_scan_header(frame) for frame in generate_frames(ds.PixelData, number_of_frames=number_of_frames(ds))]
     if all(frame is None for frame in frames):
         return None
-    original = list(generate_frames(ds.PixelData, number_of_frames=_number_of_frames(ds)))
+    original = list(generate_frames(ds.PixelData, number_of_frames=number_of_frames(ds)))
     fixed = copy.copy(ds)
-    fixed.PixelData = encapsulate([new or old for new, old in zip(frames, original)])
+    fixed.PixelData = encapsulate([new or old for new, old in zip(frames, original, strict=True)])
     return fixed
 
 

@@ -48,7 +48,7 @@ burned-in annotation). The measurements go to ``scan["image"].meta["picture"]``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -203,7 +203,7 @@ def restore_display(pixels: np.ndarray) -> RestoredDisplay:
 YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(name: str) -> np.ndarray:
     table = lookup_table(name).astype(np.float32) @ YCBCR.T
     table.setflags(write=False)
@@ -325,7 +325,11 @@ def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
     values = flat.astype(np.float32)
     brightest = values.max(axis=1)
     saturation = np.where(brightest > 0, (brightest - values.min(axis=1)) / np.maximum(brightest, 1.0), 0.0)
-    out.update(off_table_share=round(float(off.mean()), 4), off_table_region_share=round(float(regions.mean()), 4), saturation=round(float(saturation.mean()), 4))
+    out.update(
+        off_table_share=round(float(off.mean()), 4),
+        off_table_region_share=round(float(regions.mean()), 4),
+        saturation=round(float(saturation.mean()), 4),
+    )
     return out
 
 
@@ -375,7 +379,7 @@ def text_lines(ink: np.ndarray) -> int:
         share = ink[:, columns].mean(axis=1) if ink[:, columns].size else np.zeros(ink.shape[0])
         edges = np.diff(np.concatenate([[0], (share > TEXT_GAP_MAX_INK).astype(np.int8), [0]]))
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        kept = [(a, b) for a, b in zip(starts, ends) if share[a:b].max() >= TEXT_ROW_MIN_INK]
+        kept = [(a, b) for a, b in zip(starts, ends, strict=True) if share[a:b].max() >= TEXT_ROW_MIN_INK]
         if len(kept) < 3:
             continue
         tops = np.array([a for a, _ in kept])
@@ -425,7 +429,7 @@ def long_lines(ink: np.ndarray) -> tuple[int, int]:
         margin = max(LONG_LINE_EDGE_MARGIN * rows, 2)
         return sum(
             1
-            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
+            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
             if b - a <= LONG_LINE_MAX_PX and a >= margin and b + 1 < rows - margin and min(share[a - 2], share[b + 1]) <= LONG_LINE_MAX_NEIGHBOUR_INK
         )
 

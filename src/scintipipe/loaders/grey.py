@@ -9,7 +9,7 @@ pixels back to intensity.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def to_grey(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
 
-@lru_cache(maxsize=None)
+@cache
 def lookup_table(name: str) -> np.ndarray:
     """The 256-entry colour table ``name`` as a read-only ``(256, 3)`` ``uint8`` array.
 

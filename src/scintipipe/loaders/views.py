@@ -100,11 +100,7 @@ def frame_views(ds: Dataset, n_frames: int) -> list[str | None]:
             view = view_of_codes(detector.get("ViewCodeSequence")) or view_from_angle(detector.get("StartAngle"))
         views.append(view)
     if n_frames == 1 and views[0] is None:
-        views[0] = (
-            view_of_codes(ds.get("ViewCodeSequence"))
-            or _view_position(ds.get("ViewPosition"))
-            or normalise_view(ds.get("SeriesDescription"))
-        )
+        views[0] = view_of_codes(ds.get("ViewCodeSequence")) or _view_position(ds.get("ViewPosition")) or normalise_view(ds.get("SeriesDescription"))
     return views
 
 

@@ -19,11 +19,21 @@ def source_path(case: dict[str, Any]) -> Path:
 
 #: Patient and General Study attributes of type 2 (present, possibly empty) that
 #: de-identified files often drop; results need them present to be valid
-TYPE2_PATIENT_STUDY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 
 
 def read_source_dataset(case: dict[str, Any]) -> pydicom.Dataset | None:
-    """The source's DICOM header (no pixels), or ``None`` for a non-DICOM source.
+    """The source's DICOM header (no pixels), or ``None`` for a non-DICOM source (or one too damaged to refer to).
 
     Missing type 2 patient and study attributes are added empty, so results copied from
     a de-identified source are still valid; present values are never changed.
@@ -37,6 +47,11 @@ def read_source_dataset(case: dict[str, Any]) -> pydicom.Dataset | None:
         return None
     if "SOPInstanceUID" not in dataset or "StudyInstanceUID" not in dataset:
         return None
+    if "SOPClassUID" not in dataset:  # a damaged header: the file meta still says what the object is
+        media_class = getattr(dataset, "file_meta", None) and dataset.file_meta.get("MediaStorageSOPClassUID")
+        if not media_class:
+            return None
+        dataset.SOPClassUID = media_class
     for keyword in TYPE2_PATIENT_STUDY:
         if keyword not in dataset:
             setattr(dataset, keyword, "")
