@@ -157,7 +157,10 @@ def side_by_side(out: Path, siemens_cases: list, crop_examples: dict) -> list[Pa
     for label in ("diffusely_increased", "heterogeneous", "diffusely_decreased", "normal"):
         crop_names = [name for name, (lab, _) in CROPS.items() if lab == label]
         real_tiles = [np.asarray(Image.open(REFERENCE / "figure-crops" / f"{name}.png").convert("L").resize((size, size))) for name in crop_names]
-        sim_tiles = [np.asarray(Image.fromarray(display_image(case.counts.astype(float), 99.9)).resize((size, size), Image.Resampling.BILINEAR)) for case in crop_examples[label]]
+        sim_tiles = [
+            np.asarray(Image.fromarray(display_image(case.counts.astype(float), 99.9)).resize((size, size), Image.Resampling.BILINEAR))
+            for case in crop_examples[label]
+        ]
         columns.append(np.concatenate([np.concatenate(real_tiles, axis=1), np.concatenate(sim_tiles, axis=1)], axis=0))
     grid = Image.fromarray(np.concatenate(columns, axis=1))
     draw = ImageDraw.Draw(grid)
@@ -175,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=40, help="simulated cases per group")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img" / "simulator", help="folder for the JSON")
-    parser.add_argument("--pictures", type=Path, default=REPO / "results" / "reference-pictures", help="folder for the side-by-side pictures (git-ignored: they show third-party scans, which stay out of the repository)")
+    parser.add_argument(
+        "--pictures",
+        type=Path,
+        default=REPO / "results" / "reference-pictures",
+        help="folder for the side-by-side pictures (git-ignored: they show third-party scans, which stay out of the repository)",
+    )
     args = parser.parse_args(argv)
     if not REFERENCE.is_dir():
         print(f"reference scans not found at {REFERENCE}; nothing to compare (skipped)")

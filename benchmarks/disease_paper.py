@@ -66,7 +66,9 @@ def scintipipe(*args: str) -> float:
 def simulate(folder: Path, n: int, seed: int, center: str, task: str = "disease") -> None:
     """Simulate ``n`` balanced scans of ``task`` unless ``folder`` has them already."""
     if not (folder / "labels.csv").is_file():
-        scintipipe("simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", str(folder))
+        scintipipe(
+            "simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", str(folder)
+        )
 
 
 def finetuned_name(recipe: str, lr: float | None) -> str:
@@ -104,10 +106,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cv-epochs", type=int, default=12)
     parser.add_argument("--epochs", type=int, help="override the recipes' epochs for the train step")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--pretrain", metavar="RECIPE", help="also pre-train RECIPE's network on simulated uptake4 scans and fine-tune it (transfer learning)")
+    parser.add_argument(
+        "--pretrain", metavar="RECIPE", help="also pre-train RECIPE's network on simulated uptake4 scans and fine-tune it (transfer learning)"
+    )
     parser.add_argument("--pretrain-n", type=int, default=1200)
     parser.add_argument("--pretrain-epochs", type=int, default=8)
-    parser.add_argument("--finetune-lr", type=float, nargs="+", default=[], help="more fine-tuning learning rates besides the recipe's own (RECIPE_uptake4init); each gives RECIPE_uptake4init_lrX")
+    parser.add_argument(
+        "--finetune-lr",
+        type=float,
+        nargs="+",
+        default=[],
+        help="more fine-tuning learning rates besides the recipe's own (RECIPE_uptake4init); each gives RECIPE_uptake4init_lrX",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/disease_paper")
     args = parser.parse_args(argv)
     unknown = sorted({*args.recipes, *args.cv_recipes, *([args.pretrain] if args.pretrain else [])} - {p.stem for p in RECIPES.glob("*.json")})
@@ -126,19 +136,50 @@ def main(argv: list[str] | None = None) -> dict:
         simulate(ext, args.n_external, 2, "b")
     if "cv" in args.steps and not (work / "cv/experiment.json").is_file():
         recipe_args = [a for name in args.cv_recipes for a in ("--recipe", str(RECIPES / f"{name}.json"))]
-        timings["cv"] = scintipipe("evaluate", "--bundle", "disease", *recipe_args, "--labels", str(train / "labels.csv"), "--cv", "5",
-                                   "--epochs", str(args.cv_epochs), *threads, "--out", str(work / "cv"), str(train))
+        timings["cv"] = scintipipe(
+            "evaluate",
+            "--bundle",
+            "disease",
+            *recipe_args,
+            "--labels",
+            str(train / "labels.csv"),
+            "--cv",
+            "5",
+            "--epochs",
+            str(args.cv_epochs),
+            *threads,
+            "--out",
+            str(work / "cv"),
+            str(train),
+        )
         timings_file.write_text(json.dumps(timings, indent=2))
     pretrained = work / "bundles" / f"uptake4-{args.pretrain}" / "models/model.pt" if args.pretrain else None
     if pretrained and "pretrain" in args.steps and not pretrained.is_file():
         data = work / "pretrain-data"
         simulate(data, args.pretrain_n, 3, "a", task="uptake4")
         recipe = json.loads((RECIPES / f"{args.pretrain}.json").read_text())
-        recipe.update(name=f"uptake4-{args.pretrain}", task="uptake4", labels=load_recipe("uptake4")["labels"], epochs=args.pretrain_epochs,
-                      description=f"Pre-training of {args.pretrain}'s network on simulated uptake4 scans, for transfer learning to disease.")
+        recipe.update(
+            name=f"uptake4-{args.pretrain}",
+            task="uptake4",
+            labels=load_recipe("uptake4")["labels"],
+            epochs=args.pretrain_epochs,
+            description=f"Pre-training of {args.pretrain}'s network on simulated uptake4 scans, for transfer learning to disease.",
+        )
         (work / "pretrain-recipe.json").write_text(json.dumps(recipe, indent=2))
-        timings[f"pretrain:{args.pretrain}"] = scintipipe("train", "--bundle", "uptake4", "--recipe", str(work / "pretrain-recipe.json"), "--labels", str(data / "labels.csv"),
-                                                          "--data-description", f"{args.pretrain_n} simulated uptake4 centre-a scans", *threads, "--out", str(pretrained.parents[1]))
+        timings[f"pretrain:{args.pretrain}"] = scintipipe(
+            "train",
+            "--bundle",
+            "uptake4",
+            "--recipe",
+            str(work / "pretrain-recipe.json"),
+            "--labels",
+            str(data / "labels.csv"),
+            "--data-description",
+            f"{args.pretrain_n} simulated uptake4 centre-a scans",
+            *threads,
+            "--out",
+            str(pretrained.parents[1]),
+        )
         timings_file.write_text(json.dumps(timings, indent=2))
     if "train" in args.steps:
         for lr in [None, *args.finetune_lr] if pretrained and pretrained.is_file() else []:
@@ -150,9 +191,23 @@ def main(argv: list[str] | None = None) -> dict:
                 recipe["optimizer"]["lr"] = lr
             (work / f"finetune-{name}.json").write_text(json.dumps(recipe, indent=2))
             epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-            timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(work / f"finetune-{name}.json"), "--labels", str(train / "labels.csv"),
-                                                  "--init-weights", str(pretrained), "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads,
-                                                  "--out", str(work / "bundles" / name))
+            timings[f"train:{name}"] = scintipipe(
+                "train",
+                "--bundle",
+                "disease",
+                "--recipe",
+                str(work / f"finetune-{name}.json"),
+                "--labels",
+                str(train / "labels.csv"),
+                "--init-weights",
+                str(pretrained),
+                "--data-description",
+                f"{args.n_train} simulated centre-a scans",
+                *epochs,
+                *threads,
+                "--out",
+                str(work / "bundles" / name),
+            )
             timings_file.write_text(json.dumps(timings, indent=2))
         for name in args.recipes:
             if name == "disease_demo_cpu":
@@ -160,15 +215,41 @@ def main(argv: list[str] | None = None) -> dict:
             bundle = work / "bundles" / name
             if not (bundle / "models/model.pt").is_file():
                 epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-                timings[f"train:{name}"] = scintipipe("train", "--bundle", "disease", "--recipe", str(RECIPES / f"{name}.json"), "--labels", str(train / "labels.csv"),
-                                                      "--data-description", f"{args.n_train} simulated centre-a scans", *epochs, *threads, "--out", str(bundle))
+                timings[f"train:{name}"] = scintipipe(
+                    "train",
+                    "--bundle",
+                    "disease",
+                    "--recipe",
+                    str(RECIPES / f"{name}.json"),
+                    "--labels",
+                    str(train / "labels.csv"),
+                    "--data-description",
+                    f"{args.n_train} simulated centre-a scans",
+                    *epochs,
+                    *threads,
+                    "--out",
+                    str(bundle),
+                )
                 timings_file.write_text(json.dumps(timings, indent=2))
-    names = [n for n in args.recipes if n != "disease_demo_cpu"] + ([finetuned_name(args.pretrain, lr) for lr in [None, *args.finetune_lr]] if args.pretrain else [])
+    names = [n for n in args.recipes if n != "disease_demo_cpu"] + (
+        [finetuned_name(args.pretrain, lr) for lr in [None, *args.finetune_lr]] if args.pretrain else []
+    )
     bundles = ["disease"] + [str(work / "bundles" / n) for n in names if (work / "bundles" / n / "models/model.pt").is_file()]
     if "external" in args.steps and not evaluated(work / "external", bundles):
         make_readers(ext / "labels.csv", labels, work / "readers.csv")
         bundle_args = [a for b in bundles for a in ("--bundle", b)]
-        scintipipe("evaluate", *bundle_args, "--labels", str(ext / "labels.csv"), "--readers", str(work / "readers.csv"), "--no-progress", "--out", str(work / "external"), str(ext))
+        scintipipe(
+            "evaluate",
+            *bundle_args,
+            "--labels",
+            str(ext / "labels.csv"),
+            "--readers",
+            str(work / "readers.csv"),
+            "--no-progress",
+            "--out",
+            str(work / "external"),
+            str(ext),
+        )
     results = gather(work, labels, timings)
     results["command"] = " ".join(["python benchmarks/disease_paper.py", *rerun_args(argv if argv is not None else sys.argv[1:])])
     write(results, args.out)
@@ -208,7 +289,12 @@ def gather(work: Path, labels: list[str], timings: dict) -> dict:
                 **bundle_facts(name, work),
             }
         results["comparisons"] = [
-            {"a": c["model_a"], "b": c["model_b"], "mcnemar_p": c["mcnemar"]["p_value"], "delong_p": {k: v["p_value"] for k, v in c["delong"].items()}}
+            {
+                "a": c["model_a"],
+                "b": c["model_b"],
+                "mcnemar_p": c["mcnemar"]["p_value"],
+                "delong_p": {k: v["p_value"] for k, v in c["delong"].items()},
+            }
             for c in ev.get("comparisons", [])
         ]
     readers = {f.parent.name: json.loads(f.read_text()) for f in sorted((work / "external").glob("*/readers.json"))}
@@ -242,47 +328,81 @@ def write(results: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     labels = results["labels"]
-    lines = ["# disease: seed 001's design on simulated scans", "", f"Rerun: `{results['command']}` (simulated scans; see the script's docstring).", ""]
+    lines = [
+        "# disease: seed 001's design on simulated scans",
+        "",
+        f"Rerun: `{results['command']}` (simulated scans; see the script's docstring).",
+        "",
+    ]
     if results["cv"]:
-        lines += [f"## Five-fold cross-validation ({results['cv']['splits']} folds, same folds for every recipe)", "",
-                  "| recipe | overall accuracy % (mean ± SD) | per fold | macro sensitivity % | macro specificity % | macro AUC |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## Five-fold cross-validation ({results['cv']['splits']} folds, same folds for every recipe)",
+            "",
+            "| recipe | overall accuracy % (mean ± SD) | per fold | macro sensitivity % | macro specificity % | macro AUC |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, s in results["cv"]["summary"].items():
             acc = s["overall_accuracy"]
             folds = ", ".join(_pct(v) for v in acc["values"])
-            lines.append(f"| {name} | {_pct(acc['mean'])} ± {_pct(acc['sd'])} | {folds} | {_pct(s['sensitivity']['mean'])} ± {_pct(s['sensitivity']['sd'])} "
-                         f"| {_pct(s['specificity']['mean'])} ± {_pct(s['specificity']['sd'])} | {s['auc']['mean']:.3f} ± {s['auc']['sd']:.3f} |")
+            lines.append(
+                f"| {name} | {_pct(acc['mean'])} ± {_pct(acc['sd'])} | {folds} | {_pct(s['sensitivity']['mean'])} ± {_pct(s['sensitivity']['sd'])} "
+                f"| {_pct(s['specificity']['mean'])} ± {_pct(s['specificity']['sd'])} | {s['auc']['mean']:.3f} ± {s['auc']['sd']:.3f} |"
+            )
         for pair, tests in results["cv"]["mann_whitney"].items():
             p = tests.get("overall_accuracy", {}).get("p_value") if isinstance(tests, dict) else None
             if p is not None:
                 lines.append(f"\nMann-Whitney U on per-fold overall accuracy, {pair}: p = {p:.3g}")
         lines.append(f"\nPaper (real scans, improved ResNet-34): internal accuracy {PAPER['internal']}.")
     if results["external"]:
-        lines += ["", "## External set (second simulated camera)", "",
-                  "| bundle | network | params M | weights MB | epochs | validation acc. % | external acc. % (95 % CI) | " + " | ".join(f"{c} sens. %" for c in labels) + " |",
-                  "|---|---|---|---|---|---|---|" + "---|" * len(labels)]
+        lines += [
+            "",
+            "## External set (second simulated camera)",
+            "",
+            "| bundle | network | params M | weights MB | epochs | validation acc. % | external acc. % (95 % CI) | "
+            + " | ".join(f"{c} sens. %" for c in labels)
+            + " |",
+            "|---|---|---|---|---|---|---|" + "---|" * len(labels),
+        ]
         for name, r in results["external"].items():
             a = r["accuracy"]
             sens = " | ".join(_pct(r["sensitivity"][c]) for c in labels)
-            lines.append(f"| {Path(name).name} | {r['network']} | {r['params'] / 1e6:.2f} | {r['weights_mb']:.2f} | {r['epochs']} | {_pct(r['validation_accuracy'])} "
-                         f"| {_pct(a['value'])} ({_pct(a['lower'])}-{_pct(a['upper'])}) | {sens} |")
-        lines.append(f"\nPaper (real scans): improved ResNet-34 external accuracy {PAPER['external']}; every comparator above {PAPER['comparators_above']}.")
+            lines.append(
+                f"| {Path(name).name} | {r['network']} | {r['params'] / 1e6:.2f} | {r['weights_mb']:.2f} | {r['epochs']} | {_pct(r['validation_accuracy'])} "
+                f"| {_pct(a['value'])} ({_pct(a['lower'])}-{_pct(a['upper'])}) | {sens} |"
+            )
+        lines.append(
+            f"\nPaper (real scans): improved ResNet-34 external accuracy {PAPER['external']}; every comparator above {PAPER['comparators_above']}."
+        )
         shipped = [c for c in results.get("comparisons", []) if c["a"] == "disease"]
         if shipped:
             lines += ["", "| shipped vs | McNemar p | " + " | ".join(f"DeLong p {c}" for c in labels) + " |", "|---|---|" + "---|" * len(labels)]
-            lines += [f"| {Path(c['b']).name} | {c['mcnemar_p']:.3g} | " + " | ".join(f"{c['delong_p'][k]:.3g}" for k in labels) + " |" for c in shipped]
+            lines += [
+                f"| {Path(c['b']).name} | {c['mcnemar_p']:.3g} | " + " | ".join(f"{c['delong_p'][k]:.3g}" for k in labels) + " |" for c in shipped
+            ]
     if results["readers"]:
-        lines += ["", "## Readers (synthetic: made from the truth, mechanics only)", "",
-                  "| model | who | accuracy % (95 % CI) | macro sensitivity % | macro specificity % | McNemar p vs model |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Readers (synthetic: made from the truth, mechanics only)",
+            "",
+            "| model | who | accuracy % (95 % CI) | macro sensitivity % | macro specificity % | McNemar p vs model |",
+            "|---|---|---|---|---|---|",
+        ]
         for model, comp in results["readers"].items():
             m = comp["model"]
-            lines.append(f"| {model} | model | {_pct(m['accuracy']['value'])} ({_pct(m['accuracy']['lower'])}-{_pct(m['accuracy']['upper'])}) "
-                         f"| {_pct(m['sensitivity']['value'])} | {_pct(m['specificity']['value'])} | - |")
+            lines.append(
+                f"| {model} | model | {_pct(m['accuracy']['value'])} ({_pct(m['accuracy']['lower'])}-{_pct(m['accuracy']['upper'])}) "
+                f"| {_pct(m['sensitivity']['value'])} | {_pct(m['specificity']['value'])} | - |"
+            )
             for reader, r in comp["readers"].items():
-                lines.append(f"| {model} | {reader} | {_pct(r['accuracy']['value'])} ({_pct(r['accuracy']['lower'])}-{_pct(r['accuracy']['upper'])}) "
-                             f"| {_pct(r['sensitivity']['value'])} | {_pct(r['specificity']['value'])} | {r['mcnemar_vs_model']['p_value']:.3g} |")
+                lines.append(
+                    f"| {model} | {reader} | {_pct(r['accuracy']['value'])} ({_pct(r['accuracy']['lower'])}-{_pct(r['accuracy']['upper'])}) "
+                    f"| {_pct(r['sensitivity']['value'])} | {_pct(r['specificity']['value'])} | {r['mcnemar_vs_model']['p_value']:.3g} |"
+                )
         kappas = next(iter(results["readers"].values())).get("kappa", [])  # between readers: the same for every model
         lines += [f"\nCohen's kappa {k['reader_a']} vs {k['reader_b']}: {k['kappa']:.3f} (n {k['n']})" for k in kappas]
-        lines.append(f"\nPaper (real readers): senior physician {PAPER['senior_external']} vs model {PAPER['external']} on the external set, p < 0.001.")
+        lines.append(
+            f"\nPaper (real readers): senior physician {PAPER['senior_external']} vs model {PAPER['external']} on the external set, p < 0.001."
+        )
     if results["timings_s"]:
         lines += ["", "Wall times (s): " + ", ".join(f"{k} {v}" for k, v in results["timings_s"].items())]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

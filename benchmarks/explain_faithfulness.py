@@ -62,7 +62,10 @@ def candidate_layers(network: torch.nn.Module, declared: str | None, input_shape
     if not isinstance(module, torch.nn.Sequential):
         return [declared]
     sizes: dict[str, tuple[int, ...]] = {}
-    hooks = [child.register_forward_hook(lambda m, i, o, name=f"{declared}.{n}": sizes.__setitem__(name, tuple(o.shape[-2:]))) for n, child in module.named_children()]
+    hooks = [
+        child.register_forward_hook(lambda m, i, o, name=f"{declared}.{n}": sizes.__setitem__(name, tuple(o.shape[-2:])))
+        for n, child in module.named_children()
+    ]
     try:
         with torch.no_grad():
             network(torch.zeros(1, *input_shape, device=next(network.parameters()).device))
@@ -79,7 +82,9 @@ def candidate_layers(network: torch.nn.Module, declared: str | None, input_shape
     return layers
 
 
-def simulate_inputs(bundle: Any, simulator: Any, center: Any, labels: list[str], n_per_class: dict[str, int], seed: int) -> tuple[torch.Tensor, list[dict[str, np.ndarray]], list[str], list[dict[str, Any]]]:
+def simulate_inputs(
+    bundle: Any, simulator: Any, center: Any, labels: list[str], n_per_class: dict[str, int], seed: int
+) -> tuple[torch.Tensor, list[dict[str, np.ndarray]], list[str], list[dict[str, Any]]]:
     """Simulated cases through the bundle's preprocessing, with their masks on the input grid."""
     from scintipipe.explain.faithfulness import preprocess_masks
     from scintipipe.scan import make_scan
@@ -96,11 +101,19 @@ def simulate_inputs(bundle: Any, simulator: Any, center: Any, labels: list[str],
             inputs.append(torch.as_tensor(x.as_tensor() if hasattr(x, "as_tensor") else x).float())
             masks.append(on_input)
             case_labels.append(label)
-            info.append({"label": label, "crop_centre": [int(v) for v in x.meta.get("crop_centre", (0, 0))], "nodule_px": int(on_input.get("nodules", np.zeros(1)).sum())})
+            info.append(
+                {
+                    "label": label,
+                    "crop_centre": [int(v) for v in x.meta.get("crop_centre", (0, 0))],
+                    "nodule_px": int(on_input.get("nodules", np.zeros(1)).sum()),
+                }
+            )
     return torch.stack(inputs), masks, case_labels, info
 
 
-def saliency(method: str, layer: str | None, network: torch.nn.Module, inputs: torch.Tensor, targets: list[int], batch: int = 32, seed: int = 0) -> tuple[np.ndarray, float]:
+def saliency(
+    method: str, layer: str | None, network: torch.nn.Module, inputs: torch.Tensor, targets: list[int], batch: int = 32, seed: int = 0
+) -> tuple[np.ndarray, float]:
     """Maps for every input and the milliseconds per case."""
     from scintipipe.explain.methods import class_activation_maps, occlusion_maps
 
@@ -118,7 +131,9 @@ def saliency(method: str, layer: str | None, network: torch.nn.Module, inputs: t
         x, t = inputs[i : i + batch], targets[i : i + batch]
         if legacy is not None:
             with torch.enable_grad():
-                out.append(np.stack([legacy(x[j : j + 1].detach().requires_grad_(True), class_idx=t[j])[0, 0].detach().numpy() for j in range(len(t))]))
+                out.append(
+                    np.stack([legacy(x[j : j + 1].detach().requires_grad_(True), class_idx=t[j])[0, 0].detach().numpy() for j in range(len(t))])
+                )
         elif method == "occlusion":
             out.append(occlusion_maps(network, x, t))
         else:
@@ -182,7 +197,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             if target_masks[i] is None:
                 continue
             row = {"label": label, **fa.case_measures(maps[i], target_masks[i], masks[i]["thyroid"], args.tolerance_px, args.border_px)}
-            row.update(deletion_auc=float(curves["deletion_auc"][i]), insertion_auc=float(curves["insertion_auc"][i]), ms=ms, correct=bool(correct[i]))
+            row.update(
+                deletion_auc=float(curves["deletion_auc"][i]), insertion_auc=float(curves["insertion_auc"][i]), ms=ms, correct=bool(correct[i])
+            )
             rows.append(row)
         summary = fa.summarise(rows, focal)
         summary["pointing_focal_correct_only"] = fa.summarise([r for r in rows if r["correct"]], focal)["pointing_focal"]
@@ -200,7 +217,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     thyroid_px = [float(m["thyroid"].mean()) for m in masks]
     nodule_px = [float(m[FOCAL_MASKS[lab]].mean()) for m, lab in zip(masks, case_labels, strict=True) if lab in FOCAL_MASKS]
     return {
-        "bundle": {"name": bundle.name, "path": str(bundle.root), "version": bundle.version, "task": bundle.task, "declared_explain_layer": bundle.explain_layer},
+        "bundle": {
+            "name": bundle.name,
+            "path": str(bundle.root),
+            "version": bundle.version,
+            "task": bundle.task,
+            "declared_explain_layer": bundle.explain_layer,
+        },
         "data": {
             "description": f"simulated in memory with the {bundle.task} simulator, centre {args.center}, seed {args.seed}; "
             f"{', '.join(f'{n_per_class[lab]} {lab}' for lab in labels)}; preprocessed with the bundle's scan transforms; "
@@ -217,7 +240,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "layers": layers,
         "results": results,
         "recommendation": recommendation,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": args.threads, "cpu": platform.processor() or platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "cpu": platform.processor() or platform.machine(),
+        },
     }
 
 
@@ -245,13 +273,21 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {key} | {focal} | {pg['rate']:.0%} ({pg['hits']}/{pg['n']}) | {r['thyroid_share']:.2f} | {r['border_peak_fraction']:.0%} | {r['fraction_above_half']:.2f} | "
             f"{r['deletion_auc']:.3f} | {r['insertion_auc']:.3f} | {r['ms_per_case']:.1f} |"
         )
-    lines += ["", "Pointing game per class:", "", "| method@layer | " + " | ".join(next(iter(report["results"].values()))["per_class_pointing"]) + " |", "|---|" + "---|" * len(next(iter(report["results"].values()))["per_class_pointing"])]
+    lines += [
+        "",
+        "Pointing game per class:",
+        "",
+        "| method@layer | " + " | ".join(next(iter(report["results"].values()))["per_class_pointing"]) + " |",
+        "|---|" + "---|" * len(next(iter(report["results"].values()))["per_class_pointing"]),
+    ]
     for key, r in report["results"].items():
         lines.append(f"| {key} | " + " | ".join(f"{v['rate']:.0%}" for v in r["per_class_pointing"].values()) + " |")
     rec = report["recommendation"]
     lines += [
         "",
-        f"**Recommended:** method `{rec['method']}`" + (f", `explain_layer` `{rec['layer']}`" if rec["layer"] else "") + f" ({rec['reason']}; target met: {'yes' if rec['meets_target'] else 'no'}).",
+        f"**Recommended:** method `{rec['method']}`"
+        + (f", `explain_layer` `{rec['layer']}`" if rec["layer"] else "")
+        + f" ({rec['reason']}; target met: {'yes' if rec['meets_target'] else 'no'}).",
         "",
         f"Rerun: `python benchmarks/explain_faithfulness.py --bundle {s['bundle']} --n-per-class {s['n_per_class']} --center {s['center']}`. "
         f"Machine: Python {report['machine']['python']}, torch {report['machine']['torch']}, {report['machine']['threads']} thread(s).",
@@ -277,7 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-ms", type=float, default=250.0, help="most milliseconds per case a default may cost")
     parser.add_argument("--max-border", type=float, default=0.1, help="most maps a default may have peaking on the border")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-legacy", dest="legacy", action="store_false", help="leave out Grad-CAM with MONAI's default post-processing and upsampling (the behaviour before the fix)")
+    parser.add_argument(
+        "--no-legacy",
+        dest="legacy",
+        action="store_false",
+        help="leave out Grad-CAM with MONAI's default post-processing and upsampling (the behaviour before the fix)",
+    )
     parser.add_argument("--out", default="benchmarks/results/explain_faithfulness", help="output path without suffix")
     args = parser.parse_args(argv)
     report = evaluate(args)

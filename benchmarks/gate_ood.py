@@ -111,7 +111,9 @@ REAL_THYROID_EXTRA = ["siemens-thyroid/thyroid_99mTc_ANT_deid.png"]
 REAL_SYRINGE = "siemens-thyroid/syringe_full_99mTc_2frames_deid.dcm"
 
 #: bundles for which the real thyroid images are not in distribution at all
-NOT_IN_DISTRIBUTION = {"remnant": "These are 99mTc views of intact thyroids; the remnant task is 131I neck scans after thyroidectomy, so they are not its inputs (the metadata layer refuses Tc-99m for remnant) and a refusal here is not a defect"}
+NOT_IN_DISTRIBUTION = {
+    "remnant": "These are 99mTc views of intact thyroids; the remnant task is 131I neck scans after thyroidectomy, so they are not its inputs (the metadata layer refuses Tc-99m for remnant) and a refusal here is not a defect"
+}
 
 GENERATED = ("flood_dcm", "noise_dcm", "shapes_dcm", "flood_png", "noise_png", "shapes_png", "text_png", "syringe_dcm")
 N_PER_CATEGORY = 20
@@ -228,7 +230,12 @@ def make_generated(folder: Path, templates: list[Path], seed: int) -> dict[str, 
         kind, fmt = category.split("_")
         sub = folder / category
         sub.mkdir(parents=True, exist_ok=True)
-        files[category] = [generated_dicom(templates[int(rng.integers(len(templates)))], sub / f"{i:03d}.dcm", kind, rng) if fmt == "dcm" else generated_png(sub / f"{i:03d}.png", kind, rng) for i in range(N_PER_CATEGORY)]
+        files[category] = [
+            generated_dicom(templates[int(rng.integers(len(templates)))], sub / f"{i:03d}.dcm", kind, rng)
+            if fmt == "dcm"
+            else generated_png(sub / f"{i:03d}.png", kind, rng)
+            for i in range(N_PER_CATEGORY)
+        ]
     syringes = sorted((REPO / "data/gate-syringes/syringes").glob("*.dcm"))
     if not syringes:
         raise SystemExit(f"no simulated syringe images: run {MAKE_DATA['data/gate-syringes']}")
@@ -328,7 +335,11 @@ def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: 
     generated_files = make_generated(work / name, templates, seed=13)
     generated = {c: feats(load_views(pipeline, [(p, None) for p in files], c, progress=False)) for c, files in generated_files.items()}
     real_ood = {n: feats(load_views(pipeline, [(p, None)], n, progress=False)) for n, p in real_non_thyroid()}
-    thyroid = {n: feats(load_views(pipeline, [(REFERENCE / n, None)], n, progress=False)) for n in REAL_THYROID + REAL_THYROID_EXTRA if (REFERENCE / n).is_file()}
+    thyroid = {
+        n: feats(load_views(pipeline, [(REFERENCE / n, None)], n, progress=False))
+        for n in REAL_THYROID + REAL_THYROID_EXTRA
+        if (REFERENCE / n).is_file()
+    }
 
     results: dict[str, Any] = {
         "bundle": name,
@@ -361,7 +372,12 @@ def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: 
         thyroid_rows = {}
         for n, s in thyroid.items():
             sc = score(s)
-            thyroid_rows[n] = {"score": float(sc[0]) if len(sc) else None, "passes": bool(len(sc) and sc[0] <= threshold), "counted": n in REAL_THYROID, "not_preprocessed": s.failures[0][1] if s.failures else None}
+            thyroid_rows[n] = {
+                "score": float(sc[0]) if len(sc) else None,
+                "passes": bool(len(sc) and sc[0] <= threshold),
+                "counted": n in REAL_THYROID,
+                "not_preprocessed": s.failures[0][1] if s.failures else None,
+            }
             if method == "mahalanobis_layers" and len(s):
                 thyroid_rows[n]["per_layer"] = [round(float(x), 3) for x in scorer.per_layer(s.feats)[0]]
         passing = sum(1 for n, r in thyroid_rows.items() if r["counted"] and r["passes"])
@@ -372,20 +388,41 @@ def bundle_benchmark(pm: Any, name: str, methods: list[str], cache: Path, work: 
             "held_out_test": {**refusal(test_s, threshold), "accepted": int((test_s <= threshold).sum())},
             "held_out_test_per_folder": {f: refusal(test_s[np.asarray(test.folders) == f], threshold) for f in plan["held_out"]},
             "external": {f: refusal(score(s), threshold) for f, s in external.items()},
-            "generated": {"auroc": auroc(test_s, all_gen), **refusal(all_gen, threshold), "mean_category_refusal": float(np.mean([v["rate"] for v in per_category.values() if v["n"]])), "mean_category_auroc": float(np.mean([v["auroc"] for v in per_category.values() if v["auroc"] is not None]))},
+            "generated": {
+                "auroc": auroc(test_s, all_gen),
+                **refusal(all_gen, threshold),
+                "mean_category_refusal": float(np.mean([v["rate"] for v in per_category.values() if v["n"]])),
+                "mean_category_auroc": float(np.mean([v["auroc"] for v in per_category.values() if v["auroc"] is not None])),
+            },
             "generated_per_category": per_category,
             "real_non_thyroid": {"auroc": auroc(test_s, all_real), **refusal(all_real, threshold)},
-            "real_non_thyroid_per_file": {n: {"scores": [round(float(x), 4) for x in v], "refused": int((v > threshold).sum()), "views": int(len(v))} for n, v in real_scores.items()},
-            "real_non_thyroid_files": {**refusal(np.array([1.0 if len(v) and (v > threshold).all() else 0.0 for v in real_scores.values()]), 0.5), "rule": "a file counts as refused when every one of its views is"},
+            "real_non_thyroid_per_file": {
+                n: {"scores": [round(float(x), 4) for x in v], "refused": int((v > threshold).sum()), "views": int(len(v))}
+                for n, v in real_scores.items()
+            },
+            "real_non_thyroid_files": {
+                **refusal(np.array([1.0 if len(v) and (v > threshold).all() else 0.0 for v in real_scores.values()]), 0.5),
+                "rule": "a file counts as refused when every one of its views is",
+            },
             "real_thyroid": {"passing": passing, "n": counted, "per_image": thyroid_rows},
         }
         if method == "mahalanobis_layers":
-            results["methods"][method]["held_out_test_per_layer_q995"] = [round(float(x), 3) for x in np.quantile(scorer.per_layer(test.feats), QUANTILE, axis=0)]
+            results["methods"][method]["held_out_test_per_layer_q995"] = [
+                round(float(x), 3) for x in np.quantile(scorer.per_layer(test.feats), QUANTILE, axis=0)
+            ]
 
     def eligible(m):
         return results["methods"][m]["held_out_test"]["accepted"] >= 0.99 * results["methods"][m]["held_out_test"]["n"]
 
-    ranked = sorted(methods, key=lambda m: (eligible(m), results["methods"][m]["generated"]["mean_category_refusal"], results["methods"][m]["generated"]["mean_category_auroc"]), reverse=True)
+    ranked = sorted(
+        methods,
+        key=lambda m: (
+            eligible(m),
+            results["methods"][m]["generated"]["mean_category_refusal"],
+            results["methods"][m]["generated"]["mean_category_auroc"],
+        ),
+        reverse=True,
+    )
     results["ranking"] = ranked
     results["chosen"] = ranked[0]
     # ablation: the chosen method fitted and thresholded on the DICOM folders only (no display exports)
@@ -439,18 +476,55 @@ def markdown(all_results: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
     ]
     for name, res in all_results.items():
-        lines += [f"## {name}", "", "Data: " + "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in res["data"].items()) + f". Calibration half {res['n']['calibration']} views, test half {res['n']['test']} views.", ""]
-        lines += ["| method | threshold | held-out acceptance (test half) | external acceptance | (a) generated AUROC | (a) generated refused | (a) mean per-category refusal | (b) real non-thyroid AUROC | (b) real non-thyroid refused | real thyroid passing (validation) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {name}",
+            "",
+            "Data: "
+            + "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in res["data"].items())
+            + f". Calibration half {res['n']['calibration']} views, test half {res['n']['test']} views.",
+            "",
+        ]
+        lines += [
+            "| method | threshold | held-out acceptance (test half) | external acceptance | (a) generated AUROC | (a) generated refused | (a) mean per-category refusal | (b) real non-thyroid AUROC | (b) real non-thyroid refused | real thyroid passing (validation) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for method, m in res["methods"].items():
             ext = "; ".join(accept_pct(v) for v in m["external"].values()) or "n/a"
             chosen = " **(chosen)**" if method == res["chosen"] else ""
             g, r = m["generated"], m["real_non_thyroid"]
-            lines.append(f"| {method}{chosen} | {m['threshold']:.4g} | {accept_pct(m['held_out_test'])} | {ext} | {g['auroc']:.3f} | {pct(g)} | {100 * g['mean_category_refusal']:.1f} | {r['auroc']:.3f} | {pct(r)} | {m['real_thyroid']['passing']}/{m['real_thyroid']['n']} |")
-        lines += ["", "Refused per generated category (%, n) and AUROC:", "", "| method | " + " | ".join(res["generated_n"]) + " |", "|---|" + "---|" * len(res["generated_n"])]
+            lines.append(
+                f"| {method}{chosen} | {m['threshold']:.4g} | {accept_pct(m['held_out_test'])} | {ext} | {g['auroc']:.3f} | {pct(g)} | {100 * g['mean_category_refusal']:.1f} | {r['auroc']:.3f} | {pct(r)} | {m['real_thyroid']['passing']}/{m['real_thyroid']['n']} |"
+            )
+        lines += [
+            "",
+            "Refused per generated category (%, n) and AUROC:",
+            "",
+            "| method | " + " | ".join(res["generated_n"]) + " |",
+            "|---|" + "---|" * len(res["generated_n"]),
+        ]
         for method, m in res["methods"].items():
-            lines.append(f"| {method} | " + " | ".join(f"{100 * v['rate']:.0f} (n={v['n']}), {v['auroc']:.3f}" if v["n"] else "n/a" for v in m["generated_per_category"].values()) + " |")
-        lines += ["", "(b) per file (a file is refused when all its views are; `examples_ybr_color.dcm` is a 30-frame ultrasound cine and makes up 30 of the 46 views): " + "; ".join(f"{method} {m['real_non_thyroid_files']['refused']}/{m['real_non_thyroid_files']['n']}" for method, m in res["methods"].items()) + "."]
-        lines += ["", "Real non-thyroid files (views refused / views; score):", "", "| file | " + " | ".join(res["methods"]) + " |", "|---|" + "---|" * len(res["methods"])]
+            lines.append(
+                f"| {method} | "
+                + " | ".join(
+                    f"{100 * v['rate']:.0f} (n={v['n']}), {v['auroc']:.3f}" if v["n"] else "n/a" for v in m["generated_per_category"].values()
+                )
+                + " |"
+            )
+        lines += [
+            "",
+            "(b) per file (a file is refused when all its views are; `examples_ybr_color.dcm` is a 30-frame ultrasound cine and makes up 30 of the 46 views): "
+            + "; ".join(
+                f"{method} {m['real_non_thyroid_files']['refused']}/{m['real_non_thyroid_files']['n']}" for method, m in res["methods"].items()
+            )
+            + ".",
+        ]
+        lines += [
+            "",
+            "Real non-thyroid files (views refused / views; score):",
+            "",
+            "| file | " + " | ".join(res["methods"]) + " |",
+            "|---|" + "---|" * len(res["methods"]),
+        ]
         first = next(iter(res["methods"].values()))
         for fname in first["real_non_thyroid_per_file"]:
             cells = []
@@ -459,25 +533,57 @@ def markdown(all_results: dict[str, Any], meta: dict[str, Any]) -> str:
                 cells.append(f"{v['refused']}/{v['views']}" + (f" ({v['scores'][0]:.3g})" if v["views"] == 1 else ""))
             lines.append(f"| {fname} | " + " | ".join(cells) + " |")
         if res["real_non_thyroid_not_preprocessed"]:
-            lines += ["", "Not loaded or not preprocessed (never classified): " + "; ".join(f"{k}: {v}" for k, v in res["real_non_thyroid_not_preprocessed"].items())]
+            lines += [
+                "",
+                "Not loaded or not preprocessed (never classified): "
+                + "; ".join(f"{k}: {v}" for k, v in res["real_non_thyroid_not_preprocessed"].items()),
+            ]
         if res["generated_not_preprocessed"]:
-            lines += ["", "Generated files not preprocessed (never classified): " + "; ".join(f"{k}: {len(v)}" for k, v in res["generated_not_preprocessed"].items())]
+            lines += [
+                "",
+                "Generated files not preprocessed (never classified): "
+                + "; ".join(f"{k}: {len(v)}" for k, v in res["generated_not_preprocessed"].items()),
+            ]
         note = NOT_IN_DISTRIBUTION.get(name)
-        lines += ["", "Real thyroid images (validation only; passes = score <= threshold; the PNG rendering of the Siemens DICOM is shown, not counted)" + (f". {note}" if note else "") + ":", "", "| image | " + " | ".join(res["methods"]) + " |", "|---|" + "---|" * len(res["methods"])]
+        lines += [
+            "",
+            "Real thyroid images (validation only; passes = score <= threshold; the PNG rendering of the Siemens DICOM is shown, not counted)"
+            + (f". {note}" if note else "")
+            + ":",
+            "",
+            "| image | " + " | ".join(res["methods"]) + " |",
+            "|---|" + "---|" * len(res["methods"]),
+        ]
         for img in first["real_thyroid"]["per_image"]:
             cells = []
             for m in res["methods"].values():
                 r = m["real_thyroid"]["per_image"][img]
                 cells.append("not preprocessed" if r["score"] is None else f"{'pass' if r['passes'] else '**refused**'} ({r['score']:.4g})")
             lines.append(f"| {img} | " + " | ".join(cells) + " |")
-        lines += ["", "Time per batch of 32 held-out views (1 CPU thread, median of 50 interleaved runs; the machine was shared, so expect noise): plain forward pass vs `score_batch` (its own forward pass plus the score):", "", "| method | forward (ms) | score_batch (ms) | ratio |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "Time per batch of 32 held-out views (1 CPU thread, median of 50 interleaved runs; the machine was shared, so expect noise): plain forward pass vs `score_batch` (its own forward pass plus the score):",
+            "",
+            "| method | forward (ms) | score_batch (ms) | ratio |",
+            "|---|---|---|---|",
+        ]
         for method, t in res["timing"].items():
             lines.append(f"| {method} | {1000 * t['forward_s']:.1f} | {1000 * t['score_batch_s']:.1f} | {t['ratio']:.2f} |")
         lines += ["", f"Ranking on (a): {' > '.join(res['ranking'])}.", ""]
         ab = res.get("ablation_dicom_only")
         if ab:
-            lines += [f"Ablation (why the display-export training sets are in the fit): {ab['method']} fitted on {ab['fitted_on']} only and thresholded on the {ab['threshold_on']}: held-out DICOM test half refused {pct(ab['held_out_dicom_test'])}; held-out display-export test half refused {pct(ab['held_out_exports_test'])}; real thyroid images passing {ab['real_thyroid_passing']}/{ab['real_thyroid_n']}" + (f" (refused: {', '.join(ab['real_thyroid_refused'])})" if ab["real_thyroid_refused"] else "") + ".", ""]
-    lines += ["Rerun: `python benchmarks/gate_ood.py` (data folders: see the bundles' model cards; remnant and syringes: " + "; ".join(f"`{v}`" for v in MAKE_DATA.values()) + ").", ""]
+            lines += [
+                f"Ablation (why the display-export training sets are in the fit): {ab['method']} fitted on {ab['fitted_on']} only and thresholded on the {ab['threshold_on']}: held-out DICOM test half refused {pct(ab['held_out_dicom_test'])}; held-out display-export test half refused {pct(ab['held_out_exports_test'])}; real thyroid images passing {ab['real_thyroid_passing']}/{ab['real_thyroid_n']}"
+                + (f" (refused: {', '.join(ab['real_thyroid_refused'])})" if ab["real_thyroid_refused"] else "")
+                + ".",
+                "",
+            ]
+    lines += [
+        "Rerun: `python benchmarks/gate_ood.py` (data folders: see the bundles' model cards; remnant and syringes: "
+        + "; ".join(f"`{v}`" for v in MAKE_DATA.values())
+        + ").",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -81,9 +81,17 @@ MATPLOTLIB_FILES = [
     ("logo2.png", "logo"),
 ]
 REAL_SYRINGE = "siemens-thyroid/syringe_full_99mTc_2frames_deid.dcm"
-REAL_THYROID = [*(f"figure-crops/{code}_{kind}.png" for code in ("DG", "NG", "NL", "TI") for kind in ("O", "EX")), "siemens-thyroid/thyroid_99mTc_ANT_deid.dcm"]
+REAL_THYROID = [
+    *(f"figure-crops/{code}_{kind}.png" for code in ("DG", "NG", "NL", "TI") for kind in ("O", "EX")),
+    "siemens-thyroid/thyroid_99mTc_ANT_deid.dcm",
+]
 #: what each real thyroid image is (the reference folder's README)
-THYROID_WHAT = {"DG": "Graves' diffuse goitre, display crop", "NG": "nodular goitre, display crop", "NL": "normal, display crop", "TI": "thyroiditis, display crop"}
+THYROID_WHAT = {
+    "DG": "Graves' diffuse goitre, display crop",
+    "NG": "nodular goitre, display crop",
+    "NL": "normal, display crop",
+    "TI": "thyroiditis, display crop",
+}
 
 #: bundles for which the real thyroid images are not inputs (refusing them is expected)
 NOT_ITS_INPUTS = {"remnant": "131I post-ablation task; these are 99mTc views of intact thyroids"}
@@ -245,9 +253,21 @@ def scintipipe_secondary_capture(work: Path, threads: int = 1, log: Callable[[st
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     sim, out = work / "sc-sim", work / "sc-run"
     base = [sys.executable, "-m", "scintipipe"]
-    subprocess.run([*base, "simulate", "--task", "uptake4", "--n", "1", "--seed", "11", "--center", "a", "--out", str(sim), "--no-progress"], check=True, capture_output=True, env=env, cwd=REPO)
+    subprocess.run(
+        [*base, "simulate", "--task", "uptake4", "--n", "1", "--seed", "11", "--center", "a", "--out", str(sim), "--no-progress"],
+        check=True,
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+    )
     scan = next(iter(sorted(sim.glob("case-*.dcm"))))
-    proc = subprocess.run([*base, "run", "--bundle", "uptake4", "--no-progress", "--device", "cpu", "--threads", str(threads), "--out", str(out), str(scan)], capture_output=True, text=True, env=env, cwd=REPO)
+    proc = subprocess.run(
+        [*base, "run", "--bundle", "uptake4", "--no-progress", "--device", "cpu", "--threads", str(threads), "--out", str(out), str(scan)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     found = sorted(out.rglob("overlay_sc.dcm"))
     if not found:
         log(f"no overlay_sc.dcm from the uptake4 run (exit {proc.returncode}): {proc.stderr[-500:]}")
@@ -255,7 +275,9 @@ def scintipipe_secondary_capture(work: Path, threads: int = 1, log: Callable[[st
     return found[0]
 
 
-def foreign_inputs(work: Path, reference: Path = REFERENCE, threads: int = 1, log: Callable[[str], None] = print) -> tuple[list[Input], list[dict[str, str]]]:
+def foreign_inputs(
+    work: Path, reference: Path = REFERENCE, threads: int = 1, log: Callable[[str], None] = print
+) -> tuple[list[Input], list[dict[str, str]]]:
     """Build the folder of non-thyroid inputs under ``work``.
 
     Returns:
@@ -291,10 +313,30 @@ def foreign_inputs(work: Path, reference: Path = REFERENCE, threads: int = 1, lo
             path = None
         add(path, f"matplotlib_{name}", what, "matplotlib")
     add(text_page(folder / "text_page.png"), "text_page.png", "text page rendered with PIL", "generated")
-    add(scintipipe_secondary_capture(work, threads, log), "scintipipe_overlay_sc.dcm", "scintipipe's own Secondary Capture (uptake4 overlay of a simulated scan)", "scintipipe")
-    add(reference / REAL_SYRINGE if (reference / REAL_SYRINGE).is_file() else None, "real_syringe_full_99mTc_2frames.dcm", "real 99mTc full-syringe image, 2 frames (Siemens)", "real")
-    add(shunt_study(folder / "nm_poumon_rein.dcm"), "nm_poumon_rein.dcm", "NM lung/kidney shunt study, Tc-99m, 'POUMON-REIN', ANT+POST (built here)", "generated")
-    add(shunt_study(folder / "nm_lung_kidney_no_description.dcm", series_description=None, seed=1), "nm_lung_kidney_no_description.dcm", "the same study with no descriptions (built here)", "generated")
+    add(
+        scintipipe_secondary_capture(work, threads, log),
+        "scintipipe_overlay_sc.dcm",
+        "scintipipe's own Secondary Capture (uptake4 overlay of a simulated scan)",
+        "scintipipe",
+    )
+    add(
+        reference / REAL_SYRINGE if (reference / REAL_SYRINGE).is_file() else None,
+        "real_syringe_full_99mTc_2frames.dcm",
+        "real 99mTc full-syringe image, 2 frames (Siemens)",
+        "real",
+    )
+    add(
+        shunt_study(folder / "nm_poumon_rein.dcm"),
+        "nm_poumon_rein.dcm",
+        "NM lung/kidney shunt study, Tc-99m, 'POUMON-REIN', ANT+POST (built here)",
+        "generated",
+    )
+    add(
+        shunt_study(folder / "nm_lung_kidney_no_description.dcm", series_description=None, seed=1),
+        "nm_lung_kidney_no_description.dcm",
+        "the same study with no descriptions (built here)",
+        "generated",
+    )
     return inputs, missing
 
 
@@ -338,7 +380,16 @@ def outcomes(inputs: list[Input], predictions: list[dict[str, str]], errors: lis
         label = row.get("label")
         confidence = row.get("confidence") or row.get(f"prob_{label}")
         score = row.get("ood_score")
-        found.append(Outcome(row["source"], file_of(row["source"]) or row["source"], "classified", label=label, confidence=float(confidence) if confidence else None, ood_score=float(score) if score else None))
+        found.append(
+            Outcome(
+                row["source"],
+                file_of(row["source"]) or row["source"],
+                "classified",
+                label=label,
+                confidence=float(confidence) if confidence else None,
+                ood_score=float(score) if score else None,
+            )
+        )
     for row in errors:
         stage = row.get("stage") or ""
         status = "refused" if stage.startswith("gate:") else "failed"
@@ -347,7 +398,11 @@ def outcomes(inputs: list[Input], predictions: list[dict[str, str]], errors: lis
         found.append(Outcome(source, file_of(source) or source, "skipped", reason=reason))
     order = {i.name: k for k, i in enumerate(inputs)}
     mentioned = {o.file for o in found}
-    found += [Outcome(i.name, i.name, "failed", stage="run", reason="not in predictions.csv, errors.csv or the skipped notes") for i in inputs if i.name not in mentioned]
+    found += [
+        Outcome(i.name, i.name, "failed", stage="run", reason="not in predictions.csv, errors.csv or the skipped notes")
+        for i in inputs
+        if i.name not in mentioned
+    ]
     return sorted(found, key=lambda o: (order.get(o.file, len(order)), o.source))
 
 
@@ -357,7 +412,24 @@ def run_bundle(bundle: str, inputs: list[Input], folder: Path | None = None, thr
     with tempfile.TemporaryDirectory(prefix="gate_refusals_") as tmp:
         out = Path(tmp) / "run"
         targets = [str(folder)] if folder is not None else [str(i.path) for i in inputs]
-        command = [sys.executable, "-m", "scintipipe", "run", "--bundle", bundle, "--no-report", "--no-explain", "--no-progress", "--device", "cpu", "--threads", str(threads), "--out", str(out), *targets]
+        command = [
+            sys.executable,
+            "-m",
+            "scintipipe",
+            "run",
+            "--bundle",
+            bundle,
+            "--no-report",
+            "--no-explain",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--threads",
+            str(threads),
+            "--out",
+            str(out),
+            *targets,
+        ]
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
         if not (out / "predictions.csv").is_file():
             raise RuntimeError(f"scintipipe run --bundle {bundle} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
@@ -409,7 +481,9 @@ def reasons(views: list[Outcome], classified: bool = False) -> list[str]:
         if o.status == "classified":
             if classified:
                 score = f"; learned score {o.ood_score:.4g}" if o.ood_score is not None else ""
-                texts.append(f"**classified** {o.label} {o.confidence:.2f}{score}" if o.confidence is not None else f"**classified** {o.label}{score}")
+                texts.append(
+                    f"**classified** {o.label} {o.confidence:.2f}{score}" if o.confidence is not None else f"**classified** {o.label}{score}"
+                )
             continue
         where = f", {o.stage}" if o.stage else ""
         texts.append(f"{o.status}{where}: {REFUSED_PREFIX.sub('', o.reason or '')}")
@@ -441,9 +515,13 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
 def verdict_lines(results: dict[str, Any]) -> list[str]:
     lines = []
     for bundle, v in verdict(results).items():
-        foreign = f"**{v['foreign_classified']} of {v['foreign_views']} views** of the {v['foreign_files']} non-thyroid files got a label" + (f" ({', '.join(v['foreign_classified_files'])})" if v["foreign_classified"] else "")
+        foreign = f"**{v['foreign_classified']} of {v['foreign_views']} views** of the {v['foreign_files']} non-thyroid files got a label" + (
+            f" ({', '.join(v['foreign_classified_files'])})" if v["foreign_classified"] else ""
+        )
         if v["thyroid_expected"] == "accepted":
-            thyroid = f"real thyroid images accepted **{v['thyroid_accepted']}/{v['thyroid_n']}**" + (f" (refused: {', '.join(v['thyroid_refused_files'])})" if v["thyroid_refused_files"] else "")
+            thyroid = f"real thyroid images accepted **{v['thyroid_accepted']}/{v['thyroid_n']}**" + (
+                f" (refused: {', '.join(v['thyroid_refused_files'])})" if v["thyroid_refused_files"] else ""
+            )
         else:
             thyroid = f"real thyroid images refused {v['thyroid_n'] - v['thyroid_accepted']}/{v['thyroid_n']}, classified {v['thyroid_accepted']} ({NOT_ITS_INPUTS[bundle]}: refusing them is expected)"
         met = v["foreign_classified"] == 0 and (v["thyroid_expected"] != "accepted" or v["thyroid_accepted"] == v["thyroid_n"])
@@ -467,7 +545,11 @@ def reason_list(results: dict[str, Any], key: str) -> str:
         threshold = entry.get("ood_threshold")
         lines.append(f"#### {bundle}" + (f" (learned-score threshold {threshold:.4g})" if threshold is not None else "") + "\n")
         files = list(dict.fromkeys(o["file"] for o in entry[key]))
-        listed = [f"- `{name}`: {text}" for name in files for text in reasons([Outcome(**o) for o in entry[key] if o["file"] == name], classified=key == "foreign")]
+        listed = [
+            f"- `{name}`: {text}"
+            for name in files
+            for text in reasons([Outcome(**o) for o in entry[key] if o["file"] == name], classified=key == "foreign")
+        ]
         lines += [*(listed or ["- every view classified"]), ""]
     return "\n".join(lines)
 
@@ -493,7 +575,17 @@ def render(results: dict[str, Any], details: bool = True) -> str:
     if results.get("missing"):
         parts += ["", "Left out (not available offline): " + ", ".join(f"`{m['file']}`" for m in results["missing"]) + "."]
     if details:
-        parts += ["", "### Reasons", "", "Non-thyroid inputs:", "", reason_list(results, "foreign"), "Real thyroid images:", "", reason_list(results, "thyroid")]
+        parts += [
+            "",
+            "### Reasons",
+            "",
+            "Non-thyroid inputs:",
+            "",
+            reason_list(results, "foreign"),
+            "Real thyroid images:",
+            "",
+            reason_list(results, "thyroid"),
+        ]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -534,7 +626,11 @@ def evaluate(bundles: list[str], reference: Path = REFERENCE, threads: int = 1, 
             log(f"running {bundle} on {len(inputs)} non-thyroid files and {len(thyroid)} real thyroid images ...")
             foreign = run_bundle(bundle, inputs, folder=work / "foreign", threads=threads)
             real = run_bundle(bundle, thyroid, threads=threads) if thyroid else []
-            results["bundles"][bundle] = {"ood_threshold": ood_threshold(bundle), "foreign": [asdict(o) for o in foreign], "thyroid": [asdict(o) for o in real]}
+            results["bundles"][bundle] = {
+                "ood_threshold": ood_threshold(bundle),
+                "foreign": [asdict(o) for o in foreign],
+                "thyroid": [asdict(o) for o in real],
+            }
     results["verdict"] = verdict(results)
     for line in verdict_lines(results):
         log(line.replace("**", ""))
@@ -550,7 +646,12 @@ def write_outputs(results: dict[str, Any], out: Path, docs: bool) -> list[Path]:
     js.write_text(json.dumps(results, indent=1) + "\n")
     written = [md, js]
     if docs:
-        update_file(DOC, MARKER, render(results, details=False) + "\nThe reason for every refusal: [benchmarks/results/gate_refusals.md](../benchmarks/results/gate_refusals.md). Rerun: `python benchmarks/gate_refusals.py`.")
+        update_file(
+            DOC,
+            MARKER,
+            render(results, details=False)
+            + "\nThe reason for every refusal: [benchmarks/results/gate_refusals.md](../benchmarks/results/gate_refusals.md). Rerun: `python benchmarks/gate_refusals.py`.",
+        )
         written.append(DOC)
     return written
 
@@ -564,7 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--from-json", type=Path, default=None, help="rewrite the outputs from an earlier gate_refusals.json (runs nothing)")
     args = parser.parse_args(argv)
-    results = json.loads(args.from_json.read_text()) if args.from_json else evaluate(args.bundle or list(DEFAULT_BUNDLES), args.reference, args.threads)
+    results = (
+        json.loads(args.from_json.read_text()) if args.from_json else evaluate(args.bundle or list(DEFAULT_BUNDLES), args.reference, args.threads)
+    )
     for path in write_outputs(results, args.out, args.docs):
         print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     return 0

@@ -88,10 +88,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
             continue
         row = measure(name, args.size, args.batch, args.iters)
         rows.append(row)
-        print(f"{name:22s} {row['params']:>12,d} {row['weights_mb']:>8.2f} {row['images_per_s_best']:>11.1f} {row['images_per_s_median']:>13.1f}", flush=True)
+        print(
+            f"{name:22s} {row['params']:>12,d} {row['weights_mb']:>8.2f} {row['images_per_s_best']:>11.1f} {row['images_per_s_median']:>13.1f}",
+            flush=True,
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        setup = {"size": args.size, "batch": args.batch, "threads": args.threads, "iters": args.iters, "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
+        setup = {
+            "size": args.size,
+            "batch": args.batch,
+            "threads": args.threads,
+            "iters": args.iters,
+            "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+        }
         # Other processes on the machine slow a 2-thread run a lot; the load tells how much.
         setup["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
         args.out.write_text(json.dumps({"setup": setup, "networks": rows}, indent=2) + "\n")

@@ -41,7 +41,26 @@ def main(argv: list[str] | None = None) -> None:
 
     data = Path(tempfile.gettempdir()) / f"scintipipe-speed-{args.center}-{args.n}-{args.seed}"
     if not (data / "labels.csv").is_file():
-        subprocess.run([sys.executable, "-m", "scintipipe", "simulate", "--task", "uptake4", "--n", str(args.n), "--seed", str(args.seed), "--center", args.center, "--out", str(data), "--no-progress"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scintipipe",
+                "simulate",
+                "--task",
+                "uptake4",
+                "--n",
+                str(args.n),
+                "--seed",
+                str(args.seed),
+                "--center",
+                args.center,
+                "--out",
+                str(data),
+                "--no-progress",
+            ],
+            check=True,
+        )
     files = [p for p in iter_input_files([data]) if p.suffix == ".dcm"][: args.n]
     pm = make_plugin_manager()
     bundle = resolve_bundle(args.bundle, tasks_and_bundles(pm).bundles)
@@ -52,7 +71,10 @@ def main(argv: list[str] | None = None) -> None:
 
         segments = property(lambda self: self.options.segment)
 
-    pipelines = {"no_report": Pipeline(pm, bundle, options, log=lambda m: None), "segmenting_anyway": SegmentingAnyway(pm, bundle, options, log=lambda m: None)}
+    pipelines = {
+        "no_report": Pipeline(pm, bundle, options, log=lambda m: None),
+        "segmenting_anyway": SegmentingAnyway(pm, bundle, options, log=lambda m: None),
+    }
     rates: dict[str, list[float]] = {name: [] for name in pipelines}
     with tempfile.TemporaryDirectory() as out:
         for pipeline in pipelines.values():
@@ -63,10 +85,21 @@ def main(argv: list[str] | None = None) -> None:
                 summary = pipeline.run(files, Path(out))
                 rates[name].append(summary.classified / (time.perf_counter() - start))
     best = {name: max(values) for name, values in rates.items()}
-    report = {"bundle": args.bundle, "n": len(files), "center": args.center, "threads": args.threads, "load_average": os.getloadavg(), "scans_per_s": best, "runs": rates, "ratio": best["no_report"] / best["segmenting_anyway"]}
+    report = {
+        "bundle": args.bundle,
+        "n": len(files),
+        "center": args.center,
+        "threads": args.threads,
+        "load_average": os.getloadavg(),
+        "scans_per_s": best,
+        "runs": rates,
+        "ratio": best["no_report"] / best["segmenting_anyway"],
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"--no-report --no-explain: {best['no_report']:.1f} scans/s; with the segment stage run anyway: {best['segmenting_anyway']:.1f} scans/s ({report['ratio']:.1f}x)")
+    print(
+        f"--no-report --no-explain: {best['no_report']:.1f} scans/s; with the segment stage run anyway: {best['segmenting_anyway']:.1f} scans/s ({report['ratio']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

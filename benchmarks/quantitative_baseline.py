@@ -102,7 +102,24 @@ def simulate(task: str, n: int, seed: int, center: str, out: Path, class_mix: st
         centre = centre.get("name") if isinstance(centre, dict) else centre
         if meta.get("n") == n and meta.get("seed") == seed and centre == center and meta.get("task") == task:
             return out
-    command = [sys.executable, "-m", "scintipipe", "simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, "--out", str(out), "--overwrite", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "scintipipe",
+        "simulate",
+        "--task",
+        task,
+        "--n",
+        str(n),
+        "--seed",
+        str(seed),
+        "--center",
+        center,
+        "--out",
+        str(out),
+        "--overwrite",
+        "--no-progress",
+    ]
     if class_mix:
         command += ["--class-mix", class_mix]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -205,10 +222,29 @@ def metrics(truth: list[tuple[str, ...]], probabilities: np.ndarray, labels: lis
         if idx:
             per_class[label] = {"n": len(idx), "sensitivity": float(correct[idx].mean())}
     balanced = float(np.mean([v["sensitivity"] for v in per_class.values()])) if per_class else None
-    return {"n": n, "correct": k, "accuracy": k / n if n else None, "wilson95": list(interval) if interval else None, "balanced_accuracy": balanced, "per_class": per_class, "predicted": predicted, "_correct": correct}
+    return {
+        "n": n,
+        "correct": k,
+        "accuracy": k / n if n else None,
+        "wilson95": list(interval) if interval else None,
+        "balanced_accuracy": balanced,
+        "per_class": per_class,
+        "predicted": predicted,
+        "_correct": correct,
+    }
 
 
-def evaluate_set(name: str, description: str, items: list[tuple[Path, tuple[str, ...]]], featuriser: Featuriser, baseline: Any, bundle: str, labels: list[str], threads: int, log) -> dict[str, Any]:
+def evaluate_set(
+    name: str,
+    description: str,
+    items: list[tuple[Path, tuple[str, ...]]],
+    featuriser: Featuriser,
+    baseline: Any,
+    bundle: str,
+    labels: list[str],
+    threads: int,
+    log,
+) -> dict[str, Any]:
     """Network, baseline and fusion on one labelled test set."""
     files = [path for path, _ in items]
     truth = [accepted for _, accepted in items]
@@ -226,8 +262,14 @@ def evaluate_set(name: str, description: str, items: list[tuple[Path, tuple[str,
         out["models"][model]["mcnemar_vs_network"] = mcnemar_exact(out["models"][model]["_correct"], reference)
     if len(files) <= 20:
         out["cases"] = [
-            {"file": path.name, "expected": list(t), "network": out["models"]["network"]["predicted"][i], "baseline": out["models"]["baseline"]["predicted"][i], "fusion": out["models"]["fusion"]["predicted"][i],
-             "p_baseline": dict(zip(labels, map(float, base[i]), strict=True))}
+            {
+                "file": path.name,
+                "expected": list(t),
+                "network": out["models"]["network"]["predicted"][i],
+                "baseline": out["models"]["baseline"]["predicted"][i],
+                "fusion": out["models"]["fusion"]["predicted"][i],
+                "p_baseline": dict(zip(labels, map(float, base[i]), strict=True)),
+            }
             for i, (path, t) in enumerate(items)
         ]
     for model in out["models"].values():
@@ -247,9 +289,13 @@ def render(results: dict[str, Any]) -> str:
     lines = [results["note"], ""] if results.get("note") else []
     lines += [
         f"Task `{results['task']}`; network = shipped bundle `{results['bundle']}`; baseline = `{b['chosen']}` on {len(b['feature_names'])} scale-free segmenter features "
-        f"(chosen by {results['cv']}-fold CV on the training data only: " + ", ".join(f"{k} {v:.3f}" for k, v in b["cv_scores"].items()) + f" {b['scoring']}); "
+        f"(chosen by {results['cv']}-fold CV on the training data only: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in b["cv_scores"].items())
+        + f" {b['scoring']}); "
         "fusion = mean of the two probability vectors (not tuned). "
-        f"Training data: {results['train']['description']} ({results['train']['n']} scans: " + ", ".join(f"{k} {v}" for k, v in b["n_train"].items()) + f"; views {results['views']}). "
+        f"Training data: {results['train']['description']} ({results['train']['n']} scans: "
+        + ", ".join(f"{k} {v}" for k, v in b["n_train"].items())
+        + f"; views {results['views']}). "
         f"{results['date']}, commit {results['commit']}, {results['seconds']:.0f} s.",
         "",
         "| test set (never used to fit or choose) | n | network | baseline | fusion | baseline vs network (McNemar p) |",
@@ -263,7 +309,11 @@ def render(results: dict[str, Any]) -> str:
             lo, hi = r["wilson95"] or (None, None)
             cells.append(f"{pct(r['accuracy'])} % ({pct(lo)}-{pct(hi)}); bal. {pct(r['balanced_accuracy'])} %")
         mc = m["baseline"]["mcnemar_vs_network"]
-        lines.append(f"| {test['description']} | {test['n']} | " + " | ".join(cells) + f" | {mc['p_value']:.3g} ({mc['only_first_correct']} vs {mc['only_second_correct']} discordant) |")
+        lines.append(
+            f"| {test['description']} | {test['n']} | "
+            + " | ".join(cells)
+            + f" | {mc['p_value']:.3g} ({mc['only_first_correct']} vs {mc['only_second_correct']} discordant) |"
+        )
     lines += ["", "Accuracy % (Wilson 95 % interval); bal. = balanced accuracy. Sensitivity per class (network / baseline / fusion):", ""]
     labels = results["labels"]
     lines += ["| test set | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
@@ -273,7 +323,9 @@ def render(results: dict[str, Any]) -> str:
         for label in labels:
             if label in m["network"]["per_class"]:
                 n = m["network"]["per_class"][label]["n"]
-                cells.append(" / ".join(pct(m[model]["per_class"][label]["sensitivity"]) for model in ("network", "baseline", "fusion")) + f" (n {n})")
+                cells.append(
+                    " / ".join(pct(m[model]["per_class"][label]["sensitivity"]) for model in ("network", "baseline", "fusion")) + f" (n {n})"
+                )
             else:
                 cells.append("-")
         lines.append(f"| {test['description']} | " + " | ".join(cells) + " |")
@@ -304,8 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=600)
     parser.add_argument("--n-external", type=int, default=300)
     parser.add_argument("--train", type=Path, action="append", default=None, help="training folder with labels.csv (repeatable; default: simulate)")
-    parser.add_argument("--external", type=Path, default=None, help="external test folder with labels.csv (default: simulate centre --external-center)")
-    parser.add_argument("--train-centers", nargs="+", default=None, help="simulated training centres (default: a, plus randomised when the simulator has it)")
+    parser.add_argument(
+        "--external", type=Path, default=None, help="external test folder with labels.csv (default: simulate centre --external-center)"
+    )
+    parser.add_argument(
+        "--train-centers", nargs="+", default=None, help="simulated training centres (default: a, plus randomised when the simulator has it)"
+    )
     parser.add_argument("--external-center", default="b")
     parser.add_argument("--train-mix", default="balanced", help="--class-mix of the simulated training set")
     parser.add_argument("--seed", type=int, default=4101, help="training-set seed (the external set uses --external-seed)")
@@ -319,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-model", type=Path, default=None, help="also save the fitted baseline (joblib) here")
     parser.add_argument("--no-docs", dest="docs", action="store_false", help="do not touch docs/real_images.md")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--from-json", type=Path, default=None, help="rewrite the outputs from a quantitative_baseline.json of an earlier run (runs nothing)")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="rewrite the outputs from a quantitative_baseline.json of an earlier run (runs nothing)"
+    )
     args = parser.parse_args(argv)
     if args.from_json is not None:
         write_outputs(json.loads(args.from_json.read_text()), args.out, args.docs)
@@ -348,8 +406,22 @@ def main(argv: list[str] | None = None) -> int:
         folders = []
         for i, (centre, n) in enumerate(zip(centres, per, strict=True)):
             log(f"simulating {n} training scans at centre {centre} ...")
-            folders.append(simulate(args.task, n, args.seed + i, centre, args.work / fingerprint / f"{args.task}-train-{centre}-{n}-{args.seed + i}", args.train_mix, args.threads))
-        description = f"simulated `{args.task}`, centres " + " + ".join(f"{c} ({n}, seed {args.seed + i})" for i, (c, n) in enumerate(zip(centres, per, strict=True))) + f", class mix {args.train_mix}"
+            folders.append(
+                simulate(
+                    args.task,
+                    n,
+                    args.seed + i,
+                    centre,
+                    args.work / fingerprint / f"{args.task}-train-{centre}-{n}-{args.seed + i}",
+                    args.train_mix,
+                    args.threads,
+                )
+            )
+        description = (
+            f"simulated `{args.task}`, centres "
+            + " + ".join(f"{c} ({n}, seed {args.seed + i})" for i, (c, n) in enumerate(zip(centres, per, strict=True)))
+            + f", class mix {args.train_mix}"
+        )
     train_items = [item for folder in folders for item in read_labels(folder)]
     log(f"features of {len(train_items)} training scans ...")
     train_features, train_labels = [], []
@@ -369,17 +441,61 @@ def main(argv: list[str] | None = None) -> int:
         external, ext_description = args.external, f"folder {args.external}"
     else:
         log(f"simulating {args.n_external} external scans at centre {args.external_center} ...")
-        external = simulate(args.task, args.n_external, args.external_seed, args.external_center, args.work / fingerprint / f"{args.task}-external-{args.external_center}-{args.n_external}-{args.external_seed}", None, args.threads)
+        external = simulate(
+            args.task,
+            args.n_external,
+            args.external_seed,
+            args.external_center,
+            args.work / fingerprint / f"{args.task}-external-{args.external_center}-{args.n_external}-{args.external_seed}",
+            None,
+            args.threads,
+        )
         ext_description = f"simulated centre {args.external_center} (seed {args.external_seed}, task's external mix)"
     ext_items = read_labels(external)
-    tests.append(evaluate_set("external", f"{ext_description}, DICOM counts", [(p, (label,)) for p, label in ext_items], featuriser, baseline, bundle_name, labels, args.threads, log))
+    tests.append(
+        evaluate_set(
+            "external",
+            f"{ext_description}, DICOM counts",
+            [(p, (label,)) for p, label in ext_items],
+            featuriser,
+            baseline,
+            bundle_name,
+            labels,
+            args.threads,
+            log,
+        )
+    )
     if args.display_test and all(p.suffix.lower() == ".dcm" for p, _ in ext_items):
         copies = write_display_copies(ext_items, args.work / fingerprint / f"{external.name}-display")
-        tests.append(evaluate_set("external_display", f"{ext_description}, as 8-bit display PNGs", [(p, (label,)) for p, label in copies], featuriser, baseline, bundle_name, labels, args.threads, log))
+        tests.append(
+            evaluate_set(
+                "external_display",
+                f"{ext_description}, as 8-bit display PNGs",
+                [(p, (label,)) for p, label in copies],
+                featuriser,
+                baseline,
+                bundle_name,
+                labels,
+                args.threads,
+                log,
+            )
+        )
     if args.reference.is_dir():
         images = [image for image in real_images.discover(args.reference) if image.expected(bundle.task)]
         if images:
-            tests.append(evaluate_set("real", f"real images in ../shared/reference-scans with a {bundle.task} label (validation only)", [(image.path, image.expected(bundle.task)) for image in images], featuriser, baseline, bundle_name, labels, args.threads, log))
+            tests.append(
+                evaluate_set(
+                    "real",
+                    f"real images in ../shared/reference-scans with a {bundle.task} label (validation only)",
+                    [(image.path, image.expected(bundle.task)) for image in images],
+                    featuriser,
+                    baseline,
+                    bundle_name,
+                    labels,
+                    args.threads,
+                    log,
+                )
+            )
     else:
         log(f"reference images not found at {args.reference}: real-image comparison skipped")
 

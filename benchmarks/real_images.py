@@ -211,7 +211,24 @@ def run_bundle(bundle: str, files: list[Path], threads: int = 1) -> tuple[dict[s
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with tempfile.TemporaryDirectory(prefix="real_images_") as tmp:
         out = Path(tmp) / "run"
-        command = [sys.executable, "-m", "scintipipe", "run", "--bundle", bundle, "--no-report", "--no-explain", "--no-progress", "--device", "cpu", "--threads", str(threads), "--out", str(out), *map(str, files)]
+        command = [
+            sys.executable,
+            "-m",
+            "scintipipe",
+            "run",
+            "--bundle",
+            bundle,
+            "--no-report",
+            "--no-explain",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--threads",
+            str(threads),
+            "--out",
+            str(out),
+            *map(str, files),
+        ]
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
         if not (out / "predictions.csv").is_file():
             raise RuntimeError(f"scintipipe run --bundle {bundle} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
@@ -227,7 +244,9 @@ def run_bundle(bundle: str, files: list[Path], threads: int = 1) -> tuple[dict[s
     return rows, errors
 
 
-def score_rows(images: list[RealImage], task: str, labels: list[str], predictions: dict[str, dict[str, str]], errors: list[tuple[str, str]]) -> list[Row]:
+def score_rows(
+    images: list[RealImage], task: str, labels: list[str], predictions: dict[str, dict[str, str]], errors: list[tuple[str, str]]
+) -> list[Row]:
     """Table rows of one bundle: prediction, probabilities and correctness per image."""
     failed = {str(Path(source.split("#")[0]).resolve()): reason for source, reason in errors}
     rows = []
@@ -239,7 +258,18 @@ def score_rows(images: list[RealImage], task: str, labels: list[str], prediction
         note = image.unscored or NOT_APPLICABLE.get(task) or ("" if expected else f"not one of {task}'s classes")
         pred = predictions.get(key)
         if pred is None:
-            rows.append(Row(image.name, image.diagnosis, list(expected) if expected else None, None, None, None, None, f"failed: {failed.get(key, 'no prediction')}"))
+            rows.append(
+                Row(
+                    image.name,
+                    image.diagnosis,
+                    list(expected) if expected else None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"failed: {failed.get(key, 'no prediction')}",
+                )
+            )
             continue
         probs = {label: float(pred[f"prob_{label}"]) for label in labels if f"prob_{label}" in pred}
         label = pred["label"]
@@ -282,9 +312,19 @@ def bundle_table(bundle: str, rows: list[Row], result: dict[str, Any]) -> str:
     for row in rows:
         expected = " or ".join(row.expected) if row.expected else "not scored"
         correct = "-" if row.correct is None else ("yes" if row.correct else "**no**")
-        lines.append(f"| {row.image} | {row.diagnosis} | {expected} | {row.prediction or '-'} | {_fmt(row.p_prediction)} | {_fmt(row.p_expected)} | {correct} | {row.note} |")
+        lines.append(
+            f"| {row.image} | {row.diagnosis} | {expected} | {row.prediction or '-'} | {_fmt(row.p_prediction)} | {_fmt(row.p_expected)} | {correct} | {row.note} |"
+        )
     counts = Counter(row.prediction for row in rows if row.prediction)
-    lines += ["", score_line(bundle, result) + ". Predicted labels over the " + f"{sum(counts.values())} images run: " + ", ".join(f"{label} {k}" for label, k in counts.most_common()) + ".", ""]
+    lines += [
+        "",
+        score_line(bundle, result)
+        + ". Predicted labels over the "
+        + f"{sum(counts.values())} images run: "
+        + ", ".join(f"{label} {k}" for label, k in counts.most_common())
+        + ".",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -293,8 +333,11 @@ def render(results: dict[str, Any], bundles: list[str] | None = None, heading: b
     names = bundles or list(results["bundles"])
     parts = []
     if heading:
-        parts += [f"Real images in `{results['reference_display']}` classified with `scintipipe run --no-report --no-explain` ({results['date']}, commit {results['commit']}). "
-                  "p(expected) is the probability of the expected label (for NG on uptake4, heterogeneous + focal_increased). Intervals are Wilson 95 %; with 6-9 images they are wide.", ""]
+        parts += [
+            f"Real images in `{results['reference_display']}` classified with `scintipipe run --no-report --no-explain` ({results['date']}, commit {results['commit']}). "
+            "p(expected) is the probability of the expected label (for NG on uptake4, heterogeneous + focal_increased). Intervals are Wilson 95 %; with 6-9 images they are wide.",
+            "",
+        ]
     if results.get("note"):
         parts += [results["note"], ""]
     if len(names) > 1:
@@ -404,7 +447,11 @@ def write_outputs(results: dict[str, Any], out: Path, docs: bool) -> list[Path]:
                 continue
             card = REPO / entry.get("model_card", str(Path(entry["path"]) / "docs" / "README.md"))
             if card.is_file():
-                section = "## On real images (validation only)\n\n" + render(results, [name]) + "\nRerun: `python benchmarks/real_images.py` (all bundles: `docs/real_images.md`)."
+                section = (
+                    "## On real images (validation only)\n\n"
+                    + render(results, [name])
+                    + "\nRerun: `python benchmarks/real_images.py` (all bundles: `docs/real_images.md`)."
+                )
                 update_file(card, MARKER, section)
                 written.append(card)
     return written
@@ -412,7 +459,9 @@ def write_outputs(results: dict[str, Any], out: Path, docs: bool) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="folder of real images with a README (default ../shared/reference-scans)")
+    parser.add_argument(
+        "--reference", type=Path, default=DEFAULT_REFERENCE, help="folder of real images with a README (default ../shared/reference-scans)"
+    )
     parser.add_argument("--bundle", action="append", default=None, help="bundle name or folder (repeatable; default every registered bundle)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for real_images.{md,json}")
     parser.add_argument("--no-docs", dest="docs", action="store_false", help="do not touch docs/real_images.md and the model cards")

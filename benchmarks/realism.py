@@ -197,7 +197,9 @@ def real_statistics(reference: Path) -> list[dict[str, Any]]:
     return out
 
 
-def ranges(simulated: dict[str, dict[str, list[dict[str, float]]]], classes: tuple[str, ...], low: float = 5.0, high: float = 95.0) -> dict[str, dict[str, dict[str, float]]]:
+def ranges(
+    simulated: dict[str, dict[str, list[dict[str, float]]]], classes: tuple[str, ...], low: float = 5.0, high: float = 95.0
+) -> dict[str, dict[str, dict[str, float]]]:
     """``{centre: {statistic: {p5, median, p95, n}}}`` over the pooled ``classes``."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for centre, by_class in simulated.items():
@@ -206,7 +208,13 @@ def ranges(simulated: dict[str, dict[str, list[dict[str, float]]]], classes: tup
         for name in STATISTICS:
             values = np.array([s[name] for s in pooled if name in s and np.isfinite(s[name])])
             if values.size:
-                out[centre][name] = {"p5": float(np.percentile(values, low)), "median": float(np.median(values)), "p95": float(np.percentile(values, high)), "n": int(values.size), "of": len(pooled)}
+                out[centre][name] = {
+                    "p5": float(np.percentile(values, low)),
+                    "median": float(np.median(values)),
+                    "p95": float(np.percentile(values, high)),
+                    "n": int(values.size),
+                    "of": len(pooled),
+                }
     return out
 
 
@@ -231,7 +239,10 @@ def compare(real: list[dict[str, Any]], simulated: dict[str, dict[str, list[dict
 def summarise_simulated(simulated: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, dict[str, Any]]:
     """``{centre: {class: {statistic: {p5, median, p95, n, of}}}}`` (the JSON keeps these,
     not every simulated value)."""
-    return {centre: {label: ranges({centre: {label: stats}}, (label,))[centre] for label, stats in by_class.items()} for centre, by_class in simulated.items()}
+    return {
+        centre: {label: ranges({centre: {label: stats}}, (label,))[centre] for label, stats in by_class.items()}
+        for centre, by_class in simulated.items()
+    }
 
 
 def render(results: dict[str, Any], detailed: bool = True) -> str:
@@ -254,12 +265,20 @@ def render(results: dict[str, Any], detailed: bool = True) -> str:
         for centre in centres:
             checked = [c["centres"][centre]["inside"] for c in row["checks"].values() if centre in c["centres"]]
             counts.append(f"{sum(checked)}/{len(checked)}")
-        everywhere = [STATISTICS[name][0] for name, c in row["checks"].items() if c["centres"] and not any(v["inside"] for v in c["centres"].values())]
+        everywhere = [
+            STATISTICS[name][0] for name, c in row["checks"].items() if c["centres"] and not any(v["inside"] for v in c["centres"].values())
+        ]
         note = ", ".join(everywhere) or "none"
         if row["missing"]:
             note += f" (not measurable: {', '.join(STATISTICS[m][0] for m in row['missing'])})"
         lines.append(f"| {row['image']} | {' + '.join(row['classes'])} | " + " | ".join(counts) + f" | {note} |")
-    lines += ["", "Real images inside the range, per statistic (any centre / per centre):", "", "| statistic | inside at any centre | " + " | ".join(f"centre {c}" for c in centres) + " |", "|---|---|" + "---|" * len(centres)]
+    lines += [
+        "",
+        "Real images inside the range, per statistic (any centre / per centre):",
+        "",
+        "| statistic | inside at any centre | " + " | ".join(f"centre {c}" for c in centres) + " |",
+        "|---|---|" + "---|" * len(centres),
+    ]
     for name, (title, _) in STATISTICS.items():
         checked = [row["checks"][name] for row in rows if name in row["checks"] and row["checks"][name]["centres"]]
         if not checked:
@@ -295,7 +314,12 @@ def write_outputs(results: dict[str, Any], out: Path, docs: bool) -> None:
     (out / "realism.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "realism.md").write_text(f"# Realism: real image statistics against the simulator's range\n\n{render(results)}\n")
     if docs:
-        real_images.update_file(real_images.DOC, MARKER, render(results, detailed=False) + "\n\nEvery value: `benchmarks/results/realism.md`.", title=real_images.DOC_TITLE)
+        real_images.update_file(
+            real_images.DOC,
+            MARKER,
+            render(results, detailed=False) + "\n\nEvery value: `benchmarks/results/realism.md`.",
+            title=real_images.DOC_TITLE,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,25 @@ def simulate(n: int, seed: int) -> Path:
     """The folder of ``n`` simulated centre-b scans, simulated on first use."""
     folder = REPO / "data" / f"speed-b-{n}"
     if not (folder / "labels.csv").is_file():
-        subprocess.run([sys.executable, "-m", "scintipipe", "simulate", "--task", "uptake4", "--n", str(n), "--center", "b", "--seed", str(seed), "--out", str(folder)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scintipipe",
+                "simulate",
+                "--task",
+                "uptake4",
+                "--n",
+                str(n),
+                "--center",
+                "b",
+                "--seed",
+                str(seed),
+                "--out",
+                str(folder),
+            ],
+            check=True,
+        )
     return folder
 
 
@@ -128,7 +146,13 @@ def child_ceilings(bundle_name: str, data: Path, threads: int | None, repeat: in
             pydicom.dcmread(path).pixel_array  # noqa: B018
         best = min(best, time.perf_counter() - start)
     decode = len(files) / best
-    return {"network_scans_per_s": plain, "network_channels_last_scans_per_s": channels_last, "decode_files_per_s": decode, "input_shape": list(shape), "ideal_scans_per_s": 1 / (1 / plain + 1 / decode)}
+    return {
+        "network_scans_per_s": plain,
+        "network_channels_last_scans_per_s": channels_last,
+        "decode_files_per_s": decode,
+        "input_shape": list(shape),
+        "ideal_scans_per_s": 1 / (1 / plain + 1 / decode),
+    }
 
 
 def in_child(mode: str, args: argparse.Namespace, data: Path, workers: int | None = None, ungated: bool = False) -> dict:
@@ -161,15 +185,32 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for size in report["sizes"]:
-        lines.append(f"| {size['classified']} | {size['classified'] / size['seconds']:.1f} | {size['classified'] / size['process_seconds']:.1f} | {size['peak_rss_mb']:.0f} | {size['workers']} | {size['torch_threads']} |")
+        lines.append(
+            f"| {size['classified']} | {size['classified'] / size['seconds']:.1f} | {size['classified'] / size['process_seconds']:.1f} | {size['peak_rss_mb']:.0f} | {size['workers']} | {size['torch_threads']} |"
+        )
     if "marginal_scans_per_s" in report:
-        lines += ["", f"Marginal rate {report['marginal_scans_per_s']:.1f} scans/s: {100 * report['marginal_over_network']:.1f} % of the bare network, {100 * report['marginal_over_ideal']:.1f} % of the single-process ideal."]
+        lines += [
+            "",
+            f"Marginal rate {report['marginal_scans_per_s']:.1f} scans/s: {100 * report['marginal_over_network']:.1f} % of the bare network, {100 * report['marginal_over_ideal']:.1f} % of the single-process ideal.",
+        ]
     largest = report["sizes"][-1]
-    lines += ["", f"Share of each stage ({largest['classified']} scans; time inside stage hooks, all threads added up):", "", "| stage | share | seconds | calls |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"Share of each stage ({largest['classified']} scans; time inside stage hooks, all threads added up):",
+        "",
+        "| stage | share | seconds | calls |",
+        "|---|---|---|---|",
+    ]
     for stage, share in sorted(largest["stage_share"].items(), key=lambda item: -item[1]):
         lines.append(f"| {stage} | {100 * share:.1f} % | {largest['stage_seconds'][stage]} | {largest['stage_calls'][stage]} |")
     if report.get("workers_comparison"):
-        lines += ["", "Worker threads, and the default without the gate's layers (smallest size, interleaved rounds, best per setting):", "", "| workers | scans/s |", "|---|---|"]
+        lines += [
+            "",
+            "Worker threads, and the default without the gate's layers (smallest size, interleaved rounds, best per setting):",
+            "",
+            "| workers | scans/s |",
+            "|---|---|",
+        ]
         for workers, rate in report["workers_comparison"].items():
             lines.append(f"| {workers} | {rate:.1f} |")
     return "\n".join(lines) + "\n"
@@ -183,7 +224,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the runner's)")
     parser.add_argument("--workers", type=int, default=None, help="worker threads (default: the runner's)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes of the ceilings; the best is kept")
-    parser.add_argument("--compare-workers", action="store_true", help="also time 0, 1 and 2 workers, and the run without the gate's layers, on the smallest size")
+    parser.add_argument(
+        "--compare-workers", action="store_true", help="also time 0, 1 and 2 workers, and the run without the gate's layers, on the smallest size"
+    )
     parser.add_argument("--ungated", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/run_speed.json")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -197,18 +240,31 @@ def main() -> None:
         return
     sizes = [int(part) for part in args.sizes.split(",") if part.strip()]
     folders = [simulate(n, args.seed + index + 1) for index, n in enumerate(sizes)]
-    report: dict = {"command": "python benchmarks/run_speed.py " + " ".join(sys.argv[1:]), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "bundle": args.bundle}
+    report: dict = {
+        "command": "python benchmarks/run_speed.py " + " ".join(sys.argv[1:]),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "bundle": args.bundle,
+    }
     report["ceilings"] = in_child("ceilings", args, folders[-1])
     report["sizes"] = [{"n": n, **in_child("run", args, folder, args.workers)} for n, folder in zip(sizes, folders, strict=False)]
     if len(sizes) >= 2:
         a, b = report["sizes"][0], report["sizes"][1]
         marginal = (b["classified"] - a["classified"]) / (b["seconds"] - a["seconds"])
-        report.update(marginal_scans_per_s=marginal, marginal_over_network=marginal / report["ceilings"]["network_scans_per_s"], marginal_over_ideal=marginal / report["ceilings"]["ideal_scans_per_s"])
+        report.update(
+            marginal_scans_per_s=marginal,
+            marginal_over_network=marginal / report["ceilings"]["network_scans_per_s"],
+            marginal_over_ideal=marginal / report["ceilings"]["ideal_scans_per_s"],
+        )
     if args.compare_workers:
         best: dict[str, float] = {}
         for _ in range(2):  # interleaved rounds: the machine's load hits every setting
             for workers in (0, 1, 2, "ungated"):
-                result = in_child("run", args, folders[0], args.workers, ungated=True) if workers == "ungated" else in_child("run", args, folders[0], workers)
+                result = (
+                    in_child("run", args, folders[0], args.workers, ungated=True)
+                    if workers == "ungated"
+                    else in_child("run", args, folders[0], workers)
+                )
                 best[str(workers)] = max(best.get(str(workers), 0.0), result["classified"] / result["seconds"])
         report["workers_comparison"] = best
     report["load_average_end"] = os.getloadavg()

@@ -38,11 +38,18 @@ PAPER = {"images": 446, "splits": 10, "networks": 4, "epochs": 80, "test_size": 
 
 def small_recipe(folder: Path, name: str, channels: list[int], epochs: int) -> Path:
     recipe = {
-        "name": name, "task": "uptake4", "labels": LABELS,
+        "name": name,
+        "task": "uptake4",
+        "labels": LABELS,
         "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 64, 64], "classes": 4, "channels": channels, "strides": [2, 2]},
         "input_size": [64, 64],
-        "scan_transforms": [{"_target_": "Resized", "keys": "image", "spatial_size": [64, 64], "mode": "area"}, {"_target_": "ScaleIntensityd", "keys": "image"}],
-        "epochs": epochs, "batch_size": 8, "val_fraction": 0.2,
+        "scan_transforms": [
+            {"_target_": "Resized", "keys": "image", "spatial_size": [64, 64], "mode": "area"},
+            {"_target_": "ScaleIntensityd", "keys": "image"},
+        ],
+        "epochs": epochs,
+        "batch_size": 8,
+        "val_fraction": 0.2,
     }
     path = folder / f"{name}.json"
     path.write_text(json.dumps(recipe))
@@ -51,7 +58,22 @@ def small_recipe(folder: Path, name: str, channels: list[int], epochs: int) -> P
 
 def grid(data: Path, recipes: dict, out: Path, splits: int, settings: ExecutorSettings) -> tuple[float, dict]:
     started = time.perf_counter()
-    results = resampling_experiment(make_plugin_manager(), recipes, data / "labels.csv", data, out, design="splits", n_splits=splits, test_size=0.25, seed=0, device="cpu", progress=False, log=lambda m: None, executor=settings, threads=1)
+    results = resampling_experiment(
+        make_plugin_manager(),
+        recipes,
+        data / "labels.csv",
+        data,
+        out,
+        design="splits",
+        n_splits=splits,
+        test_size=0.25,
+        seed=0,
+        device="cpu",
+        progress=False,
+        log=lambda m: None,
+        executor=settings,
+        threads=1,
+    )
     return time.perf_counter() - started, results
 
 
@@ -86,17 +108,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "scans"
-        result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", str(args.scans), "--seed", "3", "--center", "a", "--class-mix", "balanced", "--out", str(data), "--no-progress"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "simulate",
+                "--task",
+                "uptake4",
+                "--n",
+                str(args.scans),
+                "--seed",
+                "3",
+                "--center",
+                "a",
+                "--class-mix",
+                "balanced",
+                "--out",
+                str(data),
+                "--no-progress",
+            ],
+        )
         assert result.exit_code == 0, result.output
         recipes = {name: load_recipe(small_recipe(root, name, channels, args.epochs)) for name, channels in (("small", [8, 16]), ("wider", [16, 32]))}
         n_jobs = len(recipes) * args.splits
         rows = []
         reference = None
-        for label, settings in (("in process", ExecutorSettings()), ("LocalCluster, 1 worker", ExecutorSettings(workers=1)), ("LocalCluster, 2 workers", ExecutorSettings(workers=2))):
+        for label, settings in (
+            ("in process", ExecutorSettings()),
+            ("LocalCluster, 1 worker", ExecutorSettings(workers=1)),
+            ("LocalCluster, 2 workers", ExecutorSettings(workers=2)),
+        ):
             seconds, results = grid(data, recipes, root / label.replace(" ", "_").replace(",", ""), args.splits, settings)
             same = reference is None or results["split_predictions"] == reference
             reference = reference or results["split_predictions"]
-            rows.append({"setup": label, "jobs": n_jobs, "seconds": round(seconds, 1), "seconds_per_job": round(seconds / n_jobs, 2), "identical_to_in_process": same})
+            rows.append(
+                {
+                    "setup": label,
+                    "jobs": n_jobs,
+                    "seconds": round(seconds, 1),
+                    "seconds_per_job": round(seconds / n_jobs, 2),
+                    "identical_to_in_process": same,
+                }
+            )
             print(rows[-1], flush=True)
     per_image = resnet18_seconds_per_image()
     train_images = PAPER["images"] * (1 - PAPER["test_size"]) * (1 - PAPER["val_fraction"])
@@ -111,18 +163,33 @@ def main() -> None:
         "resnet18_224_fwd_bwd_seconds_per_image_1_thread": round(per_image, 4),
         "paper_job_seconds_1_core": round(job_1core),
         "paper_job_seconds_per_node": round(job_node),
-        "jobs": jobs, "nodes": args.nodes, "waves": waves,
+        "jobs": jobs,
+        "nodes": args.nodes,
+        "waves": waves,
         "grid_hours_on_nodes": round(waves * job_node / 3600, 2),
         "grid_hours_serial_one_node": round(jobs * job_node / 3600, 2),
         "grid_hours_serial_1_core": round(jobs * job_1core / 3600, 1),
         "assumptions": "ResNet-18 for every network (the four differ); 80 epochs, 446 images, 3:1 splits, 20 % validation; one Slurm job per node with "
         f"{args.cores_per_node} threads at 60 % parallel efficiency; scheduling and data loading not counted",
     }
-    out = {"grid": rows, "scans": args.scans, "splits": args.splits, "epochs": args.epochs, "estimate": estimate, "cpu_cores_here": torch.get_num_threads()}
+    out = {
+        "grid": rows,
+        "scans": args.scans,
+        "splits": args.splits,
+        "epochs": args.epochs,
+        "estimate": estimate,
+        "cpu_cores_here": torch.get_num_threads(),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "scale_out.json").write_text(json.dumps(out, indent=2) + "\n")
-    lines = ["# Scale-out benchmark", "", f"{args.scans} simulated scans, 2 recipes x {args.splits} random splits, {args.epochs} epochs ({len(rows and rows[0:1]) and rows[0]['jobs']} jobs).", "",
-             "| set-up | seconds | seconds per job | identical to in-process |", "|---|---|---|---|"]
+    lines = [
+        "# Scale-out benchmark",
+        "",
+        f"{args.scans} simulated scans, 2 recipes x {args.splits} random splits, {args.epochs} epochs ({len(rows and rows[0:1]) and rows[0]['jobs']} jobs).",
+        "",
+        "| set-up | seconds | seconds per job | identical to in-process |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['setup']} | {r['seconds']} | {r['seconds_per_job']} | {r['identical_to_in_process']} |" for r in rows]
     lines += ["", "## Seed 003's full grid at the paper's scale (estimate)", "", *(f"- {k}: {v}" for k, v in estimate.items())]
     (args.out / "scale_out.md").write_text("\n".join(lines) + "\n")

@@ -75,8 +75,12 @@ def evaluate(n: int, centers: list[str], seed: int, segment: Callable = segment_
                 syringes = simulate_syringes(case_rng(seed, index, 1), center, float(case.metadata["injected_mbq"]))
                 q = quantify(case.counts, rois, (case.pixel_mm, case.pixel_mm))
                 minutes = float(case.metadata["minutes_post_injection"])
-                full, empty = (SyringeCount(float(s.counts.sum()), s.duration_s, 60.0 * s.minutes_from_injection) for s in (syringes["full"], syringes["empty"]))
-                measured = thyroid_uptake_percent(q["thyroid_net_counts"], case.frame_duration_s, 60.0 * minutes, full, empty, center.camera.half_life_h)
+                full, empty = (
+                    SyringeCount(float(s.counts.sum()), s.duration_s, 60.0 * s.minutes_from_injection) for s in (syringes["full"], syringes["empty"])
+                )
+                measured = thyroid_uptake_percent(
+                    q["thyroid_net_counts"], case.frame_duration_s, 60.0 * minutes, full, empty, center.camera.half_life_h
+                )
                 uptake_pairs.append((center_name, label, float(case.metadata["true_uptake_percent"]), measured))
     return scores, uptake_pairs
 
@@ -96,7 +100,9 @@ def print_uptake(uptake_pairs: list, title: str) -> None:
     for _, label, true, measured in uptake_pairs:
         by_label[label].append(measured / true)
     for label, ratios in by_label.items():
-        print(f"  {label:22s} {statistics.median(ratios):.3f}  (IQR {np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f}, n={len(ratios)})")
+        print(
+            f"  {label:22s} {statistics.median(ratios):.3f}  (IQR {np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f}, n={len(ratios)})"
+        )
 
 
 def per_centre(scores: dict) -> dict[str, dict[str, list[float]]]:

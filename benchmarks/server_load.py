@@ -137,7 +137,20 @@ def main() -> None:
     if args.out is None:
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": model, "bundle": args.bundle or "random-weight uptake4 recipe", "scans": args.scans, "cpus": os.cpu_count(), "machine": platform.machine(), "rows": rows}, indent=1) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "model": model,
+                "bundle": args.bundle or "random-weight uptake4 recipe",
+                "scans": args.scans,
+                "cpus": os.cpu_count(),
+                "machine": platform.machine(),
+                "rows": rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,22 @@ TRAIN_SETS = [
 ]
 TEST_SETS = {
     "internal": ("dis-rand-test400", 400, 303, "randomised", ["--class-mix", "balanced"], "held-out randomised-camera DICOM scans, balanced"),
-    "exports": ("dis-rand-exports-test200", 200, 304, "randomised", ["--class-mix", "balanced", "--display-exports", "1"], "held-out randomised display exports (8-bit PNG/JPEG), balanced"),
-    "external": ("dis-b-ext200", 200, 202, "b", ["--class-mix", "balanced"], "centre b (128 x 128, 2.21 mm, ~300k counts, a fixed camera not in training), balanced"),
+    "exports": (
+        "dis-rand-exports-test200",
+        200,
+        304,
+        "randomised",
+        ["--class-mix", "balanced", "--display-exports", "1"],
+        "held-out randomised display exports (8-bit PNG/JPEG), balanced",
+    ),
+    "external": (
+        "dis-b-ext200",
+        200,
+        202,
+        "b",
+        ["--class-mix", "balanced"],
+        "centre b (128 x 128, 2.21 mm, ~300k counts, a fixed camera not in training), balanced",
+    ),
 }
 
 
@@ -78,11 +92,35 @@ def main(argv: list[str] | None = None) -> None:
     for name, n, seed, center, extra in TRAIN_SETS:
         train_dirs.append(data / name)
         train_cmds.append(simulate(data / name, n, seed, center, args.threads, extra, task="disease"))
-    tests = {key: (data / folder, simulate(data / folder, n, seed, center, args.threads, extra, task="disease"), text) for key, (folder, n, seed, center, extra, text) in TEST_SETS.items()}
+    tests = {
+        key: (data / folder, simulate(data / folder, n, seed, center, args.threads, extra, task="disease"), text)
+        for key, (folder, n, seed, center, extra, text) in TEST_SETS.items()
+    }
     labels_csv = data / "disease-train-labels.csv"
     n_train = combined_labels(train_dirs, data, labels_csv)
-    description = f"{n_train} simulated scans from the randomised centre (balanced classes), {TRAIN_SETS[1][1]} of them as display exports: " + "; ".join(" ".join(c) for c in train_cmds)
-    train_cmd = ["scintipipe", "train", "--bundle", "disease", "--recipe", str(recipe.relative_to(ROOT)), "--data", "data", "--labels", str(labels_csv.relative_to(ROOT)), "--out", str(out.relative_to(ROOT)), "--data-description", description, "--threads", str(args.threads), "--no-progress"]
+    description = (
+        f"{n_train} simulated scans from the randomised centre (balanced classes), {TRAIN_SETS[1][1]} of them as display exports: "
+        + "; ".join(" ".join(c) for c in train_cmds)
+    )
+    train_cmd = [
+        "scintipipe",
+        "train",
+        "--bundle",
+        "disease",
+        "--recipe",
+        str(recipe.relative_to(ROOT)),
+        "--data",
+        "data",
+        "--labels",
+        str(labels_csv.relative_to(ROOT)),
+        "--out",
+        str(out.relative_to(ROOT)),
+        "--data-description",
+        description,
+        "--threads",
+        str(args.threads),
+        "--no-progress",
+    ]
     if args.epochs:
         train_cmd += ["--epochs", str(args.epochs)]
     if not args.skip_train:
@@ -103,13 +141,29 @@ def main(argv: list[str] | None = None) -> None:
     reports = {}
     for key, (folder, _, _) in tests.items():
         dest = ROOT / f"plugins/scintipipe-disease/docs/eval_{key}"
-        sh(["scintipipe", "evaluate", "--bundle", str(out.relative_to(ROOT)), "--labels", str((folder / "labels.csv").relative_to(ROOT)), "--out", str(dest.relative_to(ROOT)), str(folder.relative_to(ROOT)), "--no-progress"], args.threads)
+        sh(
+            [
+                "scintipipe",
+                "evaluate",
+                "--bundle",
+                str(out.relative_to(ROOT)),
+                "--labels",
+                str((folder / "labels.csv").relative_to(ROOT)),
+                "--out",
+                str(dest.relative_to(ROOT)),
+                str(folder.relative_to(ROOT)),
+                "--no-progress",
+            ],
+            args.threads,
+        )
         reports[key] = json.loads((dest / "metrics.json").read_text())
         (dest / "predictions.csv").unlink(missing_ok=True)
     write_card(out, reports, train_cmd, tests)
     metadata_path = out / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    metadata.setdefault("eval_metrics", {}).update({key: {"accuracy": r["overall"]["accuracy"]["value"], "n": r["n"], "data": tests[key][2]} for key, r in reports.items()})
+    metadata.setdefault("eval_metrics", {}).update(
+        {key: {"accuracy": r["overall"]["accuracy"]["value"], "n": r["n"], "data": tests[key][2]} for key, r in reports.items()}
+    )
     metadata_path.write_text(json.dumps(metadata, indent=2) + "\n")
 
 
@@ -137,8 +191,7 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
         "",
         format_table({key.capitalize(): r for key, r in reports.items()}),
         "",
-        "Class-specific attention maps (the paper's Grad-CAM heatmaps): "
-        "`scintipipe run --bundle disease scans/ --out results/ --explain-class all`.",
+        "Class-specific attention maps (the paper's Grad-CAM heatmaps): `scintipipe run --bundle disease scans/ --out results/ --explain-class all`.",
         "",
         *gate,
         "## How it was made",

@@ -70,7 +70,15 @@ DEFAULT_GATE_METHOD = "mahalanobis_blocks"
 #: TEST_SETS keys the gate is fitted on as held-out in-distribution folders, and as external folders
 GATE_HELD_OUT = ("internal", "exports")
 GATE_EXTERNAL = ("external",)
-METRIC_NAMES = {"accuracy": "Accuracy", "sensitivity": "Sensitivity (Recall)", "specificity": "Specificity", "ppv": "PPV (Precision)", "npv": "NPV", "f1": "F1 score", "auc": "ROC AUC"}
+METRIC_NAMES = {
+    "accuracy": "Accuracy",
+    "sensitivity": "Sensitivity (Recall)",
+    "specificity": "Specificity",
+    "ppv": "PPV (Precision)",
+    "npv": "NPV",
+    "f1": "F1 score",
+    "auc": "ROC AUC",
+}
 
 
 def sh(cmd: list[str], threads: int) -> None:
@@ -81,7 +89,22 @@ def sh(cmd: list[str], threads: int) -> None:
 
 def simulate_command(folder: Path, n: int, seed: int, center: str, extra: list[str] | None = None, task: str = "uptake4") -> list[str]:
     """The ``scintipipe simulate`` command that makes ``folder``."""
-    return ["scintipipe", "simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, *(extra or []), "--out", str(folder.relative_to(ROOT)), "--no-progress"]
+    return [
+        "scintipipe",
+        "simulate",
+        "--task",
+        task,
+        "--n",
+        str(n),
+        "--seed",
+        str(seed),
+        "--center",
+        center,
+        *(extra or []),
+        "--out",
+        str(folder.relative_to(ROOT)),
+        "--no-progress",
+    ]
 
 
 def simulate(folder: Path, n: int, seed: int, center: str, threads: int, extra: list[str] | None = None, task: str = "uptake4") -> list[str]:
@@ -167,7 +190,11 @@ def pct(entry: dict | None) -> str:
 
 def side_by_side(internal: dict, external: dict) -> str:
     """Seed 002's Table 2 layout: rows metric x dataset, columns classes; ours | paper's."""
-    head = "| Metric | Dataset | " + " | ".join(f"{label.replace('_', ' ')} (%): ours / paper" for label in LABELS) + " | Overall accuracy (%): ours / paper |"
+    head = (
+        "| Metric | Dataset | "
+        + " | ".join(f"{label.replace('_', ' ')} (%): ours / paper" for label in LABELS)
+        + " | Overall accuracy (%): ours / paper |"
+    )
     lines = [head, "|---|---|" + "---|" * (len(LABELS) + 1)]
     for metric, name in METRIC_NAMES.items():
         for dataset, report in (("Internal", internal), ("External", external)):
@@ -203,8 +230,22 @@ TRAIN_SETS = [
 #: evaluation name -> (folder, n, seed, centre, extra arguments, description)
 TEST_SETS = {
     "internal": ("u4-rand-test400", 400, 303, "randomised", ["--class-mix", "balanced"], "held-out randomised-camera DICOM scans, balanced"),
-    "exports": ("u4-rand-exports-test200", 200, 304, "randomised", ["--class-mix", "balanced", "--display-exports", "1"], "held-out randomised display exports (8-bit PNG/JPEG), balanced"),
-    "external": ("b-ext302", 302, 202, "b", [], "centre b (128 x 128, 2.21 mm, ~300k counts, a fixed camera not in training), the paper's external mix"),
+    "exports": (
+        "u4-rand-exports-test200",
+        200,
+        304,
+        "randomised",
+        ["--class-mix", "balanced", "--display-exports", "1"],
+        "held-out randomised display exports (8-bit PNG/JPEG), balanced",
+    ),
+    "external": (
+        "b-ext302",
+        302,
+        202,
+        "b",
+        [],
+        "centre b (128 x 128, 2.21 mm, ~300k counts, a fixed camera not in training), the paper's external mix",
+    ),
 }
 
 
@@ -221,12 +262,36 @@ def main(argv: list[str] | None = None) -> None:
     for name, n, seed, center, extra in TRAIN_SETS:
         train_dirs.append(data / name)
         train_cmds.append(simulate(data / name, n, seed, center, args.threads, extra))
-    tests = {key: (data / folder, simulate(data / folder, n, seed, center, args.threads, extra), text) for key, (folder, n, seed, center, extra, text) in TEST_SETS.items()}
+    tests = {
+        key: (data / folder, simulate(data / folder, n, seed, center, args.threads, extra), text)
+        for key, (folder, n, seed, center, extra, text) in TEST_SETS.items()
+    }
     labels_csv = data / "uptake4-train-labels.csv"
     n_train = combined_labels(train_dirs, data, labels_csv)
-    description = f"{n_train} simulated scans from the randomised centre (a new camera, count level, matrix, collimator and framing per scan; balanced classes), {TRAIN_SETS[1][1]} of them as display exports: " + "; ".join(" ".join(c) for c in train_cmds)
+    description = (
+        f"{n_train} simulated scans from the randomised centre (a new camera, count level, matrix, collimator and framing per scan; balanced classes), {TRAIN_SETS[1][1]} of them as display exports: "
+        + "; ".join(" ".join(c) for c in train_cmds)
+    )
     out = args.out
-    train_cmd = ["scintipipe", "train", "--bundle", "uptake4", "--recipe", "src/scintipipe/recipes/uptake4.json", "--data", "data", "--labels", str(labels_csv.relative_to(ROOT)), "--out", str(out.relative_to(ROOT)), "--data-description", description, "--threads", str(args.threads), "--no-progress"]
+    train_cmd = [
+        "scintipipe",
+        "train",
+        "--bundle",
+        "uptake4",
+        "--recipe",
+        "src/scintipipe/recipes/uptake4.json",
+        "--data",
+        "data",
+        "--labels",
+        str(labels_csv.relative_to(ROOT)),
+        "--out",
+        str(out.relative_to(ROOT)),
+        "--data-description",
+        description,
+        "--threads",
+        str(args.threads),
+        "--no-progress",
+    ]
     if args.epochs:
         train_cmd += ["--epochs", str(args.epochs)]
     if not args.skip_train:
@@ -249,13 +314,29 @@ def main(argv: list[str] | None = None) -> None:
     reports = {}
     for key, (folder, _, _) in tests.items():
         dest = ROOT / f"benchmarks/results/uptake4_{key}"
-        sh(["scintipipe", "evaluate", "--bundle", str(out.relative_to(ROOT)), "--labels", str((folder / "labels.csv").relative_to(ROOT)), "--out", str(dest.relative_to(ROOT)), str(folder.relative_to(ROOT)), "--no-progress"], args.threads)
+        sh(
+            [
+                "scintipipe",
+                "evaluate",
+                "--bundle",
+                str(out.relative_to(ROOT)),
+                "--labels",
+                str((folder / "labels.csv").relative_to(ROOT)),
+                "--out",
+                str(dest.relative_to(ROOT)),
+                str(folder.relative_to(ROOT)),
+                "--no-progress",
+            ],
+            args.threads,
+        )
         reports[key] = json.loads((dest / "metrics.json").read_text())
         (dest / "predictions.csv").unlink(missing_ok=True)  # per-scan rows: regenerate, don't commit
     write_card(out, reports, train_cmd, tests)
     metadata_path = out / "configs/metadata.json"
     metadata = json.loads(metadata_path.read_text())
-    metadata.setdefault("eval_metrics", {}).update({key: {"accuracy": r["overall"]["accuracy"]["value"], "n": r["n"], "data": tests[key][2]} for key, r in reports.items()})
+    metadata.setdefault("eval_metrics", {}).update(
+        {key: {"accuracy": r["overall"]["accuracy"]["value"], "n": r["n"], "data": tests[key][2]} for key, r in reports.items()}
+    )
     metadata_path.write_text(json.dumps(metadata, indent=2) + "\n")
     print(targets_line(reports["external"]))
 

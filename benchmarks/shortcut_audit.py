@@ -108,6 +108,7 @@ def audit_task(task: str, center: str, n_per_class: int, seed: int, margin: floa
 
 def source_state() -> dict[str, Any]:
     """The commit and whether the simulators differ from it (to tell before from after)."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=20).stdout.rstrip()
@@ -173,7 +174,9 @@ def task_markdown(result: dict[str, Any]) -> list[str]:
             stats = entry["per_class"].get(label)
             cells.append("-" if stats is None else f"{_num(stats['median'])} [{_num(stats['p5'])}-{_num(stats['p95'])}]")
         flag = "**yes**" if entry["flagged"] else ""
-        lines.append(f"| {entry['variable']} | {entry['kind']} | " + " | ".join(cells) + f" | {entry['epsilon2']:.3f} | {entry['p_bonferroni']:.2g} | {flag} |")
+        lines.append(
+            f"| {entry['variable']} | {entry['kind']} | " + " | ".join(cells) + f" | {entry['epsilon2']:.3f} | {entry['p_bonferroni']:.2g} | {flag} |"
+        )
     notes = {e["variable"]: e["note"] for e in table["variables"] if e.get("note")}
     lines += ["", "Kind `thyroid`: the gland's own variables (removed before probing; their class dependence may be the class definition)."]
     if notes:
@@ -215,7 +218,10 @@ def write_report(results: list[dict[str, Any]], state: dict[str, Any], out: Path
         ]
     for r in results:
         p = r["probe"]
-        flagged = ", ".join(f"`{e['variable']}`" for e in r["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid")) or "none"
+        flagged = (
+            ", ".join(f"`{e['variable']}`" for e in r["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid"))
+            or "none"
+        )
         m = r.get("probe_counts_matched")
         if matched_any and m is not None:
             lines.append(

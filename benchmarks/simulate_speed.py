@@ -39,10 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     simulated = (args.n / (time.process_time() - cpu), args.n / (time.perf_counter() - wall))
     with tempfile.TemporaryDirectory() as folder:
         wall, cpu = time.perf_counter(), time.process_time()
-        write_dataset("uptake4", UPTAKE4_SIMULATOR, labels, center, Path(folder), args.n, 1, UPTAKE4_SIMULATOR.default_class_mix(args.center), syringes=args.syringes)
+        write_dataset(
+            "uptake4",
+            UPTAKE4_SIMULATOR,
+            labels,
+            center,
+            Path(folder),
+            args.n,
+            1,
+            UPTAKE4_SIMULATOR.default_class_mix(args.center),
+            syringes=args.syringes,
+        )
         written = (args.n / (time.process_time() - cpu), args.n / (time.perf_counter() - wall))
     extra = " (with syringes)" if args.syringes else ""
-    print(f"centre {args.center}{extra}: simulate {simulated[0]:.1f} cases/CPU-s ({simulated[1]:.1f}/wall-s), simulate+write {written[0]:.1f} cases/CPU-s ({written[1]:.1f}/wall-s)")
+    print(
+        f"centre {args.center}{extra}: simulate {simulated[0]:.1f} cases/CPU-s ({simulated[1]:.1f}/wall-s), simulate+write {written[0]:.1f} cases/CPU-s ({written[1]:.1f}/wall-s)"
+    )
     return 0
 
 

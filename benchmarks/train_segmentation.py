@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(table, indent=2))
 
     names = ["gland", "thyroid", "nodule", "salivary"]
-    rows = "\n".join(f"| {group} | " + " | ".join(f"{table[group][n]:.3f}" if n in table[group] else "-" for n in names) + " |" for group in ["all", "a", "b", "siemens"])
+    rows = "\n".join(
+        f"| {group} | " + " | ".join(f"{table[group][n]:.3f}" if n in table[group] else "-" for n in names) + " |"
+        for group in ["all", "a", "b", "siemens"]
+    )
     trained_on = f"simulated uptake4 scans, {args.n} per pattern at centres {', '.join(args.centers)} (seed {args.seed}), {len(x)} in all"
     card = f"""# thyroid-seg: learned neck segmentation (simulated data)
 
@@ -181,7 +184,9 @@ anatomy, markers). Not validated on patients; not for clinical use.
     metadata["network_data_format"]["outputs"]["pred"].update(
         {"type": "segmentation", "format": "labels", "spatial_shape": list(SIZE_PX), "value_range": [0, len(CLASSES) - 1]}
     )
-    root = write_bundle(args.out, state_dict=net.state_dict(), metadata=metadata, network_def=NETWORK_DEF, scan_transforms=SCAN_TRANSFORMS, model_card=card)
+    root = write_bundle(
+        args.out, state_dict=net.state_dict(), metadata=metadata, network_def=NETWORK_DEF, scan_transforms=SCAN_TRANSFORMS, model_card=card
+    )
     # the stand-alone evaluator: label maps, not class probabilities
     config_path = root / "configs/inference.json"
     config = json.loads(config_path.read_text())

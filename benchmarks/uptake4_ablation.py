@@ -46,7 +46,13 @@ VARIANTS = {
     "no_resample_native": ([CROP, NORM], [96, 96]),
     "no_crop": ([RESAMPLE, {"_target_": "ResizeWithPadOrCropd", "keys": "image", "spatial_size": [128, 128]}, NORM], [128, 128]),
     "linear_norm": ([RESAMPLE, CROP, LINEAR], [96, 96]),
-    "paper": ([{"_target_": "Resized", "keys": "image", "spatial_size": [128, 128], "mode": "area"}, {"_target_": "ScaleIntensityd", "keys": "image", "minv": 0.0, "maxv": 1.0}], [128, 128]),
+    "paper": (
+        [
+            {"_target_": "Resized", "keys": "image", "spatial_size": [128, 128], "mode": "area"},
+            {"_target_": "ScaleIntensityd", "keys": "image", "minv": 0.0, "maxv": 1.0},
+        ],
+        [128, 128],
+    ),
 }
 
 
@@ -54,7 +60,23 @@ def simulate(folder: Path, n: int, seed: int, center: str, mix: str | None = Non
     """Simulate a labelled set once (skipped when it exists)."""
     if (folder / "labels.csv").is_file():
         return
-    cmd = [sys.executable, "-m", "scintipipe", "simulate", "--task", "uptake4", "--n", str(n), "--seed", str(seed), "--center", center, "--out", str(folder), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scintipipe",
+        "simulate",
+        "--task",
+        "uptake4",
+        "--n",
+        str(n),
+        "--seed",
+        str(seed),
+        "--center",
+        center,
+        "--out",
+        str(folder),
+        "--no-progress",
+    ]
     if mix:
         cmd += ["--class-mix", mix]
     subprocess.run(cmd, check=True)
@@ -63,7 +85,9 @@ def simulate(folder: Path, n: int, seed: int, center: str, mix: str | None = Non
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-data", type=Path, default=ROOT / "data/a-bal800", help="centre-a training scans (simulated balanced if missing)")
-    parser.add_argument("--test-data", type=Path, default=ROOT / "data/b-ext302", help="centre-b test scans (simulated with the paper's external mix if missing)")
+    parser.add_argument(
+        "--test-data", type=Path, default=ROOT / "data/b-ext302", help="centre-b test scans (simulated with the paper's external mix if missing)"
+    )
     parser.add_argument("--n-train", type=int, default=800)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
@@ -84,8 +108,16 @@ def main(argv: list[str] | None = None) -> dict:
     train_imgs, train_y, train_src = train_imgs[: args.n_train], train_y[: args.n_train], train_src[: args.n_train]
     test_imgs, test_y, test_src, test_hash = ex.load_raw(args.test_data, labels)
     results: dict = {
-        "train_data": {"folder": str(args.train_data.relative_to(ROOT)) if args.train_data.is_relative_to(ROOT) else str(args.train_data), "n": len(train_y), "hash": train_hash},
-        "test_data": {"folder": str(args.test_data.relative_to(ROOT)) if args.test_data.is_relative_to(ROOT) else str(args.test_data), "n": len(test_y), "hash": test_hash},
+        "train_data": {
+            "folder": str(args.train_data.relative_to(ROOT)) if args.train_data.is_relative_to(ROOT) else str(args.train_data),
+            "n": len(train_y),
+            "hash": train_hash,
+        },
+        "test_data": {
+            "folder": str(args.test_data.relative_to(ROOT)) if args.test_data.is_relative_to(ROOT) else str(args.test_data),
+            "n": len(test_y),
+            "hash": test_hash,
+        },
         "epochs": args.epochs,
         "seed": args.seed,
         "variants": {},

@@ -36,7 +36,13 @@ CANDIDATES = {
     "mobilenet_v3_small": {"_target_": "scintipipe.networks.build_network", "name": "mobilenet_v3_small", "in_channels": 1},
     "shufflenet_v2_x0_5": {"_target_": "scintipipe.networks.build_network", "name": "shufflenet_v2_x0_5", "in_channels": 1},
     "resnet18": {"_target_": "scintipipe.networks.build_network", "name": "resnet18", "in_channels": 1},
-    "inception_v3_paper_head": {"_target_": "scintipipe.networks.BackboneWithHead", "backbone": "inception_v3", "in_channels": 1, "hidden": [1024, 512], "dropout": 0.8},
+    "inception_v3_paper_head": {
+        "_target_": "scintipipe.networks.BackboneWithHead",
+        "backbone": "inception_v3",
+        "in_channels": 1,
+        "hidden": [1024, 512],
+        "dropout": 0.8,
+    },
 }
 PAPER = "inception_v3_paper_head"
 
@@ -81,7 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--networks", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/uptake4_networks")
-    parser.add_argument("--cost-only", action="store_true", help="re-measure only the forward cost of the networks already in the results (e.g. on a quieter machine)")
+    parser.add_argument(
+        "--cost-only", action="store_true", help="re-measure only the forward cost of the networks already in the results (e.g. on a quieter machine)"
+    )
     args = parser.parse_args(argv)
 
     if args.cost_only:
@@ -157,7 +165,9 @@ def write(results: dict, out: Path, labels: list[str]) -> None:
         f"`{PAPER}` is seed 002's InceptionV3 + 3-layer head (dropout 0.8) at 96 px and fewer epochs (training one epoch takes minutes here): not its full 299 px, 300-epoch recipe. "
         "Rerun: `python benchmarks/uptake4_networks.py`.",
         "",
-        "| network | epochs | internal val. acc. % | external acc. % | " + " | ".join(f"{label} sens. %" for label in labels) + " | params M | weights MB | forward img/s | train s |",
+        "| network | epochs | internal val. acc. % | external acc. % | "
+        + " | ".join(f"{label} sens. %" for label in labels)
+        + " | params M | weights MB | forward img/s | train s |",
         "|---|---|---|---|" + "---|" * len(labels) + "---|---|---|---|",
     ]
     lines += [row(name, res, labels) for name, res in nets.items()]

@@ -43,8 +43,23 @@ def test_unknown_names_raise_attribute_error() -> None:
 
 
 def test_the_names_the_brief_promises_are_there() -> None:
-    for name in ("hookimpl", "ScanError", "NotAnImage", "Bundle", "make_scan", "Refusal", "TaskRegister", "CommandRegister",
-                 "SimulatorRegister", "TaskSimulator", "SimulatedCase", "ArrayTransform", "ArrayTransformd", "parse_class_mix", "run_cli"):
+    for name in (
+        "hookimpl",
+        "ScanError",
+        "NotAnImage",
+        "Bundle",
+        "make_scan",
+        "Refusal",
+        "TaskRegister",
+        "CommandRegister",
+        "SimulatorRegister",
+        "TaskSimulator",
+        "SimulatedCase",
+        "ArrayTransform",
+        "ArrayTransformd",
+        "parse_class_mix",
+        "run_cli",
+    ):
         assert name in api.__all__, name
     assert api.hookimpl is importlib.import_module("scintipipe").hookimpl
 
@@ -91,7 +106,12 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
         "from scintipipe_remnant import BUNDLE_DIR\n"
     )
     assert [name for _, name in imported_modules(source)] == [
-        "scintipipe.simulate.camera", "scintipipe.api", "scintipipe.hookimpl", "scintipipe.api", "scintipipe.bundle", "scintipipe_remnant",
+        "scintipipe.simulate.camera",
+        "scintipipe.api",
+        "scintipipe.hookimpl",
+        "scintipipe.api",
+        "scintipipe.bundle",
+        "scintipipe_remnant",
     ]
 
 
@@ -118,6 +138,13 @@ def test_the_pytest_plugin_gives_a_plugins_tests_their_fixtures(tmp_path: Path) 
         "    assert 'uptake4' in scintipipe_cli('bundles').output\n"
     )
     env = {**os.environ, "SCINTIPIPE_DISABLE_PLUGINS": "scintipipe.builtin.uptake4", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout

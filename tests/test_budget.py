@@ -13,7 +13,6 @@ from scintipipe.budget import InputClock
 from scintipipe.errors import ScanError
 from scintipipe.runner import Failure
 from test_pipeline_process import make_pipeline, scans, source_of
-from test_run import docs_plugin_dir  # noqa: F401  (a fixture)
 
 
 class SlowOn:

@@ -52,7 +52,16 @@ def test_mismatched_weights_are_a_clear_error(tiny_bundle: Path, tmp_path: Path)
 def test_metadata_validates_offline_with_monai_verify_metadata(tiny_bundle: Path, tmp_path: Path) -> None:
     schema_copy = tmp_path / "schema.json"
     schema_copy.write_bytes(SCHEMA_PATH.read_bytes())  # verify_metadata writes nothing when the file exists
-    cmd = [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(tiny_bundle / "configs/metadata.json"), "--filepath", str(schema_copy)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "verify_metadata",
+        "--meta_file",
+        str(tiny_bundle / "configs/metadata.json"),
+        "--filepath",
+        str(schema_copy),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "metadata is verified with no error" in done.stdout + done.stderr
@@ -83,7 +92,20 @@ def test_monai_bundle_run_classifies_a_folder(tiny_bundle: Path, tmp_path: Path)
 
     save_preview_png(rng.integers(0, 255, (64, 64), dtype=np.uint8), scans / "contact_sheet.png", "contact sheet")
     out = tmp_path / "eval"
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(tiny_bundle / "configs/inference.json"), "--bundle_root", str(tiny_bundle), "--dataset_dir", str(scans), "--output_dir", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(tiny_bundle / "configs/inference.json"),
+        "--bundle_root",
+        str(tiny_bundle),
+        "--dataset_dir",
+        str(scans),
+        "--output_dir",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = list(csv.DictReader((out / "predictions.csv").open()))
@@ -98,7 +120,20 @@ def test_monai_bundle_run_with_the_shipped_uptake4_bundle(tmp_path: Path) -> Non
     repo = Path(__file__).resolve().parents[1]
     bundle, scans = repo / "bundles" / "uptake4", repo / "examples" / "scans"
     out = tmp_path / "eval"
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(bundle / "configs/inference.json"), "--bundle_root", str(bundle), "--dataset_dir", str(scans), "--output_dir", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(bundle / "configs/inference.json"),
+        "--bundle_root",
+        str(bundle),
+        "--dataset_dir",
+        str(scans),
+        "--output_dir",
+        str(out),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     truth = {row["file"]: row["label"] for row in csv.DictReader((repo / "examples/labels.csv").open())}

@@ -153,7 +153,10 @@ def test_share_outside_zero_to_one_is_refused(tmp_path: Path) -> None:
 
 def test_command_line_display_exports(tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "4", "--seed", "2", "--center", "b", "--display-exports", "1", "--out", str(out), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", "--task", "uptake4", "--n", "4", "--seed", "2", "--center", "b", "--display-exports", "1", "--out", str(out), "--no-progress"],
+    )
     assert result.exit_code == 0, result.output
     assert len(list(out.glob("case-*.png")) + list(out.glob("case-*.jpg"))) == 4
     bad = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "4", "--display-exports", "2", "--out", str(tmp_path / "x")])

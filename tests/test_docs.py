@@ -11,11 +11,7 @@ import pytest
 from scintipipe import hookspecs
 
 REPO = Path(__file__).resolve().parents[1]
-HOOKS = {
-    name: fn
-    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-    if hasattr(fn, "scintipipe_spec")
-}
+HOOKS = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "scintipipe_spec")}
 
 
 def test_there_are_hooks_for_every_stage() -> None:

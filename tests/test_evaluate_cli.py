@@ -43,7 +43,21 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_evaluate_writes_table_figures_and_reader_comparison(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
-    result = CliRunner().invoke(cli, ["evaluate", "--bundle", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--readers", str(labelled / "readers.csv"), "--out", str(out), str(labelled)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--bundle",
+            str(tiny_bundle),
+            "--labels",
+            str(labelled / "labels.csv"),
+            "--readers",
+            str(labelled / "readers.csv"),
+            "--out",
+            str(out),
+            str(labelled),
+        ],
+    )
     assert result.exit_code == 0, result.output
     for name in ("metrics.json", "table.md", "metrics.csv", "confusion.png", "roc.png", "predictions.csv", "readers.md", "readers.json"):
         assert (out / name).stat().st_size > 0, name
@@ -60,7 +74,9 @@ def test_evaluate_writes_table_figures_and_reader_comparison(tiny_bundle: Path, 
 
 def test_evaluate_compares_two_bundles_pairwise(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
-    result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "-b", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--out", str(out), str(labelled)])
+    result = CliRunner().invoke(
+        cli, ["evaluate", "-b", str(tiny_bundle), "-b", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--out", str(out), str(labelled)]
+    )
     assert result.exit_code == 0, result.output
     evaluation = json.loads((out / "evaluation.json").read_text())
     (comparison,) = evaluation["comparisons"]
@@ -100,7 +116,28 @@ def small_recipe(folder: Path, name: str, channels: list[int]) -> Path:
 def test_repeated_splits_compare_two_recipes_on_the_same_test_files(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
     a, b = small_recipe(tmp_path, "small", [4, 8]), small_recipe(tmp_path, "wider", [8, 16])
     out = tmp_path / "splits"
-    result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "--recipe", str(a), "--recipe", str(b), "--labels", str(labelled / "labels.csv"), "--splits", "2", "--test-size", "0.34", "--out", str(out), str(labelled), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "-b",
+            str(tiny_bundle),
+            "--recipe",
+            str(a),
+            "--recipe",
+            str(b),
+            "--labels",
+            str(labelled / "labels.csv"),
+            "--splits",
+            "2",
+            "--test-size",
+            "0.34",
+            "--out",
+            str(out),
+            str(labelled),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     experiment = json.loads((out / "experiment.json").read_text())
     assert experiment["splits"] == 2 and set(experiment["summary"]) == {"small", "wider"}
@@ -121,7 +158,21 @@ def test_threads_option_sets_pytorch_threads(tiny_bundle: Path, labelled: Path, 
 
     before = torch.get_num_threads()
     try:
-        result = CliRunner().invoke(cli, ["evaluate", "-b", str(tiny_bundle), "--labels", str(labelled / "labels.csv"), "--out", str(tmp_path / "e"), "--threads", "1", str(labelled)])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "evaluate",
+                "-b",
+                str(tiny_bundle),
+                "--labels",
+                str(labelled / "labels.csv"),
+                "--out",
+                str(tmp_path / "e"),
+                "--threads",
+                "1",
+                str(labelled),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert torch.get_num_threads() == 1
     finally:

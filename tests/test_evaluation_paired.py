@@ -67,7 +67,11 @@ def test_reader_comparison(tmp_path):
     junior = ["normal", "normal"] + ["graves"] * 2 + ["normal"] * 4  # 6/8 right
     senior = ["graves"] * 3 + ["normal"] * 5  # 7/8 right
     table = tmp_path / "readers.csv"
-    rows = ["file,reader,label"] + [f"{f},junior,{c}" for f, c in zip(files, junior, strict=True)] + [f"{f},senior,{c}" for f, c in zip(files, senior, strict=True)]
+    rows = (
+        ["file,reader,label"]
+        + [f"{f},junior,{c}" for f, c in zip(files, junior, strict=True)]
+        + [f"{f},senior,{c}" for f, c in zip(files, senior, strict=True)]
+    )
     table.write_text("\n".join(rows) + "\n")
 
     result = compare_readers(truth, model, table, labels)

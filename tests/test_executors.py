@@ -46,7 +46,10 @@ def small_recipe(folder: Path, name: str, channels: list[int]) -> Path:
         "labels": LABELS,
         "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": channels, "strides": [2, 2]},
         "input_size": [32, 32],
-        "scan_transforms": [{"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"}, {"_target_": "ScaleIntensityd", "keys": "image"}],
+        "scan_transforms": [
+            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
+            {"_target_": "ScaleIntensityd", "keys": "image"},
+        ],
         "epochs": 1,
         "batch_size": 4,
         "val_fraction": 0.34,
@@ -64,7 +67,21 @@ def recipes(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def grid(labelled: Path, recipes: list[str], out: Path, *extra: str) -> str:
     """2 recipes x 2 random splits = 4 jobs; the command's output."""
-    args = ["evaluate", "-b", recipes[0], "--recipe", recipes[0], "--recipe", recipes[1], "--labels", str(labelled / "labels.csv"), "--splits", "2", "--test-size", "0.34"]
+    args = [
+        "evaluate",
+        "-b",
+        recipes[0],
+        "--recipe",
+        recipes[0],
+        "--recipe",
+        recipes[1],
+        "--labels",
+        str(labelled / "labels.csv"),
+        "--splits",
+        "2",
+        "--test-size",
+        "0.34",
+    ]
     result = CliRunner().invoke(cli, [*args, "--threads", "1", "--out", str(out), str(labelled), "--no-progress", *extra])
     assert result.exit_code == 0, result.output
     return result.output
@@ -76,7 +93,9 @@ def serial(labelled: Path, recipes: list[str], tmp_path_factory: pytest.TempPath
     return out, grid(labelled, recipes, out)
 
 
-def test_grid_on_a_two_worker_local_cluster_equals_the_serial_run(serial: tuple[Path, str], labelled: Path, recipes: list[str], tmp_path: Path) -> None:
+def test_grid_on_a_two_worker_local_cluster_equals_the_serial_run(
+    serial: tuple[Path, str], labelled: Path, recipes: list[str], tmp_path: Path
+) -> None:
     out, output = serial
     assert "4 jobs: 4 to run, 0 cached; executor local (in this process)" in output
     parallel = grid(labelled, recipes, tmp_path / "grid", "--workers", "2")
@@ -140,7 +159,25 @@ def test_a_job_whose_worker_dies_is_run_again(tmp_path: Path) -> None:
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 simulated scans (CI scale for the partitioned run)."""
     folder = tmp_path_factory.mktemp("sim") / "scans"
-    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "24", "--seed", "11", "--center", "a", "--class-mix", "balanced", "--out", str(folder), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            "--task",
+            "uptake4",
+            "--n",
+            "24",
+            "--seed",
+            "11",
+            "--center",
+            "a",
+            "--class-mix",
+            "balanced",
+            "--out",
+            str(folder),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return folder
 
@@ -163,5 +200,7 @@ def test_run_on_dask_writes_the_local_runs_predictions_and_errors(simulated: Pat
 
 
 def test_run_executor_usage_errors(tiny_bundle: Path, simulated: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(simulated), "--out", str(tmp_path / "o"), "--scheduler", "tcp://x:8786"])
+    result = CliRunner().invoke(
+        cli, ["run", "--bundle", str(tiny_bundle), str(simulated), "--out", str(tmp_path / "o"), "--scheduler", "tcp://x:8786"]
+    )
     assert result.exit_code == 2 and "--scheduler" in result.output

@@ -54,7 +54,12 @@ def test_the_hook_follows_the_method_the_context_names(bundle: Bundle) -> None:
     def explain(**options: str) -> np.ndarray:
         return explain_batch(inputs, [0, 1], bundle, "cpu", RunContext(options=options, explainers=registered))
 
-    plain, cam, plus, occlusion = explain(), explain(explain_method="gradcam"), explain(explain_method="gradcampp"), explain(explain_method="occlusion")
+    plain, cam, plus, occlusion = (
+        explain(),
+        explain(explain_method="gradcam"),
+        explain(explain_method="gradcampp"),
+        explain(explain_method="occlusion"),
+    )
     assert plain.shape == plus.shape == occlusion.shape == (2, 32, 32)
     np.testing.assert_allclose(plain, cam)  # gradcam is the default
     assert not np.allclose(cam, occlusion)

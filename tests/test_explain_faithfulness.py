@@ -48,7 +48,9 @@ class BlobNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1, bias=False), nn.ReLU(), nn.Conv2d(2, 2, 3, stride=2, padding=1, bias=False), nn.ReLU())
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 2, 3, stride=2, padding=1, bias=False), nn.ReLU(), nn.Conv2d(2, 2, 3, stride=2, padding=1, bias=False), nn.ReLU()
+        )
         with torch.no_grad():
             self.features[0].weight.fill_(1.0 / 9)
             self.features[2].weight.fill_(1.0 / 18)
@@ -130,7 +132,9 @@ def test_masks_stay_on_their_blob_through_resample_and_crop(centre: tuple[int, i
     counts += 200.0 * np.exp(-((rows - centre[0] - 30) ** 2 + (cols - centre[1] + 20) ** 2) / (2 * 8.0**2))  # off-centre second structure
     mask = (rows - centre[0] - 30) ** 2 + (cols - centre[1] + 20) ** 2 <= 10.0**2
     scan = make_scan(counts, "blob.dcm", spacing=(1.1, 1.1), is_counts=True, modality="NM")
-    transforms = Compose([ResampleToSpacingd(keys="image", spacing_mm=2.2), CropNeckRegiond(keys="image", size_px=(64, 64)), NormalizeCountsd(keys="image")])
+    transforms = Compose(
+        [ResampleToSpacingd(keys="image", spacing_mm=2.2), CropNeckRegiond(keys="image", size_px=(64, 64)), NormalizeCountsd(keys="image")]
+    )
     image = transforms({"image": scan["image"]})["image"]
     on_input = preprocess_masks({"second": mask}, scan["image"], image.meta, transforms)["second"]
     assert on_input.shape == (64, 64) and on_input.any()
@@ -159,7 +163,11 @@ def test_wilson_interval_and_summary() -> None:
     low, high = wilson_interval(36, 40)
     assert low == pytest.approx(0.7695, abs=1e-3) and high == pytest.approx(0.9604, abs=1e-3)
     assert wilson_interval(0, 0) != wilson_interval(0, 0)  # nan
-    rows = [{"label": "focal", "hit": True, "thyroid_share": 0.5, "border_peak": False}, {"label": "focal", "hit": False, "thyroid_share": 0.3, "border_peak": True}, {"label": "gland", "hit": True, "thyroid_share": 0.7, "border_peak": False}]
+    rows = [
+        {"label": "focal", "hit": True, "thyroid_share": 0.5, "border_peak": False},
+        {"label": "focal", "hit": False, "thyroid_share": 0.3, "border_peak": True},
+        {"label": "gland", "hit": True, "thyroid_share": 0.7, "border_peak": False},
+    ]
     s = summarise(rows, ["focal"])
     assert s["pointing_focal"]["hits"] == 1 and s["pointing_focal"]["n"] == 2
     assert s["pointing_gland"]["rate"] == 1.0 and s["border_peak_fraction"] == pytest.approx(1 / 3)
@@ -167,7 +175,15 @@ def test_wilson_interval_and_summary() -> None:
 
 def test_recommend_prefers_an_affordable_method_that_reaches_the_target() -> None:
     def summary(focal: float, ms: float, deletion: float = 0.5, insertion: float = 0.9, border: float = 0.0) -> dict:
-        return {"pointing_focal": {"rate": focal}, "pointing_gland": {"rate": 0.5}, "thyroid_share": 0.3, "ms_per_case": ms, "deletion_auc": deletion, "insertion_auc": insertion, "border_peak_fraction": border}
+        return {
+            "pointing_focal": {"rate": focal},
+            "pointing_gland": {"rate": 0.5},
+            "thyroid_share": 0.3,
+            "ms_per_case": ms,
+            "deletion_auc": deletion,
+            "insertion_auc": insertion,
+            "border_peak_fraction": border,
+        }
 
     summaries = {
         "gradcam@features": summary(0.2, 5),

@@ -163,7 +163,9 @@ EXPORTS = {
     "hot annotated": {
         "colormap": "hot",
         "invert": False,
-        "annotation": Annotation((255, 255, 0), (("ANT", "tl"), ("Tc-99m 185 MBq", "tl"), ("20 min p.i.", "tl")), 0.05, 2, True, "rectangles", True, True),
+        "annotation": Annotation(
+            (255, 255, 0), (("ANT", "tl"), ("Tc-99m 185 MBq", "tl"), ("20 min p.i.", "tl")), 0.05, 2, True, "rectangles", True, True
+        ),
     },
     "grey annotated": {
         "colormap": None,
@@ -185,7 +187,9 @@ def test_a_focal_export_whose_window_clips_the_background_is_not_a_point_source(
     """With the body clipped to black a toxic adenoma looks like a point source on nothing:
     display pictures are never skipped as syringes."""
     focal = next(case for case in thyroid_cases if case.label == "focal_increased")
-    path = write_export(tmp_path, "focal", focal, 5, lower_fraction=0.5, upper_fraction=0.6, colormap=None, invert=False, annotation=None, image_format="png")
+    path = write_export(
+        tmp_path, "focal", focal, 5, lower_fraction=0.5, upper_fraction=0.6, colormap=None, invert=False, annotation=None, image_format="png"
+    )
     (scan,) = load_raster(path)
     assert float((scan["image"][0].numpy() == 0).mean()) > 0.5
     assert judge_scan(scan) is None

@@ -180,7 +180,24 @@ def test_ece_is_zero_for_perfectly_calibrated_bins_and_the_gap_otherwise() -> No
 def tiny_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("gate-data")
     for name, n, seed in (("train", 16, 901), ("held", 12, 902)):
-        code, output = invoke(["simulate", "--task", "uptake4", "--n", str(n), "--seed", str(seed), "--center", "randomised", "--class-mix", "balanced", "--out", str(root / name), "--no-progress"])
+        code, output = invoke(
+            [
+                "simulate",
+                "--task",
+                "uptake4",
+                "--n",
+                str(n),
+                "--seed",
+                str(seed),
+                "--center",
+                "randomised",
+                "--class-mix",
+                "balanced",
+                "--out",
+                str(root / name),
+                "--no-progress",
+            ]
+        )
         assert code == 0, output
     return root / "train", root / "held"
 
@@ -263,7 +280,9 @@ def test_shipped_gate_accepts_simulated_scans_and_refuses_out_of_distribution_vi
     if bundle_name == "remnant":
         code, output = invoke(["remnant-simulate", "--n", "3", "--seed", "7", "--out", str(tmp_path / "sim")])
     else:
-        code, output = invoke(["simulate", "--task", bundle_name, "--n", "4", "--seed", "7", "--center", "randomised", "--out", str(tmp_path / "sim"), "--no-progress"])
+        code, output = invoke(
+            ["simulate", "--task", bundle_name, "--n", "4", "--seed", "7", "--center", "randomised", "--out", str(tmp_path / "sim"), "--no-progress"]
+        )
     assert code == 0, output
     simulated = sorted((tmp_path / "sim").glob("case-*.dcm"))
     scores = bundle.gate.scorer.score_batch(bundle.network("cpu"), _inputs(bundle_name, simulated))

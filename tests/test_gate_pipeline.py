@@ -26,8 +26,9 @@ from scintipipe.loaders.studies import choose_syringes, study_groups
 TC = ("Tc-99m", "I-123")
 
 
-
-def write_study_file(path: Path, frames: np.ndarray, study: str, series_description: str, acquisition_time: str, duration_ms: int = 300_000, **extra: str) -> Path:
+def write_study_file(
+    path: Path, frames: np.ndarray, study: str, series_description: str, acquisition_time: str, duration_ms: int = 300_000, **extra: str
+) -> Path:
     ds = nm_dataset(frames, frame_duration_ms=duration_ms, acquisition=("20240102", acquisition_time))
     ds.StudyInstanceUID = study
     ds.SeriesDescription = series_description
@@ -59,7 +60,15 @@ def syringe_frame(size: int = 64, counts: float = 400_000.0, seed: int = 0) -> n
         ({"modality": "NM", "series_description": "POUMON-REIN"}, "names lung"),
         ({"modality": "NM", "body_part": "WHOLE BODY"}, "whole body"),
         ({"modality": "NM", "study_description": "Scintigraphie osseuse"}, "names bone"),
-        ({"modality": "OT", "manufacturer": "scintipipe developers", "image_type": "DERIVED\\SECONDARY", "series_description": "scintipipe overlay uptake4"}, "a scintipipe result"),
+        (
+            {
+                "modality": "OT",
+                "manufacturer": "scintipipe developers",
+                "image_type": "DERIVED\\SECONDARY",
+                "series_description": "scintipipe overlay uptake4",
+            },
+            "a scintipipe result",
+        ),
     ],
 )
 def test_metadata_layer_refuses_what_the_header_rules_out(meta: dict, words: str) -> None:
@@ -121,7 +130,9 @@ def test_files_of_one_study_are_grouped_in_order(tmp_path: Path) -> None:
 def test_choose_syringes_by_description_else_by_count_rate() -> None:
     named = choose_syringes([("e.dcm", {"series_description": "SERINGUE VIDE"}), ("f.dcm", {"series_description": "SERINGUE PLEINE"})])
     assert named == {"full": "f.dcm", "empty": "e.dcm"}
-    by_rate = choose_syringes([("low.dcm", {"total_counts": 9e3, "frame_duration_s": 60.0}), ("high.dcm", {"total_counts": 6e5, "frame_duration_s": 60.0})])
+    by_rate = choose_syringes(
+        [("low.dcm", {"total_counts": 9e3, "frame_duration_s": 60.0}), ("high.dcm", {"total_counts": 6e5, "frame_duration_s": 60.0})]
+    )
     assert by_rate == {"full": "high.dcm", "empty": "low.dcm"}
     assert choose_syringes([("only.dcm", {"total_counts": 6e5, "frame_duration_s": 60.0})]) == {"full": "only.dcm"}
     assert choose_syringes([]) is None
@@ -194,7 +205,7 @@ def test_our_own_secondary_captures_are_not_classified_again(tiny_bundle: Path, 
     assert errors[0]["stage"] == "gate:metadata" and "a scintipipe result" in errors[0]["error"]
 
 
-GATE_PLUGIN = textwrap.dedent('''
+GATE_PLUGIN = textwrap.dedent("""
     from scintipipe import hookimpl
     from scintipipe.gate import Refusal
 
@@ -210,7 +221,7 @@ GATE_PLUGIN = textwrap.dedent('''
     def gate_batch(inputs, bundle, device):
         scores = inputs.flatten(1).std(1).tolist()
         return [{"ood_score": s, "in_distribution": s < 0.5, "reason": f"spread {s:.2f} is above 0.5", "threshold": 0.5} for s in scores]
-''')
+""")
 
 
 @pytest.fixture
@@ -231,12 +242,16 @@ def write_views(folder: Path) -> None:
     nm_dataset(odd).save_as(folder / "odd.dcm", enforce_file_format=True)
 
 
-def test_plugin_gate_layers_refuse_and_accept_ood_overrides_content_and_ood(tiny_bundle: Path, gate_plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plugin_gate_layers_refuse_and_accept_ood_overrides_content_and_ood(
+    tiny_bundle: Path, gate_plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SCINTIPIPE_DISABLE_PLUGINS", "scintipipe.builtin.gate_content")  # only the plugin's layers judge here
     scans = tmp_path / "scans"
     write_views(scans)
     out = tmp_path / "results"
-    code, output = run(["--plugins-dir", str(gate_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain", "--no-dicom"])
+    code, output = run(
+        ["--plugins-dir", str(gate_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain", "--no-dicom"]
+    )
     assert code == 1, output
     errors = {Path(r["source"]).name: r for r in read_csv(out / "errors.csv")}
     assert errors["lateral.dcm"]["stage"] == "gate:views"
@@ -246,7 +261,21 @@ def test_plugin_gate_layers_refuse_and_accept_ood_overrides_content_and_ood(tiny
     assert row["source"].endswith("ant.dcm") and row["in_distribution"] == "true" and float(row["ood_score"]) < 0.5
 
     forced = tmp_path / "forced"
-    code, output = run(["--plugins-dir", str(gate_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(forced), "--no-explain", "--no-dicom", "--accept-ood"])
+    code, output = run(
+        [
+            "--plugins-dir",
+            str(gate_plugin_dir),
+            "run",
+            "--bundle",
+            str(tiny_bundle),
+            str(scans),
+            "--out",
+            str(forced),
+            "--no-explain",
+            "--no-dicom",
+            "--accept-ood",
+        ]
+    )
     rows = {Path(r["source"]).name: r for r in read_csv(forced / "predictions.csv")}
     assert set(rows) == {"ant.dcm", "busy.dcm", "odd.dcm"}  # the plugin's own "views" layer is not overridable
     assert rows["odd.dcm"]["in_distribution"] == "false"

@@ -28,7 +28,9 @@ def test_a_run_is_read_back_per_view(bench, tmp_path: Path) -> None:
     inputs = [bench.Input(name, "x", "generated", tmp_path / name) for name in ("ct.dcm", "sc.dcm", "syringe.dcm", "neck.png", "lost.png")]
     out = tmp_path / "run"
     out.mkdir()
-    (out / "predictions.csv").write_text(f"source,label,confidence,prob_a,prob_b,in_distribution,ood_score\n{tmp_path / 'neck.png'},a,0.9,0.9,0.1,true,12.5\n")
+    (out / "predictions.csv").write_text(
+        f"source,label,confidence,prob_a,prob_b,in_distribution,ood_score\n{tmp_path / 'neck.png'},a,0.9,0.9,0.1,true,12.5\n"
+    )
     (out / "errors.csv").write_text(
         "source,stage,error\n"
         f"{tmp_path / 'ct.dcm'},gate:metadata,refused by the metadata gate: modality CT (computed tomography) cannot hold a planar thyroid scintigram\n"
@@ -52,7 +54,17 @@ def test_a_run_is_read_back_per_view(bench, tmp_path: Path) -> None:
 
 def _results(bench, labelled_foreign: bool) -> dict:
     Outcome = bench.Outcome
-    foreign = [Outcome("ct.dcm", "ct.dcm", "refused", stage="gate:metadata", reason="modality CT"), Outcome("p.png", "p.png", "classified" if labelled_foreign else "refused", label="a", confidence=0.8, stage=None if labelled_foreign else "gate:ood")]
+    foreign = [
+        Outcome("ct.dcm", "ct.dcm", "refused", stage="gate:metadata", reason="modality CT"),
+        Outcome(
+            "p.png",
+            "p.png",
+            "classified" if labelled_foreign else "refused",
+            label="a",
+            confidence=0.8,
+            stage=None if labelled_foreign else "gate:ood",
+        ),
+    ]
     thyroid = [Outcome(f"t{i}.png", f"t{i}.png", "classified", label="a", confidence=0.7) for i in range(9)]
     return {
         "date": "2026-01-01",
@@ -62,7 +74,11 @@ def _results(bench, labelled_foreign: bool) -> dict:
         "missing": [{"file": "pydicom_US1_UNCR.dcm", "why": "not available offline"}],
         "bundles": {
             "uptake4": {"ood_threshold": 925.5, "foreign": [asdict(o) for o in foreign], "thyroid": [asdict(o) for o in thyroid]},
-            "remnant": {"ood_threshold": 4.08, "foreign": [asdict(o) for o in foreign[:1]], "thyroid": [asdict(o) for o in thyroid[:3]] + [asdict(Outcome("t3.png", "t3.png", "refused", stage="gate:ood", reason="x"))]},
+            "remnant": {
+                "ood_threshold": 4.08,
+                "foreign": [asdict(o) for o in foreign[:1]],
+                "thyroid": [asdict(o) for o in thyroid[:3]] + [asdict(Outcome("t3.png", "t3.png", "refused", stage="gate:ood", reason="x"))],
+            },
         },
     }
 

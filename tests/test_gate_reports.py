@@ -39,7 +39,9 @@ class StandInScore:
 
 def run_gated(tiny: Path, folder: Path, threshold: float, accept_ood: bool, pdf: bool = False) -> Path:
     bundle_dir = shutil.copytree(tiny, folder / "bundle")
-    (bundle_dir / "configs" / "gate.json").write_text(json.dumps({"ood": {"method": "stand-in", "statistics": "models/ood.pt", "threshold": threshold}}))
+    (bundle_dir / "configs" / "gate.json").write_text(
+        json.dumps({"ood": {"method": "stand-in", "statistics": "models/ood.pt", "threshold": threshold}})
+    )
     scans = folder / "scans"
     scans.mkdir()
     nm_dataset(thyroid_pattern(64, 64, peak=150, seed=4)).save_as(scans / "neck.dcm", enforce_file_format=True)

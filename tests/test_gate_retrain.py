@@ -59,7 +59,11 @@ def test_inherited_settings_are_the_radionuclides_only(tmp_path: Path) -> None:
 
 def test_writing_new_weights_drops_the_old_gate_statistics(tmp_path: Path) -> None:
     bundle = make_tiny_bundle(tmp_path / "b")
-    (bundle / "configs/gate.json").write_text(json.dumps({"radionuclides": ["Tc-99m"], "temperature": 0.5, "ood": {"method": "mahalanobis", "statistics": "models/ood.pt", "threshold": 1.0}}))
+    (bundle / "configs/gate.json").write_text(
+        json.dumps(
+            {"radionuclides": ["Tc-99m"], "temperature": 0.5, "ood": {"method": "mahalanobis", "statistics": "models/ood.pt", "threshold": 1.0}}
+        )
+    )
     (bundle / "models/ood.pt").write_bytes(b"old statistics")
     make_tiny_bundle(bundle)  # new weights into the same folder, no gate settings given
     assert not (bundle / "configs/gate.json").exists() and not (bundle / "models/ood.pt").exists()
@@ -70,7 +74,15 @@ def test_writing_new_weights_drops_the_old_gate_statistics(tmp_path: Path) -> No
     metadata = json.loads((bundle / "configs/metadata.json").read_text())
     inference = json.loads((bundle / "configs/inference.json").read_text())
     state = torch.load(bundle / "models/model.pt", weights_only=True)
-    write_bundle(bundle, state_dict=state, metadata=metadata, network_def=inference["network_def"], scan_transforms=inference["scan_transforms"], model_card="# b\n", gate_settings={"radionuclides": ["I-123"]})
+    write_bundle(
+        bundle,
+        state_dict=state,
+        metadata=metadata,
+        network_def=inference["network_def"],
+        scan_transforms=inference["scan_transforms"],
+        model_card="# b\n",
+        gate_settings={"radionuclides": ["I-123"]},
+    )
     assert json.loads((bundle / "configs/gate.json").read_text()) == {"radionuclides": ["I-123"]}
     assert not (bundle / "models/ood.pt").exists()
     from scintipipe.gate.policy import GatePolicy
@@ -99,14 +111,48 @@ def test_retraining_in_place_keeps_the_radionuclides_and_the_hint_refits(tmp_pat
     """``scintipipe train --bundle B --out B`` on a copy of uptake4, then the hinted ``gate fit``."""
     torch.set_num_threads(1)
     for name, n, seed in (("train", 16, 911), ("held", 8, 912)):
-        code, output = invoke(["simulate", "--task", "uptake4", "--n", str(n), "--seed", str(seed), "--center", "randomised", "--class-mix", "balanced", "--out", str(tmp_path / name), "--no-progress"])
+        code, output = invoke(
+            [
+                "simulate",
+                "--task",
+                "uptake4",
+                "--n",
+                str(n),
+                "--seed",
+                str(seed),
+                "--center",
+                "randomised",
+                "--class-mix",
+                "balanced",
+                "--out",
+                str(tmp_path / name),
+                "--no-progress",
+            ]
+        )
         assert code == 0, output
     base = shutil.copytree(shipped("uptake4"), tmp_path / "base", ignore=shutil.ignore_patterns("checkpoint.pt", "logs"))
     gate = json.loads((base / "configs/gate.json").read_text())
     gate["command"] = f"scintipipe gate fit --bundle uptake4 --train {tmp_path / 'train'} --held-out {tmp_path / 'held'} --method mahalanobis_blocks"
     (base / "configs/gate.json").write_text(json.dumps(gate))
     train = tmp_path / "train"
-    code, output = invoke(["train", "--bundle", str(base), "--data", str(train), "--labels", str(train / "labels.csv"), "--out", str(base), "--epochs", "1", "--threads", "1", "--no-progress"])
+    code, output = invoke(
+        [
+            "train",
+            "--bundle",
+            str(base),
+            "--data",
+            str(train),
+            "--labels",
+            str(train / "labels.csv"),
+            "--out",
+            str(base),
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert code == 0, output
     assert json.loads((base / "configs/gate.json").read_text()) == {"radionuclides": ["Tc-99m", "I-123"]}
     assert not (base / "models/ood.pt").exists()
@@ -177,7 +223,9 @@ def test_card_section_is_appended_once_and_replaced_in_place(tmp_path: Path) -> 
     card.write_text(first + "\n## After\nalso kept\n")
     write_card_section(root)
     text = card.read_text()
-    assert "Temperature 2.500" in text and "Temperature 1.801" not in text and text.endswith("## After\nalso kept\n") and text.count("gate:start") == 1
+    assert (
+        "Temperature 2.500" in text and "Temperature 1.801" not in text and text.endswith("## After\nalso kept\n") and text.count("gate:start") == 1
+    )
 
 
 def test_gate_card_command_rerenders_without_refitting(tmp_path: Path) -> None:

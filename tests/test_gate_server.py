@@ -37,7 +37,9 @@ class StandInScore:
         if not policy.ood or policy.ood["method"] != "stand-in":
             return None
         scores = inputs.flatten(1).std(1).tolist()
-        return [{"ood_score": s, "in_distribution": s <= policy.threshold, "reason": f"stand-in score {s:.3f} above {policy.threshold}"} for s in scores]
+        return [
+            {"ood_score": s, "in_distribution": s <= policy.threshold, "reason": f"stand-in score {s:.3f} above {policy.threshold}"} for s in scores
+        ]
 
 
 def gated_copy(tiny: Path, folder: Path, threshold: float) -> Path:
@@ -65,7 +67,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("gate-server")
-    bundles = {"plain": tiny_bundle, "loose": gated_copy(tiny_bundle, folder / "loose", 1e6), "strict": gated_copy(tiny_bundle, folder / "strict", -1.0)}
+    bundles = {
+        "plain": tiny_bundle,
+        "loose": gated_copy(tiny_bundle, folder / "loose", 1e6),
+        "strict": gated_copy(tiny_bundle, folder / "strict", -1.0),
+    }
     pm = make_plugin_manager(load_entry_points=False)
     pm.register(StandInScore(), name="stand-in-score")
     with running_server(bundles, folder / "datastore", pm=pm) as url:
@@ -74,7 +80,9 @@ def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def infer(url: str, model: str, path: Path, params: dict[str, Any] | None = None) -> requests.Response:
     with path.open("rb") as handle:
-        return requests.post(f"{url}/infer/{model}?output=json", files={"file": (path.name, handle)}, data={"params": json.dumps(params or {})}, timeout=60)
+        return requests.post(
+            f"{url}/infer/{model}?output=json", files={"file": (path.name, handle)}, data={"params": json.dumps(params or {})}, timeout=60
+        )
 
 
 def test_a_ct_gets_422_naming_the_uploaded_file_and_the_metadata_layer(server: str, files: dict[str, Path]) -> None:

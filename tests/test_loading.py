@@ -11,7 +11,7 @@ from scintipipe import loading
 from scintipipe.errors import NotAnImage, ScanError
 from scintipipe.plugins import make_plugin_manager
 
-RAW_PLUGIN = '''
+RAW_PLUGIN = """
 import numpy as np
 from scintipipe.api import hookimpl, make_scan
 
@@ -20,7 +20,7 @@ def load_scans(path):
     if path.suffix != ".raw":
         return None
     return [make_scan(np.fromfile(path, "<u2").reshape(32, 32).astype("float32"), str(path))]
-'''
+"""
 
 
 @pytest.fixture

@@ -120,7 +120,14 @@ def test_inception_paper_head_option():
 def test_recipe_configs_instantiate_by_dotted_path():
     parser = ConfigParser(
         {
-            "paper": {"_target_": "scintipipe.networks.BackboneWithHead", "backbone": "resnet50", "in_channels": 1, "hidden": [1024, 512], "dropout": 0.8, "num_classes": 4},
+            "paper": {
+                "_target_": "scintipipe.networks.BackboneWithHead",
+                "backbone": "resnet50",
+                "in_channels": 1,
+                "hidden": [1024, 512],
+                "dropout": 0.8,
+                "num_classes": 4,
+            },
             "inception": {"_target_": "scintipipe.networks.InceptionV3", "in_channels": 1, "num_classes": 4},
             "default": {"_target_": "scintipipe.networks.ScintiNet", "in_channels": 1, "num_classes": 4},
             "by_name": {"_target_": "scintipipe.networks.build_network", "name": "shufflenet_v2_x0_5", "num_classes": 4},

@@ -48,14 +48,28 @@ def test_new_plugin_writes_a_package_that_imports_only_the_plugin_api(made_plugi
     package = made_plugin / "src/scintipipe_goitre"
     for name in ("pyproject.toml", "README.md", "LICENSE", "tests/test_plugin.py", "tests/test_run.py"):
         assert (made_plugin / name).is_file(), name
-    for name in ("__init__.py", "plugin.py", "simulator.py", "bundle/configs/metadata.json", "bundle/configs/recipe.json", "bundle/models/model.pt", "bundle/LICENSE"):
+    for name in (
+        "__init__.py",
+        "plugin.py",
+        "simulator.py",
+        "bundle/configs/metadata.json",
+        "bundle/configs/recipe.json",
+        "bundle/models/model.pt",
+        "bundle/LICENSE",
+    ):
         assert (package / name).is_file(), name
     pyproject = (made_plugin / "pyproject.toml").read_text()
     assert '[project.entry-points.scintipipe]\ngoitre = "scintipipe_goitre.plugin"' in pyproject
     assert "${" not in pyproject and "Apache License" in (made_plugin / "LICENSE").read_text()
     for path in [*package.glob("*.py"), *(made_plugin / "tests").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for module in modules:
                 assert module == "scintipipe.api" or not (module == "scintipipe" or module.startswith("scintipipe.")), f"{path.name} imports {module}"
 
@@ -64,7 +78,11 @@ def test_made_plugin_installs_passes_its_own_tests_and_runs(made_plugin: Path, t
     pytest.importorskip("hatchling", reason="the plugin is built without build isolation; hatchling comes with scintipipe[test]")
     site = tmp_path / "site"
     env = plugin_env(site)
-    run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(made_plugin)], tmp_path, env)
+    run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(made_plugin)],
+        tmp_path,
+        env,
+    )
     assert (site / "scintipipe_goitre/bundle/models/model.pt").is_file()
 
     done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"], made_plugin, env, timeout=600)

@@ -79,13 +79,19 @@ def test_extra_packages_are_imported_lazily() -> None:
         grown = {module for module, used in imports.items() if used & needs_extra}
         changed = not grown <= needs_extra
         needs_extra |= grown
-    allowed = {module for module in needs_extra if module.startswith(("scintipipe.server", "scintipipe.report.dicom_sr", "scintipipe.report.secondary_capture", "scintipipe.report.codes"))}
+    allowed = {
+        module
+        for module in needs_extra
+        if module.startswith(("scintipipe.server", "scintipipe.report.dicom_sr", "scintipipe.report.secondary_capture", "scintipipe.report.codes"))
+    }
     assert needs_extra == allowed, f"core modules that cannot be imported without an extra: {sorted(needs_extra - allowed)}"
 
 
 def test_a_missing_extra_is_named_with_its_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(EXTRAS, "server", (*EXTRAS["server"], ("scintipipe-no-such-package", "scintipipe_no_such_package")))
-    with pytest.raises(MissingExtra, match=re.escape('scintipipe serve needs scintipipe-no-such-package, not installed: pip install "scintipipe[server]"')):
+    with pytest.raises(
+        MissingExtra, match=re.escape('scintipipe serve needs scintipipe-no-such-package, not installed: pip install "scintipipe[server]"')
+    ):
         require_extra("server", "scintipipe serve")
     result = run_cli("serve", "--port", "8765", expect_exit=1)
     assert install_hint("server") in result.output

@@ -18,7 +18,7 @@ from scintipipe.bundle import Bundle
 from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.plugins import make_plugin_manager
 from scintipipe.runner import Failure, ordered_map
-from test_run import blob, docs_plugin_dir, write_raw  # noqa: F401  (docs_plugin_dir is a fixture)
+from test_run import blob, write_raw
 
 
 class CountingLoader:
@@ -60,7 +60,7 @@ def test_ordered_map_keeps_order_and_runs_inline_with_no_workers() -> None:
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_process_yields_in_order_and_a_failure_does_not_stop_the_rest(workers: int, tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_process_yields_in_order_and_a_failure_does_not_stop_the_rest(workers: int, tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     files = scans(tmp_path / "scans", 6)
     files[2].write_bytes(files[2].read_bytes()[:20])  # a truncated file: fails in load
     pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle, workers=workers, batch_size=2)
@@ -73,7 +73,7 @@ def test_process_yields_in_order_and_a_failure_does_not_stop_the_rest(workers: i
             assert set(item["prediction"]) >= {"label", "confidence"} and "gate" in item
 
 
-def test_process_takes_scans_already_loaded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_process_takes_scans_already_loaded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     files = scans(tmp_path / "scans", 3)
     pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle)
     loaded = [scan for path in files for scan in pipeline.load(path)]
@@ -82,7 +82,7 @@ def test_process_takes_scans_already_loaded(tiny_bundle: Path, docs_plugin_dir: 
     assert from_scans == from_files
 
 
-def test_memory_stays_bounded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_memory_stays_bounded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     """At any moment the views loaded but not yet handed back are at most a batch plus the units in flight."""
     files = scans(tmp_path / "scans", 24)
     batch_size, in_flight = 2, 3
@@ -96,19 +96,35 @@ def test_memory_stays_bounded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path
     assert max(alive) <= batch_size + in_flight < len(files)
 
 
-def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     files = scans(tmp_path / "scans", 9)
     outputs = {}
     for workers in (0, 1, 2):
         out = tmp_path / f"out{workers}"
-        code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), *map(str, files), "--out", str(out), "--batch-size", "4", "--workers", str(workers), "--no-explain"])
+        code, output = run(
+            [
+                "--plugins-dir",
+                str(docs_plugin_dir),
+                "run",
+                "--bundle",
+                str(tiny_bundle),
+                *map(str, files),
+                "--out",
+                str(out),
+                "--batch-size",
+                "4",
+                "--workers",
+                str(workers),
+                "--no-explain",
+            ]
+        )
         assert code == 0, output
         outputs[workers] = (out / "predictions.csv").read_text()
     assert len(read_csv(tmp_path / "out2" / "predictions.csv")) == len(files)
     assert outputs[0] == outputs[1] == outputs[2]
 
 
-def test_stage_timing_reports_every_stage(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_stage_timing_reports_every_stage(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     files = scans(tmp_path / "scans", 3)
     pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle, explain=True, report=True, workers=1)
     summary = pipeline.run(files, tmp_path / "out")
@@ -118,10 +134,18 @@ def test_stage_timing_reports_every_stage(tiny_bundle: Path, docs_plugin_dir: Pa
     assert stages["load"]["calls"] == 3 and stages["preprocess"]["calls"] == 3
     assert stages["report"]["calls"] == 3 + 1  # report_case per case, report_run once
     assert all(entry["seconds"] > 0 for entry in stages.values())
-    assert set(pipeline.stage_times.by_hook()) >= {"load_scans", "gate_scan", "gate_batch", "classify_batch", "explain_batch", "report_case", "report_run"}
+    assert set(pipeline.stage_times.by_hook()) >= {
+        "load_scans",
+        "gate_scan",
+        "gate_batch",
+        "classify_batch",
+        "explain_batch",
+        "report_case",
+        "report_run",
+    }
 
 
-def test_timing_stays_off_outside_a_run(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_timing_stays_off_outside_a_run(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     (path,) = scans(tmp_path / "scans", 1)
     pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle)
     assert pipeline.load(path)  # no recording open: the wrappers only pass the call on
@@ -130,7 +154,7 @@ def test_timing_stays_off_outside_a_run(tiny_bundle: Path, docs_plugin_dir: Path
     assert CURRENT_TIMES.get() is None
 
 
-def test_an_interrupted_run_keeps_the_rows_it_finished(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_an_interrupted_run_keeps_the_rows_it_finished(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     files = scans(tmp_path / "scans", 8)
     pipeline, pm = make_pipeline(docs_plugin_dir, tiny_bundle, workers=2, batch_size=2)
     pm.register(CountingLoader(interrupt_on=files[6].name), name="interrupter")

@@ -90,15 +90,45 @@ def test_plugin_options_and_segmenters_show_in_run_help(plugins: Path) -> None:
 def test_context_carries_the_option_and_the_chosen_segmenter_runs(plugins: Path, tiny_bundle: Path, tmp_path: Path) -> None:
     write_raw(tmp_path / "one.raw", 1)
     out = tmp_path / "results"
-    code, output = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--out", str(out), "--no-explain", "--stamp", "hello", "--segmenter", "threshold"])
+    code, output = run(
+        [
+            "--plugins-dir",
+            str(plugins),
+            "run",
+            "--bundle",
+            str(tiny_bundle),
+            str(tmp_path / "one.raw"),
+            "--out",
+            str(out),
+            "--no-explain",
+            "--stamp",
+            "hello",
+            "--segmenter",
+            "threshold",
+        ]
+    )
     assert code == 0, output
     assert (out / "one" / "stamp.txt").read_text() == "hello results threshold"
     report = json.loads((out / "one" / "report.json").read_text())
     assert report["segmenter"] == "threshold" and report["segmentation_method"] == "threshold"
-    code, output = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--out", str(tmp_path / "default"), "--no-explain"])
+    code, output = run(
+        [
+            "--plugins-dir",
+            str(plugins),
+            "run",
+            "--bundle",
+            str(tiny_bundle),
+            str(tmp_path / "one.raw"),
+            "--out",
+            str(tmp_path / "default"),
+            "--no-explain",
+        ]
+    )
     assert code == 0, output
     assert (tmp_path / "default" / "one" / "stamp.txt").read_text() == "none default classical"  # the defaults
-    bad = CliRunner().invoke(cli, ["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--segmenter", "magic"])
+    bad = CliRunner().invoke(
+        cli, ["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--segmenter", "magic"]
+    )
     assert bad.exit_code == 2 and "magic" in bad.output
 
 
@@ -106,20 +136,52 @@ def test_report_run_and_the_html_report_get_what_was_really_written(plugins: Pat
     for i in range(2):
         write_raw(tmp_path / f"s{i}.raw", i)
     out = tmp_path / "results"
-    code, output = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "s0.raw"), str(tmp_path / "s1.raw"), "--out", str(out), "--no-explain"])
+    code, output = run(
+        [
+            "--plugins-dir",
+            str(plugins),
+            "run",
+            "--bundle",
+            str(tiny_bundle),
+            str(tmp_path / "s0.raw"),
+            str(tmp_path / "s1.raw"),
+            "--out",
+            str(out),
+            "--no-explain",
+        ]
+    )
     assert code == 0, output
     outputs = json.loads((out / "outputs.json").read_text())
     assert set(outputs) == {"s0", "s1"}
     for case_dir, written in outputs.items():
         # every reporter's files, relative to the results folder: the plugin's, JSON, HTML (with its pictures), the DICOM note
-        assert {f"{case_dir}/stamp.txt", f"{case_dir}/report.json", f"{case_dir}/report.html", f"{case_dir}/scan.png", f"{case_dir}/dicom_skipped.txt"} <= set(written)
+        assert {
+            f"{case_dir}/stamp.txt",
+            f"{case_dir}/report.json",
+            f"{case_dir}/report.html",
+            f"{case_dir}/scan.png",
+            f"{case_dir}/dicom_skipped.txt",
+        } <= set(written)
         assert all((out / path).is_file() for path in written)
         page = (out / case_dir / "report.html").read_text()
         assert 'href="stamp.txt"' in page and 'href="report.json"' in page and 'href="dicom_skipped.txt"' in page
         assert "report_sr.dcm" not in page  # a raw source gets no DICOM SR, and the page does not pretend
     index = (out / "index.html").read_text()
     assert 'href="s0/report.html"' in index and 'href="s1/report.html"' in index
-    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "s0.raw"), "--out", str(tmp_path / "bare"), "--no-explain", "--no-report"])
+    code, _ = run(
+        [
+            "--plugins-dir",
+            str(plugins),
+            "run",
+            "--bundle",
+            str(tiny_bundle),
+            str(tmp_path / "s0.raw"),
+            "--out",
+            str(tmp_path / "bare"),
+            "--no-explain",
+            "--no-report",
+        ]
+    )
     assert code == 0 and json.loads((tmp_path / "bare" / "outputs.json").read_text()) == {"null": []}
 
 
@@ -129,8 +191,15 @@ def test_a_plugins_check_and_clashing_options_are_refused(plugins: Path, tiny_bu
     assert result.exit_code == 2 and "--syringe-empty needs --syringe-full" in result.output
     (plugins / "clash.py").write_text("from scintipipe.api import hookimpl\n\n@hookimpl\ndef add_options(register):\n    register.option('stamp')\n")
     result = CliRunner().invoke(cli, ["--plugins-dir", str(plugins), "run", "--help"])
-    assert result.exit_code == 1 and "option 'stamp' is registered by both plugin" in result.output and "'third_party'" in result.output and "'clash'" in result.output
-    (plugins / "clash.py").write_text("from scintipipe.api import hookimpl\n\n@hookimpl\ndef add_options(register):\n    register.option('batch_size')\n")
+    assert (
+        result.exit_code == 1
+        and "option 'stamp' is registered by both plugin" in result.output
+        and "'third_party'" in result.output
+        and "'clash'" in result.output
+    )
+    (plugins / "clash.py").write_text(
+        "from scintipipe.api import hookimpl\n\n@hookimpl\ndef add_options(register):\n    register.option('batch_size')\n"
+    )
     result = CliRunner().invoke(cli, ["--plugins-dir", str(plugins), "run", "--help"])
     assert result.exit_code == 1 and "plugin 'clash' declared option 'batch_size', but scintipipe run already has" in result.output
 
@@ -141,10 +210,16 @@ def test_the_server_lists_plugin_options_as_infer_params_and_uses_them(plugins: 
     from scintipipe.server.errors import BadRequest
     from scintipipe.server.models import ModelService
 
-    service = ModelService(make_plugin_manager(plugins_dir=plugins, load_entry_points=False), {"tiny": Bundle(tiny_bundle, name="tiny")}, work_dir=tmp_path / "work")
+    service = ModelService(
+        make_plugin_manager(plugins_dir=plugins, load_entry_points=False), {"tiny": Bundle(tiny_bundle, name="tiny")}, work_dir=tmp_path / "work"
+    )
     info = service.info()
     roi = info["tiny_roi"]
-    assert roi["config"]["stamp"] == "none" and roi["config"]["segmenter"] == "classical" and info["tiny_gradcam"]["config"]["explain_method"] == "gradcam"
+    assert (
+        roi["config"]["stamp"] == "none"
+        and roi["config"]["segmenter"] == "classical"
+        and info["tiny_gradcam"]["config"]["explain_method"] == "gradcam"
+    )
     assert roi["options"]["segmenter"]["choices"] == ["classical", "learned", "threshold"] and roi["options"]["stamp"]["plugin"] == "third_party"
     assert not {"syringe_full", "syringe_empty", "pdf", "dicom"} & set(roi["config"])  # not served: paths on the server, report files
     scan = write_raw(tmp_path / "one.raw", 1)
@@ -157,4 +232,3 @@ def test_the_server_lists_plugin_options_as_infer_params_and_uses_them(plugins: 
         service.infer("tiny_roi", scan, {"segmenter": "magic"})
     with pytest.raises(BadRequest, match="threshold_fraction"):
         service.infer("tiny_roi", scan, {"threshold_fraction": "lots"})
-

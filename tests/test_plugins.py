@@ -41,16 +41,24 @@ def test_builtin_plugins_are_registered_like_third_party_ones() -> None:
 
 
 def test_entry_point_plugins_are_discovered_and_can_be_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_distribution(tmp_path, "sp_fake_one", """
+    fake_distribution(
+        tmp_path,
+        "sp_fake_one",
+        """
         @hookimpl
         def register_tasks(register):
             register.task("fake_one", ["a", "b"], "first fake")
-    """)
-    fake_distribution(tmp_path, "sp_fake_two", """
+    """,
+    )
+    fake_distribution(
+        tmp_path,
+        "sp_fake_two",
+        """
         @hookimpl
         def register_tasks(register):
             register.task("fake_two", ["a", "b"], "second fake")
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     tasks = tasks_and_bundles(make_plugin_manager()).tasks
     assert {"fake_one", "fake_two", "uptake4"} <= set(tasks)
@@ -78,50 +86,69 @@ def test_disable_plugins_blocks_builtins_too(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_plugins_dir_loads_one_file_plugins(tmp_path: Path) -> None:
-    write_plugin(tmp_path, "myplugin", """
+    write_plugin(
+        tmp_path,
+        "myplugin",
+        """
         @hookimpl
         def register_tasks(register):
             register.task("mytask", ["x", "y"], "from a one-file plugin")
-    """)
+    """,
+    )
     result = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path), "plugins"])
     assert result.exit_code == 0, result.output
     assert "myplugin" in result.output and "register_tasks" in result.output
 
 
 def test_misspelt_hook_is_refused_naming_the_plugin(tmp_path: Path) -> None:
-    write_plugin(tmp_path, "typo", """
+    write_plugin(
+        tmp_path,
+        "typo",
+        """
         @hookimpl
         def load_scan(path):
             return None
-    """)
+    """,
+    )
     with pytest.raises(pluggy.PluginValidationError, match="typo"):
         make_plugin_manager(plugins_dir=tmp_path, load_entry_points=False)
 
 
 def test_duplicate_task_names_both_plugins(tmp_path: Path) -> None:
-    write_plugin(tmp_path, "clash", """
+    write_plugin(
+        tmp_path,
+        "clash",
+        """
         @hookimpl
         def register_tasks(register):
             register.task("uptake4", ["a", "b"], "clashes with the built-in")
-    """)
+    """,
+    )
     pm = make_plugin_manager(plugins_dir=tmp_path, load_entry_points=False)
     with pytest.raises(RegistrationError, match=r"scintipipe.builtin.uptake4.*clash|clash.*scintipipe.builtin.uptake4"):
         tasks_and_bundles(pm)
 
 
 def test_registration_failure_names_the_plugin(tmp_path: Path) -> None:
-    write_plugin(tmp_path, "broken", """
+    write_plugin(
+        tmp_path,
+        "broken",
+        """
         @hookimpl
         def register_simulators(register):
             raise KeyError("boom")
-    """)
+    """,
+    )
     pm = make_plugin_manager(plugins_dir=tmp_path, load_entry_points=False)
     with pytest.raises(RegistrationError, match="broken.*register_simulators"):
         simulators(pm)
 
 
 def test_plugin_commands_join_the_cli(tmp_path: Path) -> None:
-    write_plugin(tmp_path, "hello", """
+    write_plugin(
+        tmp_path,
+        "hello",
+        """
         import click
 
         @hookimpl
@@ -131,7 +158,8 @@ def test_plugin_commands_join_the_cli(tmp_path: Path) -> None:
                 \"\"\"Say hello.\"\"\"
                 click.echo("hello from a plugin")
             register.command(hello)
-    """)
+    """,
+    )
     runner = CliRunner()
     assert "hello" in runner.invoke(cli, ["--plugins-dir", str(tmp_path), "--help"]).output
     result = runner.invoke(cli, ["--plugins-dir", str(tmp_path), "hello"])

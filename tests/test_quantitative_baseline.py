@@ -153,7 +153,23 @@ def test_benchmark_runs_on_tiny_folders(tmp_path: Path, tiny_bundle: Path) -> No
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "results"
-    code = module.main(["--train", str(train), "--external", str(external), "--bundle", str(tiny_bundle), "--cv", "3", "--reference", str(tmp_path / "absent"), "--out", str(out), "--no-docs"])
+    code = module.main(
+        [
+            "--train",
+            str(train),
+            "--external",
+            str(external),
+            "--bundle",
+            str(tiny_bundle),
+            "--cv",
+            "3",
+            "--reference",
+            str(tmp_path / "absent"),
+            "--out",
+            str(out),
+            "--no-docs",
+        ]
+    )
     assert code == 0
     import json
 

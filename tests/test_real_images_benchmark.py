@@ -136,7 +136,9 @@ def test_realism_statistics_on_a_simulated_display_image() -> None:
     assert {"thyroid_to_background", "gland_width_fraction", "nps_slope", "nps_high_to_low", "radial_04_08"} <= set(stats)
     assert stats["thyroid_to_background"] > 1 and 0 < stats["gland_width_fraction"] < 1
     simulated = {"a": {"diffusely_increased": [stats, {**stats, "thyroid_to_background": stats["thyroid_to_background"] * 2}]}}
-    rows = realism.compare([{"image": "x.png", "code": "DG", "classes": ["diffusely_increased"], "statistics": {"thyroid_to_background": 1e6}}], simulated)
+    rows = realism.compare(
+        [{"image": "x.png", "code": "DG", "classes": ["diffusely_increased"], "statistics": {"thyroid_to_background": 1e6}}], simulated
+    )
     assert rows[0]["checks"]["thyroid_to_background"]["centres"]["a"]["inside"] is False
     assert "x.png" in realism.render({"n": 2, "seed": 0, "centres": ["a"], "date": "d", "commit": "c", "comparison": rows})
 

@@ -20,7 +20,7 @@ from scintipipe.testing import make_tiny_bundle, run_cli
 from scintipipe.training.recipe import RecipeError, load_recipe
 
 #: a one-file plugin that registers one network, one centre and one recipe
-TINY_PLUGIN = '''
+TINY_PLUGIN = """
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def register_centers(register):
 @hookimpl
 def register_recipes(register):
     register.recipe("tiny_recipe", RECIPE)
-'''
+"""
 
 TINY_RECIPE = {
     "task": "uptake4",
@@ -132,7 +132,20 @@ def test_train_recipe_name_reaches_the_plugins_recipe(plugins_dir: Path, tmp_pat
     the recipe is found and training starts, failing only on the labels file it is given."""
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\n")
-    result = run_cli("--plugins-dir", plugins_dir, "train", "--bundle", "uptake4", "--recipe", "tiny_recipe", "--labels", labels, "--out", tmp_path / "out", expect_exit=2)
+    result = run_cli(
+        "--plugins-dir",
+        plugins_dir,
+        "train",
+        "--bundle",
+        "uptake4",
+        "--recipe",
+        "tiny_recipe",
+        "--labels",
+        labels,
+        "--out",
+        tmp_path / "out",
+        expect_exit=2,
+    )
     assert "labels.csv has no rows" in result.output
     missing = run_cli("train", "--bundle", "uptake4", "--recipe", "tiny_recipe", "--labels", labels, "--out", tmp_path / "out2", expect_exit=2)
     assert "no registered recipe of that name" in missing.output
@@ -232,7 +245,10 @@ def test_a_bundle_whose_labels_differ_from_its_tasks_is_refused_when_opened(tmp_
     content = json.loads(metadata.read_text())
     content["scintipipe"]["labels"] = ["absent", "residual"]  # edited after registration
     metadata.write_text(json.dumps(content))
-    with pytest.raises(BundleError, match=r"bundle 'pair' declares labels \[absent, residual\] in configs/metadata.json scintipipe.labels, but its task 'pair' has labels \[absent, present\]"):
+    with pytest.raises(
+        BundleError,
+        match=r"bundle 'pair' declares labels \[absent, residual\] in configs/metadata.json scintipipe.labels, but its task 'pair' has labels \[absent, present\]",
+    ):
         resolve_bundle("pair", registered)
 
     other = make_tiny_bundle(tmp_path / "folder-bundle", labels=["a", "b", "c"])

@@ -48,9 +48,21 @@ def results(simulated: Path, truth: dict[str, dict[str, str]], tiny_bundle: Path
     out = tmp_path_factory.mktemp("results")
     first = truth["case-00000.dcm"]
     args = [
-        "run", "--bundle", str(tiny_bundle), str(simulated / "case-00000.dcm"), str(simulated / "case-00001.dcm"), "--out", str(out),
-        "--explain-method", "gradcampp", "--explain-class", "heterogeneous",
-        "--syringe-full", str(simulated / first["syringe_full"]), "--syringe-empty", str(simulated / first["syringe_empty"]),
+        "run",
+        "--bundle",
+        str(tiny_bundle),
+        str(simulated / "case-00000.dcm"),
+        str(simulated / "case-00001.dcm"),
+        "--out",
+        str(out),
+        "--explain-method",
+        "gradcampp",
+        "--explain-class",
+        "heterogeneous",
+        "--syringe-full",
+        str(simulated / first["syringe_full"]),
+        "--syringe-empty",
+        str(simulated / first["syringe_empty"]),
     ]
     if find_chromium() is not None:
         args.append("--pdf")
@@ -62,12 +74,23 @@ def results(simulated: Path, truth: dict[str, dict[str, str]], tiny_bundle: Path
 def test_report_json_has_rois_quantities_and_input_uids(results: Path, simulated: Path) -> None:
     report = json.loads((results / "case-00000" / "report.json").read_text())
     source = pydicom.dcmread(simulated / "case-00000.dcm", stop_before_pixels=True)
-    assert report["input_uids"] == {"study_instance_uid": source.StudyInstanceUID, "series_instance_uid": source.SeriesInstanceUID, "sop_instance_uid": source.SOPInstanceUID}
+    assert report["input_uids"] == {
+        "study_instance_uid": source.StudyInstanceUID,
+        "series_instance_uid": source.SeriesInstanceUID,
+        "sop_instance_uid": source.SOPInstanceUID,
+    }
     assert report["prediction"]["label"] in LABELS and report["model"]["name"] == "tiny"
     assert {"thyroid_right", "thyroid_left", "isthmus", "salivary_right", "salivary_left", "background"} <= set(report["rois"])
     assert report["rois"]["thyroid_right"]["pixels"] > 0 and report["rois"]["thyroid_right"]["area_mm2"] > 100
     quantities = report["quantities"]
-    for key in ("thyroid_right_counts", "thyroid_left_area_mm2", "left_right_ratio", "thyroid_to_background_ratio", "thyroid_to_salivary_ratio", "uptake_percent"):
+    for key in (
+        "thyroid_right_counts",
+        "thyroid_left_area_mm2",
+        "left_right_ratio",
+        "thyroid_to_background_ratio",
+        "thyroid_to_salivary_ratio",
+        "uptake_percent",
+    ):
         assert np.isfinite(quantities[key]), key
     assert report["explanation"]["method"] == "gradcampp"
     assert "heterogeneous" in report["explanation"]["classes"]
@@ -104,7 +127,12 @@ def test_dicom_sr_is_valid_and_filed_with_the_source(results: Path, simulated: P
     assert dataset.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"
     for keyword in ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "StudyDate", "AccessionNumber"):
         assert dataset.get(keyword) == source.get(keyword), keyword
-    evidence = [ref.ReferencedSOPInstanceUID for study in dataset.CurrentRequestedProcedureEvidenceSequence for series in study.ReferencedSeriesSequence for ref in series.ReferencedSOPSequence]
+    evidence = [
+        ref.ReferencedSOPInstanceUID
+        for study in dataset.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for ref in series.ReferencedSOPSequence
+    ]
     assert evidence == [source.SOPInstanceUID]
     (scan_group,) = sr.content.get_image_measurement_groups()
     measurements = {m.name.meaning: m.value for m in scan_group.get_measurements()}

@@ -24,7 +24,9 @@ def ellipse(centre_rc: tuple[float, float], half_axes_rc: tuple[float, float]) -
     return ((rows - centre_rc[0]) / half_axes_rc[0]) ** 2 + ((cols - centre_rc[1]) / half_axes_rc[1]) ** 2 <= 1
 
 
-def neck_phantom(right_level: float = 40.0, left_level: float = 60.0, nodule: bool = False, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+def neck_phantom(
+    right_level: float = 40.0, left_level: float = 60.0, nodule: bool = False, seed: int = 0
+) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     """Counts of an anterior neck view (2 mm pixels) with known lobes; returns the counts,
     the true masks and the background level in counts per pixel."""
     background = 3.0
@@ -84,7 +86,11 @@ def test_ratios_and_areas_are_close_to_the_truth() -> None:
     # camera blur spreads small lobes: the outline at 40 % of the gland's level is wider
     assert true_area < q["thyroid_area_mm2"] < 1.5 * true_area
     assert q["thyroid_right_area_mm2"] + q["thyroid_left_area_mm2"] + q["isthmus_area_mm2"] == pytest.approx(q["thyroid_area_mm2"])
-    true_net = 40.0 * truth["thyroid_right"].sum() + 60.0 * truth["thyroid_left"].sum() + 28.0 * (truth["isthmus"] & ~truth["thyroid_right"] & ~truth["thyroid_left"]).sum()
+    true_net = (
+        40.0 * truth["thyroid_right"].sum()
+        + 60.0 * truth["thyroid_left"].sum()
+        + 28.0 * (truth["isthmus"] & ~truth["thyroid_right"] & ~truth["thyroid_left"]).sum()
+    )
     assert q["thyroid_net_counts"] == pytest.approx(true_net, rel=0.15)
     assert q["thyroid_to_background_ratio"] > 5 and q["thyroid_to_salivary_ratio"] > 1
 

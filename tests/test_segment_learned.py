@@ -29,7 +29,9 @@ def segmenter() -> LearnedSegmenter:
 
 def thyroid_truth(masks: dict[str, np.ndarray]) -> np.ndarray:
     shape = next(iter(masks.values())).shape
-    return np.logical_or.reduce([np.asarray(masks.get(name, np.zeros(shape, bool)), bool) for name in ("thyroid", "thyroid_right", "thyroid_left", "isthmus")])
+    return np.logical_or.reduce(
+        [np.asarray(masks.get(name, np.zeros(shape, bool)), bool) for name in ("thyroid", "thyroid_right", "thyroid_left", "isthmus")]
+    )
 
 
 def test_shipped_bundle_loads_and_its_metadata_verifies() -> None:
@@ -64,7 +66,16 @@ def test_thyroid_dice_on_fresh_simulated_scans(segmenter: LearnedSegmenter, cent
         for i in range(2):
             case = UPTAKE4_SIMULATOR(case_rng(SEED, i + 100 * li), CENTERS[center], label)
             rois = segmenter.segment(case.counts, (case.pixel_mm, case.pixel_mm))
-            assert set(rois) >= {"thyroid_right", "thyroid_left", "isthmus", "nodules_hot", "nodules_cold", "salivary_right", "salivary_left", "background"}
+            assert set(rois) >= {
+                "thyroid_right",
+                "thyroid_left",
+                "isthmus",
+                "nodules_hot",
+                "nodules_cold",
+                "salivary_right",
+                "salivary_left",
+                "background",
+            }
             for mask in rois.values():  # back on the scan's own grid
                 assert mask.dtype == bool and mask.shape == case.counts.shape
             gland = rois["thyroid_right"] | rois["thyroid_left"] | rois["isthmus"]
@@ -79,7 +90,15 @@ def test_quantities_work_on_learned_regions(segmenter: LearnedSegmenter) -> None
     case = UPTAKE4_SIMULATOR(case_rng(SEED, 5), CENTERS["a"], "diffusely_increased")
     rois = segmenter.segment(case.counts, (case.pixel_mm, case.pixel_mm))
     q = quantify(case.counts, rois, (case.pixel_mm, case.pixel_mm))
-    for key in ("thyroid_counts", "thyroid_right_counts", "thyroid_left_counts", "thyroid_net_counts", "left_right_ratio", "thyroid_to_background_ratio", "thyroid_to_salivary_ratio"):
+    for key in (
+        "thyroid_counts",
+        "thyroid_right_counts",
+        "thyroid_left_counts",
+        "thyroid_net_counts",
+        "left_right_ratio",
+        "thyroid_to_background_ratio",
+        "thyroid_to_salivary_ratio",
+    ):
         assert np.isfinite(q[key]) and q[key] > 0, key
     assert 0.4 < q["left_right_ratio"] < 2.5
 

@@ -78,7 +78,10 @@ def check_consistent(datastore: Path) -> dict:
 def one_request(session: requests.Session, url: str, rng: random.Random, files: dict[str, bytes]) -> requests.Response:
     """A random request of the mix: upload, inference (stored or uploaded image), label save or delete, listing."""
     image_id = rng.choice(IDS)
-    action = rng.choices(["upload", "infer", "infer_upload", "label", "label_image", "delete_label", "delete_image", "download", "listing", "next"], weights=[6, 6, 2, 5, 2, 2, 2, 2, 2, 1])[0]
+    action = rng.choices(
+        ["upload", "infer", "infer_upload", "label", "label_image", "delete_label", "delete_image", "download", "listing", "next"],
+        weights=[6, 6, 2, 5, 2, 2, 2, 2, 2, 1],
+    )[0]
     scan = files[f"scan{rng.randrange(4)}"]
     timeout = 120
     if action == "upload":
@@ -91,7 +94,13 @@ def one_request(session: requests.Session, url: str, rng: random.Random, files: 
         body = json.dumps({"label": rng.choice(CLASSES)}).encode()
         return session.put(f"{url}/datastore/label", params={"image": image_id}, files={"label": ("label.json", body)}, timeout=timeout)
     if action == "label_image":
-        return session.put(f"{url}/datastore/label", params={"image": image_id, "tag": rng.choice(["final", "reader2"])}, data={"params": json.dumps({"label": rng.choice(CLASSES)})}, files={"label": ("roi.nii.gz", files["roi"])}, timeout=timeout)
+        return session.put(
+            f"{url}/datastore/label",
+            params={"image": image_id, "tag": rng.choice(["final", "reader2"])},
+            data={"params": json.dumps({"label": rng.choice(CLASSES)})},
+            files={"label": ("roi.nii.gz", files["roi"])},
+            timeout=timeout,
+        )
     if action == "delete_label":
         return session.delete(f"{url}/datastore/label", params={"id": image_id}, timeout=timeout)
     if action == "delete_image":
@@ -125,7 +134,9 @@ def test_64_clients_mixing_writes_leave_a_consistent_datastore(tiny_bundle: Path
             with lock:
                 statuses[response.status_code] += 1
                 if response.status_code >= 500 or response.status_code not in (200, 404):
-                    problems.append(f"client {number}: {response.request.method} {response.request.url} -> {response.status_code} {response.text[:300]}")
+                    problems.append(
+                        f"client {number}: {response.request.method} {response.request.url} -> {response.status_code} {response.text[:300]}"
+                    )
 
     with running_server({"tiny": tiny_bundle}, datastore, max_upload_bytes=1024 * 1024) as url:
         threads = [threading.Thread(target=client, args=(number, url)) for number in range(CLIENTS)]
@@ -153,7 +164,20 @@ def free_port() -> int:
 
 def start_server(bundle: Path, datastore: Path, port: int) -> subprocess.Popen:
     """``scintipipe serve`` in its own process, ready to answer."""
-    command = [sys.executable, "-m", "scintipipe.cli", "serve", "--bundle", str(bundle), "--datastore", str(datastore), "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "scintipipe.cli",
+        "serve",
+        "--bundle",
+        str(bundle),
+        "--datastore",
+        str(datastore),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -176,11 +200,27 @@ def writer(url: str, number: int, files: dict[str, bytes], stop: threading.Event
         image_id = rng.choice(IDS)
         try:
             if rng.random() < 0.5:
-                session.put(f"{url}/datastore/image", params={"image": image_id}, files={"file": (f"{image_id}.dcm", files[f"scan{rng.randrange(4)}"])}, timeout=30)
+                session.put(
+                    f"{url}/datastore/image",
+                    params={"image": image_id},
+                    files={"file": (f"{image_id}.dcm", files[f"scan{rng.randrange(4)}"])},
+                    timeout=30,
+                )
             elif rng.random() < 0.5:
-                session.put(f"{url}/datastore/label", params={"image": image_id}, files={"label": ("label.json", json.dumps({"label": rng.choice(CLASSES)}).encode())}, timeout=30)
+                session.put(
+                    f"{url}/datastore/label",
+                    params={"image": image_id},
+                    files={"label": ("label.json", json.dumps({"label": rng.choice(CLASSES)}).encode())},
+                    timeout=30,
+                )
             else:
-                session.put(f"{url}/datastore/label", params={"image": image_id}, files={"label": ("roi.nii.gz", files["roi"])}, data={"params": json.dumps({"label": rng.choice(CLASSES)})}, timeout=30)
+                session.put(
+                    f"{url}/datastore/label",
+                    params={"image": image_id},
+                    files={"label": ("roi.nii.gz", files["roi"])},
+                    data={"params": json.dumps({"label": rng.choice(CLASSES)})},
+                    timeout=30,
+                )
         except requests.RequestException:
             time.sleep(0.05)  # the server is down: it is being killed or restarted
 
@@ -215,7 +255,9 @@ def test_kill_9_during_writes_leaves_no_half_written_file_or_orphan(tiny_bundle:
         process.kill()
         process.wait(timeout=30)
     recovered = [path for path in (datastore / ".recovered").rglob("*") if path.is_file()] if (datastore / ".recovered").is_dir() else []
-    print(f"{left['kills']} kills: {left['temporary']} temporary files of cut-short writes deleted and {left['unindexed']} unindexed files moved to .recovered on restart; {len(index['objects'])} images indexed")
+    print(
+        f"{left['kills']} kills: {left['temporary']} temporary files of cut-short writes deleted and {left['unindexed']} unindexed files moved to .recovered on restart; {len(index['objects'])} images indexed"
+    )
     assert seen_images > 0, "no upload completed before a kill: the test exercised nothing"
     assert index["objects"] and len(recovered) >= left["unindexed"]
 
@@ -243,5 +285,9 @@ def check_consistent_after_crash(datastore: Path) -> tuple[dict, list[str], list
             gzip.decompress(path.read_bytes())  # a label image: a whole gzip stream
     stored = [path for folder in ("images", "labels") for path in (datastore / folder).rglob("*") if path.is_file()]
     temporary = [path.name for path in stored + list(datastore.glob("*")) if path.name.endswith(".tmp")]
-    unnamed = [path.relative_to(datastore).as_posix() for path in stored if not path.name.endswith(".tmp") and path.relative_to(datastore).as_posix() not in named]
+    unnamed = [
+        path.relative_to(datastore).as_posix()
+        for path in stored
+        if not path.name.endswith(".tmp") and path.relative_to(datastore).as_posix() not in named
+    ]
     return index, temporary, unnamed

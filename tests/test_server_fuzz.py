@@ -85,9 +85,17 @@ def fuzzed_app(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
     """The app over a fresh datastore, an admin token needed; :func:`reseed` fills it."""
     root = tmp_path_factory.mktemp("fuzz")
     datastore = root / "datastore"
-    app = build_app(make_plugin_manager(load_entry_points=False), {"tiny": Bundle(tiny_bundle, name="tiny")}, datastore, max_upload_bytes=1024 * 1024, tokens=Tokens.from_options(token=ADMIN_TOKEN))
+    app = build_app(
+        make_plugin_manager(load_entry_points=False),
+        {"tiny": Bundle(tiny_bundle, name="tiny")},
+        datastore,
+        max_upload_bytes=1024 * 1024,
+        tokens=Tokens.from_options(token=ADMIN_TOKEN),
+    )
     SERVER_PATHS[:] = sorted({str(path) for folder in (datastore, root, tiny_bundle) for path in (folder, folder.resolve())}, key=len, reverse=True)
-    app.state.fuzz_scans = [write_nm_dicom(root / f"scan{index}.dcm", thyroid_pattern(64, 64, peak=60 + 40 * index, seed=index)) for index in range(2)]
+    app.state.fuzz_scans = [
+        write_nm_dicom(root / f"scan{index}.dcm", thyroid_pattern(64, 64, peak=60 + 40 * index, seed=index)) for index in range(2)
+    ]
     return app
 
 
@@ -98,7 +106,12 @@ def reseed(app) -> None:
         for index, scan in enumerate(app.state.fuzz_scans):
             if not store.has_image(f"case{index}"):
                 with scan.open("rb") as stream:
-                    assert client.put("/datastore/image", params={"image": f"case{index}"}, files={"file": (scan.name, stream)}, headers=AUTH).status_code == 200
+                    assert (
+                        client.put(
+                            "/datastore/image", params={"image": f"case{index}"}, files={"file": (scan.name, stream)}, headers=AUTH
+                        ).status_code
+                        == 200
+                    )
         if "case0" not in store.labelled_ids():
             label = {"label": ("label.json", io.BytesIO(json.dumps({"label": "heterogeneous"}).encode()))}
             assert client.put("/datastore/label", params={"image": "case0"}, files=label, headers=AUTH).status_code == 200
@@ -127,7 +140,14 @@ def test_operation_answers_within_its_schema(api_schema, fuzzed_app, label: str,
         if mode == GenerationMode.POSITIVE and name in [parameter.name for parameter in operation.query]:
             strategies.append(operation.as_strategy(generation_mode=mode).map(lambda case, name=name: aimed(case, name)))
 
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None, phases=[Phase.explicit, Phase.generate])
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+    )
     @given(case=st.one_of(strategies))
     def fuzz(case) -> None:
         case.call_and_validate(headers=AUTH, checks=CHECKS)

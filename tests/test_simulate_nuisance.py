@@ -37,7 +37,20 @@ def test_nuisance_is_a_flat_dict_of_numbers_and_flags(nuisance_by_label) -> None
             assert all(isinstance(value, (bool, float)) for value in record.values()), record
             keys = keys or set(record)
             assert set(record) == keys  # the same variables for every case and class
-    for name in ("texture_sigma", "salivary_scale", "parotid", "blood_pool_scale", "head_excess", "gland_right_scale", "gland_isthmus", "gland_pyramidal", "habitus_scale", "oesophagus_visible", "injected_mbq", "anchor_below_centre_mm"):
+    for name in (
+        "texture_sigma",
+        "salivary_scale",
+        "parotid",
+        "blood_pool_scale",
+        "head_excess",
+        "gland_right_scale",
+        "gland_isthmus",
+        "gland_pyramidal",
+        "habitus_scale",
+        "oesophagus_visible",
+        "injected_mbq",
+        "anchor_below_centre_mm",
+    ):
         assert name in keys
 
 
@@ -70,7 +83,12 @@ def test_the_same_seed_gives_the_same_patient_for_every_label() -> None:
     shared = None
     for label in LABELS:
         nuisance = UPTAKE4_SIMULATOR(np.random.default_rng(42), SMALL, label).metadata["nuisance"]
-        patient = {k: v for k, v in nuisance.items() if not k.endswith("_jitter") and k not in ("injected_mbq", "minutes_post_injection", "collimator_gap_mm", "anchor_below_centre_mm", "anchor_right_of_centre_mm")}
+        patient = {
+            k: v
+            for k, v in nuisance.items()
+            if not k.endswith("_jitter")
+            and k not in ("injected_mbq", "minutes_post_injection", "collimator_gap_mm", "anchor_below_centre_mm", "anchor_right_of_centre_mm")
+        }
         shared = shared or patient
         assert patient == shared
 

@@ -20,7 +20,18 @@ from scintipipe.simulate.writer import assign_labels
 
 
 def write(out: Path, seed: int, n: int = 4, center: str = "a", syringes: bool = False, overwrite: bool = False):
-    return write_dataset("uptake4", UPTAKE4_SIMULATOR, UPTAKE4_SIMULATOR.labels, CENTERS[center], out, n, seed, {label: 1.0 for label in UPTAKE4_SIMULATOR.labels}, syringes=syringes, overwrite=overwrite)
+    return write_dataset(
+        "uptake4",
+        UPTAKE4_SIMULATOR,
+        UPTAKE4_SIMULATOR.labels,
+        CENTERS[center],
+        out,
+        n,
+        seed,
+        {label: 1.0 for label in UPTAKE4_SIMULATOR.labels},
+        syringes=syringes,
+        overwrite=overwrite,
+    )
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -114,7 +125,10 @@ def test_uptake4_simulator_is_registered_through_the_hook() -> None:
 
 def test_simulate_command_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "center-b"
-    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "5", "--seed", "3", "--center", "b", "--out", str(out), "--class-mix", "balanced", "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", "--task", "uptake4", "--n", "5", "--seed", "3", "--center", "b", "--out", str(out), "--class-mix", "balanced", "--no-progress"],
+    )
     assert result.exit_code == 0, result.output
     with open(out / "labels.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -166,7 +180,9 @@ def test_a_plugin_brings_its_own_phantom_through_register_simulators(tmp_path: P
     plugins.mkdir()
     (plugins / "toy_task.py").write_text(PLUGIN)
     out = tmp_path / "toy"
-    result = CliRunner().invoke(cli, ["--plugins-dir", str(plugins), "simulate", "--task", "toy", "--n", "4", "--center", "b", "--out", str(out), "--no-progress"])
+    result = CliRunner().invoke(
+        cli, ["--plugins-dir", str(plugins), "simulate", "--task", "toy", "--n", "4", "--center", "b", "--out", str(out), "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     with open(out / "labels.csv") as handle:
         labels = [row["label"] for row in csv.DictReader(handle)]

@@ -70,8 +70,18 @@ def test_high_energy_collimator_draws_a_six_armed_star_around_an_intense_focus()
     point[128, 128] = 1.0
     image = project([Layer(point, 50.0)], I131_HE, pixel)
     radius = 40
-    on_arm = np.mean([image[128 - int(round(radius * math.sin(math.radians(a)))), 128 + int(round(radius * math.cos(math.radians(a))))] for a in range(90, 450, 60)])
-    off_arm = np.mean([image[128 - int(round(radius * math.sin(math.radians(a)))), 128 + int(round(radius * math.cos(math.radians(a))))] for a in range(120, 480, 60)])
+    on_arm = np.mean(
+        [
+            image[128 - int(round(radius * math.sin(math.radians(a)))), 128 + int(round(radius * math.cos(math.radians(a))))]
+            for a in range(90, 450, 60)
+        ]
+    )
+    off_arm = np.mean(
+        [
+            image[128 - int(round(radius * math.sin(math.radians(a)))), 128 + int(round(radius * math.cos(math.radians(a))))]
+            for a in range(120, 480, 60)
+        ]
+    )
     assert on_arm > 1.5 * off_arm  # arms stand out of the scatter halo
 
 
@@ -137,7 +147,9 @@ def test_syringes_hold_the_injected_activity_and_give_an_attenuated_uptake() -> 
     syringes = simulate_syringes(np.random.default_rng(0), center, injected)
     camera = center.camera
     full, empty = syringes["full"], syringes["empty"]
-    at_injection = full.activity_mbq * camera.decay_factor(-full.minutes_from_injection) - empty.activity_mbq / camera.decay_factor(empty.minutes_from_injection)
+    at_injection = full.activity_mbq * camera.decay_factor(-full.minutes_from_injection) - empty.activity_mbq / camera.decay_factor(
+        empty.minutes_from_injection
+    )
     assert at_injection == pytest.approx(injected, rel=1e-9)
     rate = full.counts.sum() / full.duration_s
     assert rate == pytest.approx(full.activity_mbq * camera.sensitivity_cps_per_mbq, rel=0.05)

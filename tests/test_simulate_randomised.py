@@ -77,7 +77,9 @@ def test_same_seed_same_acquisition_and_case_other_seed_another() -> None:
 
 def test_acquisition_does_not_depend_on_the_class() -> None:
     for seed in range(4):
-        acquisitions = [UPTAKE4_SIMULATOR(np.random.default_rng(seed), RANDOMISED, label).metadata["acquisition"] for label in UPTAKE4_SIMULATOR.labels]
+        acquisitions = [
+            UPTAKE4_SIMULATOR(np.random.default_rng(seed), RANDOMISED, label).metadata["acquisition"] for label in UPTAKE4_SIMULATOR.labels
+        ]
         assert all(a == acquisitions[0] for a in acquisitions)
 
 
@@ -153,7 +155,14 @@ def test_flood_field_stays_within_its_non_uniformity() -> None:
 
 
 def test_markers_are_hot_points_with_their_own_mask() -> None:
-    profile = replace(draw_acquisition(np.random.default_rng(1), RANDOMISED), matrix=128, pixel_mm=3.0, camera=TC99M_LEHR, framing_mm=(0.0, 1.0, 0.0, 1.0), markers=(("sternal_notch", 0.5), ("shoulder_left", 0.5)))
+    profile = replace(
+        draw_acquisition(np.random.default_rng(1), RANDOMISED),
+        matrix=128,
+        pixel_mm=3.0,
+        camera=TC99M_LEHR,
+        framing_mm=(0.0, 1.0, 0.0, 1.0),
+        markers=(("sternal_notch", 0.5), ("shoulder_left", 0.5)),
+    )
     case = UPTAKE4_SIMULATOR(np.random.default_rng(0), profile, "diffusely_decreased")
     assert [m["site"] for m in case.metadata["markers"]] == ["sternal_notch", "shoulder_left"]
     assert case.masks["markers"].sum() >= 2 * 3  # a spot of 6 mm radius on 3 mm pixels each
@@ -176,7 +185,25 @@ def test_simulate_command_takes_the_randomised_centre(tmp_path: Path) -> None:
     from scintipipe.cli import cli
 
     out = tmp_path / "rnd"
-    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "4", "--seed", "2", "--center", "randomised", "--out", str(out), "--class-mix", "balanced", "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            "--task",
+            "uptake4",
+            "--n",
+            "4",
+            "--seed",
+            "2",
+            "--center",
+            "randomised",
+            "--out",
+            str(out),
+            "--class-mix",
+            "balanced",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((out / "simulation.json").read_text())["center"]["name"] == "randomised"
     assert len(list(out.glob("case-*.dcm"))) == 4

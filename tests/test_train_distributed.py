@@ -26,7 +26,25 @@ LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "hete
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("data") / "center-a"
-    result = CliRunner().invoke(cli, ["simulate", "--task", "uptake4", "--n", "32", "--seed", "5", "--center", "a", "--class-mix", "balanced", "--out", str(folder), "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            "--task",
+            "uptake4",
+            "--n",
+            "32",
+            "--seed",
+            "5",
+            "--center",
+            "a",
+            "--class-mix",
+            "balanced",
+            "--out",
+            str(folder),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     recipe = {
         "name": "tiny-ddp",
@@ -34,7 +52,10 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "labels": LABELS,
         "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": [4, 8], "strides": [2, 2]},
         "input_size": [32, 32],
-        "scan_transforms": [{"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"}, {"_target_": "ScaleIntensityd", "keys": "image"}],
+        "scan_transforms": [
+            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
+            {"_target_": "ScaleIntensityd", "keys": "image"},
+        ],
         "epochs": 3,
         "batch_size": 8,
         "val_fraction": 0.25,
@@ -45,7 +66,21 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def train(tiny_set: Path, out: Path, *extra: str) -> dict:
-    args = ["train", "--bundle", "uptake4", "--recipe", str(tiny_set / "recipe.json"), "--labels", str(tiny_set / "labels.csv"), "--out", str(out), "--threads", "1", "--no-progress", *extra]
+    args = [
+        "train",
+        "--bundle",
+        "uptake4",
+        "--recipe",
+        str(tiny_set / "recipe.json"),
+        "--labels",
+        str(tiny_set / "labels.csv"),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return json.loads((out / "configs/metadata.json").read_text())

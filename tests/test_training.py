@@ -40,7 +40,24 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 simulated centre-a scans, 10 per label."""
     folder = tmp_path_factory.mktemp("data") / "center-a"
-    code, output = invoke(["simulate", "--task", "uptake4", "--n", "40", "--seed", "5", "--center", "a", "--class-mix", "balanced", "--out", str(folder), "--no-progress"])
+    code, output = invoke(
+        [
+            "simulate",
+            "--task",
+            "uptake4",
+            "--n",
+            "40",
+            "--seed",
+            "5",
+            "--center",
+            "a",
+            "--class-mix",
+            "balanced",
+            "--out",
+            str(folder),
+            "--no-progress",
+        ]
+    )
     assert code == 0, output
     return folder
 
@@ -50,14 +67,41 @@ def trained(tiny_set: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     """A bundle trained through ``scintipipe train`` for 2 epochs, and the command's output."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = tmp_path_factory.mktemp("bundles") / "my-uptake4"
-    code, output = invoke(["train", "--bundle", "uptake4", "--data", str(tiny_set), "--labels", str(tiny_set / "labels.csv"), "--out", str(out), "--epochs", "2", "--seed", "3", "--data-description", "simulated centre-a test scans", "--no-progress"])
+    code, output = invoke(
+        [
+            "train",
+            "--bundle",
+            "uptake4",
+            "--data",
+            str(tiny_set),
+            "--labels",
+            str(tiny_set / "labels.csv"),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--seed",
+            "3",
+            "--data-description",
+            "simulated centre-a test scans",
+            "--no-progress",
+        ]
+    )
     assert code == 0, output
     return out, output
 
 
 def test_train_writes_a_complete_bundle(trained: tuple[Path, str]) -> None:
     out, output = trained
-    for name in ("configs/metadata.json", "configs/inference.json", "configs/recipe.json", "models/model.pt", "docs/README.md", "LICENSE", "checkpoint.pt"):
+    for name in (
+        "configs/metadata.json",
+        "configs/inference.json",
+        "configs/recipe.json",
+        "models/model.pt",
+        "docs/README.md",
+        "LICENSE",
+        "checkpoint.pt",
+    ):
         assert (out / name).is_file(), name
     assert any((out / "logs").iterdir()), "TensorBoard logs"
     metadata = json.loads((out / "configs/metadata.json").read_text())
@@ -157,14 +201,32 @@ def test_resume_with_more_epochs_extends_training(tiny_set: Path, tmp_path: Path
 def test_labels_csv_errors_are_usage_errors(content: str, message: str, tiny_set: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
     labels.write_text(content)
-    code, output = invoke(["train", "--bundle", "uptake4", "--data", str(tiny_set), "--labels", str(labels), "--out", str(tmp_path / "b"), "--no-progress"])
+    code, output = invoke(
+        ["train", "--bundle", "uptake4", "--data", str(tiny_set), "--labels", str(labels), "--out", str(tmp_path / "b"), "--no-progress"]
+    )
     assert code == 2
     assert "Usage:" in output and message in output
 
 
 def test_evaluate_cv_writes_mean_and_sd(tiny_set: Path, tmp_path: Path) -> None:
     out = tmp_path / "cv"
-    code, output = invoke(["evaluate", "--bundle", "uptake4", "--labels", str(tiny_set / "labels.csv"), "--cv", "2", "--epochs", "1", "--out", str(out), str(tiny_set), "--no-progress"])
+    code, output = invoke(
+        [
+            "evaluate",
+            "--bundle",
+            "uptake4",
+            "--labels",
+            str(tiny_set / "labels.csv"),
+            "--cv",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            str(tiny_set),
+            "--no-progress",
+        ]
+    )
     assert code == 0, output
     summary = (out / "summary.md").read_text()
     assert "±" in summary and "accuracy" in summary.lower()
@@ -180,7 +242,24 @@ def test_shipped_bundle_beats_chance_on_fresh_center_b(tmp_path: Path) -> None:
     shipped = resolve_bundle("uptake4", tasks_and_bundles(make_plugin_manager()).bundles)
     assert shipped.root.resolve() == (REPO / "bundles/uptake4").resolve()
     scans = tmp_path / "center-b"
-    code, output = invoke(["simulate", "--task", "uptake4", "--n", "40", "--seed", "4242", "--center", "b", "--class-mix", "balanced", "--out", str(scans), "--no-progress"])
+    code, output = invoke(
+        [
+            "simulate",
+            "--task",
+            "uptake4",
+            "--n",
+            "40",
+            "--seed",
+            "4242",
+            "--center",
+            "b",
+            "--class-mix",
+            "balanced",
+            "--out",
+            str(scans),
+            "--no-progress",
+        ]
+    )
     assert code == 0, output
     results = tmp_path / "results"
     dicoms = sorted(str(p) for p in scans.glob("case-*.dcm"))  # the folder also holds contact_sheet.png

@@ -65,7 +65,14 @@ def test_normalisation_is_exactly_scale_invariant_without_noise() -> None:
     assert torch.allclose(torch.as_tensor(a), torch.as_tensor(b), atol=1e-5)
 
 
-@pytest.mark.parametrize("array_cls, dict_cls, kwargs", [(ResampleToSpacing, ResampleToSpacingd, {"spacing_mm": 3.0}), (CropNeckRegion, CropNeckRegiond, {"size_px": (48, 48)}), (NormalizeCounts, NormalizeCountsd, {})])
+@pytest.mark.parametrize(
+    "array_cls, dict_cls, kwargs",
+    [
+        (ResampleToSpacing, ResampleToSpacingd, {"spacing_mm": 3.0}),
+        (CropNeckRegion, CropNeckRegiond, {"size_px": (48, 48)}),
+        (NormalizeCounts, NormalizeCountsd, {}),
+    ],
+)
 def test_dictionary_forms_delegate(array_cls, dict_cls, kwargs) -> None:
     img = make_scan(np.random.default_rng(0).poisson(gland(100, 2.0)), "x", spacing=(2.0, 2.0))["image"]
     assert torch.equal(torch.as_tensor(dict_cls(keys="image", **kwargs)({"image": img})["image"]), torch.as_tensor(array_cls(**kwargs)(img)))

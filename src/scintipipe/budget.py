@@ -73,7 +73,10 @@ class InputClock:
             return
         elapsed = time.monotonic() - work.started
         if elapsed > self.budget_s:
-            raise ScanError(work.source, f"took {elapsed:.1f} s (up to the {work.stage} stage), over the per-input time budget of {self.budget_s:g} s; raise it with --time-budget")
+            raise ScanError(
+                work.source,
+                f"took {elapsed:.1f} s (up to the {work.stage} stage), over the per-input time budget of {self.budget_s:g} s; raise it with --time-budget",
+            )
 
     def finish(self) -> None:
         """This thread is done with its input."""

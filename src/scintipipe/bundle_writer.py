@@ -24,10 +24,7 @@ INHERITED_GATE_KEYS = ("radionuclides",)
 
 METADATA_SCHEMA_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20220324.json"
 
-NOT_FOR_CLINICAL_USE = (
-    "Demonstration model trained on simulated scans. Not for clinical use: it has not been "
-    "validated on real patients."
-)
+NOT_FOR_CLINICAL_USE = "Demonstration model trained on simulated scans. Not for clinical use: it has not been validated on real patients."
 
 
 def _version(package: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,9 @@ def plugin_option(option: Any, alternatives: dict[str, dict[str, Any]]) -> click
     if option.choose_from:
         named = alternatives.get(option.choose_from) or {}
         param_type = click.Choice(sorted(named))
-        help_text += " Registered: " + "; ".join(f"{name} ({entry.description or 'from ' + entry.plugin})" for name, entry in sorted(named.items())) + "."
+        help_text += (
+            " Registered: " + "; ".join(f"{name} ({entry.description or 'from ' + entry.plugin})" for name, entry in sorted(named.items())) + "."
+        )
     elif option.choices:
         param_type = click.Choice(list(option.choices))
     elif option.type is Path:
@@ -119,7 +120,9 @@ def run_plugin_options(ctx: click.Context) -> tuple[Any, dict[str, dict[str, Any
             param = plugin_option(option, alternatives)
             taken = sorted(core & {param.name, *param.opts, *param.secondary_opts})
             if taken:
-                raise click.ClickException(f"plugin {option.plugin!r} declared option {option.name!r}, but scintipipe run already has {', '.join(taken)}")
+                raise click.ClickException(
+                    f"plugin {option.plugin!r} declared option {option.name!r}, but scintipipe run already has {', '.join(taken)}"
+                )
             params.append(param)
         root.obj["run_options"] = (register, alternatives, params)
     return root.obj["run_options"]
@@ -171,15 +174,25 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @cli.command(cls=RunCommand, epilog=RUN_EXAMPLES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--bundle", "-b", "bundle_name", required=True, help="Registered bundle name (see `scintipipe bundles`) or a bundle folder.")
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True, help="Results folder.")
+@click.option(
+    "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True, help="Results folder."
+)
 @click.option("--explain/--no-explain", default=True, help="Run the explain stage (see --explain-method).")
 @click.option("--explain-class", "explain_classes", multiple=True, help="Also explain this label (repeatable; 'all' for every label).")
 @click.option("--report/--no-report", default=True, help="Write per-case report folders.")
-@click.option("--segment/--no-segment", default=True, help="Run the segment stage (regions, quantities, uptake); it is skipped with --no-report, where nothing reads them.")
+@click.option(
+    "--segment/--no-segment",
+    default=True,
+    help="Run the segment stage (regions, quantities, uptake); it is skipped with --no-report, where nothing reads them.",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-@click.option("--accept-ood", is_flag=True, help="Classify views the gate's content and learned (out-of-distribution) layers refused; reports carry a warning banner. Metadata refusals (CT, MR, wrong radionuclide) stay.")
+@click.option(
+    "--accept-ood",
+    is_flag=True,
+    help="Classify views the gate's content and learned (out-of-distribution) layers refused; reports carry a warning banner. Metadata refusals (CT, MR, wrong radionuclide) stay.",
+)
 @THREADS_OPTION
 @click.option(
     "--workers",
@@ -199,8 +212,22 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 @run_executor_options
 @click.pass_context
 def run(
-    ctx: click.Context, inputs: tuple[Path, ...], bundle_name: str, out_dir: Path, explain: bool, explain_classes: tuple[str, ...], report: bool, segment: bool,
-    device: str | None, batch_size: int, progress: bool | None, accept_ood: bool, threads: int | None, workers: int | None, time_budget: float, **plugin_values: Any,
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    bundle_name: str,
+    out_dir: Path,
+    explain: bool,
+    explain_classes: tuple[str, ...],
+    report: bool,
+    segment: bool,
+    device: str | None,
+    batch_size: int,
+    progress: bool | None,
+    accept_ood: bool,
+    threads: int | None,
+    workers: int | None,
+    time_budget: float,
+    **plugin_values: Any,
 ) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively).
 
@@ -240,8 +267,17 @@ def run(
     if device == "cuda" and not torch.cuda.is_available():
         raise click.UsageError("--device cuda was asked for but no CUDA device is available")
     options = RunOptions(
-        device=device or default_device(), batch_size=batch_size, segment=segment, explain=explain, report=report, progress=progress, explain_classes=explain_classes,
-        accept_ood=accept_ood, plugin_options=plugin_values, workers=workers, time_budget_s=time_budget,
+        device=device or default_device(),
+        batch_size=batch_size,
+        segment=segment,
+        explain=explain,
+        report=report,
+        progress=progress,
+        explain_classes=explain_classes,
+        accept_ood=accept_ood,
+        plugin_options=plugin_values,
+        workers=workers,
+        time_budget_s=time_budget,
     )
     try:
         bundle.network(options.device)  # load once, fail early on a broken bundle
@@ -319,7 +355,10 @@ def bundles(ctx: click.Context, as_json: bool) -> None:
         click.echo("no bundles registered")
     for row in rows:
         labels = ", ".join(row.get("labels", []))
-        click.echo(f"{row['name']} [{row['task']}] from {row['plugin']}: {row['status']}" + (f"; v{row['version']}; labels: {labels}" if row["status"] == "ok" else ""))
+        click.echo(
+            f"{row['name']} [{row['task']}] from {row['plugin']}: {row['status']}"
+            + (f"; v{row['version']}; labels: {labels}" if row["status"] == "ok" else "")
+        )
 
 
 def main() -> None:
@@ -328,4 +367,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -48,10 +48,7 @@ class PluginError(ScintipipeError):
         self.stage = stage
         self.source = str(source)
         self.cause = cause
-        super().__init__(
-            f"plugin {plugin!r} failed in stage {stage!r} on {self.source}: "
-            f"{type(cause).__name__}: {cause}"
-        )
+        super().__init__(f"plugin {plugin!r} failed in stage {stage!r} on {self.source}: {type(cause).__name__}: {cause}")
 
 
 class BundleError(ScintipipeError):

@@ -264,7 +264,9 @@ class Pipeline:
         """
         source = scan["source"]
         answers = self.call("gate_scan", source, scan=scan, bundle=self.bundle) or []
-        refusals = sorted((Refusal.coerce(answer) for answer in answers if answer is not None), key=lambda r: LAYER_ORDER.get(r.layer, len(LAYER_ORDER)))
+        refusals = sorted(
+            (Refusal.coerce(answer) for answer in answers if answer is not None), key=lambda r: LAYER_ORDER.get(r.layer, len(LAYER_ORDER))
+        )
         final = [r for r in refusals if not r.skip and not r.overridable]
         skips = [r for r in refusals if r.skip]
         advisory = [r for r in refusals if r.overridable]
@@ -273,7 +275,13 @@ class Pipeline:
                 raise GateRefused(source, group[0])
         if advisory and not self.options.accept_ood:
             raise GateRefused(source, advisory[0])
-        return {"in_distribution": None, "ood_score": None, "ood_threshold": None, "overridden": [r.as_dict() for r in advisory], "against_advice": bool(advisory)}
+        return {
+            "in_distribution": None,
+            "ood_score": None,
+            "ood_threshold": None,
+            "overridden": [r.as_dict() for r in advisory],
+            "against_advice": bool(advisory),
+        }
 
     def prepare(self, scan: dict[str, Any], gate: dict[str, Any] | None = None, syringe: dict[str, str] | None = None) -> dict[str, Any]:
         """Gate (unless ``gate`` is given), preprocess and segment one view.
@@ -567,7 +575,14 @@ class Pipeline:
                 summary.classified += 1
                 quantities = (case.get("segmentation") or {}).get("quantities")
                 summary.cases.append(
-                    {"source": case["source"], "case_dir": case_name, "prediction": case["prediction"], "quantities": quantities, "gate": case.get("gate"), "outputs": case["outputs"]}
+                    {
+                        "source": case["source"],
+                        "case_dir": case_name,
+                        "prediction": case["prediction"],
+                        "quantities": quantities,
+                        "gate": case.get("gate"),
+                        "outputs": case["outputs"],
+                    }
                 )
 
             bar = tqdm(total=len(files), desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)

@@ -122,10 +122,7 @@ class TaskRegister(_Register):
             task: the task it solves.
         """
         if name in self.bundles:
-            raise RegistrationError(
-                f"bundle {name!r} is registered by both plugin {self._bundle_owners[name]!r} "
-                f"and plugin {self.current_plugin!r}"
-            )
+            raise RegistrationError(f"bundle {name!r} is registered by both plugin {self._bundle_owners[name]!r} and plugin {self.current_plugin!r}")
         self.bundles[name] = BundleEntry(name, Path(path), task, self.current_plugin)
         self._bundle_owners[name] = self.current_plugin
 
@@ -333,10 +330,27 @@ class OptionRegister(_Register):
             RegistrationError: a name that is not an identifier, or one declared twice.
         """
         if not isinstance(name, str) or not name.isidentifier():
-            raise RegistrationError(f"plugin {self.current_plugin!r} declared option {name!r}: a name must be a Python identifier (syringe_full, not --syringe-full)")
+            raise RegistrationError(
+                f"plugin {self.current_plugin!r} declared option {name!r}: a name must be a Python identifier (syringe_full, not --syringe-full)"
+            )
         if choose_from not in (None, "segmenter", "explainer"):
-            raise RegistrationError(f"plugin {self.current_plugin!r} declared option {name!r} choosing from {choose_from!r}; use 'segmenter' or 'explainer'")
-        self._add(name, PluginOption(name, bool if is_flag else type, False if is_flag and default is None else default, help, tuple(choices) if choices else None, is_flag, choose_from, served, self.current_plugin))
+            raise RegistrationError(
+                f"plugin {self.current_plugin!r} declared option {name!r} choosing from {choose_from!r}; use 'segmenter' or 'explainer'"
+            )
+        self._add(
+            name,
+            PluginOption(
+                name,
+                bool if is_flag else type,
+                False if is_flag and default is None else default,
+                help,
+                tuple(choices) if choices else None,
+                is_flag,
+                choose_from,
+                served,
+                self.current_plugin,
+            ),
+        )
 
     def check(self, check: OptionCheck) -> None:
         """Add a check of the options' values, run before any scan is read.

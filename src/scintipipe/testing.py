@@ -42,7 +42,9 @@ PLUGIN_ENV_VARS = ("SCINTIPIPE_PLUGINS", "SCINTIPIPE_DISABLE_PLUGINS", "SCINTIPI
 TINY_BUNDLE_LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
 
 
-def run_cli(*args: str | PathLike[str], expect_exit: int | None = 0, catch_exceptions: bool = False, env: Mapping[str, str | None] | None = None) -> Result:
+def run_cli(
+    *args: str | PathLike[str], expect_exit: int | None = 0, catch_exceptions: bool = False, env: Mapping[str, str | None] | None = None
+) -> Result:
     """Run ``scintipipe ARGS`` in this process, as a test does, with the installed plugins.
 
     Args:
@@ -83,7 +85,13 @@ def make_tiny_bundle(folder: Path, labels: list[str] | None = None, explain: boo
     from scintipipe.bundle_writer import bundle_metadata, write_bundle
 
     labels = labels or TINY_BUNDLE_LABELS
-    network_def = {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": len(labels), "channels": [4, 8], "strides": [2, 2]}
+    network_def = {
+        "_target_": "monai.networks.nets.Classifier",
+        "in_shape": [1, 32, 32],
+        "classes": len(labels),
+        "channels": [4, 8],
+        "strides": [2, 2],
+    }
     torch.manual_seed(0)
     net = Classifier(in_shape=(1, 32, 32), classes=len(labels), channels=(4, 8), strides=(2, 2))
     metadata = bundle_metadata(
@@ -100,7 +108,14 @@ def make_tiny_bundle(folder: Path, labels: list[str] | None = None, explain: boo
         {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
         {"_target_": "ScaleIntensityd", "keys": "image"},
     ]
-    return write_bundle(folder, state_dict=net.state_dict(), metadata=metadata, network_def=network_def, scan_transforms=scan_transforms, model_card="# tiny\nShape-only test bundle.\n")
+    return write_bundle(
+        folder,
+        state_dict=net.state_dict(),
+        metadata=metadata,
+        network_def=network_def,
+        scan_transforms=scan_transforms,
+        model_card="# tiny\nShape-only test bundle.\n",
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,10 @@ from scintipipe_disease.simulator import LABELS, simulate_disease_case
 @pytest.fixture(scope="session")
 def cases_by_label():
     """Ten simulated cases per label (fixed seeds, centre a)."""
-    return {label: [simulate_disease_case(np.random.default_rng(1000 + 17 * i + j), CENTERS["a"], label) for j in range(10)] for i, label in enumerate(LABELS)}
+    return {
+        label: [simulate_disease_case(np.random.default_rng(1000 + 17 * i + j), CENTERS["a"], label) for j in range(10)]
+        for i, label in enumerate(LABELS)
+    }
 
 
 @pytest.fixture(scope="session")

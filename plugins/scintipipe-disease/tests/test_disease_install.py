@@ -67,7 +67,9 @@ def test_paper_recipes_build_the_named_networks() -> None:
     scratch = json.loads((RECIPES_DIR / "disease_resnet34_cpu.json").read_text())
     finetune = json.loads((RECIPES_DIR / "disease_resnet34_finetune_cpu.json").read_text())
     assert finetune["optimizer"]["lr"] == pytest.approx(scratch["optimizer"]["lr"] / 10)
-    assert {k: v for k, v in finetune.items() if k not in ("name", "description", "optimizer")} == {k: v for k, v in scratch.items() if k not in ("name", "description", "optimizer")}
+    assert {k: v for k, v in finetune.items() if k not in ("name", "description", "optimizer")} == {
+        k: v for k, v in scratch.items() if k not in ("name", "description", "optimizer")
+    }
 
 
 def test_disabling_the_plugin_removes_task_and_bundle(monkeypatch) -> None:

@@ -18,9 +18,33 @@ def test_disease_paper_benchmark_runs_every_step_at_tiny_scale(tmp_path: Path) -
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "results"
-    args = ["--work", str(tmp_path / "work"), "--n-train", "40", "--n-external", "16", "--cv-epochs", "1", "--epochs", "1", "--threads", "1",
-            "--recipes", "disease_demo_cpu", "disease_resnet34_cpu", "--cv-recipes", "disease_demo_cpu", "--out", str(out),
-            "--pretrain", "disease_demo_cpu", "--pretrain-n", "16", "--pretrain-epochs", "1"]
+    args = [
+        "--work",
+        str(tmp_path / "work"),
+        "--n-train",
+        "40",
+        "--n-external",
+        "16",
+        "--cv-epochs",
+        "1",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--recipes",
+        "disease_demo_cpu",
+        "disease_resnet34_cpu",
+        "--cv-recipes",
+        "disease_demo_cpu",
+        "--out",
+        str(out),
+        "--pretrain",
+        "disease_demo_cpu",
+        "--pretrain-n",
+        "16",
+        "--pretrain-epochs",
+        "1",
+    ]
     results = module.main(args)
 
     cv = results["cv"]["summary"]["disease"]["overall_accuracy"]

@@ -57,7 +57,19 @@ def test_evaluate_compares_the_bundle_with_readers(fresh_scans, tmp_path) -> Non
             writer.writerow([row["file"], "junior", wrong if i % 4 == 0 else row["label"]])
             writer.writerow([row["file"], "senior", wrong if i % 8 == 0 else row["label"]])
     out = tmp_path / "eval"
-    run_cli("evaluate", "--bundle", "disease", "--labels", str(fresh_scans / "labels.csv"), "--readers", str(readers), "--out", str(out), "--no-progress", str(fresh_scans))
+    run_cli(
+        "evaluate",
+        "--bundle",
+        "disease",
+        "--labels",
+        str(fresh_scans / "labels.csv"),
+        "--readers",
+        str(readers),
+        "--out",
+        str(out),
+        "--no-progress",
+        str(fresh_scans),
+    )
     report = json.loads((out / "readers.json").read_text())
     assert report["labels"] == LABELS and report["model"]["n"] == 40
     assert report["readers"]["junior"]["accuracy"]["value"] == 30 / 40

@@ -74,7 +74,14 @@ def test_only_the_findings_differ_between_classes() -> None:
         nuisances = []
         for label in LABELS:
             nuisance = DISEASE_SIMULATOR(np.random.default_rng(seed), CENTERS["b"], label).metadata["nuisance"]
-            nuisances.append({k: v for k, v in nuisance.items() if k.startswith(("gland_", "body_", "parotid", "submandibular", "texture", "salivary", "blood", "head_", "habitus", "neck_")) and not k.endswith("_jitter")})
+            nuisances.append(
+                {
+                    k: v
+                    for k, v in nuisance.items()
+                    if k.startswith(("gland_", "body_", "parotid", "submandibular", "texture", "salivary", "blood", "head_", "habitus", "neck_"))
+                    and not k.endswith("_jitter")
+                }
+            )
         assert all(n == nuisances[0] for n in nuisances)  # the same patient whatever the class
         assert len(nuisances[0]) > 50
 

@@ -62,6 +62,7 @@ def scan_like_generator(tmp_path_factory: pytest.TempPathFactory, bundle: Any) -
     as flood images; the tests of what happens to good samples downstream use this instead.
     """
     import torch
+
     from scintipipe_gan.data import load_real, to_gan
 
     out = tmp_path_factory.mktemp("held-out") / "b"

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from scintipipe_gan.augment import parse_augment_with, train_with_gan
-from scintipipe_gan.quality import Gates, check_gan
 
 from scintipipe.api import ExtraTraining, ScintipipeError, load_recipe, make_plugin_manager, read_labels, train_bundle
+from scintipipe_gan.augment import parse_augment_with, train_with_gan
+from scintipipe_gan.quality import Gates, check_gan
 
 
 @pytest.fixture(scope="module")
@@ -56,4 +56,13 @@ def test_an_extra_that_repeats_a_real_file_is_refused(tmp_path: Path, scans: Pat
     for leak in ([rows[0]], [(copy, rows[0][1])]):
         extra = ExtraTraining(name="leaky", rows=lambda counts, leak=leak: leak)
         with pytest.raises(ScintipipeError, match="also real labelled files"):
-            train_bundle(make_plugin_manager(), one_epoch_recipe(), scans, scans / "labels.csv", tmp_path / "b", progress=False, log=lambda m: None, extra_training=[extra])
+            train_bundle(
+                make_plugin_manager(),
+                one_epoch_recipe(),
+                scans,
+                scans / "labels.csv",
+                tmp_path / "b",
+                progress=False,
+                log=lambda m: None,
+                extra_training=[extra],
+            )

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from scintipipe.api import run_cli
 from scintipipe_gan.data import to_gan
 from scintipipe_gan.quality import check_gan, fid, kid, nearest_similarity, penultimate_features
 from scintipipe_gan.sample import SamplingRefused, sample_scans
-
-from scintipipe.api import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pydicom
 import pytest
 import torch
-from scintipipe_gan.data import load_real, to_bundle
-from scintipipe_gan.quality import Gates, check_gan
 
 from scintipipe.api import ScintipipeError, run_cli
+from scintipipe_gan.data import load_real, to_bundle
+from scintipipe_gan.quality import Gates, check_gan
 
 
 @pytest.fixture(scope="module")

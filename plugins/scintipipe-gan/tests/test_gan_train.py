@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from scintipipe_gan.train import GanFolderError, GanSettings, load_generator, train_gan
 
 from scintipipe.api import run_cli
+from scintipipe_gan.train import GanFolderError, GanSettings, load_generator, train_gan
 
 
 def test_the_gan_folder_records_everything(tiny_gan: Path, real) -> None:

@@ -27,7 +27,10 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def studies_figure(path: Path) -> None:
     """Two studies per label, anterior above posterior."""
-    cases = [(label, simulate_remnant_case(np.random.default_rng(seed), REMNANT_CENTER, label)) for label, seed in (("absent", 1), ("absent", 2), ("present", 3), ("present", 4))]
+    cases = [
+        (label, simulate_remnant_case(np.random.default_rng(seed), REMNANT_CENTER, label))
+        for label, seed in (("absent", 1), ("absent", 2), ("present", 3), ("present", 4))
+    ]
     fig, axes = plt.subplots(2, 4, figsize=(12, 6.4))
     for column, (label, case) in enumerate(cases):
         for row, (view, image) in enumerate((("anterior", case.counts), ("posterior", case.posterior.counts))):

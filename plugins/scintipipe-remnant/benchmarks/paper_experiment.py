@@ -50,7 +50,14 @@ from scintipipe_remnant import RECIPES_DIR
 
 MODELS = {"ResNet-18": "remnant_resnet18_paper", "SqueezeNet": "remnant_squeezenet_paper", "ShuffleNetV2": "remnant_shufflenet_paper"}
 PAPER = {  # the remnant study, Table 4 and Figure 10 (ResNet-18); the paper gives AUCs only for the others
-    "ResNet-18": {"accuracy": "96.69 ± 1.27", "sensitivity": "94.75 ± 1.53", "specificity": "99.6 ± 1.26", "precision": "99.96 ± 0.09", "f1": "97.55 ± 0.90", "auc": "0.988 (0.941-1.000)"},
+    "ResNet-18": {
+        "accuracy": "96.69 ± 1.27",
+        "sensitivity": "94.75 ± 1.53",
+        "specificity": "99.6 ± 1.26",
+        "precision": "99.96 ± 0.09",
+        "f1": "97.55 ± 0.90",
+        "auc": "0.988 (0.941-1.000)",
+    },
     "SqueezeNet": {"auc": "0.898 (0.819-0.951), p = 0.0257 vs ResNet-18"},
     "ShuffleNetV2": {"auc": "0.885 (0.803-0.941), p = 0.0057 vs ResNet-18"},
 }
@@ -74,7 +81,9 @@ def scaled_recipe(name: str, epochs: int | None, input_size: int | None, lr: flo
     return recipe
 
 
-def split_predictions(pm: Any, recipes: dict[str, dict], rows: list, out: Path, n_splits: int, test_size: float, seed: int) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+def split_predictions(
+    pm: Any, recipes: dict[str, dict], rows: list, out: Path, n_splits: int, test_size: float, seed: int
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Each split's best checkpoint, re-scored on its test views: ``{model: [(y, p_present)]}``."""
     labels = next(iter(recipes.values()))["labels"]
     first = next(iter(recipes))
@@ -107,7 +116,15 @@ def delong_tables(scores: dict[str, list[tuple[np.ndarray, np.ndarray]]]) -> dic
 
 def results_markdown(summary: dict, mann_whitney: dict, delong: dict, settings: dict) -> str:
     """The docs table: this run's mean ± SD, Mann-Whitney p, DeLong, and the paper's figures."""
-    metrics = [("overall_accuracy", "accuracy"), ("sensitivity", "sensitivity"), ("specificity", "specificity"), ("ppv", "precision"), ("f1", "f1"), ("auc", "auc")]
+    metrics = [
+        ("overall_accuracy", "accuracy"),
+        ("sensitivity", "sensitivity"),
+        ("specificity", "specificity"),
+        ("ppv", "precision"),
+        ("f1", "f1"),
+        ("auc", "auc"),
+    ]
+
     def pct(s: dict, key: str) -> str:
         if s.get(key) is None or s[key].get("mean") is None:
             return "-"
@@ -120,10 +137,26 @@ def results_markdown(summary: dict, mann_whitney: dict, delong: dict, settings: 
         lines.append(f"| {name} (this run) | " + " | ".join(pct(s, key) for key, _ in metrics) + " |")
     for name, paper in PAPER.items():
         lines.append(f"| {name} (paper) | " + " | ".join(paper.get(m, "-") for _, m in metrics) + " |")
-    lines += ["", "Mann-Whitney U across splits, p per metric:", "", "| comparison | " + " | ".join(m for _, m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    lines += [
+        "",
+        "Mann-Whitney U across splits, p per metric:",
+        "",
+        "| comparison | " + " | ".join(m for _, m in metrics) + " |",
+        "|---" * (len(metrics) + 1) + "|",
+    ]
     for pair, tests in mann_whitney.items():
-        lines.append(f"| {pair} | " + " | ".join("-" if tests.get(key) is None else f"{tests[key].get('p_value', float('nan')):.3g}" for key, _ in metrics) + " |")
-    lines += ["", "AUC (DeLong 95 % CI) per split, median over splits; DeLong test against ResNet-18 on each split's test views:", "", "| model | median AUC | its 95 % CI | splits with p < 0.05 vs ResNet-18 | median p |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {pair} | "
+            + " | ".join("-" if tests.get(key) is None else f"{tests[key].get('p_value', float('nan')):.3g}" for key, _ in metrics)
+            + " |"
+        )
+    lines += [
+        "",
+        "AUC (DeLong 95 % CI) per split, median over splits; DeLong test against ResNet-18 on each split's test views:",
+        "",
+        "| model | median AUC | its 95 % CI | splits with p < 0.05 vs ResNet-18 | median p |",
+        "|---|---|---|---|---|",
+    ]
     for name, per_split in delong["auc"].items():
         k = int(np.argsort([d["value"] for d in per_split])[len(per_split) // 2])
         tests = delong["tests"].get(f"{next(iter(delong['auc']))} vs {name}")
@@ -151,7 +184,9 @@ def main() -> None:
     started = time.perf_counter()
     pm = make_plugin_manager()
     recipes = {name: scaled_recipe(file, args.epochs, args.input_size, args.lr, args.clahe) for name, file in MODELS.items()}
-    experiment = resampling_experiment(pm, recipes, args.labels, args.data, args.out, design="splits", n_splits=args.splits, test_size=args.test_size, seed=args.seed)
+    experiment = resampling_experiment(
+        pm, recipes, args.labels, args.data, args.out, design="splits", n_splits=args.splits, test_size=args.test_size, seed=args.seed
+    )
     rows = read_labels(args.labels, args.data, recipes["ResNet-18"]["labels"])
     scores = split_predictions(pm, recipes, rows, args.out, args.splits, args.test_size, args.seed)
     delong = delong_tables(scores)
@@ -159,7 +194,17 @@ def main() -> None:
     pooled_y = np.concatenate([y for y, _ in scores["ResNet-18"]])
     pooled = {name: np.stack([1 - np.concatenate([p for _, p in s]), np.concatenate([p for _, p in s])], 1) for name, s in scores.items()}
     plot_roc_comparison(pooled_y, pooled, ["absent", "present"], args.out / "roc_comparison.png", classes=["present"])
-    settings = {"studies": len(rows), "splits": args.splits, "test_size": args.test_size, "epochs": recipes["ResNet-18"]["epochs"], "input_size": recipes["ResNet-18"]["input_size"], "lr": recipes["ResNet-18"]["optimizer"]["lr"], "clahe": args.clahe, "seed": args.seed, "minutes": round((time.perf_counter() - started) / 60, 1)}
+    settings = {
+        "studies": len(rows),
+        "splits": args.splits,
+        "test_size": args.test_size,
+        "epochs": recipes["ResNet-18"]["epochs"],
+        "input_size": recipes["ResNet-18"]["input_size"],
+        "lr": recipes["ResNet-18"]["optimizer"]["lr"],
+        "clahe": args.clahe,
+        "seed": args.seed,
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+    }
     (args.out / "results.md").write_text(results_markdown(experiment["summary"], experiment["mann_whitney"], delong, settings))
     print((args.out / "results.md").read_text())
 

@@ -44,7 +44,9 @@ def test_disabling_the_plugin_removes_task_bundle_simulator_and_command(monkeypa
     assert "remnant" not in bundles and "uptake4" in bundles
     assert "remnant" not in invoke("plugins")
     assert "remnant-simulate" not in invoke("--help")
-    simulate = run_cli("simulate", "--task", "remnant", "--center", "remnant", "--n", "1", "--out", str(tmp_path / "x"), expect_exit=None, catch_exceptions=True)
+    simulate = run_cli(
+        "simulate", "--task", "remnant", "--center", "remnant", "--n", "1", "--out", str(tmp_path / "x"), expect_exit=None, catch_exceptions=True
+    )
     assert simulate.exit_code != 0 and "no simulator for task 'remnant'" in simulate.output
     run = run_cli("run", "--bundle", "remnant", str(tmp_path), "--out", str(tmp_path / "out"), expect_exit=None, catch_exceptions=True)
     assert run.exit_code != 0
@@ -62,7 +64,9 @@ def test_the_remnant_centre_and_the_recipes_come_from_the_plugin(monkeypatch, tm
     assert load_recipe("remnant_resnet18_paper", pm)["task"] == "remnant"
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\n")
-    found = run_cli("train", "--bundle", "remnant", "--recipe", "remnant_demo_cpu", "--labels", str(labels), "--out", str(tmp_path / "out"), expect_exit=2)
+    found = run_cli(
+        "train", "--bundle", "remnant", "--recipe", "remnant_demo_cpu", "--labels", str(labels), "--out", str(tmp_path / "out"), expect_exit=2
+    )
     assert "labels.csv has no rows" in found.output  # the recipe was found by name; the data was not usable
 
     monkeypatch.setenv("SCINTIPIPE_DISABLE_PLUGINS", "remnant")

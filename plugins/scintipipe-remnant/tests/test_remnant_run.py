@@ -48,4 +48,12 @@ def test_mean_and_max_rules() -> None:
 
 def test_single_view_files_are_studies_of_their_own() -> None:
     cases = [{"source": "a.dcm", "prediction": {"prob_absent": 0.9, "prob_present": 0.1}}]
-    assert study_rows(cases, ["absent", "present"], "mean")[0] == {"study": "a.dcm", "views": "single", "rule": "mean", "label": "absent", "confidence": 0.9, "prob_absent": 0.9, "prob_present": 0.1}
+    assert study_rows(cases, ["absent", "present"], "mean")[0] == {
+        "study": "a.dcm",
+        "views": "single",
+        "rule": "mean",
+        "label": "absent",
+        "confidence": 0.9,
+        "prob_absent": 0.9,
+        "prob_present": 0.1,
+    }

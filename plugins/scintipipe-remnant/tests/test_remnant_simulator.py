@@ -49,7 +49,9 @@ def test_residual_tissue_is_hot_and_brighter_anteriorly(studies) -> None:
 
 def test_physiological_uptake_in_both_classes(studies) -> None:
     for case in studies.values():
-        body = case.counts[case.masks["body"] & ~case.masks["thyroid_bed"]].mean() if "body" in case.masks else np.median(case.counts[case.counts > 0])
+        body = (
+            case.counts[case.masks["body"] & ~case.masks["thyroid_bed"]].mean() if "body" in case.masks else np.median(case.counts[case.counts > 0])
+        )
         for organ in ("parotid_right", "parotid_left", "oral_cavity", "stomach"):
             assert case.counts[case.masks[organ]].mean() > 1.5 * body, organ
 
@@ -73,5 +75,7 @@ def test_two_frame_dicom_names_its_views(study_folder) -> None:
 def test_core_simulate_command_uses_the_plugin(tmp_path) -> None:
     run_cli("simulate", "--task", "remnant", "--center", "remnant", "--n", "2", "--out", str(tmp_path / "a"))
     assert len(list((tmp_path / "a").glob("case-*.dcm"))) == 2
-    wrong = run_cli("simulate", "--task", "remnant", "--center", "a", "--n", "1", "--out", str(tmp_path / "b"), expect_exit=None, catch_exceptions=True)
+    wrong = run_cli(
+        "simulate", "--task", "remnant", "--center", "a", "--n", "1", "--out", str(tmp_path / "b"), expect_exit=None, catch_exceptions=True
+    )
     assert wrong.exit_code != 0 and "--center remnant" in wrong.output

@@ -63,7 +63,9 @@ def test_standardisation_uses_the_given_mean_and_std() -> None:
 def test_array_and_dictionary_forms_agree(studies) -> None:
     img = image_of(studies["present"])
     array = Compose([T.EqualizeHistogram(clahe=True), T.GrabCutThyroidBed(), T.CropThyroidBed(), T.StandardizeChannels()])(img)
-    dictionary = Compose([T.EqualizeHistogramd("image", clahe=True), T.GrabCutThyroidBedd("image"), T.CropThyroidBedd("image"), T.StandardizeChannelsd("image")])({"image": img})
+    dictionary = Compose(
+        [T.EqualizeHistogramd("image", clahe=True), T.GrabCutThyroidBedd("image"), T.CropThyroidBedd("image"), T.StandardizeChannelsd("image")]
+    )({"image": img})
     assert torch.equal(torch.as_tensor(array), torch.as_tensor(dictionary["image"]))
 
 

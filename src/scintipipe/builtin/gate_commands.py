@@ -66,20 +66,78 @@ def gate() -> None:
 
 @gate.command(epilog=GATE_EXAMPLES)
 @click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle name or folder; its configs/gate.json and models/ood.pt are written.")
-@click.option("--train", "train_dirs", multiple=True, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Training data folder (repeat); the OOD score is fitted on it.")
-@click.option("--held-out", "held_out_dirs", multiple=True, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Held-out in-distribution folder (repeat): split into a calibration half (threshold, temperature) and a test half (reported).")
-@click.option("--external", "external_dirs", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Other-centre folder (repeat): acceptance reported only.")
-@click.option("--method", type=click.Choice(["mahalanobis_blocks", "mahalanobis_layers", "mahalanobis", "energy", "knn", "msp"]), default="mahalanobis_blocks", show_default=True, help="OOD score (see benchmarks/gate_ood.py for the comparison).")
-@click.option("--quantile", type=click.FloatRange(0.5, 1.0), default=DEFAULT_QUANTILE, show_default=True, help="Threshold quantile of the calibration half's scores.")
+@click.option(
+    "--train",
+    "train_dirs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Training data folder (repeat); the OOD score is fitted on it.",
+)
+@click.option(
+    "--held-out",
+    "held_out_dirs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Held-out in-distribution folder (repeat): split into a calibration half (threshold, temperature) and a test half (reported).",
+)
+@click.option(
+    "--external",
+    "external_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Other-centre folder (repeat): acceptance reported only.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["mahalanobis_blocks", "mahalanobis_layers", "mahalanobis", "energy", "knn", "msp"]),
+    default="mahalanobis_blocks",
+    show_default=True,
+    help="OOD score (see benchmarks/gate_ood.py for the comparison).",
+)
+@click.option(
+    "--quantile",
+    type=click.FloatRange(0.5, 1.0),
+    default=DEFAULT_QUANTILE,
+    show_default=True,
+    help="Threshold quantile of the calibration half's scores.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the calibration/test split.")
-@click.option("--data-command", "data_commands", multiple=True, help="A command that made one of the data folders (repeat); recorded in configs/gate.json and shown in the model card's reproduce block.")
+@click.option(
+    "--data-command",
+    "data_commands",
+    multiple=True,
+    help="A command that made one of the data folders (repeat); recorded in configs/gate.json and shown in the model card's reproduce block.",
+)
 @click.option("--dry-run", is_flag=True, help="Report only; write nothing.")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Cache features here (keyed by the weights and each labels.csv).")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache features here (keyed by the weights and each labels.csv).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def fit(ctx: click.Context, bundle_name: str, train_dirs: tuple[Path, ...], held_out_dirs: tuple[Path, ...], external_dirs: tuple[Path, ...], method: str, quantile: float, seed: int, data_commands: tuple[str, ...], dry_run: bool, cache_dir: Path | None, device: str | None, threads: int | None, progress: bool | None) -> None:
+def fit(
+    ctx: click.Context,
+    bundle_name: str,
+    train_dirs: tuple[Path, ...],
+    held_out_dirs: tuple[Path, ...],
+    external_dirs: tuple[Path, ...],
+    method: str,
+    quantile: float,
+    seed: int,
+    data_commands: tuple[str, ...],
+    dry_run: bool,
+    cache_dir: Path | None,
+    device: str | None,
+    threads: int | None,
+    progress: bool | None,
+) -> None:
     """Fit a bundle's learned input gate and softmax temperature on simulated data, and write its model card section."""
     set_threads(threads)
     from scintipipe.bundle import resolve_bundle

@@ -90,11 +90,15 @@ def plugin_names(name: str, task: str | None = None, labels: str | None = None) 
         )
     task = task if task is not None else short.replace("-", "_")
     if not IDENTIFIER_PATTERN.fullmatch(task) or keyword.iskeyword(task):
-        raise click.BadParameter(f"{task!r} is not a task name: use lowercase letters, digits and underscores, starting with a letter", param_hint="--task")
+        raise click.BadParameter(
+            f"{task!r} is not a task name: use lowercase letters, digits and underscores, starting with a letter", param_hint="--task"
+        )
     label_list = tuple(part.strip() for part in labels.split(",")) if labels is not None else DEFAULT_LABELS
     bad = [label for label in label_list if not IDENTIFIER_PATTERN.fullmatch(label)]
     if bad:
-        raise click.BadParameter(f"{', '.join(map(repr, bad))}: a label is lowercase letters, digits and underscores, starting with a letter", param_hint="--labels")
+        raise click.BadParameter(
+            f"{', '.join(map(repr, bad))}: a label is lowercase letters, digits and underscores, starting with a letter", param_hint="--labels"
+        )
     if len(label_list) < 2:
         raise click.BadParameter(f"a task needs two or more labels, got {len(label_list)}", param_hint="--labels")
     duplicates = sorted({label for label in label_list if label_list.count(label) > 1})
@@ -187,8 +191,18 @@ def registered_task_owner(ctx: click.Context, task: str) -> str | None:
 @click.command("new-plugin", epilog=NEW_PLUGIN_EXAMPLES)
 @click.argument("name")
 @click.option("--task", "-t", default=None, help="Task (and bundle) name; default: NAME without 'scintipipe-', hyphens as underscores.")
-@click.option("--labels", "-l", default=None, metavar="A,B,...", help="The task's labels in network output order, comma-separated.  [default: normal,abnormal]")
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Folder to write scintipipe-NAME/ in.")
+@click.option(
+    "--labels", "-l", default=None, metavar="A,B,...", help="The task's labels in network output order, comma-separated.  [default: normal,abnormal]"
+)
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to write scintipipe-NAME/ in.",
+)
 @click.pass_context
 def new_plugin(ctx: click.Context, name: str, task: str | None, labels: str | None, out_dir: Path) -> None:
     """Write a task plugin package (entry point, task, simulator, bundle, tests) ready to install."""
@@ -198,14 +212,18 @@ def new_plugin(ctx: click.Context, name: str, task: str | None, labels: str | No
         raise click.UsageError(f"{folder} already exists; new-plugin never overwrites (choose another NAME or --out)")
     owner = registered_task_owner(ctx, names.task)
     if owner is not None:
-        raise click.BadParameter(f"task {names.task!r} is already registered by plugin {owner!r}; choose another", param_hint="--task" if task else "NAME")
+        raise click.BadParameter(
+            f"task {names.task!r} is already registered by plugin {owner!r}; choose another", param_hint="--task" if task else "NAME"
+        )
     try:
         files = render_templates(folder, names)
         write_random_bundle(folder / "src" / names.package / "bundle", names)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # no half-written plugin left behind
         raise
-    click.echo(f"wrote {folder}/ ({len(files)} files and the bundle src/{names.package}/bundle/): task {names.task!r}, labels {', '.join(names.labels)}")
+    click.echo(
+        f"wrote {folder}/ ({len(files)} files and the bundle src/{names.package}/bundle/): task {names.task!r}, labels {', '.join(names.labels)}"
+    )
     click.echo(f"next: pip install -e {folder} && pytest {folder / 'tests'}")
 
 

@@ -31,11 +31,15 @@ def report_case(case: dict[str, Any], bundle: Any, out_dir: Path, context: Any) 
     source = read_source_dataset(case)
     if source is None:
         note = out_dir / "dicom_skipped.txt"
-        note.write_text(f"No DICOM SR or Secondary Capture: the source {source_path(case)} is not DICOM, so there is no patient or study to file them under.\n")
+        note.write_text(
+            f"No DICOM SR or Secondary Capture: the source {source_path(case)} is not DICOM, so there is no patient or study to file them under.\n"
+        )
         return [note]
     if missing_packages("reports"):  # a core install: the DICOM results are the `reports` extra
         note = out_dir / "dicom_skipped.txt"
-        note.write_text(f"No DICOM SR or Secondary Capture: they need highdicom, which is not installed ({install_hint('reports')}; or run with --no-dicom).\n")
+        note.write_text(
+            f"No DICOM SR or Secondary Capture: they need highdicom, which is not installed ({install_hint('reports')}; or run with --no-dicom).\n"
+        )
         return [note]
     from scintipipe.report.dicom_sr import comprehensive_sr
     from scintipipe.report.secondary_capture import secondary_capture

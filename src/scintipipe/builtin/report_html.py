@@ -22,7 +22,10 @@ LINK_TEXTS = {"report.json": "report.json", "report_sr.dcm": "DICOM SR", "overla
 def case_links(written: list[Path], case_dir: Path) -> list[tuple[str, str]]:
     """``(text, href relative to the case folder)`` for each file written, the known ones first, in :data:`LINK_TEXTS` order."""
     order = list(LINK_TEXTS)
-    hrefs = sorted({Path(os.path.relpath(path, case_dir)).as_posix() for path in written}, key=lambda href: (order.index(href) if href in order else len(order), href))
+    hrefs = sorted(
+        {Path(os.path.relpath(path, case_dir)).as_posix() for path in written},
+        key=lambda href: (order.index(href) if href in order else len(order), href),
+    )
     return [(LINK_TEXTS.get(href, href), href) for href in hrefs]
 
 

@@ -38,17 +38,53 @@ API docs: http://127.0.0.1:8000/docs
 @click.command(epilog=SERVE_EXAMPLES)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for every interface).")
-@click.option("--bundle", "-b", "bundle_names", multiple=True, help="Bundle name or folder to serve (repeat); default: every registered usable bundle.")
-@click.option("--datastore", "datastore_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("scintipipe-datastore"), show_default=True, help="Folder of uploaded images and readers' labels (kept across restarts).")
+@click.option(
+    "--bundle", "-b", "bundle_names", multiple=True, help="Bundle name or folder to serve (repeat); default: every registered usable bundle."
+)
+@click.option(
+    "--datastore",
+    "datastore_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("scintipipe-datastore"),
+    show_default=True,
+    help="Folder of uploaded images and readers' labels (kept across restarts).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @click.option("--max-upload-mb", type=click.FloatRange(0.001), default=64.0, show_default=True, help="Largest upload accepted (413 above it).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info", show_default=True)
-@click.option("--token-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="File of bearer tokens, one per line: 'admin: TOKEN' or 'read: TOKEN' (preferred: not shown by ps).")
-@click.option("--token", envvar="SCINTIPIPE_SERVER_TOKEN", default=None, help="An admin bearer token [env SCINTIPIPE_SERVER_TOKEN]. Required, with --read-token or --token-file, when --host is not loopback.")
-@click.option("--read-token", envvar="SCINTIPIPE_SERVER_READ_TOKEN", default=None, help="A read-only bearer token [env SCINTIPIPE_SERVER_READ_TOKEN]: info, listings, downloads, inference.")
-@click.option("--cors-origin", "cors_origins", multiple=True, help="Let a browser app at this origin call the server (repeat; e.g. an OHIF viewer). Default: none (CORS off).")
-@click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="Serve HTTPS with this certificate (PEM).")
-@click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="The certificate's private key (PEM); needs --ssl-certfile.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="File of bearer tokens, one per line: 'admin: TOKEN' or 'read: TOKEN' (preferred: not shown by ps).",
+)
+@click.option(
+    "--token",
+    envvar="SCINTIPIPE_SERVER_TOKEN",
+    default=None,
+    help="An admin bearer token [env SCINTIPIPE_SERVER_TOKEN]. Required, with --read-token or --token-file, when --host is not loopback.",
+)
+@click.option(
+    "--read-token",
+    envvar="SCINTIPIPE_SERVER_READ_TOKEN",
+    default=None,
+    help="A read-only bearer token [env SCINTIPIPE_SERVER_READ_TOKEN]: info, listings, downloads, inference.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="Let a browser app at this origin call the server (repeat; e.g. an OHIF viewer). Default: none (CORS off).",
+)
+@click.option(
+    "--ssl-certfile", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="Serve HTTPS with this certificate (PEM)."
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The certificate's private key (PEM); needs --ssl-certfile.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -97,14 +133,19 @@ def serve(
     try:
         device = device or default_device()
         bundles = served_bundles(pm, bundle_names, device=device, log=lambda m: click.echo(m, err=True))
-        app = build_app(pm, bundles, datastore_dir, device=device, max_upload_bytes=int(max_upload_mb * 1024 * 1024), tokens=tokens, cors_origins=cors_origins)
+        app = build_app(
+            pm, bundles, datastore_dir, device=device, max_upload_bytes=int(max_upload_mb * 1024 * 1024), tokens=tokens, cors_origins=cors_origins
+        )
     except BundleError as exc:
         raise click.UsageError(str(exc)) from exc
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"serving {', '.join(bundles)} on {scheme}://{host}:{port} (API docs at /docs); datastore {datastore_dir.resolve()}", err=True)
     click.echo(f"access: {describe(tokens)}; CORS: {', '.join(cors_origins) or 'off'}", err=True)
     if tokens and not ssl_certfile and not is_loopback(host):
-        click.echo("warning: tokens travel in clear text over plain HTTP; give --ssl-certfile/--ssl-keyfile or put a TLS proxy in front (docs/server.md)", err=True)
+        click.echo(
+            "warning: tokens travel in clear text over plain HTTP; give --ssl-certfile/--ssl-keyfile or put a TLS proxy in front (docs/server.md)",
+            err=True,
+        )
     run_server(app, host=host, port=port, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
 

@@ -58,15 +58,41 @@ def _labels_and_mix(task: str, factory: Any, ctx: click.Context, center: str) ->
 @click.option("--task", "-t", required=True, help="Task whose simulator to use (see the examples; plugins add more).")
 @click.option("--n", "n", type=click.IntRange(1, 10_000_000), required=True, help="Number of cases.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Data set seed: same seed, same files.")
-@click.option("--center", "-c", default="a", show_default=True, help="Acquisition profile: a, b, siemens, randomised (a new camera, count level, matrix, collimator and framing per case; what the shipped bundles train on), or one a plugin registers (remnant for 131I).")
+@click.option(
+    "--center",
+    "-c",
+    default="a",
+    show_default=True,
+    help="Acquisition profile: a, b, siemens, randomised (a new camera, count level, matrix, collimator and framing per case; what the shipped bundles train on), or one a plugin registers (remnant for 131I).",
+)
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--class-mix", default=None, help="'balanced', 'label=weight,...' or weights in label order; default: the task's mix for this centre.")
 @click.option("--syringes/--no-syringes", default=False, help="Also write full and empty syringe images (uptake truth).")
-@click.option("--display-exports", "display_exports", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="FRACTION", help="Share of cases written as PNG/JPEG display exports instead of DICOM (the other cases are unchanged).")
+@click.option(
+    "--display-exports",
+    "display_exports",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    metavar="FRACTION",
+    help="Share of cases written as PNG/JPEG display exports instead of DICOM (the other cases are unchanged).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a data set already in OUT (only the files the simulator writes).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_context
-def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out: Path, class_mix: str | None, syringes: bool, display_exports: float, overwrite: bool, progress: bool | None) -> None:
+def simulate(
+    ctx: click.Context,
+    task: str,
+    n: int,
+    seed: int,
+    center: str,
+    out: Path,
+    class_mix: str | None,
+    syringes: bool,
+    display_exports: float,
+    overwrite: bool,
+    progress: bool | None,
+) -> None:
     """Simulate labelled planar scintigrams for a task, as DICOM with ground truth."""
     import sys
 
@@ -96,7 +122,9 @@ def simulate(ctx: click.Context, task: str, n: int, seed: int, center: str, out:
         return tqdm(indices, total=n, desc=f"simulate {task} ({center})", unit="case", disable=not show)
 
     try:
-        summary = write_dataset(task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar, overwrite=overwrite, display_exports=display_exports)
+        summary = write_dataset(
+            task, factory, labels, profile, out, n, seed, mix, syringes=syringes, progress=bar, overwrite=overwrite, display_exports=display_exports
+        )
     except FileExistsError as exc:
         raise click.UsageError(f"{exc} (--overwrite)") from exc
     except ValueError as exc:

@@ -139,22 +139,63 @@ def train_across_processes(ctx: click.Context, nproc: int, threads: int | None, 
 
 
 @click.command(epilog=TRAIN_EXAMPLES)
-@click.option("--bundle", "-b", "bundle_name", required=True, help="Bundle (name or folder) or shipped recipe whose recipe to train with; a bundle's configs/gate.json radionuclides are kept.")
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder the CSV's file names are relative to (default: the CSV's folder).")
-@click.option("--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label.")
+@click.option(
+    "--bundle",
+    "-b",
+    "bundle_name",
+    required=True,
+    help="Bundle (name or folder) or shipped recipe whose recipe to train with; a bundle's configs/gate.json radionuclides are kept.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder the CSV's file names are relative to (default: the CSV's folder).",
+)
+@click.option(
+    "--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label."
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new bundle folder.")
 @click.option("--recipe", "recipe_name", default=None, help="Recipe file or shipped recipe name (e.g. uptake4_paper).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epochs.")
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
-@click.option("--init-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Local weights file for transfer learning (nothing is downloaded).")
+@click.option(
+    "--init-weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Local weights file for transfer learning (nothing is downloaded).",
+)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
-@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True, help="Training processes (DistributedDataParallel: gloo on CPU, one per GPU with --device cuda); like torchrun --nproc_per_node N -m scintipipe train ... (docs/scale_out.md).")
+@click.option(
+    "--nproc",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Training processes (DistributedDataParallel: gloo on CPU, one per GPU with --device cuda); like torchrun --nproc_per_node N -m scintipipe train ... (docs/scale_out.md).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @click.option("--data-description", default="", help="What the data is, for the model card (e.g. 'simulated centre-a scans').")
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
-def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_csv: Path, out_dir: Path, recipe_name: str | None, epochs: int | None, seed: int | None, init_weights: Path | None, resume: bool, nproc: int, device: str | None, data_description: str, threads: int | None, progress: bool | None) -> None:
+def train(
+    ctx: click.Context,
+    bundle_name: str,
+    data_dir: Path | None,
+    labels_csv: Path,
+    out_dir: Path,
+    recipe_name: str | None,
+    epochs: int | None,
+    seed: int | None,
+    init_weights: Path | None,
+    resume: bool,
+    nproc: int,
+    device: str | None,
+    data_description: str,
+    threads: int | None,
+    progress: bool | None,
+) -> None:
     """Train a bundle on labelled scans (a folder and a file,label CSV).
 
     When --bundle names a bundle, the new bundle keeps its configs/gate.json radionuclides;
@@ -183,17 +224,47 @@ def train(ctx: click.Context, bundle_name: str, data_dir: Path | None, labels_cs
         raise click.UsageError(f"--bundle {bundle_name}: {exc}") from exc
     try:
         if nproc > 1 or launched_by_torchrun():
-            result = train_across_processes(ctx, nproc, threads, recipe=recipe, data_dir=data_dir, labels_csv=labels_csv, out_dir=out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, gate_settings=kept or None)
+            result = train_across_processes(
+                ctx,
+                nproc,
+                threads,
+                recipe=recipe,
+                data_dir=data_dir,
+                labels_csv=labels_csv,
+                out_dir=out_dir,
+                device=device or default_device(),
+                init_weights=init_weights,
+                resume=resume,
+                data_description=data_description,
+                progress=progress,
+                gate_settings=kept or None,
+            )
             if result is None:  # a rank other than 0 under torchrun: rank 0 reports
                 return
         else:
-            result = train_bundle(plugin_manager(ctx), recipe, data_dir, labels_csv, out_dir, device=device or default_device(), init_weights=init_weights, resume=resume, data_description=data_description, progress=progress, log=lambda m: click.echo(m, err=True), gate_settings=kept or None)
+            result = train_bundle(
+                plugin_manager(ctx),
+                recipe,
+                data_dir,
+                labels_csv,
+                out_dir,
+                device=device or default_device(),
+                init_weights=init_weights,
+                resume=resume,
+                data_description=data_description,
+                progress=progress,
+                log=lambda m: click.echo(m, err=True),
+                gate_settings=kept or None,
+            )
     except LabelsError as exc:
         raise click.UsageError(str(exc)) from exc
     overall = result.validation.get("overall", {})
     acc = overall.get("accuracy", {})
     value = acc.get("value") if isinstance(acc, dict) else acc
-    click.echo(f"bundle written to {result.bundle_dir} (best epoch {result.best_epoch + 1}, validation accuracy {value}); use: scintipipe run --bundle {result.bundle_dir} SCANS", err=True)
+    click.echo(
+        f"bundle written to {result.bundle_dir} (best epoch {result.best_epoch + 1}, validation accuracy {value}); use: scintipipe run --bundle {result.bundle_dir} SCANS",
+        err=True,
+    )
     click.echo(gate_fit_hint(out_dir, bundle_name, base_gate, kept, labels_csv), err=True)
 
 
@@ -219,10 +290,22 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.command(epilog=EVALUATE_EXAMPLES)
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--bundle", "-b", "bundle_names", multiple=True, required=True, help="Bundle name or folder (repeat to compare).")
-@click.option("--labels", "labels_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV with columns file,label (file relative to DATA_DIR).")
+@click.option(
+    "--labels",
+    "labels_csv",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with columns file,label (file relative to DATA_DIR).",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--recipe", "recipe_names", multiple=True, help="With --cv/--splits: recipes to compare instead of the bundles' own.")
-@click.option("--readers", "readers_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="CSV file,reader,label of physicians' calls to compare with each model.")
+@click.option(
+    "--readers",
+    "readers_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV file,reader,label of physicians' calls to compare with each model.",
+)
 @click.option("--cv", "folds", type=click.IntRange(2), default=None, help="Stratified k-fold cross-validation, retraining per fold.")
 @click.option("--splits", type=click.IntRange(1), default=None, help="Repeated stratified random train/test splits, retraining per split.")
 @click.option("--test-size", type=click.FloatRange(0.05, 0.95), default=0.25, show_default=True)
@@ -233,7 +316,24 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.option("--progress/--no-progress", default=None)
 @executor_options()
 @click.pass_context
-def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], labels_csv: Path, out_dir: Path, recipe_names: tuple[str, ...], readers_csv: Path | None, folds: int | None, splits: int | None, test_size: float, epochs: int | None, seed: int, device: str | None, threads: int | None, progress: bool | None, **executor_values: Any) -> None:
+def evaluate(
+    ctx: click.Context,
+    data_dir: Path,
+    bundle_names: tuple[str, ...],
+    labels_csv: Path,
+    out_dir: Path,
+    recipe_names: tuple[str, ...],
+    readers_csv: Path | None,
+    folds: int | None,
+    splits: int | None,
+    test_size: float,
+    epochs: int | None,
+    seed: int,
+    device: str | None,
+    threads: int | None,
+    progress: bool | None,
+    **executor_values: Any,
+) -> None:
     """Evaluate bundles on labelled scans in DATA_DIR, or run a resampling experiment.
 
     With --cv/--splits each recipe x split is one job: --executor runs them in this process
@@ -272,8 +372,21 @@ def evaluate(ctx: click.Context, data_dir: Path, bundle_names: tuple[str, ...], 
                 if epochs:
                     recipe["epochs"] = epochs
             resampling_experiment(
-                pm, recipes, labels_csv, data_dir, out_dir, design="kfold" if folds else "splits", n_splits=n_splits, test_size=test_size, seed=seed, device=device, progress=progress, log=log,
-                executor=executor, plugins_dir=ctx.find_root().params.get("plugins_dir"), threads=threads,
+                pm,
+                recipes,
+                labels_csv,
+                data_dir,
+                out_dir,
+                design="kfold" if folds else "splits",
+                n_splits=n_splits,
+                test_size=test_size,
+                seed=seed,
+                device=device,
+                progress=progress,
+                log=log,
+                executor=executor,
+                plugins_dir=ctx.find_root().params.get("plugins_dir"),
+                threads=threads,
             )
             click.echo((out_dir / "summary.md").read_text())
         else:

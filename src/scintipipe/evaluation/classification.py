@@ -153,9 +153,7 @@ def _bootstrap_replicates(
     matrices = np.bincount(cells.ravel(), minlength=n_resamples * n_classes**2).reshape(n_resamples, n_classes, n_classes)
     values = _class_metric_values(one_vs_rest_counts(matrices))
     resampled_truth = truth[indices]
-    values["auc"] = np.stack(
-        [_auc_of_ranks(probs[indices, c], resampled_truth == c) for c in range(n_classes)], axis=-1
-    )
+    values["auc"] = np.stack([_auc_of_ranks(probs[indices, c], resampled_truth == c) for c in range(n_classes)], axis=-1)
     return values
 
 

@@ -75,9 +75,7 @@ def delong_auc_ci(y_true: npt.ArrayLike, scores: npt.ArrayLike, confidence: floa
     return {"value": auc, "lower": max(0.0, auc - half_width), "upper": min(1.0, auc + half_width), "se": se, "method": "delong"}
 
 
-def delong_test(
-    y_true: npt.ArrayLike, scores_a: npt.ArrayLike, scores_b: npt.ArrayLike, confidence: float = 0.95
-) -> dict:
+def delong_test(y_true: npt.ArrayLike, scores_a: npt.ArrayLike, scores_b: npt.ArrayLike, confidence: float = 0.95) -> dict:
     """DeLong's test of two correlated AUCs (two models scored on the same cases).
 
     Args:

@@ -105,7 +105,6 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[
     return float(lower), float(upper)
 
 
-
 def f1_interval(tp: int, fp: int, fn: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Interval for F1 that stays honest with few cases.
 

@@ -123,6 +123,6 @@ def plot_roc_comparison(
             for model, probs in model_probs.items():
                 _curve(ax, positive, probability_matrix(probs, len(labels))[:, c], model)
         _roc_axes(ax, _pretty(label))
-    for ax in axes.ravel()[len(chosen):]:
+    for ax in axes.ravel()[len(chosen) :]:
         ax.set_visible(False)
     return _save(figure, path, dpi)

@@ -117,9 +117,7 @@ def compare_readers(
         if not files:
             raise ValueError(f"reader {reader!r} called none of the files that have truth and a model call")
         summary = diagnostic_summary([truth[f] for f in files], [calls[f] for f in files], labels, average, confidence)
-        summary["mcnemar_vs_model"] = mcnemar_test(
-            [model_calls[f] == truth[f] for f in files], [calls[f] == truth[f] for f in files]
-        )
+        summary["mcnemar_vs_model"] = mcnemar_test([model_calls[f] == truth[f] for f in files], [calls[f] == truth[f] for f in files])
         result["readers"][reader] = summary
     for reader_a, reader_b in combinations(reader_calls, 2):
         shared = [f for f in reader_calls[reader_a] if f in reader_calls[reader_b]]

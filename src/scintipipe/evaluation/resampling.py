@@ -61,9 +61,7 @@ def summarize_splits(per_split: Sequence[Mapping[str, float | None]]) -> dict[st
     return summary
 
 
-def compare_split_metrics(
-    per_split_a: Sequence[Mapping[str, float | None]], per_split_b: Sequence[Mapping[str, float | None]]
-) -> dict[str, dict]:
+def compare_split_metrics(per_split_a: Sequence[Mapping[str, float | None]], per_split_b: Sequence[Mapping[str, float | None]]) -> dict[str, dict]:
     """Mann-Whitney U test of every metric the two models share, across their splits.
 
     Returns:

@@ -55,7 +55,9 @@ def run_partition(part: Partition) -> dict[str, Any]:
 
     pm = worker.plugin_manager(part.plugins_dir)
     bundle = worker.bundle(part.bundle)
-    summary = Pipeline(pm, bundle, dataclasses.replace(part.options, progress=False), log=lambda message: None).run([Path(f) for f in part.files], Path(part.out_dir))
+    summary = Pipeline(pm, bundle, dataclasses.replace(part.options, progress=False), log=lambda message: None).run(
+        [Path(f) for f in part.files], Path(part.out_dir)
+    )
     return {"index": part.index, **dataclasses.asdict(summary)}
 
 
@@ -128,20 +130,31 @@ def run_partitioned(
     with open_executor(settings) as executor:
         size = partition_size or max(1, min(256, math.ceil(len(files) / (4 * executor.n_workers))))
         parts = [
-            Partition(i, [str(f) for f in chunk], str(Path(bundle.root).resolve()), options, str((out_dir / PARTITIONS / f"part-{i:05d}").resolve()), str(plugins_dir) if plugins_dir else None)
+            Partition(
+                i,
+                [str(f) for f in chunk],
+                str(Path(bundle.root).resolve()),
+                options,
+                str((out_dir / PARTITIONS / f"part-{i:05d}").resolve()),
+                str(plugins_dir) if plugins_dir else None,
+            )
             for i, chunk in enumerate(partition(units, size))
         ]
         log(f"{len(files)} files in {len(parts)} partitions of about {size}; executor {executor.describe()}")
         results: list[dict[str, Any] | None] = [None] * len(parts)
         done = 0
-        for index, outcome in executor.as_completed(run_partition, parts, [f"partition {p.index}" for p in parts], settings.retries, lambda running: None):
+        for index, outcome in executor.as_completed(
+            run_partition, parts, [f"partition {p.index}" for p in parts], settings.retries, lambda running: None
+        ):
             done += 1
             if isinstance(outcome, BaseException):
                 summary.failures += [(f, f"partition {index} failed: {outcome}") for f in parts[index].files]
                 log(f"[{done}/{len(parts)} partitions done, {executor.running()} running] partition {index} failed: {outcome}")
                 continue
             results[index] = outcome
-            log(f"[{done}/{len(parts)} partitions done, {executor.running()} running] partition {index}: {outcome['classified']} views classified, {len(outcome['failures'])} failed")
+            log(
+                f"[{done}/{len(parts)} partitions done, {executor.running()} running] partition {index}: {outcome['classified']} views classified, {len(outcome['failures'])} failed"
+            )
     labels = bundle.labels
     with (out_dir / "predictions.csv").open("w", newline="") as pred_handle, (out_dir / "errors.csv").open("w", newline="") as err_handle:
         predictions = csv.writer(pred_handle)

@@ -49,7 +49,7 @@ class SlurmSettings:
         try:
             values = json.loads(text)
         except ValueError:
-            import yaml  # a dask dependency, present with the scale extra
+            import yaml  # type: ignore[import-untyped]  # a dask dependency (scale extra); no stubs installed
 
             values = yaml.safe_load(text)
         if not isinstance(values, dict):
@@ -113,7 +113,9 @@ class InProcess:
     def running(self) -> int:
         return self._running
 
-    def as_completed(self, fn: Callable[[Any], Any], specs: Sequence[Any], names: Sequence[str], retries: int, tick: Callable[[int], None]) -> Iterator[tuple[int, Any]]:
+    def as_completed(
+        self, fn: Callable[[Any], Any], specs: Sequence[Any], names: Sequence[str], retries: int, tick: Callable[[int], None]
+    ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, result or exception)``; a failing job is run again up to ``retries`` times."""
         for index, spec in enumerate(specs):
             self._running = 1
@@ -165,7 +167,9 @@ class DaskExecutor:
         except Exception:  # noqa: BLE001  (a progress figure; never fail the grid over it)
             return 0
 
-    def as_completed(self, fn: Callable[[Any], Any], specs: Sequence[Any], names: Sequence[str], retries: int, tick: Callable[[int], None], interval: float = 2.0) -> Iterator[tuple[int, Any]]:
+    def as_completed(
+        self, fn: Callable[[Any], Any], specs: Sequence[Any], names: Sequence[str], retries: int, tick: Callable[[int], None], interval: float = 2.0
+    ) -> Iterator[tuple[int, Any]]:
         """Submit every spec (``retries=``), then yield ``(index, result or exception)`` as each finishes."""
         from distributed import wait
 

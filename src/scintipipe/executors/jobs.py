@@ -134,7 +134,9 @@ def run_jobs(
         else:
             todo.append(index)
     log(f"{len(jobs)} jobs: {len(todo)} to run, {len(report.cached)} cached; executor {executor.describe()}")
-    bar = tqdm(total=len(jobs), initial=len(report.cached), desc="jobs", unit="job", disable=None if progress is None else not progress, file=sys.stderr)
+    bar = tqdm(
+        total=len(jobs), initial=len(report.cached), desc="jobs", unit="job", disable=None if progress is None else not progress, file=sys.stderr
+    )
     failures: list[tuple[str, str]] = []
     done = len(report.cached)
 

@@ -274,7 +274,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def case_measures(saliency: np.ndarray, target_mask: np.ndarray, thyroid_mask: np.ndarray, tolerance_px: int = 2, border_px: int = 2) -> dict[str, Any]:
+def case_measures(
+    saliency: np.ndarray, target_mask: np.ndarray, thyroid_mask: np.ndarray, tolerance_px: int = 2, border_px: int = 2
+) -> dict[str, Any]:
     """The map-only measures of one case.
 
     Args:
@@ -325,7 +327,9 @@ def summarise(rows: Iterable[Mapping[str, Any]], focal_classes: Iterable[str]) -
     }
 
 
-def recommend(summaries: Mapping[str, Mapping[str, Any]], target: float = 0.9, max_ms: float = 250.0, max_border: float = 0.1, auc_margin: float = 0.05) -> dict[str, Any]:
+def recommend(
+    summaries: Mapping[str, Mapping[str, Any]], target: float = 0.9, max_ms: float = 250.0, max_border: float = 0.1, auc_margin: float = 0.05
+) -> dict[str, Any]:
     """Pick the default explanation from measured summaries.
 
     Keys of ``summaries`` are ``"method"`` or ``"method@layer"``; ``"random"`` (a random

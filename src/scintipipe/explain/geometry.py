@@ -20,7 +20,9 @@ import numpy as np
 DEFAULT_FOV_MM = 280.0
 
 
-def input_to_scan_affine(input_meta: dict[str, Any], input_shape: tuple[int, int], scan_meta: dict[str, Any], scan_shape: tuple[int, int]) -> np.ndarray | None:
+def input_to_scan_affine(
+    input_meta: dict[str, Any], input_shape: tuple[int, int], scan_meta: dict[str, Any], scan_shape: tuple[int, int]
+) -> np.ndarray | None:
     """The 2x3 affine from input pixel ``(x=col, y=row)`` to scan pixel, or ``None`` when
     the input carries no crop (then the map covers the whole scan)."""
     centre = input_meta.get("crop_centre")

@@ -57,7 +57,9 @@ def per_class(inputs: torch.Tensor, class_indices: list[int], one_class: Callabl
     return maps
 
 
-def class_activation_maps(network: torch.nn.Module, layer: str, inputs: torch.Tensor, class_indices: list[int], method: str = "gradcam") -> np.ndarray:
+def class_activation_maps(
+    network: torch.nn.Module, layer: str, inputs: torch.Tensor, class_indices: list[int], method: str = "gradcam"
+) -> np.ndarray:
     """Grad-CAM or Grad-CAM++ maps ``(batch, H, W)`` in [0, 1].
 
     Args:

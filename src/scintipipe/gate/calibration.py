@@ -88,7 +88,9 @@ def expected_calibration_error(probs: np.ndarray | torch.Tensor, targets: np.nda
     return float(total / len(probs))
 
 
-def ece_bootstrap_sd(probs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, n_bins: int = N_BINS, n_boot: int = 1000, seed: int = 0) -> float:
+def ece_bootstrap_sd(
+    probs: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, n_bins: int = N_BINS, n_boot: int = 1000, seed: int = 0
+) -> float:
     """Bootstrap standard deviation of :func:`expected_calibration_error` (resampling views).
 
     A standard deviation, not a percentile interval: binned ECE is biased upward on small
@@ -103,7 +105,9 @@ def ece_bootstrap_sd(probs: np.ndarray | torch.Tensor, targets: np.ndarray | tor
     return float(np.std(values, ddof=1))
 
 
-def nll_change_interval(logits: torch.Tensor, targets: torch.Tensor, temperature: float, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def nll_change_interval(
+    logits: torch.Tensor, targets: torch.Tensor, temperature: float, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """NLL at ``temperature`` minus NLL at 1, with a paired percentile bootstrap interval (resampling views).
 
     Returns:
@@ -111,7 +115,9 @@ def nll_change_interval(logits: torch.Tensor, targets: torch.Tensor, temperature
     """
     logits = torch.as_tensor(logits, dtype=torch.float64)
     targets = torch.as_tensor(targets, dtype=torch.long)
-    per_view = torch.nn.functional.cross_entropy(logits / temperature, targets, reduction="none") - torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    per_view = torch.nn.functional.cross_entropy(logits / temperature, targets, reduction="none") - torch.nn.functional.cross_entropy(
+        logits, targets, reduction="none"
+    )
     diff = per_view.numpy()
     rng = np.random.default_rng(seed)
     means = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n_boot)]

@@ -303,7 +303,9 @@ def block_sum(pixels: np.ndarray, side: int = ANALYSIS_SIDE) -> tuple[np.ndarray
     if factor > 1:
         rows, cols = array.shape[0] // factor, array.shape[1] // factor
         # area averaging over whole blocks is the block mean; times the block area, the sum
-        array = cv2.resize(np.ascontiguousarray(array[: rows * factor, : cols * factor]), (cols, rows), interpolation=cv2.INTER_AREA) * np.float32(factor * factor)
+        array = cv2.resize(np.ascontiguousarray(array[: rows * factor, : cols * factor]), (cols, rows), interpolation=cv2.INTER_AREA) * np.float32(
+            factor * factor
+        )
     return np.ascontiguousarray(array), factor
 
 

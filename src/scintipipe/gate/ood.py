@@ -126,7 +126,11 @@ def network_features(network: nn.Module, inputs: torch.Tensor, layers: Sequence[
     captured: dict[str, torch.Tensor] = {}
     handles = [linear.register_forward_hook(lambda module, args, output: captured.__setitem__("features", args[0].detach().flatten(1)))]
     for name in layers:
-        handles.append(modules[name].register_forward_hook(lambda module, args, output, key=f"layer:{name}": captured.__setitem__(key, output.detach().float().mean((2, 3)))))
+        handles.append(
+            modules[name].register_forward_hook(
+                lambda module, args, output, key=f"layer:{name}": captured.__setitem__(key, output.detach().float().mean((2, 3)))
+            )
+        )
     parts: dict[str, list[torch.Tensor]] = {}
     try:
         with torch.inference_mode():
@@ -306,13 +310,20 @@ class LayerMahalanobisScorer(OODScorer):
         """``(N, L + 1)`` relative distances per block and for the penultimate layer."""
         if not self.means:
             raise RuntimeError("LayerMahalanobisScorer is not fitted")
-        return torch.stack([_min_distance(feats[key], m, p) / s for key, m, p, s in zip(self._keys(), self.means, self.precisions, self.scales, strict=True)], 1).numpy()
+        return torch.stack(
+            [_min_distance(feats[key], m, p) / s for key, m, p, s in zip(self._keys(), self.means, self.precisions, self.scales, strict=True)], 1
+        ).numpy()
 
     def score(self, feats: dict[str, torch.Tensor]) -> np.ndarray:
         return self.per_layer(feats).mean(axis=1)
 
     def state(self) -> dict[str, Any]:
-        return {"layers": list(self.layers), "means": [m.double() for m in self.means], "precisions": [p.double() for p in self.precisions], "scales": list(self.scales)}
+        return {
+            "layers": list(self.layers),
+            "means": [m.double() for m in self.means],
+            "precisions": [p.double() for p in self.precisions],
+            "scales": list(self.scales),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LayerMahalanobisScorer:
@@ -448,7 +459,9 @@ class KNNScorer(OODScorer):
 
 
 #: every scorer by its ``method`` name
-METHODS: dict[str, type[OODScorer]] = {cls.method: cls for cls in (MahalanobisScorer, LayerMahalanobisScorer, BlockMahalanobisScorer, EnergyScorer, MaxSoftmaxScorer, KNNScorer)}
+METHODS: dict[str, type[OODScorer]] = {
+    cls.method: cls for cls in (MahalanobisScorer, LayerMahalanobisScorer, BlockMahalanobisScorer, EnergyScorer, MaxSoftmaxScorer, KNNScorer)
+}
 
 
 def make_scorer(method: str, **options: Any) -> OODScorer:
@@ -485,7 +498,9 @@ def load_scorer(path: str | Path, method: str) -> OODScorer:
     if state["method"] != method:
         raise BundleError(f"{path} holds {state['method']!r} statistics but configs/gate.json names the method {method!r}")
     if int(state.get("format", 0)) != FORMAT:
-        raise BundleError(f"{path} has OOD statistics format {state.get('format')}; this scintipipe reads format {FORMAT}: refit with scintipipe gate fit")
+        raise BundleError(
+            f"{path} has OOD statistics format {state.get('format')}; this scintipipe reads format {FORMAT}: refit with scintipipe gate fit"
+        )
     if method not in METHODS:
         raise BundleError(f"{path}: unknown OOD method {method!r}; known: {', '.join(METHODS)}")
     try:

@@ -209,7 +209,15 @@ class InceptionV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(batch, num_classes)``; with ``aux_logits`` in training also the auxiliary logits."""
-        for stem in (self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3, self.maxpool1, self.Conv2d_3b_1x1, self.Conv2d_4a_3x3, self.maxpool2):
+        for stem in (
+            self.Conv2d_1a_3x3,
+            self.Conv2d_2a_3x3,
+            self.Conv2d_2b_3x3,
+            self.maxpool1,
+            self.Conv2d_3b_1x1,
+            self.Conv2d_4a_3x3,
+            self.maxpool2,
+        ):
             x = stem(x)
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e):
             x = block(x)

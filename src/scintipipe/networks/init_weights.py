@@ -111,6 +111,8 @@ def load_init_weights(model: nn.Module, path: str | Path, strict: bool = False) 
     if not loaded:
         raise InitWeightsError(f"initial weights file {str(path)!r} shares no tensor (by name and shape) with {type(model).__name__}")
     if strict and (missing or skipped):
-        raise InitWeightsError(f"initial weights file {str(path)!r} leaves {len(missing) + len(skipped)} tensors of {type(model).__name__} unloaded, e.g. {(missing + list(skipped))[:3]}")
+        raise InitWeightsError(
+            f"initial weights file {str(path)!r} leaves {len(missing) + len(skipped)} tensors of {type(model).__name__} unloaded, e.g. {(missing + list(skipped))[:3]}"
+        )
     model.load_state_dict(new_state, strict=False)
     return {"loaded": loaded, "adapted": adapted, "skipped": skipped, "missing": missing, "unexpected": unexpected}

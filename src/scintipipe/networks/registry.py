@@ -97,7 +97,7 @@ def _project(cls: type[nn.Module], **fixed: Any) -> Builder:
 
 
 NETWORKS: Mapping[str, NetworkSpec] = MappingProxyType(
-        {
+    {
         "scintinet": NetworkSpec(_project(ScintiNet), "features.4", "fc", 16),
         "resnet_tiny": NetworkSpec(_monai_resnet_tiny, "layer4", "fc", 32, "monai"),
         "resnet18": NetworkSpec(_monai_resnet(18), "layer4", "fc", 32, "monai"),

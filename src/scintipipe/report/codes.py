@@ -59,6 +59,7 @@ def probability_concept(label: str) -> CodedConcept:
     """The concept "probability of <label>"."""
     return private(f"P-{label.upper().replace('_', '-')}", f"Probability of {label.replace('_', ' ')}")
 
+
 #: TID 1500's optional root container of qualitative evaluations (CODE and TEXT items)
 QUALITATIVE_EVALUATIONS = CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
 #: free-text comment (the against-advice warning)

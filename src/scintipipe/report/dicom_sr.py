@@ -73,7 +73,9 @@ def region_polygon(mask: np.ndarray) -> np.ndarray | None:
     return np.vstack([outline, outline[:1]])
 
 
-def region_groups(case: dict[str, Any], source: pydicom.Dataset, algorithm: AlgorithmIdentification) -> list[PlanarROIMeasurementsAndQualitativeEvaluations]:
+def region_groups(
+    case: dict[str, Any], source: pydicom.Dataset, algorithm: AlgorithmIdentification
+) -> list[PlanarROIMeasurementsAndQualitativeEvaluations]:
     """One planar ROI measurement group per region of the segmentation."""
     segmentation = case.get("segmentation") or {}
     counts = np.asarray(case["image"][0], dtype=np.float64)
@@ -88,7 +90,9 @@ def region_groups(case: dict[str, Any], source: pydicom.Dataset, algorithm: Algo
             continue
         measurements = [Measurement(name=concepts.TOTAL_COUNTS, value=float(counts[mask].sum()), unit=concepts.COUNTS_UNIT, algorithm_id=algorithm)]
         if spacing is not None:
-            measurements.append(Measurement(name=concepts.AREA, value=float(mask.sum() * spacing[0] * spacing[1]), unit=concepts.AREA_UNIT, algorithm_id=algorithm))
+            measurements.append(
+                Measurement(name=concepts.AREA, value=float(mask.sum() * spacing[0] * spacing[1]), unit=concepts.AREA_UNIT, algorithm_id=algorithm)
+            )
         region = ImageRegion(
             graphic_type=GraphicTypeValues.POLYLINE,
             graphic_data=polygon,
@@ -106,11 +110,18 @@ def region_groups(case: dict[str, Any], source: pydicom.Dataset, algorithm: Algo
     return groups
 
 
-def scan_group(case: dict[str, Any], bundle: Any, source: pydicom.Dataset, algorithm: AlgorithmIdentification) -> MeasurementsAndQualitativeEvaluations:
+def scan_group(
+    case: dict[str, Any], bundle: Any, source: pydicom.Dataset, algorithm: AlgorithmIdentification
+) -> MeasurementsAndQualitativeEvaluations:
     """The finding, the class probabilities and the whole-scan quantities."""
     prediction = case["prediction"]
     measurements = [
-        Measurement(name=concepts.probability_concept(label), value=round(100.0 * float(prediction[f"prob_{label}"]), 4), unit=concepts.PROBABILITY_UNIT, algorithm_id=algorithm)
+        Measurement(
+            name=concepts.probability_concept(label),
+            value=round(100.0 * float(prediction[f"prob_{label}"]), 4),
+            unit=concepts.PROBABILITY_UNIT,
+            algorithm_id=algorithm,
+        )
         for label in bundle.labels
     ]
     quantities = (case.get("segmentation") or {}).get("quantities") or {}
@@ -164,7 +175,9 @@ def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset)
     algorithm = AlgorithmIdentification(name=f"scintipipe {bundle.name}", version=str(bundle.version))
     observer = ObserverContext(
         observer_type=codes.DCM.Device,
-        observer_identifying_attributes=DeviceObserverIdentifyingAttributes(uid=hd.UID(), name="scintipipe", manufacturer_name="scintipipe developers", model_name=f"{bundle.name} {bundle.version}"),
+        observer_identifying_attributes=DeviceObserverIdentifyingAttributes(
+            uid=hd.UID(), name="scintipipe", manufacturer_name="scintipipe developers", model_name=f"{bundle.name} {bundle.version}"
+        ),
     )
     report = MeasurementReport(
         observation_context=ObservationContext(observer_device_context=observer),
@@ -176,7 +189,11 @@ def comprehensive_sr(case: dict[str, Any], bundle: Any, source: pydicom.Dataset)
     if evaluations is not None:
         report[0].ContentSequence.append(evaluations)
     against = gate_of(case)["against_advice"]
-    description = f"scintipipe {bundle.name} {bundle.version}" + (" GATE OVERRIDDEN" if against else "") + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    description = (
+        f"scintipipe {bundle.name} {bundle.version}"
+        + (" GATE OVERRIDDEN" if against else "")
+        + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    )
     sr = ComprehensiveSR(
         evidence=[source],
         content=report,

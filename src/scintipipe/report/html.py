@@ -117,31 +117,35 @@ def render_case(case: dict[str, Any], bundle: Any, out_dir: Path, links: list[tu
     legend = region_legend(segmentation.get("rois"))
     gate = gate_of(case)
     warning = against_advice_text(gate)
-    html = environment().get_template("case.html").render(
-        title=("[against gate advice] " if warning else "") + f"{Path(case['source'].partition('#')[0]).name}: {prediction['label']}",
-        css=(TEMPLATES / "report.css").read_text(),
-        warning=warning,
-        gate_rows=gate_rows(gate),
-        notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
-        finding_label=label_words(prediction["label"]),
-        source=case["source"],
-        scan=scan,
-        spacing=scan["spacing"],
-        window=pictures["window"],
-        images=pictures["images"],
-        legend=legend,
-        method=method,
-        method_name=METHOD_NAMES.get(method, method),
-        probabilities=probabilities(prediction, bundle.labels),
-        prediction=prediction,
-        quantities=quantity_rows(segmentation.get("quantities")),
-        notes=segmentation.get("notes", []),
-        segmentation_method=segmentation.get("method"),
-        model=bundle.summary(),
-        model_card=model_card_text(bundle),
-        links=links,
-        version=__version__,
-        uids=input_uids(case),
+    html = (
+        environment()
+        .get_template("case.html")
+        .render(
+            title=("[against gate advice] " if warning else "") + f"{Path(case['source'].partition('#')[0]).name}: {prediction['label']}",
+            css=(TEMPLATES / "report.css").read_text(),
+            warning=warning,
+            gate_rows=gate_rows(gate),
+            notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
+            finding_label=label_words(prediction["label"]),
+            source=case["source"],
+            scan=scan,
+            spacing=scan["spacing"],
+            window=pictures["window"],
+            images=pictures["images"],
+            legend=legend,
+            method=method,
+            method_name=METHOD_NAMES.get(method, method),
+            probabilities=probabilities(prediction, bundle.labels),
+            prediction=prediction,
+            quantities=quantity_rows(segmentation.get("quantities")),
+            notes=segmentation.get("notes", []),
+            segmentation_method=segmentation.get("method"),
+            model=bundle.summary(),
+            model_card=model_card_text(bundle),
+            links=links,
+            version=__version__,
+            uids=input_uids(case),
+        )
     )
     path = out_dir / "report.html"
     path.write_text(html)
@@ -182,12 +186,18 @@ def render_index(cases: list[dict[str, Any]], bundle: Any, out_dir: Path) -> Pat
             }
         )
     against = sum(1 for row in rows if row["warning"])
-    html = environment().get_template("index.html").render(
-        css=(TEMPLATES / "report.css").read_text(),
-        notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
-        warning=f"{against} of {len(rows)} views were classified against the input gate's advice (--accept-ood); their labels may be meaningless (rows marked below)." if against else None,
-        cases=rows,
-        model=bundle.summary(),
+    html = (
+        environment()
+        .get_template("index.html")
+        .render(
+            css=(TEMPLATES / "report.css").read_text(),
+            notice=None if bundle.clinical_use else NOT_FOR_CLINICAL_USE,
+            warning=f"{against} of {len(rows)} views were classified against the input gate's advice (--accept-ood); their labels may be meaningless (rows marked below)."
+            if against
+            else None,
+            cases=rows,
+            model=bundle.summary(),
+        )
     )
     path = out_dir / "index.html"
     path.write_text(html)

@@ -64,7 +64,9 @@ def overlay_picture(case: dict[str, Any], bundle: Any | None = None) -> np.ndarr
         picture = caption_strip(picture, caption_lines(case, bundle), region_legend(rois), banner)
     gate = gate_of(case)
     if gate["against_advice"]:
-        picture = warning_strip(picture, ["CLASSIFIED AGAINST THE INPUT GATE'S ADVICE (--accept-ood): the label may be meaningless.", gate_reasons(gate)])
+        picture = warning_strip(
+            picture, ["CLASSIFIED AGAINST THE INPUT GATE'S ADVICE (--accept-ood): the label may be meaningless.", gate_reasons(gate)]
+        )
     return picture
 
 
@@ -78,7 +80,9 @@ def secondary_capture(case: dict[str, Any], bundle: Any, source: pydicom.Dataset
     """
     picture = np.ascontiguousarray(overlay_picture(case, bundle))
     against = gate_of(case)["against_advice"]
-    description = f"scintipipe overlay {bundle.name}" + (" GATE OVERRIDDEN" if against else "") + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    description = (
+        f"scintipipe overlay {bundle.name}" + (" GATE OVERRIDDEN" if against else "") + ("" if bundle.clinical_use else " NOT FOR CLINICAL USE")
+    )
     image = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=picture,

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 
 def segmentation_result(
-    scan: dict[str, Any], find_regions: Callable[[np.ndarray, Any], dict[str, np.ndarray]], method: str, notes: list[str] | None = None, context: RunContext | None = None
+    scan: dict[str, Any],
+    find_regions: Callable[[np.ndarray, Any], dict[str, np.ndarray]],
+    method: str,
+    notes: list[str] | None = None,
+    context: RunContext | None = None,
 ) -> dict[str, Any]:
     """Segment ``scan`` with ``find_regions`` and quantify the regions.
 
@@ -53,7 +57,9 @@ def segmentation_result(
     found = scan.get("syringe") or {}
     if not full_path and found.get("full"):
         full_path, empty_path = found["full"], found.get("empty")
-        notes.append(f"uptake: syringe image found in the same study: {Path(full_path).name}" + (f" (empty: {Path(empty_path).name})" if empty_path else ""))
+        notes.append(
+            f"uptake: syringe image found in the same study: {Path(full_path).name}" + (f" (empty: {Path(empty_path).name})" if empty_path else "")
+        )
     if full_path and "thyroid_net_counts" in quantities:
         try:
             extra, uptake_notes = uptake_quantities(meta, quantities["thyroid_net_counts"], Path(full_path), Path(empty_path) if empty_path else None)

@@ -198,8 +198,6 @@ def scan_start_seconds(meta: dict[str, Any]) -> float | None:
     return None
 
 
-
-
 def syringe_view(meta: dict[str, Any]) -> str:
     """The detector view of the syringe frame to use: the thyroid scan's own."""
     view = str(meta.get("view") or "anterior").upper()

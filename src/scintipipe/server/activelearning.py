@@ -107,4 +107,3 @@ class ActiveLearning:
             return float(case["prediction"]["confidence"])
         except Exception:  # noqa: BLE001  (an unreadable image is simply not suggested)
             return 2.0
-

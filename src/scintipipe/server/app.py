@@ -98,11 +98,16 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return declared
 
 
-FILE_ANSWER = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "description": "The stored file, with its own media type"}
+FILE_ANSWER = {
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "The stored file, with its own media type",
+}
 INFER_ANSWER = {
     "content": {
         "application/json": {"schema": {"type": "object"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {"params": {"type": "object"}, "image": {"type": "string", "format": "binary"}}}},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"params": {"type": "object"}, "image": {"type": "string", "format": "binary"}}}
+        },
         "application/gzip": {"schema": {"type": "string", "format": "binary"}},
     },
     "description": "JSON (classification models, output=json), the label image (output=image) or both as multipart/form-data",
@@ -143,7 +148,9 @@ def file_answer(path: Path, download_name: str | None = None) -> StreamingRespon
                 yield chunk
 
     media_type = "application/gzip" if path.name.endswith(".gz") else (mimetypes.guess_type(path.name)[0] or "application/octet-stream")
-    return StreamingResponse(chunks(), media_type=media_type, headers={"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        chunks(), media_type=media_type, headers={"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 def error(status: int, detail: str) -> JSONResponse:
@@ -166,7 +173,14 @@ def gate_refusal_answer(exc: GateRefused, hide: Any = str) -> JSONResponse:
     """
     refusal = exc.refusal
     detail = f"{exc.source}: {refusal.reason}: not classified" if refusal.skip else str(exc)
-    body = {"detail": hide(detail), "layer": refusal.layer, "reason": hide(refusal.reason), "file": hide(exc.source), "skipped": refusal.skip, "overridable": refusal.overridable}
+    body = {
+        "detail": hide(detail),
+        "layer": refusal.layer,
+        "reason": hide(refusal.reason),
+        "file": hide(exc.source),
+        "skipped": refusal.skip,
+        "overridable": refusal.overridable,
+    }
     return JSONResponse(body, status_code=422)
 
 
@@ -206,7 +220,13 @@ def with_bearer_security(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = plain_openapi()
-        schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "description": "scintipipe serve --token-file: 'read' or 'admin' tokens (docs/security.md)"}}
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "scintipipe serve --token-file: 'read' or 'admin' tokens (docs/security.md)",
+            }
+        }
         schema["security"] = [{"bearer": []}]
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
@@ -250,7 +270,12 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes + 64 * 1024)
     app.add_middleware(BearerAuth, tokens=tokens)  # outside the size cap: no token, no body read
     if cors_origins:  # outermost, so preflights need no token and refusals carry CORS headers
-        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     if tokens:
         with_bearer_security(app)
     learning = ActiveLearning(datastore, service)
@@ -319,8 +344,20 @@ def create_app(
 
     # ---- infer ----------------------------------------------------------------------
 
-    @app.post("/infer/{model}", tags=["Infer"], summary="Run a model on a datastore image or an uploaded file", responses={200: INFER_ANSWER, **answers(400, 404, 413, 415)})
-    def infer(model: str, image: str = "", output: InferOutput | None = None, params: str = Form("{}"), file: UploadFile | None = File(None), label: UploadFile | None = File(None)) -> Any:
+    @app.post(
+        "/infer/{model}",
+        tags=["Infer"],
+        summary="Run a model on a datastore image or an uploaded file",
+        responses={200: INFER_ANSWER, **answers(400, 404, 413, 415)},
+    )
+    def infer(
+        model: str,
+        image: str = "",
+        output: InferOutput | None = None,
+        params: str = Form("{}"),
+        file: UploadFile | None = File(None),
+        label: UploadFile | None = File(None),
+    ) -> Any:
         served = service.model(model)
         request_params = parse_params(params)
         if file is not None and file.filename:
@@ -355,7 +392,11 @@ def create_app(
             if label_file is None or output == InferOutput.json:
                 return result.params
             if output == InferOutput.image:
-                return Response(content=label_file.read_bytes(), media_type="application/gzip", headers={"Content-Disposition": f'attachment; filename="{label_file.name}"'})
+                return Response(
+                    content=label_file.read_bytes(),
+                    media_type="application/gzip",
+                    headers={"Content-Disposition": f'attachment; filename="{label_file.name}"'},
+                )
             return multipart_answer(result.params, label_file)
         finally:
             if label_file is not None:
@@ -398,7 +439,9 @@ def create_app(
     def upload_image_legacy(image: str | None = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
         return add_image(image, params, file)
 
-    @app.put("/datastore/image", tags=["Datastore"], summary="Upload an image (checked to be a scan; 415 otherwise)", responses=answers(400, 413, 415))
+    @app.put(
+        "/datastore/image", tags=["Datastore"], summary="Upload an image (checked to be a scan; 415 otherwise)", responses=answers(400, 413, 415)
+    )
     def upload_image(image: str | None = None, params: str = Form("{}"), file: UploadFile = File(...)) -> dict[str, Any]:
         return add_image(image, params, file)
 
@@ -413,7 +456,13 @@ def create_app(
         datastore.image_path(check_id(image))
         return {}
 
-    @app.get("/datastore/image", tags=["Datastore"], summary="Download an image", response_class=StreamingResponse, responses={200: FILE_ANSWER, **answers(400, 404)})
+    @app.get(
+        "/datastore/image",
+        tags=["Datastore"],
+        summary="Download an image",
+        response_class=StreamingResponse,
+        responses={200: FILE_ANSWER, **answers(400, 404)},
+    )
     def download_image(image: str) -> StreamingResponse:
         return file_answer(datastore.image_path(check_id(image)))
 
@@ -425,7 +474,12 @@ def create_app(
     def update_image_info(image: str, info: str = Form("{}")) -> dict[str, Any]:
         return datastore.update_image_info(check_id(image), parse_params(info))
 
-    @app.put("/datastore/label", tags=["Datastore"], summary="Save a reader's label (NIfTI label image, or a class name as .json/.txt or params.label)", responses=answers(400, 404, 413, 415))
+    @app.put(
+        "/datastore/label",
+        tags=["Datastore"],
+        summary="Save a reader's label (NIfTI label image, or a class name as .json/.txt or params.label)",
+        responses=answers(400, 404, 413, 415),
+    )
     def save_label(image: str, tag: str = FINAL_TAG, params: str = Form("{}"), label: UploadFile = File(...)) -> dict[str, Any]:
         save_params = parse_params(params)
         datastore.image_path(check_id(image))
@@ -463,7 +517,13 @@ def create_app(
         datastore.label_path(check_id(image), tag)
         return {}
 
-    @app.get("/datastore/label", tags=["Datastore"], summary="Download a label", response_class=StreamingResponse, responses={200: FILE_ANSWER, **answers(400, 404)})
+    @app.get(
+        "/datastore/label",
+        tags=["Datastore"],
+        summary="Download a label",
+        response_class=StreamingResponse,
+        responses={200: FILE_ANSWER, **answers(400, 404)},
+    )
     def download_label(label: str, tag: str = FINAL_TAG) -> StreamingResponse:
         return file_answer(datastore.label_path(check_id(label), tag))
 
@@ -473,7 +533,12 @@ def create_app(
 
     # ---- active learning ------------------------------------------------------------
 
-    @app.post("/activelearning/{strategy}", tags=["ActiveLearning"], summary="The next unlabelled image (random, least_confidence)", responses=answers(400, 404, 413))
+    @app.post(
+        "/activelearning/{strategy}",
+        tags=["ActiveLearning"],
+        summary="The next unlabelled image (random, least_confidence)",
+        responses=answers(400, 404, 413),
+    )
     def next_sample(strategy: str, params: dict | None = Body(None)) -> dict[str, Any]:
         params = params or {}
         result = learning.next_sample(strategy, params)
@@ -497,11 +562,22 @@ def create_app(
             return error(404, "no training job has run")
         return status
 
-    @app.post("/train/{model}", tags=["Train"], summary="Retrain a bundle on the datastore's labelled images (background job)", responses=answers(400, 404, 409, 413))
+    @app.post(
+        "/train/{model}",
+        tags=["Train"],
+        summary="Retrain a bundle on the datastore's labelled images (background job)",
+        responses=answers(400, 404, 409, 413),
+    )
     def train_model(model: str, params: dict | None = Body(None)) -> dict[str, Any]:
         return training.start(model, params or {})
 
-    @app.delete("/train/", tags=["Train"], summary="Stopping a job is not supported: 409 while one runs, 404 otherwise", response_model=ErrorAnswer, responses=answers(404, 409))
+    @app.delete(
+        "/train/",
+        tags=["Train"],
+        summary="Stopping a job is not supported: 409 while one runs, 404 otherwise",
+        response_model=ErrorAnswer,
+        responses=answers(404, 409),
+    )
     def train_stop() -> JSONResponse:
         if training.running():
             return error(409, "a running training job cannot be stopped; it ends on its own (see GET /train/)")

@@ -213,7 +213,11 @@ class BearerAuth:
         if granted is None:
             return refusal(401, "the token is not accepted", f'{REALM}, error="invalid_token"')
         if needed == ADMIN and granted != ADMIN:
-            return refusal(403, f"{scope.get('method')} {scope.get('path')} needs an admin token; this token is read-only", f'{REALM}, error="insufficient_scope", scope="{ADMIN}"')
+            return refusal(
+                403,
+                f"{scope.get('method')} {scope.get('path')} needs an admin token; this token is read-only",
+                f'{REALM}, error="insufficient_scope", scope="{ADMIN}"',
+            )
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -234,4 +238,3 @@ def describe(tokens: Tokens) -> str:
         return "no token: open to every user and process on this machine (loopback only)"
     counts = {scope: sum(1 for _, s in tokens.digests if s == scope) for scope in tokens.scopes()}
     return "bearer tokens required (" + ", ".join(f"{n} {scope}" for scope, n in counts.items()) + ")"
-

@@ -71,7 +71,9 @@ def check_id(value: str, what: str = "image id") -> str:
         DatastoreError: the id could escape the datastore folder or is empty.
     """
     if not value or not ID_PATTERN.match(value) or ".." in value:
-        raise DatastoreError(f"{what} {value!r} is not allowed: use 1-128 letters, digits, spaces or '._()+-', starting with a letter or digit (no '/' or '..')")
+        raise DatastoreError(
+            f"{what} {value!r} is not allowed: use 1-128 letters, digits, spaces or '._()+-', starting with a letter or digit (no '/' or '..')"
+        )
     return value
 
 
@@ -159,7 +161,11 @@ class Datastore:
         """Tidy what a crash mid-write left: delete temporary files and move files the index
         does not name (a write or delete cut short) to ``.recovered/``."""
         named = {self.root / "images" / f"{image_id}{obj['image']['ext']}" for image_id, obj in self._index["objects"].items()}
-        named |= {self.root / "labels" / tag / f"{image_id}{label['ext']}" for image_id, obj in self._index["objects"].items() for tag, label in obj.get("labels", {}).items()}
+        named |= {
+            self.root / "labels" / tag / f"{image_id}{label['ext']}"
+            for image_id, obj in self._index["objects"].items()
+            for tag, label in obj.get("labels", {}).items()
+        }
         for folder in (self.root, self.root / "images", *(path for path in (self.root / "labels").iterdir() if path.is_dir())):
             for path in folder.iterdir():
                 if not path.is_file():
@@ -170,7 +176,11 @@ class Datastore:
                     kept = self.root / RECOVERED / path.relative_to(self.root)
                     kept.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(path, kept)
-                    LOG.warning("datastore: %s is not in the index (a write cut short?); moved to %s", path.relative_to(self.root), kept.relative_to(self.root))
+                    LOG.warning(
+                        "datastore: %s is not in the index (a write cut short?); moved to %s",
+                        path.relative_to(self.root),
+                        kept.relative_to(self.root),
+                    )
 
     def _save_index(self) -> None:
         atomic_write_bytes(self.index_path, (json.dumps(self._index, indent=1, sort_keys=True) + "\n").encode())
@@ -203,7 +213,11 @@ class Datastore:
         """Image and final-label files (relative to the datastore folder) of every labelled image, with the label info."""
         with self._lock:
             return [
-                {"image": self.relative(self.image_path(image_id)), "label": self.relative(self.label_path(image_id)), "label_info": self._index["objects"][image_id]["labels"][FINAL_TAG].get("info", {})}
+                {
+                    "image": self.relative(self.image_path(image_id)),
+                    "label": self.relative(self.label_path(image_id)),
+                    "label_info": self._index["objects"][image_id]["labels"][FINAL_TAG].get("info", {}),
+                }
                 for image_id in self.labelled_ids()
             ]
 

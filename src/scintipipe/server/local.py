@@ -48,7 +48,14 @@ def running_server(
     and the TLS files are those of ``scintipipe serve``.
     """
     pm = pm or make_plugin_manager(load_entry_points=False)
-    app = build_app(pm, {name: Bundle(path, name=name) for name, path in bundles.items()}, datastore_dir, max_upload_bytes=max_upload_bytes, tokens=tokens, cors_origins=cors_origins)
+    app = build_app(
+        pm,
+        {name: Bundle(path, name=name) for name, path in bundles.items()},
+        datastore_dir,
+        max_upload_bytes=max_upload_bytes,
+        tokens=tokens,
+        cors_origins=cors_origins,
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((LOOPBACK, 0))

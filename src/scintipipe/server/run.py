@@ -72,7 +72,14 @@ def build_app(
     return create_app(service, datastore, max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES, tokens=tokens, cors_origins=tuple(cors_origins))
 
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info", ssl_certfile: Path | None = None, ssl_keyfile: Path | None = None) -> None:
+def serve(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> None:
     """Run ``app`` under uvicorn until interrupted, over TLS when ``ssl_certfile`` is given.
 
     ``ssl_keyfile`` may be left out when the certificate file also holds the key.

@@ -77,7 +77,10 @@ class TrainingJobs:
     def info(self) -> dict[str, Any]:
         """The ``trainers`` of ``/info/``."""
         return {
-            name: {"description": f"Retrain {name} on the datastore's labelled images ({bundle.task} recipe)", "config": {"epochs": None, "seed": None, "recipe": None, "deploy": False}}
+            name: {
+                "description": f"Retrain {name} on the datastore's labelled images ({bundle.task} recipe)",
+                "config": {"epochs": None, "seed": None, "recipe": None, "deploy": False},
+            }
             for name, bundle in self.models.bundles.items()
         }
 
@@ -107,7 +110,9 @@ class TrainingJobs:
             TrainingBusy: a job is already running.
         """
         if model_name not in self.models.bundles:
-            raise NotFound(f"no trainable model {model_name!r}; trainable: {', '.join(self.models.bundles)} (the _roi and _gradcam models are not trained)")
+            raise NotFound(
+                f"no trainable model {model_name!r}; trainable: {', '.join(self.models.bundles)} (the _roi and _gradcam models are not trained)"
+            )
         bundle = self.models.bundles[model_name]
         wanted = params.get("recipe")
         if wanted is not None and (not isinstance(wanted, str) or not wanted.replace("_", "").replace("-", "").isalnum()):
@@ -123,7 +128,9 @@ class TrainingJobs:
                     raise BadRequest("epochs must be at least 1")
         rows = self.labelled_rows(bundle)
         if len(rows) < MIN_LABELLED:
-            raise BadRequest(f"need at least {MIN_LABELLED} images with a class label of {bundle.name!r} ({', '.join(bundle.labels)}); the datastore has {len(rows)}")
+            raise BadRequest(
+                f"need at least {MIN_LABELLED} images with a class label of {bundle.name!r} ({', '.join(bundle.labels)}); the datastore has {len(rows)}"
+            )
         recipe["val_fraction"] = validation_fraction([label for _, label in rows], float(recipe["val_fraction"]))
         with self._lock:
             if self.running():
@@ -142,7 +149,9 @@ class TrainingJobs:
                 "result": None,
             }
             self.jobs.append(job)
-            self._thread = threading.Thread(target=self._run, args=(job, bundle, recipe, rows, bool(params.get("deploy"))), name=f"train-{job_id}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(job, bundle, recipe, rows, bool(params.get("deploy"))), name=f"train-{job_id}", daemon=True
+            )
             self._thread.start()
         return dict(job)
 
@@ -176,9 +185,26 @@ class TrainingJobs:
                 writer.writerow(["file", "label"])
                 writer.writerows([str(path), label] for path, label in rows)
             recipe["trained_on"] = f"{len(rows)} reader-labelled images from the scintipipe serve datastore"
-            result = train_bundle(self.models.pm, recipe, None, labels_csv, out_dir, device=self.models.device, data_description=recipe["trained_on"], progress=False, log=log)
+            result = train_bundle(
+                self.models.pm,
+                recipe,
+                None,
+                labels_csv,
+                out_dir,
+                device=self.models.device,
+                data_description=recipe["trained_on"],
+                progress=False,
+                log=log,
+            )
             accuracy = result.validation.get("overall", {}).get("accuracy")
-            summary = {"bundle_dir": self.datastore.relative(result.bundle_dir), "best_epoch": result.best_epoch + 1, "validation_accuracy": accuracy, "seconds": round(result.seconds, 1), "left_out": len(result.failures), "deployed": False}
+            summary = {
+                "bundle_dir": self.datastore.relative(result.bundle_dir),
+                "best_epoch": result.best_epoch + 1,
+                "validation_accuracy": accuracy,
+                "seconds": round(result.seconds, 1),
+                "left_out": len(result.failures),
+                "deployed": False,
+            }
             if deploy:
                 self.models.set_bundle(bundle.name, Bundle(result.bundle_dir, name=bundle.name))
                 summary["deployed"] = True

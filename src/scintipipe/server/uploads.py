@@ -41,7 +41,9 @@ class BodySizeLimit:
     def message(self, size: int | None = None) -> JSONResponse:
         """The 413 answer."""
         got = f" ({size / 1e6:.1f} MB)" if size else ""
-        return JSONResponse({"detail": f"request body too large{got}: the limit is {self.max_bytes / 1e6:.1f} MB (scintipipe serve --max-upload-mb)"}, status_code=413)
+        return JSONResponse(
+            {"detail": f"request body too large{got}: the limit is {self.max_bytes / 1e6:.1f} MB (scintipipe serve --max-upload-mb)"}, status_code=413
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -116,7 +116,12 @@ def draw_acquisition(rng: np.random.Generator, template: CenterProfile) -> Cente
         fov = rng.uniform(*PINHOLE_FOV_MM)
         focal = rng.uniform(*PINHOLE_FOCAL_MM)
         aperture = rng.uniform(*PINHOLE_APERTURE_MM)
-        camera = replace(camera, pinhole_focal_mm=focal, pinhole_aperture_mm=aperture, sensitivity_cps_per_mbq=TC99M_PINHOLE.sensitivity_cps_per_mbq * (aperture / 4.0) ** 2)
+        camera = replace(
+            camera,
+            pinhole_focal_mm=focal,
+            pinhole_aperture_mm=aperture,
+            sensitivity_cps_per_mbq=TC99M_PINHOLE.sensitivity_cps_per_mbq * (aperture / 4.0) ** 2,
+        )
         thyroid_distance = focal * fov / detector_fov  # magnification f/d maps the detector onto the field
         gap = max(20.0, thyroid_distance - NOMINAL_THYROID_DEPTH_MM)
         zoom = 1.0

@@ -147,7 +147,9 @@ def default_margin_mm(case: SimulatedCase) -> float:
     return max(DEFAULT_MARGIN_MM, 1.6 * fwhm + motion)
 
 
-def _background(expected: np.ndarray, mask: np.ndarray, pixel_mm: float, scatter: tuple[float, float], iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def _background(
+    expected: np.ndarray, mask: np.ndarray, pixel_mm: float, scatter: tuple[float, float], iterations: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """Background with the gland's window-accepted scatter halo taken out, filled over ``mask``.
 
     Model: ``E = B + P + s G(P)`` with the gland's primary counts ``P`` inside ``mask``,
@@ -389,7 +391,10 @@ def default_probes(seed: int = 0) -> dict[str, tuple[str, Any]]:
     return {
         "pixels_logreg": ("pixels", make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000))),
         "stats_logreg": ("stats", make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))),
-        "stats_gboost": ("stats", HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, early_stopping=False, random_state=seed)),
+        "stats_gboost": (
+            "stats",
+            HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, early_stopping=False, random_state=seed),
+        ),
     }
 
 
@@ -606,7 +611,10 @@ def _compare(name: str, rows: Sequence[Mapping[str, Any]], classes: Sequence[str
     present = {label: g for label, g in groups.items() if g.size}
     if len(present) < 2 or np.ptp(np.concatenate(list(present.values()))) == 0:
         return None
-    per_class = {label: {"n": int(g.size), "median": float(np.median(g)), "p5": float(np.percentile(g, 5)), "p95": float(np.percentile(g, 95))} for label, g in present.items()}
+    per_class = {
+        label: {"n": int(g.size), "median": float(np.median(g)), "p5": float(np.percentile(g, 5)), "p95": float(np.percentile(g, 95))}
+        for label, g in present.items()
+    }
     h, p = stats.kruskal(*present.values())
     n, k = sum(g.size for g in present.values()), len(present)
     epsilon2 = max(0.0, (float(h) - k + 1) / max(n - k, 1))
@@ -640,7 +648,9 @@ def removed_dataset(simulator: Any, center: CenterProfile, n_per_class: int, see
     return (matched if match_counts else acquired), targets, spacings, rows
 
 
-def _removed_cases(simulator: Any, center: CenterProfile, n_per_class: int, seed: int, acquired: bool = True, matched: bool = False) -> tuple[list, list, list, list, list]:
+def _removed_cases(
+    simulator: Any, center: CenterProfile, n_per_class: int, seed: int, acquired: bool = True, matched: bool = False
+) -> tuple[list, list, list, list, list]:
     """Both removed variants of every case from one simulation and one background solve."""
     from scintipipe.simulate.writer import case_rng
 

@@ -163,7 +163,9 @@ I131_HE = CameraProfile(
 )
 
 #: 99mTc, low-energy all-purpose parallel hole: about 9.8 mm at 10 cm, 1.8x LEHR's sensitivity.
-TC99M_LEAP = replace(TC99M_LEHR, name="tc99m-leap", collimator_name="LEAP", collimator_fwhm_0_mm=2.0, collimator_fwhm_slope=0.07, sensitivity_cps_per_mbq=160.0)
+TC99M_LEAP = replace(
+    TC99M_LEHR, name="tc99m-leap", collimator_name="LEAP", collimator_fwhm_0_mm=2.0, collimator_fwhm_slope=0.07, sensitivity_cps_per_mbq=160.0
+)
 
 #: 99mTc, 4 mm pinhole at 230 mm focal length: about 6 mm at 10 cm in the object plane.
 TC99M_PINHOLE = replace(

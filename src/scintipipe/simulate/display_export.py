@@ -38,8 +38,23 @@ MAX_SATURATED_PERCENTILE = 90
 OVERLAY_COLOURS = ((255, 0, 0), (0, 255, 0), (255, 255, 0), (0, 255, 255), (255, 0, 255), (255, 128, 0))
 
 TEXT_POOL = (
-    "ANT", "ANTERIOR", "THYROID", "Tc99m 5 min", "Tc-99m 185 MBq", "20 min p.i.", "LEHR", "STATIC",
-    "DOE^JANE", "SMITH J", "PATIENT {n}", "ID {n}", "{date}", "{date} {time}", "Total: {k}k cts", "{k} kcts", "Time: {s} s",
+    "ANT",
+    "ANTERIOR",
+    "THYROID",
+    "Tc99m 5 min",
+    "Tc-99m 185 MBq",
+    "20 min p.i.",
+    "LEHR",
+    "STATIC",
+    "DOE^JANE",
+    "SMITH J",
+    "PATIENT {n}",
+    "ID {n}",
+    "{date}",
+    "{date} {time}",
+    "Total: {k}k cts",
+    "{k} kcts",
+    "Time: {s} s",
 )
 
 #: probabilities of the optional steps (class-independent)
@@ -161,7 +176,24 @@ def sample_export_options(rng: np.random.Generator) -> ExportOptions:
     annotation = _sample_annotation(rng, invert) if rng.random() < P_ANNOTATE else None
     jpeg = bool(rng.random() < P_JPEG)
     quality = int(rng.integers(50, 96))
-    return ExportOptions(head, top, bottom, aspect, shift, long_side, sigma, upper, lower, gamma, resample, colormap, invert, annotation, "jpeg" if jpeg else "png", quality if jpeg else 0)
+    return ExportOptions(
+        head,
+        top,
+        bottom,
+        aspect,
+        shift,
+        long_side,
+        sigma,
+        upper,
+        lower,
+        gamma,
+        resample,
+        colormap,
+        invert,
+        annotation,
+        "jpeg" if jpeg else "png",
+        quality if jpeg else 0,
+    )
 
 
 def _sample_annotation(rng: np.random.Generator, inverted: bool) -> Annotation:
@@ -240,7 +272,10 @@ def render_display_export(counts: np.ndarray, masks: Mapping[str, np.ndarray], p
     quantised = np.round(values * 255).astype(np.uint8)
     size = (out_shape[1], out_shape[0])
     grey = cv2.resize(quantised, size, interpolation=RESAMPLING[options.resample])
-    out_masks = {name: cv2.resize(_crop(np.asarray(mask, np.uint8), box, 0), size, interpolation=cv2.INTER_NEAREST).astype(bool) for name, mask in masks.items()}
+    out_masks = {
+        name: cv2.resize(_crop(np.asarray(mask, np.uint8), box, 0), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        for name, mask in masks.items()
+    }
     if options.colormap is not None:
         clean = lookup_table(options.colormap)[grey]
     else:
@@ -265,7 +300,9 @@ def render_display_export(counts: np.ndarray, masks: Mapping[str, np.ndarray], p
     return DisplayExport(pixels, out_masks, record, grey, clean, data, suffix)
 
 
-def _frame(shape: tuple[int, ...], thyroid: np.ndarray | None, pixel_mm: float, options: ExportOptions) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+def _frame(
+    shape: tuple[int, ...], thyroid: np.ndarray | None, pixel_mm: float, options: ExportOptions
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
     """Crop box (row0, row1, col0, col1) on the detector grid and the picture's (rows, cols)."""
     if thyroid is not None and np.any(thyroid):
         thyroid_rows, thyroid_cols = np.nonzero(thyroid)
@@ -295,7 +332,15 @@ def _crop(array: np.ndarray, box: tuple[int, int, int, int], fill: float) -> np.
     return out
 
 
-def _annotate(clean: np.ndarray, masks: Mapping[str, np.ndarray], spec: Annotation, box: tuple[int, int, int, int], out_shape: tuple[int, int], pixel_mm: float, drawn: list[dict[str, Any]]) -> np.ndarray:
+def _annotate(
+    clean: np.ndarray,
+    masks: Mapping[str, np.ndarray],
+    spec: Annotation,
+    box: tuple[int, int, int, int],
+    out_shape: tuple[int, int],
+    pixel_mm: float,
+    drawn: list[dict[str, Any]],
+) -> np.ndarray:
     """Burn ``spec`` into a copy of ``clean``; append each item drawn to ``drawn``."""
     from PIL import Image, ImageDraw, ImageFont
 

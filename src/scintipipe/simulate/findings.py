@@ -89,10 +89,19 @@ def uptake_for_contrast(shape: ThyroidShape, contrast: float, nuisance: Nuisance
     return contrast / thyroid_to_salivary_contrast(shape, 1.0, nuisance)
 
 
-def make_findings(thyroid_uptake: float, enlargement: float, shape: ThyroidShape, nuisance: Nuisance, nodules: tuple[Nodule, ...] = (), extra: dict[str, Any] | None = None) -> Findings:
+def make_findings(
+    thyroid_uptake: float,
+    enlargement: float,
+    shape: ThyroidShape,
+    nuisance: Nuisance,
+    nodules: tuple[Nodule, ...] = (),
+    extra: dict[str, Any] | None = None,
+) -> Findings:
     """Findings with their contrast computed from the nuisance."""
     shape = replace(shape, nodules=tuple(nodules))
-    return Findings(float(thyroid_uptake), float(enlargement), shape, thyroid_to_salivary_contrast(shape, thyroid_uptake, nuisance), dict(extra or {}))
+    return Findings(
+        float(thyroid_uptake), float(enlargement), shape, thyroid_to_salivary_contrast(shape, thyroid_uptake, nuisance), dict(extra or {})
+    )
 
 
 def draw_findings(

@@ -44,7 +44,9 @@ class HeadNeck:
     stomach: Gland | None = None
 
 
-def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0.15, neck_extension_mm: float | None = None, habitus_scale: float = 1.0) -> HeadNeck:
+def sample_head_neck(
+    rng: np.random.Generator, oesophagus_probability: float = 0.15, neck_extension_mm: float | None = None, habitus_scale: float = 1.0
+) -> HeadNeck:
     """Draw a patient's head-and-neck anatomy.
 
     Args:
@@ -111,8 +113,19 @@ def sample_head_neck(rng: np.random.Generator, oesophagus_probability: float = 0
     nasal = Gland(shift + rng.normal(0, 2), mouth_y + rng.uniform(45.0, 60.0), rng.uniform(6, 10), rng.uniform(10, 16), 10.0, 0.0, 30.0)
     oesophagus = None
     if rng.random() < oesophagus_probability:
-        oesophagus = Gland(rng.uniform(-4.0, 8.0), rng.uniform(-30.0, 0.0), rng.uniform(3.0, 5.0), rng.uniform(40.0, 70.0), 6.0, rng.normal(0, 4), 45.0)
-    return HeadNeck(body, glands["parotid_right"], glands["parotid_left"], glands["submandibular_right"], glands["submandibular_left"], tuple(oral), nasal, oesophagus)
+        oesophagus = Gland(
+            rng.uniform(-4.0, 8.0), rng.uniform(-30.0, 0.0), rng.uniform(3.0, 5.0), rng.uniform(40.0, 70.0), 6.0, rng.normal(0, 4), 45.0
+        )
+    return HeadNeck(
+        body,
+        glands["parotid_right"],
+        glands["parotid_left"],
+        glands["submandibular_right"],
+        glands["submandibular_left"],
+        tuple(oral),
+        nasal,
+        oesophagus,
+    )
 
 
 def gland_footprint(grid: Grid, gland: Gland) -> Footprint:

@@ -105,11 +105,13 @@ def local_variance_to_mean(image: np.ndarray, box: Box, window: int = 6) -> floa
     return float(np.mean(tiles[used].var(axis=1, ddof=1) / means[used]))
 
 
-def power_spectrum_slope(image: np.ndarray, center: tuple[int, int], size_px: int, pixel_mm: float, band_cycles_per_mm: tuple[float, float] = (0.02, 0.12)) -> float:
+def power_spectrum_slope(
+    image: np.ndarray, center: tuple[int, int], size_px: int, pixel_mm: float, band_cycles_per_mm: tuple[float, float] = (0.02, 0.12)
+) -> float:
     """Slope of log power versus log spatial frequency around ``center`` (Hann-windowed)."""
     half = size_px // 2
     r, c = center
-    patch = image[max(0, r - half): r + half, max(0, c - half): c + half].astype(float)
+    patch = image[max(0, r - half) : r + half, max(0, c - half) : c + half].astype(float)
     patch = patch - patch.mean()
     window = np.outer(np.hanning(patch.shape[0]), np.hanning(patch.shape[1]))
     power = np.abs(np.fft.fftshift(np.fft.fft2(patch * window))) ** 2
@@ -145,7 +147,7 @@ def measure_scan(image: np.ndarray, regions: Regions, pixel_mm: float | None) ->
     mid = int(round(cols.mean()))
     half = int(round(20 / spacing))
     background_box = _clip_box((below0, below1, mid - half, mid + half), image.shape)
-    b = image[background_box[0]: background_box[1], background_box[2]: background_box[3]]
+    b = image[background_box[0] : background_box[1], background_box[2] : background_box[3]]
     background = float(b.mean()) if b.size else float("nan")
     salivary_values = [image[isocontour_roi(image, box, 0.5)].mean() for box in regions.parotids]
     salivary = float(np.mean(salivary_values)) if salivary_values else float("nan")

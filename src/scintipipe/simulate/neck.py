@@ -213,7 +213,12 @@ def simulate_neck_view(
         "pyramidal_lobe": thyroid.pyramidal is not None,
         "oesophagus": anatomy.oesophagus is not None,
         "nodules": [
-            {"x_mm": round(n.cx, 2), "y_mm": round(n.cy, 2), "radius_mm": round(n.radius, 2), "relative_concentration": round(n.relative_concentration, 3)}
+            {
+                "x_mm": round(n.cx, 2),
+                "y_mm": round(n.cy, 2),
+                "radius_mm": round(n.radius, 2),
+                "relative_concentration": round(n.relative_concentration, 3),
+            }
             for n in thyroid.nodules
         ],
         "anchor_rc": (round(grid.anchor_row / center.oversampling, 2), round(grid.anchor_col / center.oversampling, 2)),

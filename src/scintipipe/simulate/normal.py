@@ -30,7 +30,11 @@ NORMAL_RULE = "no nodule, uptake 0.4-2 %, thyroid/salivary contrast >= 0.8"
 def normal_rule(findings: dict[str, Any]) -> bool:
     """Whether ``metadata["findings"]`` describe a normal scan."""
     low, high = NORMAL_UPTAKE_PERCENT
-    return findings["nodules"] == 0 and low <= findings["thyroid_uptake_percent"] <= high and findings["thyroid_to_salivary_contrast"] >= NORMAL_MIN_CONTRAST
+    return (
+        findings["nodules"] == 0
+        and low <= findings["thyroid_uptake_percent"] <= high
+        and findings["thyroid_to_salivary_contrast"] >= NORMAL_MIN_CONTRAST
+    )
 
 
 def sample_normal_findings(rng: np.random.Generator, nuisance: Nuisance) -> Findings:

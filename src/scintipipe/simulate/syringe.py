@@ -86,7 +86,9 @@ def simulate_syringes(
     return out
 
 
-def measured_uptake_percent(thyroid_net_counts: float, thyroid_duration_s: float, minutes_post_injection: float, syringes: dict[str, SyringeImage], half_life_h: float) -> float:
+def measured_uptake_percent(
+    thyroid_net_counts: float, thyroid_duration_s: float, minutes_post_injection: float, syringes: dict[str, SyringeImage], half_life_h: float
+) -> float:
     """Classic planar uptake: net thyroid count rate over the injected count rate, all
     decay-corrected to the injection time (no attenuation correction)."""
 

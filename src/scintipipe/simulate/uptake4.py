@@ -47,7 +47,12 @@ from scintipipe.simulate.thyroid import Nodule, point_in_lobe
 
 LABELS = ("diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous")
 
-CLASS_MIX_CENTER_A = {"diffusely_increased": 1040 / 2468, "diffusely_decreased": 902 / 2468, "focal_increased": 97 / 2468, "heterogeneous": 429 / 2468}
+CLASS_MIX_CENTER_A = {
+    "diffusely_increased": 1040 / 2468,
+    "diffusely_decreased": 902 / 2468,
+    "focal_increased": 97 / 2468,
+    "heterogeneous": 429 / 2468,
+}
 CLASS_MIX_CENTER_B = {"diffusely_increased": 120 / 302, "diffusely_decreased": 49 / 302, "focal_increased": 13 / 302, "heterogeneous": 120 / 302}
 
 #: rule thresholds (uptake in % of the injected activity)
@@ -66,11 +71,19 @@ LABELLING_RULES = {
 
 
 def _diffusely_increased_rule(f: dict[str, Any]) -> bool:
-    return f["nodules"] == 0 and f["thyroid_uptake_percent"] >= INCREASED_MIN_UPTAKE_PERCENT and f["thyroid_to_salivary_contrast"] >= INCREASED_MIN_CONTRAST
+    return (
+        f["nodules"] == 0
+        and f["thyroid_uptake_percent"] >= INCREASED_MIN_UPTAKE_PERCENT
+        and f["thyroid_to_salivary_contrast"] >= INCREASED_MIN_CONTRAST
+    )
 
 
 def _diffusely_decreased_rule(f: dict[str, Any]) -> bool:
-    return f["nodules"] == 0 and f["thyroid_uptake_percent"] < DECREASED_MAX_UPTAKE_PERCENT and f["thyroid_to_salivary_contrast"] <= DECREASED_MAX_CONTRAST
+    return (
+        f["nodules"] == 0
+        and f["thyroid_uptake_percent"] < DECREASED_MAX_UPTAKE_PERCENT
+        and f["thyroid_to_salivary_contrast"] <= DECREASED_MAX_CONTRAST
+    )
 
 
 def _focal_increased_rule(f: dict[str, Any]) -> bool:

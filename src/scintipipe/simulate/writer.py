@@ -122,7 +122,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile, identity: AcquisitionIdentity, syringe_rng: np.random.Generator | None, export: DisplayExport | None = None) -> dict[str, Any]:
+def write_case(
+    case: SimulatedCase,
+    name: str,
+    out: Path,
+    center: CenterProfile,
+    identity: AcquisitionIdentity,
+    syringe_rng: np.random.Generator | None,
+    export: DisplayExport | None = None,
+) -> dict[str, Any]:
     """Write one case's DICOM (or display export), mask and (optionally) syringes; return its truth row.
 
     With ``export`` the case is written as that PNG/JPEG picture instead of DICOM, and its
@@ -157,8 +165,17 @@ def write_case(case: SimulatedCase, name: str, out: Path, center: CenterProfile,
         case.syringes = syringes
         for kind, image in syringes.items():
             moment = identity.injection + dt.timedelta(seconds=round(image.minutes_from_injection * 60))
-            syringe_identity = AcquisitionIdentity(**{**asdict(identity), "acquisition": moment, "series_description": f"SYRINGE {kind.upper()}", "series_number": 2 if kind == "full" else 3})
-            syringe_ds = nm_dataset(image.counts, center, syringe_identity, image.duration_s, injected, termination="TIME", series_key=f"syringe-{kind}")
+            syringe_identity = AcquisitionIdentity(
+                **{
+                    **asdict(identity),
+                    "acquisition": moment,
+                    "series_description": f"SYRINGE {kind.upper()}",
+                    "series_number": 2 if kind == "full" else 3,
+                }
+            )
+            syringe_ds = nm_dataset(
+                image.counts, center, syringe_identity, image.duration_s, injected, termination="TIME", series_key=f"syringe-{kind}"
+            )
             write_dicom(syringe_ds, out / "syringes" / f"{name}_{kind}.dcm")
             row[f"syringe_{kind}"] = f"syringes/{name}_{kind}.dcm"
             row[f"syringe_{kind}_mbq"] = round(image.activity_mbq, 4)
@@ -172,7 +189,16 @@ OUTPUT_FILES = ("labels.csv", "truth.csv", "cases.jsonl", "contact_sheet.png", "
 
 def clear_previous_output(out: Path) -> None:
     """Remove what an earlier :func:`write_dataset` wrote in ``out`` (nothing else)."""
-    for pattern in ("case-*.dcm", "case-*.png", "case-*.jpg", "masks/case-*.nii.gz", "masks/labels.json", "syringes/case-*_full.dcm", "syringes/case-*_empty.dcm", *OUTPUT_FILES):
+    for pattern in (
+        "case-*.dcm",
+        "case-*.png",
+        "case-*.jpg",
+        "masks/case-*.nii.gz",
+        "masks/labels.json",
+        "syringes/case-*_full.dcm",
+        "syringes/case-*_empty.dcm",
+        *OUTPUT_FILES,
+    ):
         for path in out.glob(pattern):
             path.unlink()
 
@@ -272,7 +298,14 @@ def write_dataset(
         "counts_per_label": summary.counts_per_label,
         "syringes": syringes,
         **({"display_exports": display_exports} if display_exports > 0 else {}),
-        "files": {"labels": "labels.csv", "truth": "truth.csv", "cases": "cases.jsonl", "masks": "masks/", "label_table": "masks/labels.json", "contact_sheet": "contact_sheet.png"},
+        "files": {
+            "labels": "labels.csv",
+            "truth": "truth.csv",
+            "cases": "cases.jsonl",
+            "masks": "masks/",
+            "label_table": "masks/labels.json",
+            "contact_sheet": "contact_sheet.png",
+        },
     }
     (out / "simulation.json").write_text(json.dumps(settings, indent=2, default=_json_default) + "\n")
     return summary

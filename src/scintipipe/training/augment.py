@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 
-def augment_batch(x: torch.Tensor, y: torch.Tensor, n_classes: int, settings: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_batch(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, settings: dict[str, Any], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment a batch and return it with soft targets.
 
     Args:

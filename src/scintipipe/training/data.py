@@ -84,7 +84,14 @@ class LabelledSet:
         """This set followed by ``other`` (same labels; failures of both; this set's hash)."""
         if other.labels != self.labels:
             raise ValueError(f"cannot join sets with different labels: {self.labels} and {other.labels}")
-        return LabelledSet(torch.cat([self.inputs, other.inputs]), torch.cat([self.targets, other.targets]), self.sources + other.sources, self.labels, self.failures + other.failures, self.data_hash)
+        return LabelledSet(
+            torch.cat([self.inputs, other.inputs]),
+            torch.cat([self.targets, other.targets]),
+            self.sources + other.sources,
+            self.labels,
+            self.failures + other.failures,
+            self.data_hash,
+        )
 
 
 def read_labels(labels_csv: Path, data_dir: Path | None, labels: Sequence[str]) -> list[tuple[Path, str]]:

@@ -56,7 +56,17 @@ def classify_labelled(pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[t
     return load_labelled_set(pipeline, rows, progress)
 
 
-def evaluate_bundles(pm: pluggy.PluginManager, bundles: Sequence[Bundle], labels_csv: Path, data_dir: Path | None, out_dir: Path, device: str = "cpu", progress: bool | None = None, log: Callable[[str], None] = print, readers_csv: Path | None = None) -> dict[str, Any]:
+def evaluate_bundles(
+    pm: pluggy.PluginManager,
+    bundles: Sequence[Bundle],
+    labels_csv: Path,
+    data_dir: Path | None,
+    out_dir: Path,
+    device: str = "cpu",
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    readers_csv: Path | None = None,
+) -> dict[str, Any]:
     """Evaluate each bundle on the same labelled scans; compare them pairwise.
 
     With ``readers_csv`` (``file,reader,label``, file names as in the labels CSV), each
@@ -128,7 +138,9 @@ def format_comparisons(comparisons: list[dict[str, Any]]) -> str:
     lines = ["# Paired comparisons", "", "| models | class | AUC A | AUC B | difference (95 % CI) | DeLong p |", "|---|---|---|---|---|---|"]
     for c in comparisons:
         for label, d in c["delong"].items():
-            lines.append(f"| {c['model_a']} vs {c['model_b']} | {label} | {d['auc_a']:.3f} | {d['auc_b']:.3f} | {d['difference']:+.3f} ({d['lower']:+.3f} to {d['upper']:+.3f}) | {d['p_value']:.4g} |")
+            lines.append(
+                f"| {c['model_a']} vs {c['model_b']} | {label} | {d['auc_a']:.3f} | {d['auc_b']:.3f} | {d['difference']:+.3f} ({d['lower']:+.3f} to {d['upper']:+.3f}) | {d['p_value']:.4g} |"
+            )
     lines += ["", "| models | n | McNemar p (accuracy) |", "|---|---|---|"]
     lines += [f"| {c['model_a']} vs {c['model_b']} | {c['n']} | {c['mcnemar']['p_value']:.4g} |" for c in comparisons]
     return "\n".join(lines) + "\n"
@@ -209,16 +221,42 @@ def run_split_job(job: SplitJob, pm: pluggy.PluginManager | None = None, data_ca
     test_idx = _views_of(job.test_files, rows, index_of_file)
     torch.manual_seed(int(recipe["seed"]) + k)
     model = build_network(recipe)
-    result = fit(model, data_by_file.subset(train_idx), data_by_file.subset(val_idx), {**recipe, "seed": int(recipe["seed"]) + k}, Path(job.out_dir), device=job.device, progress=False, log=lambda m: None)
+    result = fit(
+        model,
+        data_by_file.subset(train_idx),
+        data_by_file.subset(val_idx),
+        {**recipe, "seed": int(recipe["seed"]) + k},
+        Path(job.out_dir),
+        device=job.device,
+        progress=False,
+        log=lambda m: None,
+    )
     model.load_state_dict(result.best_state)
     test = data_by_file.subset(test_idx)
     probs = predict(model, test.inputs, job.device).numpy()
     report = ev.classification_report(test.targets.numpy(), probs, data_by_file.labels, n_bootstrap=0)
     summary = json.loads(json.dumps(ev.class_summary(report), default=float))
-    return {"sources": test.sources, "truth": test.targets.tolist(), "probabilities": probs.astype(float).tolist(), "summary": summary, "best_epoch": result.best_epoch}
+    return {
+        "sources": test.sources,
+        "truth": test.targets.tolist(),
+        "probabilities": probs.astype(float).tolist(),
+        "summary": summary,
+        "best_epoch": result.best_epoch,
+    }
 
 
-def split_jobs(recipes: dict[str, dict[str, Any]], templates: dict[str, Path], rows: Sequence[tuple[Path, str]], splits: Sequence[tuple[Any, Any]], seed: int, device: str, out_dir: Path, plugins_dir: str | None, threads: int | None, data_hash: str) -> list[Job]:
+def split_jobs(
+    recipes: dict[str, dict[str, Any]],
+    templates: dict[str, Path],
+    rows: Sequence[tuple[Path, str]],
+    splits: Sequence[tuple[Any, Any]],
+    seed: int,
+    device: str,
+    out_dir: Path,
+    plugins_dir: str | None,
+    threads: int | None,
+    data_hash: str,
+) -> list[Job]:
     """The grid: one :class:`~scintipipe.executors.Job` per recipe and split, keyed by what decides its result."""
     from scintipipe import __version__
 
@@ -228,11 +266,33 @@ def split_jobs(recipes: dict[str, dict[str, Any]], templates: dict[str, Path], r
         data_key = job_key(data=data_hash, files=files, transforms=recipe["scan_transforms"], template=str(templates[name]), device=device)
         for k, (train_files, test_files) in enumerate(splits):
             spec = SplitJob(
-                name=name, recipe=recipe, template=str(templates[name]), rows=[(str(p), label) for p, label in rows], k=k,
-                train_files=[int(i) for i in train_files], test_files=[int(i) for i in test_files], seed=seed, device=device,
-                out_dir=str(out_dir / name / f"split{k}"), plugins_dir=plugins_dir, threads=threads, data_key=data_key,
+                name=name,
+                recipe=recipe,
+                template=str(templates[name]),
+                rows=[(str(p), label) for p, label in rows],
+                k=k,
+                train_files=[int(i) for i in train_files],
+                test_files=[int(i) for i in test_files],
+                seed=seed,
+                device=device,
+                out_dir=str(out_dir / name / f"split{k}"),
+                plugins_dir=plugins_dir,
+                threads=threads,
+                data_key=data_key,
             )
-            key = job_key(kind="resampling-split", version=__version__, data=data_hash, files=files, recipe=recipe, train=spec.train_files, test=spec.test_files, seed=seed, k=k, device=device, threads=threads)
+            key = job_key(
+                kind="resampling-split",
+                version=__version__,
+                data=data_hash,
+                files=files,
+                recipe=recipe,
+                train=spec.train_files,
+                test=spec.test_files,
+                seed=seed,
+                k=k,
+                device=device,
+                threads=threads,
+            )
             jobs.append(Job(key, f"{name} split {k + 1}/{len(splits)}", spec))
     return jobs
 
@@ -280,19 +340,36 @@ def resampling_experiment(
     labels = recipes[names[0]]["labels"]
     rows = read_labels(labels_csv, data_dir, labels)
     y_files = np.array([labels.index(label) for _, label in rows])
-    splits = list(ev.stratified_kfold_splits(y_files, n_splits, seed) if design == "kfold" else ev.repeated_stratified_splits(y_files, n_splits, test_size, seed))
+    splits = list(
+        ev.stratified_kfold_splits(y_files, n_splits, seed)
+        if design == "kfold"
+        else ev.repeated_stratified_splits(y_files, n_splits, test_size, seed)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     templates = {}
     for name, recipe in recipes.items():
         template = out_dir / name / "template"
-        if not (template / "configs/recipe.json").is_file() or json.loads((template / "configs/recipe.json").read_text()) != json.loads(json.dumps(recipe)):
+        if not (template / "configs/recipe.json").is_file() or json.loads((template / "configs/recipe.json").read_text()) != json.loads(
+            json.dumps(recipe)
+        ):
             write_recipe_bundle(template, recipe, build_network(recipe).state_dict(), "# preprocessing template\n")
         templates[name] = template.resolve()
-    jobs = split_jobs(recipes, templates, rows, splits, seed, device, out_dir.resolve(), str(plugins_dir) if plugins_dir else None, threads, hash_dataset(rows))
+    jobs = split_jobs(
+        recipes, templates, rows, splits, seed, device, out_dir.resolve(), str(plugins_dir) if plugins_dir else None, threads, hash_dataset(rows)
+    )
     settings = executor or ExecutorSettings()
     with open_executor(settings) as running:
         fn: Callable[[Any], Any] = functools.partial(run_split_job, pm=pm, data_cache={}) if running.in_process else run_split_job
-        done = run_jobs(running, fn, jobs, JobCache(out_dir / "jobs"), retries=settings.retries, progress=progress, log=log, describe=lambda job, r: f"accuracy {r['summary'].get('accuracy')}")
+        done = run_jobs(
+            running,
+            fn,
+            jobs,
+            JobCache(out_dir / "jobs"),
+            retries=settings.retries,
+            progress=progress,
+            log=log,
+            describe=lambda job, r: f"accuracy {r['summary'].get('accuracy')}",
+        )
     log(f"{len(done.ran)} jobs ran, {len(done.cached)} came from {out_dir / 'jobs'}, in {done.seconds:.1f} s")
     by_job = {job.name: result for job, result in zip(jobs, done.results, strict=True)}
     per_split: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -302,7 +379,9 @@ def resampling_experiment(
         for k in range(len(splits)):
             result = by_job[f"{name} split {k + 1}/{len(splits)}"]
             per_split[name].append(result["summary"])
-            split_predictions[name].append((result["sources"], np.asarray(result["truth"], dtype=np.int64), np.asarray(result["probabilities"], dtype=np.float64)))
+            split_predictions[name].append(
+                (result["sources"], np.asarray(result["truth"], dtype=np.int64), np.asarray(result["probabilities"], dtype=np.float64))
+            )
         sources_all = [s for run in split_predictions[name] for s in run[0]]
         y_cat = np.concatenate([run[1] for run in split_predictions[name]])
         p_cat = np.concatenate([run[2] for run in split_predictions[name]])
@@ -322,7 +401,8 @@ def resampling_experiment(
     if len(names) > 1:  # the models saw the same test files in each split: pair them per split
         results["per_split_comparisons"] = [compare_models({name: split_predictions[name][k] for name in names}, labels) for k in range(len(splits))]
     results["split_predictions"] = {
-        name: [{"sources": s, "truth": [labels[int(t)] for t in y], "probabilities": p.round(6).tolist()} for s, y, p in runs] for name, runs in split_predictions.items()
+        name: [{"sources": s, "truth": [labels[int(t)] for t in y], "probabilities": p.round(6).tolist()} for s, y, p in runs]
+        for name, runs in split_predictions.items()
     }
     (out_dir / "summary.md").write_text("# Mean ± SD across splits\n\n" + ev.format_split_summary(results["summary"]) + "\n")
     _json(out_dir / "experiment.json", results)
@@ -334,7 +414,9 @@ def base_of(labels_csv: Path, data_dir: Path | None) -> Path:
     return data_dir or labels_csv.parent
 
 
-def file_level_calls(rows: Sequence[tuple[Path, str]], base: Path, sources: list[str], probs: np.ndarray, labels: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+def file_level_calls(
+    rows: Sequence[tuple[Path, str]], base: Path, sources: list[str], probs: np.ndarray, labels: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
     """Truth and model call per labelled file name (views averaged), keyed as in the CSV."""
     name_of = {str(path): str(path.relative_to(base)) if path.is_relative_to(base) else str(path) for path, _ in rows}
     truth = {name_of[str(path)]: label for path, label in rows}
@@ -348,6 +430,7 @@ def file_level_calls(rows: Sequence[tuple[Path, str]], base: Path, sources: list
 
 def format_readers(model: str, comparison: dict[str, Any]) -> str:
     """Markdown: model and readers side by side, then kappa between readers."""
+
     def pct(entry: Any) -> str:
         value = entry.get("value") if isinstance(entry, dict) else entry
         if value is None:
@@ -357,10 +440,19 @@ def format_readers(model: str, comparison: dict[str, Any]) -> str:
             text += f" ({100 * entry['lower']:.1f}–{100 * entry['upper']:.1f})"
         return text
 
-    lines = ["# Model and readers", "", "| who | n | accuracy % (95 % CI) | sensitivity % (macro) | specificity % (macro) | McNemar p vs model |", "|---|---|---|---|---|---|"]
-    rows = [(f"model {model}", comparison["model"], None)] + [(reader, s, s["mcnemar_vs_model"]["p_value"]) for reader, s in comparison["readers"].items()]
+    lines = [
+        "# Model and readers",
+        "",
+        "| who | n | accuracy % (95 % CI) | sensitivity % (macro) | specificity % (macro) | McNemar p vs model |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows = [(f"model {model}", comparison["model"], None)] + [
+        (reader, s, s["mcnemar_vs_model"]["p_value"]) for reader, s in comparison["readers"].items()
+    ]
     for who, s, p in rows:
-        lines.append(f"| {who} | {s['n']} | {pct(s['accuracy'])} | {pct(s['sensitivity'])} | {pct(s['specificity'])} | {'–' if p is None else f'{p:.4g}'} |")
+        lines.append(
+            f"| {who} | {s['n']} | {pct(s['accuracy'])} | {pct(s['sensitivity'])} | {pct(s['specificity'])} | {'–' if p is None else f'{p:.4g}'} |"
+        )
     if comparison["kappa"]:
         lines += ["", "| readers | n | Cohen's kappa |", "|---|---|---|"]
         lines += [f"| {k['reader_a']} vs {k['reader_b']} | {k.get('n', '–')} | {k['kappa']:.3f} |" for k in comparison["kappa"]]

@@ -71,7 +71,9 @@ def sensitivity_table(probs: torch.Tensor, targets: torch.Tensor, labels: Sequen
     """Overall accuracy, per-class sensitivity and the confusion matrix."""
     pred = probs.argmax(1)
     out: dict[str, Any] = {"n": len(targets), "accuracy": float((pred == targets).float().mean())}
-    out["sensitivity"] = {label: (float((pred[targets == c] == c).float().mean()) if (targets == c).any() else None) for c, label in enumerate(labels)}
+    out["sensitivity"] = {
+        label: (float((pred[targets == c] == c).float().mean()) if (targets == c).any() else None) for c, label in enumerate(labels)
+    }
     out["confusion"] = [[int(((targets == t) & (pred == p)).sum()) for p in range(len(labels))] for t in range(len(labels))]
     return out
 

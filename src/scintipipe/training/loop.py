@@ -77,7 +77,8 @@ def shard(order: torch.Tensor, rank: int, size: int) -> torch.Tensor:
     """This rank's share of an epoch's sample order, by MONAI's ``DistributedSampler`` (padded so every rank takes as many steps)."""
     from monai.data import DistributedSampler
 
-    positions = list(DistributedSampler(order.tolist(), even_divisible=True, num_replicas=size, rank=rank, shuffle=False))
+    sampler = DistributedSampler(order.tolist(), even_divisible=True, num_replicas=size, rank=rank, shuffle=False)  # type: ignore[arg-type]  # any sized sequence works
+    positions = list(sampler)
     return order[torch.as_tensor(positions, dtype=torch.long)]
 
 
@@ -179,7 +180,11 @@ def fit(
     if size > 1:  # the same global batch: each rank takes its part of it
         batch_size = max(2, batch_size // size)
     steps_per_epoch = max(1, math.ceil(len(train) / (batch_size * size)))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["optimizer"]["lr"], total_steps=epochs * steps_per_epoch, pct_start=0.15) if recipe["schedule"] == "cosine" else None
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["optimizer"]["lr"], total_steps=epochs * steps_per_epoch, pct_start=0.15)
+        if recipe["schedule"] == "cosine"
+        else None
+    )
     class_weight = None
     if recipe["balance"] == "class_weights":
         counts = torch.bincount(train.targets, minlength=n_classes).float().clamp(min=1)
@@ -200,7 +205,9 @@ def fit(
                     warnings.simplefilter("ignore")
                     for _ in range(min(state["scheduler"].get("_step_count", 1) - 1, scheduler.total_steps - 1)):
                         scheduler.step()
-                log(f"note: the checkpoint was made for {state.get('epochs', '?')} epochs, now {epochs}: learning-rate schedule stretched to {epochs} epochs")
+                log(
+                    f"note: the checkpoint was made for {state.get('epochs', '?')} epochs, now {epochs}: learning-rate schedule stretched to {epochs} epochs"
+                )
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         start_epoch = state["epoch"] + 1
@@ -239,10 +246,21 @@ def fit(
             total_loss = float(summed[0]) / size * (len(train) / max(1, len(order)))
         recalibrate_batchnorm(model, train.inputs, device)  # over the whole training set on every rank: the ranks stay equal
         probs = predict_gathered(model, val.inputs, device)
-        metric = balanced_accuracy(probs, val.targets, n_classes) if recipe["metric"] == "balanced_accuracy" else float((probs.argmax(1) == val.targets).float().mean())
+        metric = (
+            balanced_accuracy(probs, val.targets, n_classes)
+            if recipe["metric"] == "balanced_accuracy"
+            else float((probs.argmax(1) == val.targets).float().mean())
+        )
         accuracy = float((probs.argmax(1) == val.targets).float().mean())
         val_loss = float(F.nll_loss(probs.clamp_min(1e-8).log(), val.targets))
-        row = {"epoch": epoch, "train_loss": total_loss / len(train), "val_loss": val_loss, "val_accuracy": accuracy, "val_metric": metric, "lr": optimizer.param_groups[0]["lr"]}
+        row = {
+            "epoch": epoch,
+            "train_loss": total_loss / len(train),
+            "val_loss": val_loss,
+            "val_accuracy": accuracy,
+            "val_metric": metric,
+            "lr": optimizer.param_groups[0]["lr"],
+        }
         best.history.append(row)
         for key in ("train_loss", "val_loss", "val_accuracy", "val_metric", "lr"):
             writer.add_scalar(key.replace("_", "/", 1), row[key], epoch)

@@ -108,7 +108,15 @@ def candidate_models(seed: int = 0) -> dict[str, Any]:
             [
                 (
                     "classify",
-                    HistGradientBoostingClassifier(max_depth=3, learning_rate=0.08, max_iter=200, l2_regularization=1.0, class_weight="balanced", early_stopping=False, random_state=seed),
+                    HistGradientBoostingClassifier(
+                        max_depth=3,
+                        learning_rate=0.08,
+                        max_iter=200,
+                        l2_regularization=1.0,
+                        class_weight="balanced",
+                        early_stopping=False,
+                        random_state=seed,
+                    ),
                 )
             ]
         ),
@@ -153,7 +161,14 @@ class QuantitativeBaseline:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (no weights)."""
-        return {"chosen": self.chosen, "cv_scores": self.cv_scores, "scoring": self.scoring, "labels": self.labels, "feature_names": self.feature_names, "n_train": self.n_train}
+        return {
+            "chosen": self.chosen,
+            "cv_scores": self.cv_scores,
+            "scoring": self.scoring,
+            "labels": self.labels,
+            "feature_names": self.feature_names,
+            "n_train": self.n_train,
+        }
 
 
 def fit_baseline(

@@ -48,7 +48,16 @@ def build_network(recipe: dict[str, Any]) -> torch.nn.Module:
     return parser.get_parsed_content("network_def", instantiate=True)
 
 
-def write_recipe_bundle(out_dir: Path, recipe: dict[str, Any], state_dict: dict[str, torch.Tensor], model_card: str, eval_metrics: dict[str, Any] | None = None, description: str = "", version: str = "0.1.0", gate_settings: dict[str, Any] | None = None) -> Path:
+def write_recipe_bundle(
+    out_dir: Path,
+    recipe: dict[str, Any],
+    state_dict: dict[str, torch.Tensor],
+    model_card: str,
+    eval_metrics: dict[str, Any] | None = None,
+    description: str = "",
+    version: str = "0.1.0",
+    gate_settings: dict[str, Any] | None = None,
+) -> Path:
     """Write a bundle whose configs come from ``recipe`` (kept as ``configs/recipe.json``).
 
     ``gate_settings`` becomes ``configs/gate.json`` (see :func:`scintipipe.bundle_writer.write_bundle`).
@@ -168,7 +177,15 @@ def train_bundle(
     return TrainResult(out_dir, validation, result.best_epoch, result.seconds, failures)
 
 
-def add_extra_training(pipeline: Pipeline, train: LabelledSet, val: LabelledSet, rows: Sequence[tuple[Path, str]], extras: Sequence[ExtraTraining], progress: bool | None = None, log: Callable[[str], None] = print) -> tuple[LabelledSet, list[str]]:
+def add_extra_training(
+    pipeline: Pipeline,
+    train: LabelledSet,
+    val: LabelledSet,
+    rows: Sequence[tuple[Path, str]],
+    extras: Sequence[ExtraTraining],
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[LabelledSet, list[str]]:
     """Add each :class:`ExtraTraining`'s files to the training fold, never to validation.
 
     Args:
@@ -201,7 +218,9 @@ def add_extra_training(pipeline: Pipeline, train: LabelledSet, val: LabelledSet,
             continue
         clash = [str(path) for path, _ in extra_rows if path.resolve() in real_paths or _file_digest(path) in real_bytes]
         if clash:
-            raise LabelsError(f"{extra.name}: {len(clash)} file(s) are also real labelled files and would leak into training or validation ({', '.join(clash[:3])})")
+            raise LabelsError(
+                f"{extra.name}: {len(clash)} file(s) are also real labelled files and would leak into training or validation ({', '.join(clash[:3])})"
+            )
         loaded = load_labelled_set(pipeline, extra_rows, progress)
         loaded.sources = [f"{extra.tag}:{source}" for source in loaded.sources]
         train = train.concat(loaded)
@@ -224,7 +243,9 @@ def _quiet(message: str) -> None:
     pass
 
 
-def train_distributed(nproc: int, kwargs: dict[str, Any], plugins_dir: Path | None = None, port: int | None = None, threads: int | None = None) -> dict[str, Any]:
+def train_distributed(
+    nproc: int, kwargs: dict[str, Any], plugins_dir: Path | None = None, port: int | None = None, threads: int | None = None
+) -> dict[str, Any]:
     """Run :func:`train_bundle` in ``nproc`` processes (DistributedDataParallel; gloo on CPU, NCCL on CUDA).
 
     What ``torchrun --nproc_per_node N -m scintipipe train ...`` does on one machine, with
@@ -253,11 +274,18 @@ def train_distributed(nproc: int, kwargs: dict[str, Any], plugins_dir: Path | No
             port = probe.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "rank0.json"
-        mp.spawn(_distributed_worker, args=(nproc, port, kwargs, str(plugins_dir) if plugins_dir else None, str(result_file), threads), nprocs=nproc, join=True)
+        mp.spawn(
+            _distributed_worker,
+            args=(nproc, port, kwargs, str(plugins_dir) if plugins_dir else None, str(result_file), threads),
+            nprocs=nproc,
+            join=True,
+        )
         return json.loads(result_file.read_text())
 
 
-def _distributed_worker(rank: int, nproc: int, port: int, kwargs: dict[str, Any], plugins_dir: str | None, result_file: str, threads: int | None) -> None:
+def _distributed_worker(
+    rank: int, nproc: int, port: int, kwargs: dict[str, Any], plugins_dir: str | None, result_file: str, threads: int | None
+) -> None:
     import os
 
     import torch.distributed as dist
@@ -276,7 +304,13 @@ def _distributed_worker(rank: int, nproc: int, port: int, kwargs: dict[str, Any]
         log = (lambda message: print(message, file=sys.stderr, flush=True)) if rank == 0 else _quiet
         result = train_bundle(make_plugin_manager(plugins_dir=plugins_dir), log=log, **kwargs)
         if rank == 0:
-            summary = {"bundle_dir": str(result.bundle_dir), "validation": result.validation, "best_epoch": result.best_epoch, "seconds": result.seconds, "failures": result.failures}
+            summary = {
+                "bundle_dir": str(result.bundle_dir),
+                "validation": result.validation,
+                "best_epoch": result.best_epoch,
+                "seconds": result.seconds,
+                "failures": result.failures,
+            }
             Path(result_file).write_text(json.dumps(summary, default=float))
     finally:
         dist.destroy_process_group()
@@ -329,10 +363,20 @@ def command_line() -> str:
     return " ".join([parts[0]] + [shlex.quote(p) for p in parts[1:]])
 
 
-def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, validation: dict[str, Any], best_epoch: int, seconds: float, data_description: str, init_weights: Path | None, init_report: Any, extras_note: Sequence[str] = ()) -> str:
+def model_card(
+    recipe: dict[str, Any],
+    train: LabelledSet,
+    val: LabelledSet,
+    validation: dict[str, Any],
+    best_epoch: int,
+    seconds: float,
+    data_description: str,
+    init_weights: Path | None,
+    init_report: Any,
+    extras_note: Sequence[str] = (),
+) -> str:
     """Markdown model card with provenance: command, data hash, seed, versions, results."""
     from scintipipe.evaluation import format_table
-
 
     def counts(s: LabelledSet) -> str:
         return ", ".join(f"{label} {n}" for label, n in zip(s.labels, s.class_counts(), strict=True))
@@ -341,7 +385,9 @@ def model_card(recipe: dict[str, Any], train: LabelledSet, val: LabelledSet, val
     lines = [
         f"# {recipe.get('name', recipe['task'])}: {recipe['task']} classifier",
         "",
-        f"> **{NOT_FOR_CLINICAL_USE}**" if "simulat" in (data_description + recipe.get("trained_on", "")).lower() else "> **Not for clinical use** until validated locally.",
+        f"> **{NOT_FOR_CLINICAL_USE}**"
+        if "simulat" in (data_description + recipe.get("trained_on", "")).lower()
+        else "> **Not for clinical use** until validated locally.",
         "",
         f"Labels (output order): {', '.join(recipe['labels'])}.",
         f"Network: `{recipe['network']['_target_']}`; input {recipe['input_size']}.",

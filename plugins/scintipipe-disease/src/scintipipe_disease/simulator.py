@@ -72,11 +72,17 @@ LABELLING_RULES = {
 
 
 def _thyroiditis_rule(f: dict[str, Any]) -> bool:
-    return f["nodules"] == 0 and f["thyroid_uptake_percent"] < THYROIDITIS_MAX_UPTAKE_PERCENT and f["thyroid_to_salivary_contrast"] <= THYROIDITIS_MAX_CONTRAST
+    return (
+        f["nodules"] == 0
+        and f["thyroid_uptake_percent"] < THYROIDITIS_MAX_UPTAKE_PERCENT
+        and f["thyroid_to_salivary_contrast"] <= THYROIDITIS_MAX_CONTRAST
+    )
 
 
 def _tumour_rule(f: dict[str, Any]) -> bool:
-    one_clear_nodule = f["nodules"] == 1 and (f["max_nodule_to_parenchyma"] >= TUMOUR_HOT_AT_LEAST or f["max_nodule_to_parenchyma"] <= TUMOUR_COLD_AT_MOST)
+    one_clear_nodule = f["nodules"] == 1 and (
+        f["max_nodule_to_parenchyma"] >= TUMOUR_HOT_AT_LEAST or f["max_nodule_to_parenchyma"] <= TUMOUR_COLD_AT_MOST
+    )
     normal_gland = 0.4 <= f["thyroid_uptake_percent"] <= 2.0 and f["thyroid_to_salivary_contrast"] >= NORMAL_MIN_CONTRAST
     return one_clear_nodule and normal_gland
 

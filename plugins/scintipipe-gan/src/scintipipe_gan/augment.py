@@ -60,7 +60,9 @@ def gan_training_extra(gan_dir: Path, ratio: float, out: Path, seed: int = 0, pm
     return ExtraTraining(name=f"scintipipe-gan DCGAN samples from {gan_dir} (ratio {ratio:g}, written to {out})", rows=rows, tag="synthetic")
 
 
-def train_with_gan(recipe: dict[str, Any], data_dir: Path | None, labels_csv: Path, out_dir: Path, augment_with: str, seed: int = 0, pm: Any = None, **kwargs: Any) -> Any:
+def train_with_gan(
+    recipe: dict[str, Any], data_dir: Path | None, labels_csv: Path, out_dir: Path, augment_with: str, seed: int = 0, pm: Any = None, **kwargs: Any
+) -> Any:
     """``scintipipe train`` with ``--augment-with GANDIR[:ratio]``: :func:`scintipipe.api.train_bundle` plus the GAN's scans.
 
     The synthetic scans go to ``out_dir/synthetic-training``; ``kwargs`` go to ``train_bundle``.

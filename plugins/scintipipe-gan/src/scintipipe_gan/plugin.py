@@ -38,22 +38,58 @@ def _progress_option(fn: Any) -> Any:
 
 @gan.command("train")
 @click.option("--task", required=True, help="Task whose labels and bundle preprocessing to use (e.g. uptake4).")
-@click.option("--bundle", "bundle_name", default=None, help="Bundle (name or folder) whose preprocessing and network to use; default: the bundle named like the task.")
+@click.option(
+    "--bundle",
+    "bundle_name",
+    default=None,
+    help="Bundle (name or folder) whose preprocessing and network to use; default: the bundle named like the task.",
+)
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of labelled scans.")
-@click.option("--labels", "labels_csv", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="file,label CSV (default: DATA/labels.csv).")
+@click.option(
+    "--labels",
+    "labels_csv",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="file,label CSV (default: DATA/labels.csv).",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The GAN folder.")
 @click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Total generator steps (with --resume: up to this many).")
-@click.option("--image-size", type=click.Choice(["16", "32", "64", "128"]), default="64", show_default=True, help="GAN image side (the bundle input is resized to it).")
+@click.option(
+    "--image-size",
+    type=click.Choice(["16", "32", "64", "128"]),
+    default="64",
+    show_default=True,
+    help="GAN image side (the bundle input is resized to it).",
+)
 @click.option("--batch-size", type=click.IntRange(2), default=32, show_default=True)
 @click.option("--width", type=click.IntRange(4), default=32, show_default=True, help="Channels of the finest layer of both networks.")
 @click.option("--z-dim", type=click.IntRange(2), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
-@click.option("--diffaugment/--no-diffaugment", default=True, show_default=True, help="Translation and cutout of real and fake before the discriminator.")
+@click.option(
+    "--diffaugment/--no-diffaugment", default=True, show_default=True, help="Translation and cutout of real and fake before the discriminator."
+)
 @click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.pt.")
 @_progress_option
-def gan_train(task: str, bundle_name: str | None, data_dir: Path, labels_csv: Path | None, out_dir: Path, steps: int, image_size: str, batch_size: int, width: int, z_dim: int, lr: float, diffaugment: bool, checkpoint_every: int, seed: int, resume: bool, progress: bool | None) -> None:
+def gan_train(
+    task: str,
+    bundle_name: str | None,
+    data_dir: Path,
+    labels_csv: Path | None,
+    out_dir: Path,
+    steps: int,
+    image_size: str,
+    batch_size: int,
+    width: int,
+    z_dim: int,
+    lr: float,
+    diffaugment: bool,
+    checkpoint_every: int,
+    seed: int,
+    resume: bool,
+    progress: bool | None,
+) -> None:
     """Train a class-conditional DCGAN on labelled scans, preprocessed by the task's bundle."""
     from scintipipe.api import ScintipipeError
     from scintipipe_gan.data import find_bundle, load_real
@@ -66,8 +102,20 @@ def gan_train(task: str, bundle_name: str | None, data_dir: Path, labels_csv: Pa
         real = load_real(bundle, data_dir, labels_csv, progress=progress)
         for source, reason in real.failures:
             click.echo(f"left out {source}: {reason}", err=True)
-        settings = GanSettings(image_size=int(image_size), z_dim=z_dim, width=width, batch_size=batch_size, steps=steps, lr=lr, diffaugment=diffaugment, seed=seed, checkpoint_every=checkpoint_every)
-        run = train_gan(task, bundle, real, out_dir, settings, data_dir, labels_csv, resume=resume, progress=progress, log=lambda m: click.echo(m, err=True))
+        settings = GanSettings(
+            image_size=int(image_size),
+            z_dim=z_dim,
+            width=width,
+            batch_size=batch_size,
+            steps=steps,
+            lr=lr,
+            diffaugment=diffaugment,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+        )
+        run = train_gan(
+            task, bundle, real, out_dir, settings, data_dir, labels_csv, resume=resume, progress=progress, log=lambda m: click.echo(m, err=True)
+        )
     except (GanFolderError, ScintipipeError) as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"GAN at step {run.steps_done} written to {out_dir} ({run.seconds:.0f} s); next: scintipipe gan check {out_dir} --data {data_dir}")
@@ -75,14 +123,47 @@ def gan_train(task: str, bundle_name: str | None, data_dir: Path, labels_csv: Pa
 
 @gan.command("check")
 @click.argument("gan_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="The labelled scans the GAN was trained on.")
-@click.option("--labels", "labels_csv", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="file,label CSV (default: DATA/labels.csv).")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The labelled scans the GAN was trained on.",
+)
+@click.option(
+    "--labels",
+    "labels_csv",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="file,label CSV (default: DATA/labels.csv).",
+)
 @click.option("--n-per-class", type=click.IntRange(2), default=64, show_default=True, help="Synthetic images per class.")
-@click.option("--min-diversity", type=click.FloatRange(0), default=0.3, show_default=True, help="A class below this share of the real feature diversity has collapsed.")
-@click.option("--max-similarity", type=click.FloatRange(-1, 1), default=0.97, show_default=True, help="A sample correlated above this with a training image is a near copy.")
+@click.option(
+    "--min-diversity",
+    type=click.FloatRange(0),
+    default=0.3,
+    show_default=True,
+    help="A class below this share of the real feature diversity has collapsed.",
+)
+@click.option(
+    "--max-similarity",
+    type=click.FloatRange(-1, 1),
+    default=0.97,
+    show_default=True,
+    help="A sample correlated above this with a training image is a near copy.",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @_progress_option
-def gan_check(gan_dir: Path, data_dir: Path, labels_csv: Path | None, n_per_class: int, min_diversity: float, max_similarity: float, seed: int, progress: bool | None) -> None:
+def gan_check(
+    gan_dir: Path,
+    data_dir: Path,
+    labels_csv: Path | None,
+    n_per_class: int,
+    min_diversity: float,
+    max_similarity: float,
+    seed: int,
+    progress: bool | None,
+) -> None:
     """Measure a GAN: FID and KID from the bundle's own features, per-class diversity, memorisation; writes quality.json."""
     from scintipipe.api import ScintipipeError
     from scintipipe_gan.data import find_bundle, load_real

@@ -154,7 +154,9 @@ def nearest_similarity(samples: torch.Tensor, reference: torch.Tensor, exclude_s
 # ---- the check ------------------------------------------------------------------------
 
 
-def check_gan(gan_dir: Path, real: RealSet, bundle: Any, n_per_class: int = 64, gates: Gates | None = None, seed: int = 1, log: Callable[[str], None] = print) -> dict[str, Any]:
+def check_gan(
+    gan_dir: Path, real: RealSet, bundle: Any, n_per_class: int = 64, gates: Gates | None = None, seed: int = 1, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Measure a GAN against real scans and write ``quality.json`` and the memorisation reference.
 
     Args:
@@ -242,7 +244,9 @@ def check_gan(gan_dir: Path, real: RealSet, bundle: Any, n_per_class: int = 64, 
     (gan_dir / QUALITY).write_text(json.dumps(report, indent=2) + "\n")
     torch.save({"images": reference.half(), "sources": real.sources, "data_hash": real.data_hash, "size": MEMORISATION_SIZE}, gan_dir / REFERENCE)
     if not report["real"]["same_data_as_training"]:
-        log("note: --data is not the data the GAN was trained on (other hash): memorisation was measured against other images, and sample refuses until check runs on the training data")
+        log(
+            "note: --data is not the data the GAN was trained on (other hash): memorisation was measured against other images, and sample refuses until check runs on the training data"
+        )
     log(format_report(report))
     return report
 
@@ -267,8 +271,14 @@ def format_report(report: dict[str, Any]) -> str:
     m = report["memorisation"]
     med = m["synthetic_nearest"]["median"]
     real_med = m["real_to_other_real_nearest"]["median"]
-    lines.append(f"memorisation: nearest-training correlation median {med if med is None else round(med, 3)} (real to other real: {real_med if real_med is None else round(real_med, 3)}); {m['above_bound']} above the bound {m['bound']}")
-    lines.append("passed" if report["passed"] else f"not passed: refused classes {report['refused_classes'] or 'none'}; same data as training: {report['real']['same_data_as_training']}")
+    lines.append(
+        f"memorisation: nearest-training correlation median {med if med is None else round(med, 3)} (real to other real: {real_med if real_med is None else round(real_med, 3)}); {m['above_bound']} above the bound {m['bound']}"
+    )
+    lines.append(
+        "passed"
+        if report["passed"]
+        else f"not passed: refused classes {report['refused_classes'] or 'none'}; same data as training: {report['real']['same_data_as_training']}"
+    )
     return "\n".join(lines)
 
 

@@ -87,9 +87,13 @@ def check_sampling_allowed(gan_dir: Path, config: dict[str, Any], labels: list[s
     if quality is None:
         raise SamplingRefused(f"{gan_dir} has not been checked; run scintipipe gan check {gan_dir} --data TRAINING_FOLDER first")
     if int(quality["generator_step"]) != int(config["steps_done"]):
-        raise SamplingRefused(f"the quality check is for step {quality['generator_step']}, the generator is at step {config['steps_done']}; run scintipipe gan check again")
+        raise SamplingRefused(
+            f"the quality check is for step {quality['generator_step']}, the generator is at step {config['steps_done']}; run scintipipe gan check again"
+        )
     if not quality["real"]["same_data_as_training"]:
-        raise SamplingRefused("the quality check ran on other data than the GAN's training data; memorisation is only meaningful against the training images: check again with the training folder")
+        raise SamplingRefused(
+            "the quality check ran on other data than the GAN's training data; memorisation is only meaningful against the training images: check again with the training folder"
+        )
     if not (Path(gan_dir) / REFERENCE).is_file():
         raise SamplingRefused(f"{gan_dir} has no {REFERENCE}; run scintipipe gan check again")
     refused = {label: quality["per_class"][label]["reason"] for label in labels if quality["per_class"].get(label, {}).get("refused", True)}
@@ -101,7 +105,9 @@ def check_sampling_allowed(gan_dir: Path, config: dict[str, Any], labels: list[s
     return quality
 
 
-def sample_scans(gan_dir: Path, n: int, out: Path, class_mix: Mapping[str, float] | None = None, seed: int = 0, center: str = "a", pm: Any = None) -> dict[str, Any]:
+def sample_scans(
+    gan_dir: Path, n: int, out: Path, class_mix: Mapping[str, float] | None = None, seed: int = 0, center: str = "a", pm: Any = None
+) -> dict[str, Any]:
     """Write ``n`` synthetic scans to ``out``; see the module docstring.
 
     Args:
@@ -153,14 +159,24 @@ def sample_scans(gan_dir: Path, n: int, out: Path, class_mix: Mapping[str, float
         draws[redo] += 1
     if (similarity > bound).any():
         stuck = int((similarity > bound).sum())
-        raise SamplingRefused(f"{stuck} sample(s) stayed above the memorisation bound {bound} after {MAX_DRAWS} draws: the generator reproduces training images")
+        raise SamplingRefused(
+            f"{stuck} sample(s) stayed above the memorisation bound {bound} after {MAX_DRAWS} draws: the generator reproduces training images"
+        )
 
     bundle = find_bundle(config["bundle"]["path"], pm)
     spacing = bundle_spacing_mm(bundle)
     inputs = to_bundle(images, config["input_size"], config["settings"]["input_max"])
     base = get_center(center, pm)
     rows_px, cols_px = (int(v) for v in config["input_size"])
-    profile = dataclasses.replace(base, name=f"gan-{base.name}", matrix=max(rows_px, cols_px), pixel_mm=spacing, manufacturer=MANUFACTURER, model="scintipipe-gan DCGAN", institution="Synthetic (no acquisition)")
+    profile = dataclasses.replace(
+        base,
+        name=f"gan-{base.name}",
+        matrix=max(rows_px, cols_px),
+        pixel_mm=spacing,
+        manufacturer=MANUFACTURER,
+        model="scintipipe-gan DCGAN",
+        institution="Synthetic (no acquisition)",
+    )
     out.mkdir(parents=True, exist_ok=True)
     gan_name = Path(gan_dir).name
     task = config["task"]
@@ -180,7 +196,15 @@ def sample_scans(gan_dir: Path, n: int, out: Path, class_mix: Mapping[str, float
         name = f"case-{index:05d}.dcm"
         write_dicom(tag_synthetic(ds, gan_name, int(config["steps_done"])), out / name)
         src = reference["sources"][int(nearest[index])] if reference.get("sources") else ""
-        rows.append({"file": name, "label": label, "nearest_training_correlation": round(float(similarity[index]), 4), "nearest_training_source": src, "draws": int(draws[index])})
+        rows.append(
+            {
+                "file": name,
+                "label": label,
+                "nearest_training_correlation": round(float(similarity[index]), 4),
+                "nearest_training_source": src,
+                "draws": int(draws[index]),
+            }
+        )
         if len(sheet[label]) < SHEET_PER_LABEL:
             sheet[label].append((counts, f"SYNTH {index} {label}"))
     with open(out / "labels.csv", "w", newline="") as handle:

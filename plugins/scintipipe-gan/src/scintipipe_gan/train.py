@@ -79,7 +79,13 @@ def make_config(task: str, bundle: Any, real: RealSet, settings: GanSettings, da
         "channels": int(real.inputs.shape[1]),
         "input_size": [int(v) for v in real.inputs.shape[-2:]],
         "settings": asdict(settings),
-        "data": {"dir": str(data_dir), "labels_csv": str(labels_csv or Path(data_dir) / "labels.csv"), "hash": real.data_hash, "views": len(real.sources), "left_out": len(real.failures)},
+        "data": {
+            "dir": str(data_dir),
+            "labels_csv": str(labels_csv or Path(data_dir) / "labels.csv"),
+            "hash": real.data_hash,
+            "views": len(real.sources),
+            "left_out": len(real.failures),
+        },
         "steps_done": 0,
     }
 
@@ -109,7 +115,18 @@ def _summary_writer(out: Path, log: Callable[[str], None]) -> Any:
     return SummaryWriter(log_dir=str(out / "logs"))
 
 
-def train_gan(task: str, bundle: Any, real: RealSet, out: Path, settings: GanSettings, data_dir: Path, labels_csv: Path | None = None, resume: bool = False, progress: bool | None = None, log: Callable[[str], None] = print) -> GanRun:
+def train_gan(
+    task: str,
+    bundle: Any,
+    real: RealSet,
+    out: Path,
+    settings: GanSettings,
+    data_dir: Path,
+    labels_csv: Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+) -> GanRun:
     """Train (or continue) the GAN on ``real`` and write the GAN folder ``out``.
 
     Args:
@@ -142,7 +159,9 @@ def train_gan(task: str, bundle: Any, real: RealSet, out: Path, settings: GanSet
             if old[key] != config[key]:
                 raise GanFolderError(f"--resume: the checkpoint was trained with {what} {old[key]}, this data has {config[key]}")
         if old["data"]["hash"] != config["data"]["hash"]:
-            raise GanFolderError(f"--resume: the checkpoint was trained on other data (hash {old['data']['hash'][:12]}, now {config['data']['hash'][:12]})")
+            raise GanFolderError(
+                f"--resume: the checkpoint was trained on other data (hash {old['data']['hash'][:12]}, now {config['data']['hash'][:12]})"
+            )
         for key in ("image_size", "z_dim", "width"):
             if old["settings"][key] != config["settings"][key]:
                 raise GanFolderError(f"--resume: the checkpoint has {key} {old['settings'][key]}, asked for {config['settings'][key]}")
@@ -183,7 +202,9 @@ def train_gan(task: str, bundle: Any, real: RealSet, out: Path, settings: GanSet
     started = time.perf_counter()
     generator.train()
     discriminator.train()
-    bar = tqdm(range(start, settings.steps), desc="gan", unit="step", initial=start, total=settings.steps, disable=None if progress is None else not progress)
+    bar = tqdm(
+        range(start, settings.steps), desc="gan", unit="step", initial=start, total=settings.steps, disable=None if progress is None else not progress
+    )
     step = start
     for step in bar:
         idx = torch.multinomial(weights, settings.batch_size, replacement=True, generator=rng)
@@ -194,7 +215,9 @@ def train_gan(task: str, bundle: Any, real: RealSet, out: Path, settings: GanSet
 
         d_real = discriminator(augment(real_x), real_y)
         d_fake = discriminator(augment(fake_x.detach()), fake_y)
-        loss_d = 0.5 * (adversarial(d_real, target_is_real=True, for_discriminator=True) + adversarial(d_fake, target_is_real=False, for_discriminator=True))
+        loss_d = 0.5 * (
+            adversarial(d_real, target_is_real=True, for_discriminator=True) + adversarial(d_fake, target_is_real=False, for_discriminator=True)
+        )
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -204,7 +227,13 @@ def train_gan(task: str, bundle: Any, real: RealSet, out: Path, settings: GanSet
         loss_g.backward()
         opt_g.step()
 
-        row = {"step": step + 1, "loss_d": loss_d.item(), "loss_g": loss_g.item(), "d_real": d_real.detach().mean().item(), "d_fake": d_fake.detach().mean().item()}
+        row = {
+            "step": step + 1,
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_real": d_real.detach().mean().item(),
+            "d_fake": d_fake.detach().mean().item(),
+        }
         history.append(row)
         if writer is not None:
             for key in ("loss_d", "loss_g", "d_real", "d_fake"):
@@ -226,7 +255,17 @@ def train_gan(task: str, bundle: Any, real: RealSet, out: Path, settings: GanSet
     return GanRun(out, steps_done, time.perf_counter() - started, history)
 
 
-def save_checkpoint(out: Path, config: dict[str, Any], generator: Generator, discriminator: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rng: torch.Generator, step: int, history: list[dict[str, float]]) -> None:
+def save_checkpoint(
+    out: Path,
+    config: dict[str, Any],
+    generator: Generator,
+    discriminator: Discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    rng: torch.Generator,
+    step: int,
+    history: list[dict[str, float]],
+) -> None:
     """Write ``checkpoint.pt`` (atomically) and the step into ``config.json``."""
     state = {
         "generator": generator.state_dict(),

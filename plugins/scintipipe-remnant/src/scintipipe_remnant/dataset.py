@@ -26,7 +26,9 @@ from scintipipe_remnant.simulator import LABELS, PAPER_CLASS_MIX, RemnantCase, s
 def two_view_dataset(case: RemnantCase, identity: Any) -> Any:
     """A two-frame NM dataset: anterior then posterior."""
     front, back = case.counts, case.posterior.counts
-    ds = nm_dataset(front, REMNANT_CENTER, identity, max(case.frame_duration_s, case.posterior.frame_duration_s), float(case.metadata["injected_mbq"]))
+    ds = nm_dataset(
+        front, REMNANT_CENTER, identity, max(case.frame_duration_s, case.posterior.frame_duration_s), float(case.metadata["injected_mbq"])
+    )
     pixels = np.ascontiguousarray(np.stack([front, back]), dtype=np.uint16)
     ds.NumberOfFrames = 2
     ds.SeriesDescription = "ANT POST NECK"
@@ -44,7 +46,9 @@ def two_view_dataset(case: RemnantCase, identity: Any) -> Any:
     return ds
 
 
-def write_studies(out: Path, n: int, seed: int = 0, class_mix: Mapping[str, float] | None = None, progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> dict[str, int]:
+def write_studies(
+    out: Path, n: int, seed: int = 0, class_mix: Mapping[str, float] | None = None, progress: Callable[[Iterable[int]], Iterable[int]] | None = None
+) -> dict[str, int]:
     """Simulate ``n`` two-view studies into ``out`` (``case-NNNNN.dcm``, ``labels.csv``,
     ``truth.csv``, ``simulation.json``). No picture goes into ``out``: ``scintipipe run``
     would read a PNG there as a scan (``benchmarks/make_figures.py`` draws the pictures).
@@ -61,7 +65,17 @@ def write_studies(out: Path, n: int, seed: int = 0, class_mix: Mapping[str, floa
         identity = case_identity("remnant", seed, REMNANT_CENTER, index, float(case.metadata["minutes_post_injection"]))
         name = f"case-{index:05d}.dcm"
         write_dicom(two_view_dataset(case, identity), out / name)
-        rows.append({"file": name, "label": case.label, "true_uptake_percent": case.metadata["true_uptake_percent"], "remnant_sites": " ".join(case.metadata["remnant_sites"]), "oesophagus": case.metadata["oesophagus"], "injected_mbq": case.metadata["injected_mbq"], "minutes_post_injection": case.metadata["minutes_post_injection"]})
+        rows.append(
+            {
+                "file": name,
+                "label": case.label,
+                "true_uptake_percent": case.metadata["true_uptake_percent"],
+                "remnant_sites": " ".join(case.metadata["remnant_sites"]),
+                "oesophagus": case.metadata["oesophagus"],
+                "injected_mbq": case.metadata["injected_mbq"],
+                "minutes_post_injection": case.metadata["minutes_post_injection"],
+            }
+        )
     with open(out / "labels.csv", "w", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows([("file", "label"), *((r["file"], r["label"]) for r in rows)])
     with open(out / "truth.csv", "w", newline="") as handle:
@@ -69,5 +83,7 @@ def write_studies(out: Path, n: int, seed: int = 0, class_mix: Mapping[str, floa
         writer.writeheader()
         writer.writerows(rows)
     counts = {label: labels.count(label) for label in LABELS}
-    (out / "simulation.json").write_text(json.dumps({"task": "remnant", "n": n, "seed": seed, "views": ["anterior", "posterior"], "counts_per_label": counts}, indent=2) + "\n")
+    (out / "simulation.json").write_text(
+        json.dumps({"task": "remnant", "n": n, "seed": seed, "views": ["anterior", "posterior"], "counts_per_label": counts}, indent=2) + "\n"
+    )
     return counts

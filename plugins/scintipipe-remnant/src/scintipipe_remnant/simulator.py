@@ -85,7 +85,9 @@ def sample_remnant_shape(rng: np.random.Generator, bed: ThyroidShape) -> tuple[T
     remnants = []
     for site in sites:
         if site == "isthmus":
-            remnants.append(Lobe(rng.normal(0, 3), bed.right.cy - 0.25 * bed.right.half_length, rng.uniform(3, 7), rng.uniform(3, 6), rng.uniform(2, 4), 0.0, 0.0))
+            remnants.append(
+                Lobe(rng.normal(0, 3), bed.right.cy - 0.25 * bed.right.half_length, rng.uniform(3, 7), rng.uniform(3, 6), rng.uniform(2, 4), 0.0, 0.0)
+            )
             continue
         side, pole = site.split("_")
         lobe = bed.lobe(side)
@@ -128,10 +130,20 @@ def sample_activities(rng: np.random.Generator, label: str) -> NeckActivities:
 
 def add_gut(rng: np.random.Generator, anatomy: HeadNeck) -> HeadNeck:
     """Give the anatomy a stomach (always) and an oesophagus (40 %)."""
-    stomach = Gland(rng.uniform(40, 90), rng.uniform(-290, -230), rng.uniform(35, 55), rng.uniform(30, 45), rng.uniform(25, 35), rng.uniform(-30, 0), rng.uniform(60, 80))
+    stomach = Gland(
+        rng.uniform(40, 90),
+        rng.uniform(-290, -230),
+        rng.uniform(35, 55),
+        rng.uniform(30, 45),
+        rng.uniform(25, 35),
+        rng.uniform(-30, 0),
+        rng.uniform(60, 80),
+    )
     oesophagus = anatomy.oesophagus
     if oesophagus is None and rng.random() < 0.3:
-        oesophagus = Gland(rng.uniform(-4.0, 8.0), rng.uniform(-30.0, 0.0), rng.uniform(3.0, 5.0), rng.uniform(40.0, 70.0), 6.0, rng.normal(0, 4), 45.0)
+        oesophagus = Gland(
+            rng.uniform(-4.0, 8.0), rng.uniform(-30.0, 0.0), rng.uniform(3.0, 5.0), rng.uniform(40.0, 70.0), 6.0, rng.normal(0, 4), 45.0
+        )
     return replace(anatomy, stomach=stomach, oesophagus=oesophagus)
 
 
@@ -152,7 +164,9 @@ class _Study:
     remaining_mbq: float
 
 
-def _project_view(rng: np.random.Generator, center: CenterProfile, study: _Study, view: str) -> tuple[np.ndarray, dict[str, np.ndarray], float, float]:
+def _project_view(
+    rng: np.random.Generator, center: CenterProfile, study: _Study, view: str
+) -> tuple[np.ndarray, dict[str, np.ndarray], float, float]:
     """Expected rates to counts for one view; returns counts, masks, duration, gap."""
     camera, grid, anatomy, acts = center.camera, study.grid, study.anatomy, study.activities
     posterior = view == "posterior"
@@ -165,7 +179,12 @@ def _project_view(rng: np.random.Generator, center: CenterProfile, study: _Study
         tissue = draw_thyroid(grid, study.remnant, rng, texture_sigma=0.1)
         scene.add_density("remnant", tissue.density, acts.thyroid * study.remaining_mbq, depth("thyroid", study.remnant.depth_mm))
         scene.footprints["remnant"] = list(tissue.footprints.values())
-    per_organ = {"parotid_right": acts.parotid, "parotid_left": acts.parotid, "submandibular_right": acts.submandibular, "submandibular_left": acts.submandibular}
+    per_organ = {
+        "parotid_right": acts.parotid,
+        "parotid_left": acts.parotid,
+        "submandibular_right": acts.submandibular,
+        "submandibular_left": acts.submandibular,
+    }
     per_organ |= {"oral_cavity": acts.oral_cavity, "nasal_mucosa": acts.nasal_mucosa, "oesophagus": acts.oesophagus, "stomach": acts.stomach}
     for name, parts in head_neck_footprints(grid, anatomy).items():
         parts = [(fp, depth(name, d)) for fp, d in parts]
@@ -174,7 +193,9 @@ def _project_view(rng: np.random.Generator, center: CenterProfile, study: _Study
     concentration = study.remaining_mbq * max(0.0, 1.0 - organ_fraction) / acts.body_volume_ml * acts.blood_pool_scale
     thickness = body_thickness(grid, anatomy.body)
     scene.add_background(thickness, concentration)
-    scene.add_to_background("head_soft_tissue", head_thickness(grid, anatomy.body), concentration * acts.head_excess, math.exp(-camera.mu_per_mm * 70.0))
+    scene.add_to_background(
+        "head_soft_tissue", head_thickness(grid, anatomy.body), concentration * acts.head_excess, math.exp(-camera.mu_per_mm * 70.0)
+    )
     rate = scene.rate_cps(center.oversampling)
     counts, duration = acquire(rate, center.count_preset, rng)
     masks = scene.masks(center.oversampling)
@@ -202,7 +223,9 @@ def simulate_remnant_case(rng: np.random.Generator, center: CenterProfile, label
         ValueError: the centre's camera is not an I-131 camera.
     """
     if center.camera.radionuclide != "I-131":
-        raise ValueError(f"the remnant simulator images 131I: use --center remnant (centre {center.name!r} has a {center.camera.radionuclide} camera)")
+        raise ValueError(
+            f"the remnant simulator images 131I: use --center remnant (centre {center.name!r} has a {center.camera.radionuclide} camera)"
+        )
     bed = sample_thyroid_shape(rng, enlargement=rng.uniform(0.9, 1.2), pyramidal_probability=0.0, isthmus_probability=1.0)
     remnant, sites = sample_remnant_shape(rng, bed) if label == "present" else (None, [])
     anatomy = add_gut(rng, sample_head_neck(rng, oesophagus_probability=0.15))

@@ -86,7 +86,9 @@ class EqualizeHistogram(ArrayTransform):
         return _like(out, img)
 
 
-def thyroid_bed_box(shape: Sequence[int], spacing_mm: Sequence[float], box_mm: Sequence[float], centre_fraction: Sequence[float]) -> tuple[int, int, int, int]:
+def thyroid_bed_box(
+    shape: Sequence[int], spacing_mm: Sequence[float], box_mm: Sequence[float], centre_fraction: Sequence[float]
+) -> tuple[int, int, int, int]:
     """``(row0, col0, rows, cols)`` of a ``box_mm`` window centred at ``centre_fraction``."""
     rows, cols = int(shape[-2]), int(shape[-1])
     height = min(rows, max(8, round(box_mm[0] / spacing_mm[0])))
@@ -96,7 +98,9 @@ def thyroid_bed_box(shape: Sequence[int], spacing_mm: Sequence[float], box_mm: S
     return row0, col0, height, width
 
 
-def grabcut_mask(grey: np.ndarray, box: tuple[int, int, int, int], core: tuple[int, int], iterations: int = 5, smooth_px: float = 2.0, margin_px: int = 12) -> np.ndarray:
+def grabcut_mask(
+    grey: np.ndarray, box: tuple[int, int, int, int], core: tuple[int, int], iterations: int = 5, smooth_px: float = 2.0, margin_px: int = 12
+) -> np.ndarray:
     """GrabCut foreground of an 8-bit image inside ``box`` (boolean, False outside it).
 
     The paper's operator drew a box around the thyroid bed; here the box is given and
@@ -143,7 +147,14 @@ class GrabCutThyroidBed(ArrayTransform):
         smooth_px: Gaussian sigma applied before GrabCut.
     """
 
-    def __init__(self, box_mm: Sequence[float] = (150.0, 200.0), core_mm: Sequence[float] = (50.0, 60.0), centre_fraction: Sequence[float] = (0.5, 0.5), iterations: int = 5, smooth_px: float = 2.0):
+    def __init__(
+        self,
+        box_mm: Sequence[float] = (150.0, 200.0),
+        core_mm: Sequence[float] = (50.0, 60.0),
+        centre_fraction: Sequence[float] = (0.5, 0.5),
+        iterations: int = 5,
+        smooth_px: float = 2.0,
+    ):
         self.box_mm = tuple(float(v) for v in box_mm)
         self.core_mm = tuple(float(v) for v in core_mm)
         self.centre_fraction = tuple(float(v) for v in centre_fraction)
