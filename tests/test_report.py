@@ -97,6 +97,22 @@ def test_report_json_has_rois_quantities_and_input_uids(results: Path, simulated
     assert "Not for clinical use" in report["notice"]
 
 
+def test_report_json_has_a_provenance_block_naming_the_plugins_that_ran(results: Path) -> None:
+    from scintipipe import __version__
+
+    provenance = json.loads((results / "case-00000" / "report.json").read_text())["provenance"]
+    assert provenance["scintipipe_version"] == __version__
+    assert provenance["bundle"]["name"] == "tiny" and provenance["bundle"]["version"]
+    plugins = provenance["plugins"]
+    assert "scintipipe.builtin.load_dicom" in plugins["load_scans"]
+    assert plugins["classify_batch"] == ["scintipipe.builtin.stage_timing", "scintipipe.builtin.classify_bundle"]
+    assert "scintipipe.builtin.explain_gradcam" in plugins["explain_batch"]
+    assert "scintipipe.builtin.segment_stage" in plugins["segment_scan"]
+    reporters = {"scintipipe.builtin.provenance", "scintipipe.builtin.report_json", "scintipipe.builtin.report_html"}
+    assert reporters <= set(plugins["report_case"])
+    assert provenance["options"]["explain_method"] == "gradcampp" and provenance["options"]["device"] in ("cpu", "cuda")
+
+
 def test_uptake_against_the_simulator_truth(results: Path, truth: dict[str, dict[str, str]]) -> None:
     measured = json.loads((results / "case-00000" / "report.json").read_text())["quantities"]["uptake_percent"]
     true = float(truth["case-00000.dcm"]["true_uptake_percent"])

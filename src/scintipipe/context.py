@@ -29,6 +29,10 @@ class RunContext:
         bundle: the bundle the run classifies with.
         segmenters: the named segmenters plugins registered (``register_segmenters``).
         explainers: the named explain methods plugins registered (``register_explainers``).
+        stage_plugins: the plugins implementing each stage hook, in the order pluggy calls
+            them, wrappers first (``{"preprocess_scan": ("scintipipe.builtin.stage_timing",
+            "scintipipe.builtin.preprocess_bundle")}``); the provenance plugin records them
+            in every report.
 
     Example:
         >>> @hookimpl
@@ -44,6 +48,7 @@ class RunContext:
     bundle: Bundle | None = None
     segmenters: dict[str, Alternative] = field(default_factory=dict)
     explainers: dict[str, Alternative] = field(default_factory=dict)
+    stage_plugins: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def alternative(self, kind: str, name: str) -> Alternative:
         """The registered alternative ``name`` of ``kind`` (``"segmenter"`` or ``"explainer"``).

@@ -196,7 +196,7 @@ class Pipeline:
     """
 
     def __init__(self, pm: pluggy.PluginManager, bundle: Bundle, options: RunOptions | None = None, log: Callable[[str], None] | None = None):
-        from scintipipe.plugins import explainers, plugin_options, segmenters
+        from scintipipe.plugins import explainers, plugin_options, segmenters, stage_plugins
 
         self.pm = pm
         self.bundle = bundle
@@ -204,6 +204,7 @@ class Pipeline:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.segmenters = segmenters(pm).segmenters
         self.explainers = explainers(pm).explainers
+        self.stage_plugins = stage_plugins(pm)
         alternatives = {"segmenter": self.segmenters, "explainer": self.explainers}
         self.plugin_options = plugin_options(pm).resolve(self.options.plugin_options, alternatives)
         self.out_dir: Path | None = None
@@ -211,7 +212,7 @@ class Pipeline:
     @property
     def context(self) -> RunContext:
         """The :class:`RunContext` the stage hooks get (built per call: the server swaps ``bundle``)."""
-        return RunContext(self.plugin_options, self.options.device, self.out_dir, self.bundle, self.segmenters, self.explainers)
+        return RunContext(self.plugin_options, self.options.device, self.out_dir, self.bundle, self.segmenters, self.explainers, self.stage_plugins)
 
     @property
     def segments(self) -> bool:

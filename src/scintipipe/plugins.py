@@ -43,6 +43,7 @@ ENTRY_POINT_GROUP = "scintipipe"
 
 DEFAULT_PLUGINS = (
     "scintipipe.builtin.stage_timing",
+    "scintipipe.builtin.provenance",
     "scintipipe.builtin.load_dicom",
     "scintipipe.builtin.load_raster",
     "scintipipe.builtin.load_volume",
@@ -183,6 +184,17 @@ def explainers(pm: pluggy.PluginManager) -> ExplainerRegister:
 def served_models(pm: pluggy.PluginManager, bundles: dict[str, Any] | None = None) -> ServedModelRegister:
     """Collect the server's models from every plugin's ``register_served_models``, for the served ``bundles``."""
     return collect(pm, "register_served_models", ServedModelRegister(bundles))
+
+
+def stage_plugins(pm: pluggy.PluginManager) -> dict[str, tuple[str, ...]]:
+    """The plugins implementing each stage hook, in the order pluggy calls them (wrappers first).
+
+    Returns:
+        ``{hook: (plugin, ...)}`` for every stage hook (``load_scans`` ... ``report_run``).
+    """
+    from scintipipe.builtin.stage_timing import STAGE_OF_HOOK
+
+    return {name: tuple(impl.plugin_name for impl in reversed(getattr(pm.hook, name).get_hookimpls())) for name in STAGE_OF_HOOK}
 
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:

@@ -53,6 +53,7 @@ def case_report(case: dict[str, Any], bundle: Any, context: Any = None) -> dict[
         "explanation": explanation_summary(case.get("heatmap"), explain_method_of(context), sorted(case.get("heatmaps") or {}) or None),
         "model": bundle.summary(),
         "gate": gate_of(case),
+        "provenance": case.get("provenance"),
     }
     warning = against_advice_text(report["gate"])
     if warning:

@@ -32,13 +32,17 @@ described under ``options`` (``segmenter``, ``explain_method``, a plugin's own).
 The bundles' networks are shared by every request. Everything that touches a network
 (classification, Grad-CAM's hooks) runs under one lock, so concurrent requests are
 served one network call at a time while loading, preprocessing and segmentation run in
-parallel. The server calls the pipeline runner in one place, :class:`PipelineSteps`.
+parallel. The server calls the pipeline runner in one place, :class:`PipelineSteps`, and
+classifies through :meth:`Pipeline.process <scintipipe.pipeline.Pipeline.process>`, as
+``scintipipe run`` does.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,7 @@ from scintipipe.explain import heatmap_on_scan
 from scintipipe.gate import GateRefused
 from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.report.content import against_advice_text, gate_of
+from scintipipe.runner import Failure
 from scintipipe.server.errors import BadRequest, UnknownModel
 from scintipipe.server.label_images import GRADCAM_LABELS, ROI_LABELS, region_label_map, roi_label_map, write_label_nifti
 from scintipipe.server.served import CLASSIFICATION, SEGMENTATION, InferResult, ServeContext, ServedModel, Timer
@@ -152,11 +157,48 @@ def json_number(value: Any) -> Any:
     return value
 
 
+#: what holds the network while the runner classifies: a context manager that yields the
+#: bundle to classify with (the one served now), or ``None`` to keep the request's
+NetworkStep = Callable[[], AbstractContextManager["Bundle | None"]]
+
+
+class ServedPipeline(Pipeline):
+    """The pipeline runner as the server runs it: timed per request, its network step under the service's lock.
+
+    :meth:`~scintipipe.pipeline.Pipeline.process` runs as in ``scintipipe run``; only two
+    of its steps are wrapped: each input's load, gate and preprocess
+    (:meth:`prepare_unit`) counts as the request's ``preprocess_s``, and the batch's
+    learned gate, classification and explanation (:meth:`classify`) run inside
+    ``network`` (see :meth:`ModelService.network`).
+
+    Attributes:
+        timer: the request's timer.
+        network: holds the network for :meth:`classify`.
+    """
+
+    timer: Timer
+    network: NetworkStep
+
+    def prepare_unit(self, unit: list[Any]) -> list[dict[str, Any] | Failure]:
+        """Load, gate and preprocess one input, timed as ``preprocess_s``."""
+        with self.timer.step("preprocess_s"):
+            return super().prepare_unit(unit)
+
+    def classify(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Score, classify and explain a batch while ``network`` holds the network, with the bundle it yields."""
+        with self.network() as bundle:
+            if bundle is not None:
+                self.bundle = bundle
+            return super().classify(cases)
+
+
 class PipelineSteps:
     """The pipeline runner's steps as the server uses them: the one place the server calls :class:`Pipeline`.
 
     Each method is one step on one request's pipeline (cheap to build: the bundle holds
     the network), so moving the server onto another runner API changes this class only.
+    Classification goes through :meth:`Pipeline.process <scintipipe.pipeline.Pipeline.process>`
+    (:meth:`process`), as ``scintipipe run`` does.
 
     Args:
         pm: the plugin manager.
@@ -187,8 +229,10 @@ class PipelineSteps:
             progress=False,
             accept_ood=accept_ood,
             plugin_options=plugin_options or {},
+            workers=0,  # the request's own thread: the server already serves requests in parallel
+            time_budget_s=0.0,  # a request has no per-input budget
         )
-        self.pipeline = Pipeline(pm, bundle, options, log=lambda message: None)
+        self.pipeline = ServedPipeline(pm, bundle, options, log=lambda message: None)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -203,15 +247,37 @@ class PipelineSteps:
         """The gate's per-view layers on one view: its gate record (raises GateRefused)."""
         return self.pipeline.admit(scan)
 
-    def prepare(self, scan: dict[str, Any], gate: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Gate (unless ``gate`` is given) and preprocess one view into a case (raises GateRefused)."""
-        return self.pipeline.prepare(scan, gate)
+    def process(self, scans: list[dict[str, Any]], timer: Timer, network: NetworkStep) -> list[dict[str, Any] | GateRefused]:
+        """Gate, preprocess, classify (and explain) loaded scans with :meth:`Pipeline.process`, in one batch.
 
-    def classify(self, cases: list[dict[str, Any]], bundle: Bundle | None = None) -> list[dict[str, Any]]:
-        """Score, classify (and explain) cases in place, with ``bundle`` when given (the one served now); the refused cases."""
-        if bundle is not None:
-            self.pipeline.bundle = bundle
-        return self.pipeline.classify(cases)
+        Args:
+            scans: the request's loaded views.
+            timer: the request's timer (``preprocess_s``; ``network`` times the rest).
+            network: holds the network while the batch is classified.
+
+        Returns:
+            Per scan, its classified case, or the :class:`GateRefused` of the gate layer
+            that refused it (the ``error`` of the runner's :class:`Failure` record).
+
+        Raises:
+            ScanError: a view no plugin could preprocess or classify (the first such
+                failure, as the runner recorded it); any other error a stage raised.
+        """
+        self.pipeline.timer = timer
+        self.pipeline.network = network
+        self.pipeline.options.batch_size = max(1, len(scans))  # one batch, one network call
+        outcomes: list[dict[str, Any] | GateRefused] = []
+        failed: Failure | None = None
+        for item in self.pipeline.process(scans):
+            if not isinstance(item, Failure):
+                outcomes.append(item)
+            elif isinstance(item.error, GateRefused):
+                outcomes.append(item.error)
+            elif failed is None:
+                failed = item
+        if failed is not None:
+            raise failed.error if failed.error is not None else ScanError(failed.source, failed.reason)
+        return outcomes
 
     def segment(self, scan: dict[str, Any]) -> dict[str, Any] | None:
         """The segment stage on one scan (``None`` when no segmenter handles it)."""
@@ -603,23 +669,7 @@ class ModelService:
         """
         timer = timer or Timer()
         steps = self.steps(bundle_name, accept_ood=accept_ood)
-        outcomes: list[dict[str, Any] | GateRefused] = []
-        with timer.step("preprocess_s"):
-            for scan in scans:
-                try:
-                    outcomes.append(steps.prepare(scan))
-                except GateRefused as refused:
-                    outcomes.append(refused)
-        cases = [outcome for outcome in outcomes if not isinstance(outcome, GateRefused)]
-        if cases:
-            with timer.step("wait_s"):
-                self.network_lock.acquire()
-            try:
-                with timer.step("classify_s"):
-                    steps.classify(cases, self.bundles[bundle_name])
-            finally:
-                self.network_lock.release()
-        return [outcome["refused"] if isinstance(outcome, dict) and "refused" in outcome else outcome for outcome in outcomes]
+        return steps.process(scans, timer, lambda: self.network(timer, bundle_name))
 
     def classify_scans(
         self, bundle_name: str, scans: list[dict[str, Any]], timer: Timer | None = None, accept_ood: bool = False
@@ -644,7 +694,10 @@ class ModelService:
         accept_ood: bool = False,
         plugin_options: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Preprocess, classify and explain one admitted view; the network call holds the lock.
+        """Preprocess, classify and explain one admitted view with the runner; the network call holds the lock.
+
+        ``gate`` is the view's record from :meth:`admitted_view`; the runner gates the view
+        again on its way (the per-view layers give the same record).
 
         Returns:
             The view's case, with ``prediction`` and ``heatmap`` (``None`` when no explain
@@ -655,18 +708,28 @@ class ModelService:
         """
         timer = timer or Timer()
         steps = self.steps(bundle_name, explain=True, accept_ood=accept_ood, plugin_options=plugin_options)
-        with timer.step("preprocess_s"):
-            case = steps.prepare(scan, gate)
+        (outcome,) = steps.process([scan], timer, lambda: self.network(timer))
+        if isinstance(outcome, GateRefused):
+            raise outcome
+        return outcome
+
+    @contextmanager
+    def network(self, timer: Timer, bundle_name: str | None = None) -> Iterator[Bundle | None]:
+        """Hold the network lock (the runner's network step, see :class:`ServedPipeline`).
+
+        The wait counts as the request's ``wait_s``, the time held as ``classify_s``.
+
+        Yields:
+            The bundle served now under ``bundle_name`` (a retrained one replaces its old
+            one), or ``None`` without a name: classify with the request's own.
+        """
         with timer.step("wait_s"):
             self.network_lock.acquire()
         try:
             with timer.step("classify_s"):
-                refused = steps.classify([case])
+                yield self.bundles[bundle_name] if bundle_name else None
         finally:
             self.network_lock.release()
-        if refused:
-            raise refused[0]["refused"]
-        return case
 
     def segment(self, bundle_name: str, scan: dict[str, Any], plugin_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The segment stage on one scan (``None`` when no segmenter handles it).
