@@ -29,7 +29,7 @@ Examples:
 
 @click.group("gan", epilog=GAN_EXAMPLES)
 def gan() -> None:
-    """Class-conditional DCGAN augmentation (seed 004), with quality gates computed without downloads."""
+    """Class-conditional DCGAN augmentation (the GAN-augmented thyroid SPECT study), with quality gates computed without downloads."""
 
 
 def _progress_option(fn: Any) -> Any:
