@@ -231,7 +231,7 @@ def run(
 ) -> None:
     """Classify scintigrams in INPUTS (files or folders, walked recursively).
 
-    The options after --accept-ood (and --threads, --workers) belong to plugins (their add_options hook).
+    The runner's own options end with --slurm-config; the ones after it belong to plugins (their add_options hook).
     """
     from scintipipe.bundle import resolve_bundle
     from scintipipe.loaders.files import iter_input_files
