@@ -255,6 +255,12 @@ def test_listen_and_outbox_help_stay_light() -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
+def test_run_needs_inputs_or_a_study_to_fetch(tiny_bundle: Path) -> None:
+    assert "INPUTS" in run_cli("run", "--bundle", tiny_bundle, expect_exit=2).output
+    assert "both or neither" in run_cli("run", "--bundle", tiny_bundle, "--study", "1.2.3", expect_exit=2).output
+    assert "both or neither" in run_cli("run", "--bundle", tiny_bundle, "--from-pacs", "http://127.0.0.1:1/dicom-web", expect_exit=2).output
+
+
 # ---- against Orthanc -----------------------------------------------------------------------
 
 
@@ -384,3 +390,39 @@ def test_results_wait_in_the_outbox_until_the_destination_is_up(tmp_path: Path, 
         late.stop()
     sent = json.loads(run_cli("outbox", out, "--sent", "--json").output)["entries"]
     assert [row["state"] for row in sent] == ["sent"] and sent[0]["study"] == study
+
+
+def test_run_from_pacs_fetches_a_study_by_wado_rs(tmp_path: Path, orthanc: Orthanc, tiny_bundle: Path) -> None:
+    import csv
+
+    import pydicom
+
+    simulated = tmp_path / "simulated"
+    run_cli("simulate", "--task", "uptake4", "--n", "2", "--seed", "17", "--syringes", "--out", simulated, "--no-progress")  # not `studies`
+    files = sorted(simulated.rglob("*.dcm"))
+    for path in files:
+        orthanc.session.post(f"{orthanc.url}/instances", data=path.read_bytes(), timeout=30).raise_for_status()
+    headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in files]
+    study = str(pydicom.dcmread(simulated / "case-00000.dcm", stop_before_pixels=True).StudyInstanceUID)
+    instances = {str(header.SOPInstanceUID) for header in headers if header.StudyInstanceUID == study}
+    out, url = tmp_path / "out", f"{orthanc.url}/dicom-web"
+    base = ["run", "--bundle", tiny_bundle, "--out", out, "--no-explain", "--no-progress", "--workers", "0", "--device", "cpu"]
+    done = run_cli(*base, "--from-pacs", url, "--study", study)
+    fetched = out / f"incoming-{study}"
+    assert {path.stem for path in fetched.glob("*.dcm")} == instances and len(instances) == 3  # the thyroid view and its two syringes
+    with (out / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [Path(row["source"].split("#")[0]).parent for row in rows] == [fetched]  # the study's one thyroid view; the syringes give its uptake
+    assert study in done.output and json.loads(next(out.rglob("report.json")).read_text())["quantities"]["uptake_percent"] > 0
+    results = [*out.rglob("report_sr.dcm"), *out.rglob("overlay_sc.dcm")]
+    assert len(results) == 2
+    for result in results:  # our results sent back to the study
+        orthanc.session.post(f"{orthanc.url}/instances", data=result.read_bytes(), timeout=30).raise_for_status()
+    again = tmp_path / "again"
+    run_cli(*base[:3], "--out", again, *base[5:], "--from-pacs", url, "--study", study)  # a re-run leaves them out
+    assert {path.stem for path in (again / f"incoming-{study}").glob("*.dcm")} == instances
+
+    unknown = run_cli(*base, "--from-pacs", url, "--study", "1.2.3.4.5.6.7", expect_exit=2).output
+    assert "1.2.3.4.5.6.7" in unknown and "no such study" in unknown
+    down = f"http://127.0.0.1:{free_port()}/dicom-web"
+    assert down in run_cli(*base, "--from-pacs", down, "--study", study, expect_exit=2).output

@@ -21,6 +21,7 @@ Examples:
   scintipipe run --bundle uptake4 scans/ --segmenter learned --threads 1
   scintipipe run --bundle uptake4 big-folder/ --no-report --no-explain --workers 2
   scintipipe run --bundle uptake4 odd-exports/ --accept-ood
+  scintipipe run --bundle uptake4 --from-pacs http://pacs:8042/dicom-web --study 1.2.3.4 --out results
 
 \b
 Outputs in OUT:
@@ -172,7 +173,7 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
 
 
 @cli.command(cls=RunCommand, epilog=RUN_EXAMPLES)
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=False, type=click.Path(path_type=Path))
 @click.option("--bundle", "-b", "bundle_name", required=True, help="Registered bundle name (see `scintipipe bundles`) or a bundle folder.")
 @click.option(
     "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True, help="Results folder."
@@ -209,6 +210,8 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     help="Seconds one input (a file, or a DICOM study when segmenting) may take through load, gate, preprocess and segment; "
     "an input over it goes to errors.csv and the run goes on (0: no budget). Inputs still working after 30 s get a progress line.",
 )
+@click.option("--from-pacs", metavar="URL", help="Fetch --study by DICOMweb WADO-RS into OUT/incoming-<study>/ and run on it.")
+@click.option("--study", "study_uid", metavar="UID", help="Study Instance UID to fetch with --from-pacs.")
 @run_executor_options
 @click.pass_context
 def run(
@@ -227,9 +230,11 @@ def run(
     threads: int | None,
     workers: int | None,
     time_budget: float,
+    from_pacs: str | None,
+    study_uid: str | None,
     **plugin_values: Any,
 ) -> None:
-    """Classify scintigrams in INPUTS (files or folders, walked recursively).
+    """Classify scintigrams in INPUTS (files or folders, walked recursively), or a study fetched with --from-pacs.
 
     The runner's own options end with --slurm-config; the ones after it belong to plugins (their add_options hook).
     """
@@ -237,12 +242,18 @@ def run(
     from scintipipe.loaders.files import iter_input_files
     from scintipipe.plugins import tasks_and_bundles
 
+    if (from_pacs is None) != (study_uid is None):
+        raise click.UsageError("--from-pacs and --study go together: give both or neither")
+    if not inputs and from_pacs is None:
+        raise click.UsageError("Missing argument 'INPUTS...': give files or folders, or --from-pacs URL --study UID")
     pm = plugin_manager(ctx)
     try:
         bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
         bundle.labels  # noqa: B018  (validates the metadata early)
     except (BundleError, RegistrationError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if from_pacs is not None and study_uid is not None:
+        inputs = (*inputs, fetch_from_pacs(from_pacs, study_uid, out_dir))
     try:
         files = iter_input_files(inputs)
     except ScanError as exc:
@@ -298,6 +309,25 @@ def run(
     for line in failure_lines(summary.failures, out_dir / "errors.csv"):
         click.echo(line, err=True)
     ctx.exit(summary.exit_code)
+
+
+def fetch_from_pacs(url: str, study_uid: str, out_dir: Path) -> Path:
+    """Fetch a study by WADO-RS into ``OUT/incoming-<study>/``, kept beside the results as the record of what was run on."""
+    from scintipipe.extras import MissingExtra, require_extra
+
+    try:
+        require_extra("dicom-network", "scintipipe run --from-pacs")
+    except MissingExtra as exc:
+        raise click.ClickException(str(exc)) from exc
+    from scintipipe.dicomnet.fetch import fetch_study
+
+    folder = out_dir / f"incoming-{study_uid}"
+    try:
+        files = fetch_study(url, study_uid, folder)
+    except ScanError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"fetched {len(files)} instances of study {study_uid} from {url} into {folder}", err=True)
+    return folder
 
 
 #: failed inputs named one by one on the console; the rest are counted (all are in errors.csv)
