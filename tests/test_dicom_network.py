@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,107 +22,13 @@ from typing import Any
 
 import pytest
 
+from orthanc_server import NM_CLASS, SC_CLASS, SR_CLASS, Orthanc, free_port, orthanc_binary, wait_for
 from scintipipe.dicomnet.outbox import Backoff, Outbox
 from scintipipe.dicomnet.sender import CStoreDestination, StowDestination, parse_destination
 from scintipipe.dicomnet.store import StudyStore, valid_uid
 from scintipipe.testing import run_cli
 
-ORTHANC_BINARIES = ("/usr/sbin/Orthanc", "/usr/bin/Orthanc")
-DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
-SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"
-NM_CLASS = "1.2.840.10008.5.1.4.1.1.20"
 IDLE = 0.3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-# ---- Orthanc -----------------------------------------------------------------------------
-
-
-def orthanc_binary() -> str:
-    """Orthanc's executable; skip the test, with the reason, when Orthanc, its DICOMweb plugin or pynetdicom is missing."""
-    pytest.importorskip("pynetdicom", reason="the dicom-network extra is not installed")
-    pytest.importorskip("dicomweb_client", reason="the dicom-network extra is not installed")
-    found = shutil.which("Orthanc") or next((path for path in ORTHANC_BINARIES if os.access(path, os.X_OK)), None)
-    if found is None or not DICOMWEB_PLUGIN.exists():
-        pytest.skip("Orthanc or its DICOMweb plugin is not installed (apt-get install orthanc orthanc-dicomweb; .ci/run does)")
-    return found
-
-
-class Orthanc:
-    """An Orthanc on loopback with the DICOMweb plugin, for one test module or one test."""
-
-    def __init__(self, folder: Path, aet: str = "ORTHANC", dicom_port: int | None = None):
-        import requests
-
-        binary = orthanc_binary()
-        self.aet = aet
-        self.http_port, self.dicom_port = free_port(), dicom_port or free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {
-            "Name": f"scintipipe-test-{aet}",
-            "StorageDirectory": str(folder / "storage"),
-            "IndexDirectory": str(folder / "storage"),
-            "HttpPort": self.http_port,
-            "DicomPort": self.dicom_port,
-            "DicomAet": aet,
-            "RemoteAccessAllowed": False,  # HTTP on loopback only
-            "AuthenticationEnabled": False,
-            "Plugins": [str(DICOMWEB_PLUGIN)],
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-            "DicomModalities": {},
-            "SaveJobs": False,
-        }
-        (folder / "orthanc.json").write_text(json.dumps(config, indent=2))
-        self.log = (folder / "orthanc.log").open("wb")
-        self.process = subprocess.Popen([binary, str(folder / "orthanc.json")], stdout=self.log, stderr=subprocess.STDOUT)
-        self.session = requests.Session()
-
-        def up() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"Orthanc exited: {(folder / 'orthanc.log').read_text()[-2000:]}")
-            try:
-                return self.session.get(f"{self.url}/system", timeout=1).ok
-            except requests.ConnectionError:
-                return False
-
-        wait_for(up, 30, "Orthanc to start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-    def add_modality(self, name: str, aet: str, port: int) -> None:
-        self.session.put(f"{self.url}/modalities/{name}", json={"AET": aet, "Host": "127.0.0.1", "Port": port}, timeout=10).raise_for_status()
-
-    def sop_classes(self, study_uid: str) -> list[str]:
-        """SOP Class UIDs of the study's instances, through Orthanc's DICOMweb (QIDO-RS)."""
-        response = self.session.get(f"{self.url}/dicom-web/studies/{study_uid}/instances", timeout=10)
-        if response.status_code == 404 or not response.content:
-            return []
-        response.raise_for_status()
-        return sorted(item["00080016"]["Value"][0] for item in response.json())
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +156,7 @@ def test_listen_and_outbox_help_stay_light() -> None:
         "print(json.dumps(sorted(m for m in ('torch', 'monai', 'pynetdicom', 'dicomweb_client', 'highdicom') if m in sys.modules)))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
-    assert "--ae-title" in done.stdout and "--retry" in done.stdout
+    assert "--ae-title" in done.stdout and "--retry" in done.stdout and "--segmenter" in done.stdout  # and the plugins' options
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
@@ -426,3 +331,32 @@ def test_run_from_pacs_fetches_a_study_by_wado_rs(tmp_path: Path, orthanc: Ortha
     assert "1.2.3.4.5.6.7" in unknown and "no such study" in unknown
     down = f"http://127.0.0.1:{free_port()}/dicom-web"
     assert down in run_cli(*base, "--from-pacs", down, "--study", study, expect_exit=2).output
+
+
+def test_listen_passes_plugin_options_to_the_pipeline(tmp_path: Path, studies: list[tuple[str, list[Path]]], tiny_bundle: Path) -> None:
+    pytest.importorskip("pynetdicom", reason="the dicom-network extra is not installed")
+    base = ["listen", "--bundle", tiny_bundle, "--out", tmp_path / "refused"]
+    assert "--segmenter" in run_cli(*base, "--segmenter", "nonsense", expect_exit=2).output  # declared by a plugin, checked as for run
+    study, files = studies[0]
+    out, port = tmp_path / "out", free_port()
+    command = [sys.executable, "-m", "scintipipe", "listen", "--bundle", str(tiny_bundle), "--out", str(out), "--port", str(port)]
+    command += ["--idle-seconds", "0.3", "--no-explain", "--workers", "0", "--device", "cpu", "--no-dicom"]  # --no-dicom: a plugin's option
+    log = (tmp_path / "listen.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+
+        def accepting() -> bool:
+            assert process.poll() is None, (tmp_path / "listen.log").read_text()
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(accepting, 90, "scintipipe listen to accept connections", interval=0.25)
+        assert send_study(port, files) == [0, 0, 0]
+        wait_for(lambda: (out / "journal" / f"{study}.json").exists(), 120, "the study to be processed", interval=0.25)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        log.close()
+    results = out / "results" / study
+    assert list(results.rglob("report.json")) and not list(results.rglob("*.dcm"))  # no SR, no SC: --no-dicom reached the pipeline
+    assert json.loads((out / "journal" / f"{study}.json").read_text())["runs"][0]["outbox"] == []

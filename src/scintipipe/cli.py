@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from scintipipe import __version__
+from scintipipe.dicomnet.pull import PacsAccess, pacs_access_options, pop_pacs_access, pull_study
 from scintipipe.errors import BundleError, RegistrationError, ScanError
 from scintipipe.executors.options import pop_run_executor, run_executor_options
 
@@ -22,6 +23,7 @@ Examples:
   scintipipe run --bundle uptake4 big-folder/ --no-report --no-explain --workers 2
   scintipipe run --bundle uptake4 odd-exports/ --accept-ood
   scintipipe run --bundle uptake4 --from-pacs http://pacs:8042/dicom-web --study 1.2.3.4 --out results
+  scintipipe run --bundle uptake4 --from-pacs dicom://ORTHANC@pacs:4242 --study 1.2.3.4 --out results
 
 \b
 Outputs in OUT:
@@ -210,8 +212,14 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     help="Seconds one input (a file, or a DICOM study when segmenting) may take through load, gate, preprocess and segment; "
     "an input over it goes to errors.csv and the run goes on (0: no budget). Inputs still working after 30 s get a progress line.",
 )
-@click.option("--from-pacs", metavar="URL", help="Fetch --study by DICOMweb WADO-RS into OUT/incoming-<study>/ and run on it.")
+@click.option(
+    "--from-pacs",
+    metavar="URL",
+    help="Fetch --study into OUT/incoming-<study>/ and run on it: by WADO-RS from a DICOMweb root (http://pacs:8042/dicom-web), "
+    "or by C-GET (C-MOVE with --move-port) from a DICOM node, dicom://AE@host:port.",
+)
 @click.option("--study", "study_uid", metavar="UID", help="Study Instance UID to fetch with --from-pacs.")
+@pacs_access_options
 @run_executor_options
 @click.pass_context
 def run(
@@ -246,6 +254,9 @@ def run(
         raise click.UsageError("--from-pacs and --study go together: give both or neither")
     if not inputs and from_pacs is None:
         raise click.UsageError("Missing argument 'INPUTS...': give files or folders, or --from-pacs URL --study UID")
+    pacs_access = pop_pacs_access(plugin_values)  # --pacs-token, --pacs-user, --move-ae, --move-port (docs/dicom_network.md)
+    if from_pacs is None and pacs_access.dimse_given:
+        raise click.UsageError("--move-ae and --move-port go with --from-pacs dicom://AE@host:port")
     pm = plugin_manager(ctx)
     try:
         bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
@@ -253,7 +264,7 @@ def run(
     except (BundleError, RegistrationError) as exc:
         raise click.UsageError(str(exc)) from exc
     if from_pacs is not None and study_uid is not None:
-        inputs = (*inputs, fetch_from_pacs(from_pacs, study_uid, out_dir))
+        inputs = (*inputs, fetch_from_pacs(from_pacs, study_uid, out_dir, pacs_access))
     try:
         files = iter_input_files(inputs)
     except ScanError as exc:
@@ -311,19 +322,17 @@ def run(
     ctx.exit(summary.exit_code)
 
 
-def fetch_from_pacs(url: str, study_uid: str, out_dir: Path) -> Path:
-    """Fetch a study by WADO-RS into ``OUT/incoming-<study>/``, kept beside the results as the record of what was run on."""
+def fetch_from_pacs(url: str, study_uid: str, out_dir: Path, access: PacsAccess) -> Path:
+    """Fetch a study (WADO-RS, C-GET or C-MOVE) into ``OUT/incoming-<study>/``, kept beside the results as the record of what was run on."""
     from scintipipe.extras import MissingExtra, require_extra
 
     try:
         require_extra("dicom-network", "scintipipe run --from-pacs")
     except MissingExtra as exc:
         raise click.ClickException(str(exc)) from exc
-    from scintipipe.dicomnet.fetch import fetch_study
-
     folder = out_dir / f"incoming-{study_uid}"
     try:
-        files = fetch_study(url, study_uid, folder)
+        files = pull_study(url, study_uid, folder, access)
     except ScanError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"fetched {len(files)} instances of study {study_uid} from {url} into {folder}", err=True)

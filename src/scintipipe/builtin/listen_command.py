@@ -64,7 +64,32 @@ def _destinations(send_to: tuple[str, ...], stow_urls: tuple[str, ...]) -> list[
     return [*send_to, *(url.rstrip("/") for url in stow_urls)]
 
 
-@click.command(epilog=LISTEN_EXAMPLES)
+def listen_plugin_options(ctx: click.Context) -> list[click.Option]:
+    """The options plugins declare in ``add_options``, as ``scintipipe run`` has them (``--segmenter``, ``--dicom``...).
+
+    Raises:
+        click.ClickException: a plugin's option has the name of one of listen's own.
+    """
+    from scintipipe.cli import run_plugin_options
+
+    params: list[click.Option] = run_plugin_options(ctx)[2]
+    own = {name for param in listen.params for name in (param.name, *param.opts, *param.secondary_opts)}
+    for param in params:
+        taken = sorted(own & {param.name, *param.opts, *param.secondary_opts})
+        if taken:
+            raise click.ClickException(f"a plugin declared option {param.name!r}, but scintipipe listen already has {', '.join(taken)}")
+    return params
+
+
+class ListenCommand(click.Command):
+    """``scintipipe listen``: its own options, then those plugins declare in ``add_options`` (as ``scintipipe run``)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        help_option = self.get_help_option(ctx)
+        return [*self.params, *listen_plugin_options(ctx), *([help_option] if help_option is not None else [])]
+
+
+@click.command(cls=ListenCommand, epilog=LISTEN_EXAMPLES)
 @click.option(
     "--ae-title",
     default="SCINTIPIPE",
@@ -134,6 +159,7 @@ def listen(
     device: str | None,
     explain: bool,
     workers: int | None,
+    **plugin_values: Any,
 ) -> None:
     """Receive studies by DICOM C-STORE, run the bundle on each, send the results back.
 
@@ -141,6 +167,7 @@ def listen(
     together, so a syringe image gives the uptake), when none of its instances arrived for
     --idle-seconds. Received instances are on disk before they are acknowledged; a study
     is processed once, even across crashes and restarts (docs/dicom_network.md).
+    The options after --workers belong to plugins (their add_options hook), as for `run`.
     """
     import logging
     import signal
@@ -154,7 +181,7 @@ def listen(
         raise click.ClickException(str(exc)) from exc
     destinations = _destinations(send_to, stow_urls)
     from scintipipe.bundle import resolve_bundle
-    from scintipipe.cli import plugin_manager
+    from scintipipe.cli import plugin_manager, run_plugin_options
     from scintipipe.errors import BundleError, RegistrationError
     from scintipipe.plugins import tasks_and_bundles
 
@@ -163,6 +190,11 @@ def listen(
         bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
         bundle.labels  # noqa: B018  (validates the metadata early)
     except (BundleError, RegistrationError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    register, alternatives, _ = run_plugin_options(ctx)
+    try:
+        register.resolve(plugin_values, alternatives)  # the plugins' checks, before anything is received
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     # one line per association and per study from scintipipe; only warnings from pynetdicom, highdicom and dicomweb-client
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -180,7 +212,9 @@ def listen(
 
         if not torch.cuda.is_available():
             raise click.UsageError("--device cuda was asked for but no CUDA device is available")
-    process, warm_up = deferred_pipeline(pm, bundle, device, explain=explain, workers=workers)  # PyTorch loads in the background
+    process, warm_up = deferred_pipeline(
+        pm, bundle, device, explain=explain, workers=workers, plugin_options=plugin_values
+    )  # PyTorch loads in the background
     listener = Listener(
         out_dir,
         process,

@@ -17,6 +17,8 @@ Examples:
   scintipipe serve --bundle my-uptake4/ --host 0.0.0.0 --token-file tokens.txt --ssl-certfile cert.pem --ssl-keyfile key.pem
       (reachable from other machines: a token is required)
   scintipipe serve --token-file tokens.txt --cors-origin https://ohif.example.org
+  scintipipe serve --dicomweb-url http://pacs:8042/dicom-web --datastore ~/pacs-cache
+      (the images the PACS lists; SCINTIPIPE_DICOMWEB_TOKEN or _USER when it needs credentials)
 
 \b
 tokens.txt (chmod 600), one token per line; make one with
@@ -77,6 +79,26 @@ API docs: http://127.0.0.1:8000/docs
     help="Let a browser app at this origin call the server (repeat; e.g. an OHIF viewer). Default: none (CORS off).",
 )
 @click.option(
+    "--dicomweb-url",
+    metavar="URL",
+    default=None,
+    help="List and fetch the images from this PACS's DICOMweb root (QIDO-RS, WADO-RS); --datastore is then its local cache (docs/server.md).",
+)
+@click.option(
+    "--dicomweb-token",
+    envvar="SCINTIPIPE_DICOMWEB_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="--dicomweb-url: send 'Authorization: Bearer TOKEN'.",
+)
+@click.option(
+    "--dicomweb-user",
+    envvar="SCINTIPIPE_DICOMWEB_USER",
+    show_envvar=True,
+    metavar="USER:PASSWORD",
+    help="--dicomweb-url: HTTP basic authentication (prefer the environment variable: arguments show in ps).",
+)
+@click.option(
     "--ssl-certfile", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="Serve HTTPS with this certificate (PEM)."
 )
 @click.option(
@@ -99,6 +121,9 @@ def serve(
     token: str | None,
     read_token: str | None,
     cors_origins: tuple[str, ...],
+    dicomweb_url: str | None,
+    dicomweb_token: str | None,
+    dicomweb_user: str | None,
     ssl_certfile: Path | None,
     ssl_keyfile: Path | None,
 ) -> None:
@@ -117,11 +142,24 @@ def serve(
     from scintipipe.errors import BundleError
     from scintipipe.pipeline import default_device
     from scintipipe.server.auth import TokenError, Tokens, check_bind, describe, is_loopback, loose_permissions
+    from scintipipe.server.datastore import DatastoreError
+    from scintipipe.server.errors import BadGateway
     from scintipipe.server.run import build_app, served_bundles
     from scintipipe.server.run import serve as run_server
 
     if ssl_keyfile and not ssl_certfile:
         raise click.UsageError("--ssl-keyfile needs --ssl-certfile")
+    dicomweb = None
+    if dicomweb_url:
+        from scintipipe.server.datastore_dicomweb import source_from_options
+
+        try:
+            require_extra("dicom-network", "scintipipe serve --dicomweb-url")
+            dicomweb = source_from_options(dicomweb_url, dicomweb_token, dicomweb_user)
+        except MissingExtra as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--dicomweb-url") from exc
     try:
         tokens = Tokens.from_options(token=token, read_token=read_token, token_file=token_file)
         check_bind(host, tokens)
@@ -134,12 +172,23 @@ def serve(
         device = device or default_device()
         bundles = served_bundles(pm, bundle_names, device=device, log=lambda m: click.echo(m, err=True))
         app = build_app(
-            pm, bundles, datastore_dir, device=device, max_upload_bytes=int(max_upload_mb * 1024 * 1024), tokens=tokens, cors_origins=cors_origins
+            pm,
+            bundles,
+            datastore_dir,
+            device=device,
+            max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            tokens=tokens,
+            cors_origins=cors_origins,
+            dicomweb=dicomweb,
         )
     except BundleError as exc:
         raise click.UsageError(str(exc)) from exc
+    except (BadGateway, DatastoreError) as exc:
+        raise click.ClickException(f"cannot open the DICOMweb datastore: {exc}") from exc
     scheme = "https" if ssl_certfile else "http"
     click.echo(f"serving {', '.join(bundles)} on {scheme}://{host}:{port} (API docs at /docs); datastore {datastore_dir.resolve()}", err=True)
+    if dicomweb is not None:
+        click.echo(f"images from the PACS at {dicomweb.name} (QIDO-RS, WADO-RS); the datastore caches them and keeps the labels", err=True)
     click.echo(f"access: {describe(tokens)}; CORS: {', '.join(cors_origins) or 'off'}", err=True)
     if tokens and not ssl_certfile and not is_loopback(host):
         click.echo(

@@ -7,6 +7,8 @@
   scheduler and the processing thread.
 - :mod:`scintipipe.dicomnet.sender`: C-STORE and STOW-RS destinations.
 - :mod:`scintipipe.dicomnet.outbox`: results waiting to be sent, retried with back-off.
+- :mod:`scintipipe.dicomnet.pull`, :mod:`~scintipipe.dicomnet.fetch`, :mod:`~scintipipe.dicomnet.retrieve`:
+  ``scintipipe run --from-pacs``, a study pulled by WADO-RS, C-GET or C-MOVE.
 
 Commands: ``scintipipe listen`` and ``scintipipe outbox`` (:mod:`scintipipe.builtin.listen_command`).
 pynetdicom and dicomweb-client are the ``dicom-network`` extra; importing this package

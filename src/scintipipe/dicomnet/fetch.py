@@ -17,7 +17,9 @@ from scintipipe.dicomnet.store import atomic_write_bytes, valid_uid
 from scintipipe.errors import ScanError
 
 
-def fetch_study(url: str, study_uid: str, folder: Path, token: str | None = None, timeout: float = 60.0) -> list[Path]:
+def fetch_study(
+    url: str, study_uid: str, folder: Path, token: str | None = None, timeout: float = 60.0, user: tuple[str, str] | None = None
+) -> list[Path]:
     """Retrieve every instance of ``study_uid`` from the DICOMweb service at ``url`` into ``folder``.
 
     Args:
@@ -27,13 +29,15 @@ def fetch_study(url: str, study_uid: str, folder: Path, token: str | None = None
             fetched again replaces its earlier copy).
         token: a bearer token for the ``Authorization`` header, if the server needs one.
         timeout: seconds for the request.
+        user: ``(user, password)`` for HTTP basic authentication, if the server needs it.
 
     Returns:
         The files written, sorted; scintipipe's own results in the study are not written.
 
     Raises:
         ScanError: naming the URL and the study, when the UID is not valid, the server cannot be
-            reached or answers an error (404: no such study), or the study has no instances
+            reached or answers an error (404: no such study; 401, 403: credentials missing or
+            refused), or the study has no instances
             other than scintipipe's own results.
     """
     import requests
@@ -43,12 +47,13 @@ def fetch_study(url: str, study_uid: str, folder: Path, token: str | None = None
     if not valid_uid(study_uid):
         raise ScanError(source, "not a valid Study Instance UID")
     headers = {"Authorization": f"Bearer {token}"} if token else None
+    session = requests.Session()
+    session.auth = user
     try:
-        datasets = DICOMwebClient(url, headers=headers, timeout=timeout).retrieve_study(study_uid)
+        datasets = DICOMwebClient(url, session=session, headers=headers, timeout=timeout).retrieve_study(study_uid)
     except requests.HTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
-        reason = "no such study on the server (HTTP 404)" if status == 404 else f"the server answered an error: {exc}"
-        raise ScanError(source, reason) from exc
+        raise ScanError(source, _http_reason(status, exc, token is not None or user is not None)) from exc
     except (requests.RequestException, OSError) as exc:
         raise ScanError(source, f"the DICOMweb server cannot be reached: {type(exc).__name__}: {exc}") from exc
     datasets = [dataset for dataset in datasets if str(dataset.get("Manufacturer", "")) != OWN_MANUFACTURER]
@@ -66,3 +71,14 @@ def fetch_study(url: str, study_uid: str, folder: Path, token: str | None = None
         atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     return sorted(written)
+
+
+def _http_reason(status: int | None, exc: Exception, credentials: bool) -> str:
+    """Why an HTTP error failed the fetch, in words."""
+    if status == 404:
+        return "no such study on the server (HTTP 404)"
+    if status in (401, 403) and credentials:
+        return f"the credentials given were refused (HTTP {status})"
+    if status in (401, 403):
+        return f"the server needs credentials (HTTP {status}): give --pacs-token or --pacs-user"
+    return f"the server answered an error: {exc}"

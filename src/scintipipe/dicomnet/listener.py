@@ -282,12 +282,14 @@ class Listener:
 
     def _process_loop(self) -> None:
         if self.warm_up is not None:
+            began = time.perf_counter()
             try:
                 self.warm_up()
             except BaseException as exc:  # noqa: BLE001  (reported by the command, which then stops)
                 self.error = exc
                 LOG.error("cannot load the bundle: %s", exc)
                 return
+            LOG.info("ready to process: bundle loaded in %.1f s", time.perf_counter() - began)
         while not self._stop.is_set():
             for study in self._due_studies():
                 if self._stop.is_set():

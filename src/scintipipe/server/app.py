@@ -37,7 +37,7 @@ from scintipipe.gate import GateRefused
 from scintipipe.server.activelearning import ActiveLearning
 from scintipipe.server.auth import ADMIN, BearerAuth, Tokens, required_scope
 from scintipipe.server.datastore import FINAL_TAG, Datastore, check_id, stem_of
-from scintipipe.server.errors import BadRequest, NotFound, PayloadTooLarge, TrainingBusy, hide_paths
+from scintipipe.server.errors import BadGateway, BadRequest, NotFound, PayloadTooLarge, TrainingBusy, hide_paths
 from scintipipe.server.label_images import check_label_file, class_label_from
 from scintipipe.server.models import CLASSIFICATION, InferResult, ModelService
 from scintipipe.server.training import TrainingJobs
@@ -254,7 +254,8 @@ def create_app(
 
     Args:
         service: the served bundles.
-        datastore: the images and labels folder.
+        datastore: the images and labels folder (a
+            :class:`~scintipipe.server.datastore_dicomweb.DicomwebDatastore` over a PACS is one too).
         max_upload_bytes: the largest request body accepted (413 above it).
         name: the app name in ``/info/``.
         tokens: the accepted bearer tokens; ``None`` or empty serves without access control
@@ -291,7 +292,7 @@ def create_app(
 
     # ---- errors ---------------------------------------------------------------------
 
-    handlers = {NotFound: 404, BadRequest: 400, PayloadTooLarge: 413, ScanError: 415, TrainingBusy: 409}
+    handlers = {NotFound: 404, BadRequest: 400, PayloadTooLarge: 413, ScanError: 415, TrainingBusy: 409, BadGateway: 502}
     for exception_class, status in handlers.items():
 
         async def handle(request: Request, exc: Exception, status: int = status) -> JSONResponse:

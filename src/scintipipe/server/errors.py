@@ -1,4 +1,4 @@
-"""Errors the server turns into 4xx answers, each with a message a person understands."""
+"""Errors the server turns into 4xx (and 502) answers, each with a message a person understands."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class PayloadTooLarge(BadRequest):
 
 class TrainingBusy(RuntimeError):
     """A training job is already running: 409."""
+
+
+class BadGateway(RuntimeError):
+    """The PACS behind a DICOMweb datastore did not answer, or answered an error: 502 (the message names its URL)."""
 
 
 def hide_paths(text: str, replacements: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ import uvicorn
 from scintipipe.bundle import Bundle
 from scintipipe.plugins import make_plugin_manager
 from scintipipe.server.auth import Tokens
+from scintipipe.server.datastore_dicomweb import DicomwebSource
 from scintipipe.server.run import build_app, tls_files
 
 LOOPBACK = "127.0.0.1"
@@ -39,13 +40,14 @@ def running_server(
     cors_origins: Sequence[str] = (),
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
+    dicomweb: DicomwebSource | None = None,
 ) -> Iterator[str]:
     """Serve ``bundles`` (name to folder) under uvicorn in a thread; yield the base URL.
 
     The socket is bound to 127.0.0.1 on a free port before uvicorn starts, so no other
     process can take the port in between. The server stops when the block ends. ``pm``
     defaults to the built-in plugins only (no entry points). ``tokens``, ``cors_origins``
-    and the TLS files are those of ``scintipipe serve``.
+    and the TLS files are those of ``scintipipe serve``; ``dicomweb`` its ``--dicomweb-url``.
     """
     pm = pm or make_plugin_manager(load_entry_points=False)
     app = build_app(
@@ -55,6 +57,7 @@ def running_server(
         max_upload_bytes=max_upload_bytes,
         tokens=tokens,
         cors_origins=cors_origins,
+        dicomweb=dicomweb,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from scintipipe.server.auth import Tokens
+    from scintipipe.server.datastore_dicomweb import DicomwebSource
 
 
 def served_bundles(pm: pluggy.PluginManager, names: Sequence[str], device: str = "cpu", log: Callable[[str], None] = print) -> dict[str, Bundle]:
@@ -58,16 +59,28 @@ def build_app(
     max_upload_bytes: int | None = None,
     tokens: Tokens | None = None,
     cors_origins: Sequence[str] = (),
+    dicomweb: DicomwebSource | None = None,
 ) -> FastAPI:
     """The application for ``bundles`` over the datastore folder ``datastore_dir``.
 
-    ``tokens`` and ``cors_origins`` go to :func:`~scintipipe.server.app.create_app`.
+    ``tokens`` and ``cors_origins`` go to :func:`~scintipipe.server.app.create_app`. With
+    ``dicomweb`` the folder caches the images that PACS lists
+    (:class:`~scintipipe.server.datastore_dicomweb.DicomwebDatastore`).
+
+    Raises:
+        BadGateway: ``dicomweb`` cannot be reached (the message names its URL).
+        DatastoreError: the folder caches another PACS.
     """
     from scintipipe.server.app import DEFAULT_MAX_UPLOAD_BYTES, create_app
     from scintipipe.server.datastore import Datastore
     from scintipipe.server.models import ModelService
 
-    datastore = Datastore(datastore_dir)
+    if dicomweb is not None:
+        from scintipipe.server.datastore_dicomweb import DicomwebDatastore
+
+        datastore: Datastore = DicomwebDatastore(datastore_dir, dicomweb)
+    else:
+        datastore = Datastore(datastore_dir)
     service = ModelService(pm, bundles, device=device, work_dir=datastore.root / ".work")
     return create_app(service, datastore, max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES, tokens=tokens, cors_origins=tuple(cors_origins))
 
