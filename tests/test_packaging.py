@@ -126,6 +126,8 @@ def test_the_wheel_carries_the_bundles_and_the_plugin_template(tmp_path: Path) -
     for bundle in ("uptake4", "thyroid-seg"):
         for name in ("configs/metadata.json", "configs/inference.json", "models/model.pt"):
             assert f"scintipipe/_shipped_bundles/{bundle}/{name}" in files
+    for name in ("configs/train.json", "configs/multi_gpu_train.json", "configs/recipe.json"):  # python -m monai.bundle run retrains it
+        assert f"scintipipe/_shipped_bundles/uptake4/{name}" in files
     template = {path.relative_to(SRC).as_posix() for path in (SRC / "templates").rglob("*") if path.is_file() and "__pycache__" not in path.parts}
     assert template and {f"scintipipe/{name}" for name in template} <= files
     assert "scintipipe/schemas/bundle_metadata.schema.json" in files
