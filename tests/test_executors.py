@@ -7,6 +7,7 @@ The grids are tiny (12 scans, 32x32 inputs, one epoch): they test the machinery,
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -157,7 +158,7 @@ def test_a_job_whose_worker_dies_is_run_again(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """24 simulated scans (CI scale for the partitioned run)."""
+    """200 simulated scans (the issue's CI scale for the partitioned run)."""
     folder = tmp_path_factory.mktemp("sim") / "scans"
     result = CliRunner().invoke(
         cli,
@@ -166,7 +167,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--task",
             "uptake4",
             "--n",
-            "24",
+            "200",
             "--seed",
             "11",
             "--center",
@@ -185,7 +186,8 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_on_dask_writes_the_local_runs_predictions_and_errors(simulated: Path, tiny_bundle: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")  # one failure, to compare errors.csv too
-    inputs = [str(p) for p in sorted(simulated.glob("*.dcm"))[:12]] + [str(broken)] + [str(p) for p in sorted(simulated.glob("*.dcm"))[12:]]
+    scans = sorted(simulated.glob("*.dcm"))[:24]  # with per-case reports: 24 of them
+    inputs = [str(p) for p in scans[:12]] + [str(broken)] + [str(p) for p in scans[12:]]
     common = ["run", "--bundle", str(tiny_bundle), *inputs, "--no-explain", "--threads", "1", "--no-progress"]
     local = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "local")])
     assert local.exit_code == 1, local.output
@@ -199,8 +201,61 @@ def test_run_on_dask_writes_the_local_runs_predictions_and_errors(simulated: Pat
     assert "partitions/part-00003/" in index  # per-case reports on the shared output path, linked from one index
 
 
+def test_run_on_dask_on_200_scans_writes_the_local_runs_predictions(simulated: Path, tmp_path: Path) -> None:
+    """The shipped uptake4 bundle (its input gate too) on 200 scans, without per-case reports: the same CSVs."""
+    common = ["run", "--bundle", "uptake4", str(simulated), "--no-report", "--no-explain", "--threads", "1", "--no-progress"]
+    local = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    dask = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "dask"), "--executor", "dask", "--dask-workers", "2"])
+    assert dask.exit_code == 0, dask.output
+    assert "partitions of about" in dask.output and "executor LocalCluster of 2 processes" in dask.output
+    for name in ("predictions.csv", "errors.csv"):
+        assert (tmp_path / "dask" / name).read_text() == (tmp_path / "local" / name).read_text(), name
+    rows = list(csv.DictReader((tmp_path / "local/predictions.csv").open()))
+    assert len(rows) == 200 and len({row["source"] for row in rows}) == 200
+
+
 def test_run_executor_usage_errors(tiny_bundle: Path, simulated: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, ["run", "--bundle", str(tiny_bundle), str(simulated), "--out", str(tmp_path / "o"), "--scheduler", "tcp://x:8786"]
     )
     assert result.exit_code == 2 and "--scheduler" in result.output
+
+
+def sweep(labelled: Path, recipe: str, out: Path, *extra: str, exit_code: int = 0) -> str:
+    """``train --sweep seed=0,1``: 2 trainings of one epoch; the command's output."""
+    args = ["train", "-b", recipe, "--recipe", recipe, "--labels", str(labelled / "labels.csv"), "--out", str(out), "--threads", "1", "--no-progress"]
+    result = CliRunner().invoke(cli, [*args, *extra])
+    assert result.exit_code == exit_code, result.output
+    return result.output
+
+
+def test_train_sweep_on_a_two_worker_local_cluster_equals_the_serial_sweep_and_is_cached(labelled: Path, recipes: list[str], tmp_path: Path) -> None:
+    output = sweep(labelled, recipes[0], tmp_path / "serial", "--sweep", "seed=0,1")
+    assert "2 jobs: 2 to run, 0 cached; executor local (in this process)" in output
+    assert "| seed=1 | seed-1/ | 1 |" in output  # sweep.md, printed
+    serial = json.loads((tmp_path / "serial/sweep.json").read_text())
+    assert [p["name"] for p in serial["points"]] == ["seed=0", "seed=1"]
+    for point in serial["points"]:
+        bundle = tmp_path / "serial" / point["bundle"]
+        assert json.loads((bundle / "configs/recipe.json").read_text())["seed"] == point["values"]["seed"]
+        assert hashlib.sha256((bundle / "models/model.pt").read_bytes()).hexdigest() == point["weights_sha256"]
+    assert serial["points"][0]["weights_sha256"] != serial["points"][1]["weights_sha256"]  # the seed reached the training
+
+    parallel = sweep(labelled, recipes[0], tmp_path / "parallel", "--sweep", "seed=0,1", "--workers", "2")
+    assert "executor LocalCluster of 2 processes" in parallel and "[2/2 done" in parallel
+    assert json.loads((tmp_path / "parallel/sweep.json").read_text()) == serial
+
+    rerun = sweep(labelled, recipes[0], tmp_path / "serial", "--sweep", "seed=0,1")
+    assert "2 jobs: 0 to run, 2 cached" in rerun
+    (tmp_path / "serial/seed-1/models/model.pt").unlink()  # a result stands in for a run only while its bundle is there
+    rerun = sweep(labelled, recipes[0], tmp_path / "serial", "--sweep", "seed=0,1")
+    assert "2 jobs: 1 to run, 1 cached" in rerun and "seed=1: validation accuracy" in rerun
+    assert json.loads((tmp_path / "serial/sweep.json").read_text()) == serial
+
+
+def test_train_sweep_usage_errors(labelled: Path, recipes: list[str], tmp_path: Path) -> None:
+    assert "the recipe has no 'seeds'" in sweep(labelled, recipes[0], tmp_path / "a", "--sweep", "seeds=0,1", exit_code=2)
+    assert "--nproc" in sweep(labelled, recipes[0], tmp_path / "b", "--sweep", "seed=0,1", "--nproc", "2", exit_code=2)
+    assert "go with --sweep" in sweep(labelled, recipes[0], tmp_path / "c", "--workers", "2", exit_code=2)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()

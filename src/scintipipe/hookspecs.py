@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ServedModelRegister,
         SimulatorRegister,
         TaskRegister,
+        TrainingSourceRegister,
     )
 
 PROJECT = "scintipipe"
@@ -185,6 +186,31 @@ def add_options(register: OptionRegister) -> None:
         >>> @hookimpl
         ... def add_options(register):
         ...     register.option("hottest_pixel", type=bool, default=True, help="Write hottest_pixel.txt per case.")
+    """
+
+
+@hookspec
+def register_training_sources(register: TrainingSourceRegister) -> None:
+    """Offer extra training data to ``scintipipe train``, each source behind its own repeatable option.
+
+    ``train`` splits the real labelled files into training and validation first; a
+    source's files join the training fold only (see :class:`scintipipe.api.ExtraTraining`),
+    so validation stays real.
+
+    Args:
+        register: call ``register.source(name, make, help, metavar)``; the flag is
+            ``--`` and the name with dashes, and names are unique across plugins and
+            ``train``'s own options. ``make(values, context)`` gets every value given for
+            the flag and a :class:`scintipipe.registry.TrainingSourceContext` (``out_dir``,
+            ``recipe``, ``pm``, ``resume``) and returns a list of ``ExtraTraining``; it
+            raises ``ValueError`` for a value it refuses (a usage error, before training).
+
+    Example:
+        >>> @hookimpl
+        ... def register_training_sources(register):
+        ...     def make(values, context):
+        ...         return [ExtraTraining(f"scans listed in {v}", rows=lambda counts, v=v: read_rows(v)) for v in values]
+        ...     register.source("add_scans", make, "Add the scans of a file,label CSV to the training fold.", metavar="CSV")
     """
 
 

@@ -36,6 +36,7 @@ from scintipipe.registry import (
     ServedModelRegister,
     SimulatorRegister,
     TaskRegister,
+    TrainingSourceRegister,
     collect,
 )
 
@@ -169,6 +170,11 @@ def recipes(pm: pluggy.PluginManager) -> RecipeRegister:
 def plugin_options(pm: pluggy.PluginManager) -> OptionRegister:
     """Collect the options every plugin declares in ``add_options``."""
     return collect(pm, "add_options", OptionRegister())
+
+
+def training_sources(pm: pluggy.PluginManager) -> TrainingSourceRegister:
+    """Collect the extra training data every plugin offers ``scintipipe train`` in ``register_training_sources``."""
+    return collect(pm, "register_training_sources", TrainingSourceRegister())
 
 
 def segmenters(pm: pluggy.PluginManager) -> SegmenterRegister:

@@ -1,7 +1,7 @@
 """Register objects handed to the registration hooks.
 
 Plugins add tasks, bundles, commands, simulators, options, named alternatives (segmenters,
-explain methods) and served models by calling methods on these objects, never by mutating module globals. A
+explain methods), served models and training sources by calling methods on these objects, never by mutating module globals. A
 name registered twice is refused with both plugins named. :func:`parse_class_mix` reads a simulator's ``--class-mix`` option.
 """
 
@@ -257,6 +257,77 @@ class RecipeRegister(_Register):
             raise RegistrationError(f"plugin {self.current_plugin!r} registered recipe folder {folder}, which is not a folder")
         for path in sorted(folder.glob("*.json")):
             self.recipe(path.stem, path)
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """Extra training data a plugin offers ``scintipipe train`` behind a repeatable option (``--augment-with``).
+
+    Attributes:
+        name: a Python identifier; the flag is ``--`` and the name with dashes.
+        make: ``make(values, context)`` turns every value given for the flag (in order) and
+            a :class:`TrainingSourceContext` into a list of
+            :class:`scintipipe.api.ExtraTraining`; it raises ``ValueError`` for a value it
+            refuses, which the command line answers as a usage error before training.
+        help: one line for ``scintipipe train --help``.
+        metavar: how ``--help`` shows the value (``GANDIR[:RATIO]``).
+        plugin: the plugin that registered it.
+    """
+
+    name: str
+    make: Callable[..., Any]
+    help: str = ""
+    metavar: str = "VALUE"
+    plugin: str = ""
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, ``--`` and the name with dashes."""
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class TrainingSourceContext:
+    """What a training source's ``make`` gets besides the values.
+
+    Attributes:
+        out_dir: the new bundle folder; write generated files under it so they stay with
+            the bundle (e.g. ``OUT/synthetic-training``).
+        recipe: the completed recipe (``task``, ``labels``, ``seed``).
+        pm: the plugin manager of the command.
+        resume: ``scintipipe train --resume``: files written by the interrupted run may be reused.
+    """
+
+    out_dir: Path
+    recipe: dict[str, Any]
+    pm: Any = None
+    resume: bool = False
+
+
+class TrainingSourceRegister(_Register):
+    """Collects the extra training data plugins offer ``scintipipe train`` from ``register_training_sources`` hooks."""
+
+    kind = "training source"
+
+    @property
+    def sources(self) -> dict[str, TrainingSource]:
+        """Registered training sources by name, in registration order."""
+        return dict(self._items)
+
+    def source(self, name: str, make: Callable[..., Any], help: str = "", metavar: str = "VALUE") -> None:  # noqa: A002  (the word click uses)
+        """Offer a training source; see :class:`TrainingSource` for the arguments.
+
+        Raises:
+            RegistrationError: a name that is not an identifier, a ``make`` that is not
+                callable, or a name registered twice.
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise RegistrationError(
+                f"plugin {self.current_plugin!r} registered training source {name!r}: a name must be a Python identifier (augment_with, not --augment-with)"
+            )
+        if not callable(make):
+            raise RegistrationError(f"plugin {self.current_plugin!r} registered training source {name!r} whose make is not callable")
+        self._add(name, TrainingSource(name, make, help, metavar, self.current_plugin))
 
 
 @dataclass(frozen=True)

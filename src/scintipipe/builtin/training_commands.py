@@ -25,6 +25,8 @@ Examples:
   scintipipe train --bundle uptake4 --recipe uptake4_paper --init-weights inception_v3.pt ...
   scintipipe train --bundle my-uptake4/ ... --resume      (continue an interrupted run)
   scintipipe train --bundle uptake4 ... --nproc 2         (DistributedDataParallel; or: torchrun --nproc_per_node 2 -m scintipipe train ...)
+  scintipipe train --bundle uptake4 ... --out sweep/ --sweep seed=0,1,2 --sweep optimizer.lr=0.001,0.003 --workers 2
+                                                          (a bundle per point in sweep/<point>/, each a job; docs/scale_out.md)
 """
 
 
@@ -138,7 +140,71 @@ def train_across_processes(ctx: click.Context, nproc: int, threads: int | None, 
     return SimpleNamespace(bundle_dir=Path(done["bundle_dir"]), validation=done["validation"], best_epoch=done["best_epoch"])
 
 
-@click.command(epilog=TRAIN_EXAMPLES)
+def training_source_options(ctx: click.Context) -> tuple[dict[str, Any], list[click.Option]]:
+    """The training sources plugins offer in ``register_training_sources`` and their ``train`` options (built once per command line).
+
+    Raises:
+        click.ClickException: a plugin failed to register, or offered a flag ``train`` already has.
+    """
+    from scintipipe.cli import plugin_manager
+    from scintipipe.errors import RegistrationError
+    from scintipipe.plugins import training_sources
+
+    pm = plugin_manager(ctx)
+    root = ctx.find_root()
+    if "train_sources" not in root.obj:
+        try:
+            sources = training_sources(pm).sources
+        except RegistrationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        core = {name for param in train.params for name in (param.name, *param.opts, *param.secondary_opts)}
+        params = []
+        for source in sources.values():
+            taken = sorted(core & {source.name, source.flag})
+            if taken:
+                raise click.ClickException(
+                    f"plugin {source.plugin!r} offered training source {source.name!r}, but scintipipe train already has {', '.join(taken)}"
+                )
+            help_text = f"{source.help} Training fold only; validation stays real. Repeatable. (plugin {source.plugin})".strip()
+            params.append(click.Option([source.flag, source.name], multiple=True, metavar=source.metavar, help=help_text))
+        root.obj["train_sources"] = (sources, params)
+    return root.obj["train_sources"]
+
+
+def extra_training_from_sources(
+    ctx: click.Context, values: dict[str, tuple[str, ...]], recipe: dict[str, Any], out_dir: Path, resume: bool
+) -> list[Any]:
+    """The :class:`~scintipipe.training.data.ExtraTraining` list of the training-source options given.
+
+    Raises:
+        click.UsageError: a source refused its values (``ValueError``), naming the flag.
+    """
+    from scintipipe.cli import plugin_manager
+    from scintipipe.registry import TrainingSourceContext
+
+    sources, _ = training_source_options(ctx)
+    context = TrainingSourceContext(out_dir=out_dir, recipe=recipe, pm=plugin_manager(ctx), resume=resume)
+    extras: list[Any] = []
+    for name, given in values.items():
+        if not given:
+            continue
+        source = sources[name]
+        try:
+            extras.extend(source.make(tuple(given), context))
+        except ValueError as exc:
+            raise click.UsageError(f"{source.flag}: {exc}") from exc
+    return extras
+
+
+class TrainCommand(click.Command):
+    """``scintipipe train``: its own options, then the training sources plugins offer (``register_training_sources``)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        help_option = self.get_help_option(ctx)
+        return [*self.params, *training_source_options(ctx)[1], *([help_option] if help_option is not None else [])]
+
+
+@click.command(cls=TrainCommand, epilog=TRAIN_EXAMPLES)
 @click.option(
     "--bundle",
     "-b",
@@ -176,6 +242,14 @@ def train_across_processes(ctx: click.Context, nproc: int, threads: int | None, 
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
 @click.option("--data-description", default="", help="What the data is, for the model card (e.g. 'simulated centre-a scans').")
+@click.option(
+    "--sweep",
+    "sweeps",
+    multiple=True,
+    metavar="KEY=V1,V2",
+    help="Train a bundle per value of a recipe key (seed, epochs, optimizer.lr, ...; repeat for a grid) into OUT/<point>/, each a job on --executor; finished points are kept in OUT/jobs/.",
+)
+@executor_options()
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
@@ -195,19 +269,27 @@ def train(
     data_description: str,
     threads: int | None,
     progress: bool | None,
+    sweeps: tuple[str, ...],
+    **source_values: Any,
 ) -> None:
     """Train a bundle on labelled scans (a folder and a file,label CSV).
 
     When --bundle names a bundle, the new bundle keeps its configs/gate.json radionuclides;
     the learned gate and the temperature are fitted afterwards with scintipipe gate fit.
+    The options after --progress come from plugins (register_training_sources): extra
+    data for the training fold only.
     """
     set_threads(threads)
+    executor = settings_from_options(source_values)  # takes the executor options out: the rest are the plugins' training sources
     from scintipipe.bundle_writer import inherited_gate_settings
     from scintipipe.cli import plugin_manager
+    from scintipipe.errors import ScintipipeError
     from scintipipe.pipeline import default_device
     from scintipipe.training.data import LabelsError
     from scintipipe.training.train import train_bundle
 
+    if any(source_values.values()) and (nproc > 1 or launched_by_torchrun()):
+        raise click.UsageError("extra training sources (such as --augment-with) go with one training process; leave out --nproc (or torchrun)")
     recipe = resolve_recipe(ctx, bundle_name, recipe_name)
     if epochs is not None:
         recipe["epochs"] = epochs
@@ -222,6 +304,38 @@ def train(
         base_gate = json.loads(base_gate_path.read_text()) if base_gate_path is not None and base_gate_path.is_file() else {}
     except ValueError as exc:
         raise click.UsageError(f"--bundle {bundle_name}: {exc}") from exc
+    if sweeps:
+        from scintipipe.executors.sweeps import train_sweep
+
+        if nproc > 1 or resume or any(source_values.values()):
+            raise click.UsageError("--sweep trains each point in one process from the start: leave out --nproc, --resume and extra training sources")
+        try:
+            train_sweep(
+                plugin_manager(ctx),
+                recipe,
+                sweeps,
+                labels_csv,
+                out_dir,
+                data_dir=data_dir,
+                device=device or default_device(),
+                init_weights=init_weights,
+                data_description=data_description,
+                gate_settings=kept or None,
+                executor=executor,
+                plugins_dir=ctx.find_root().params.get("plugins_dir"),
+                threads=threads,
+                progress=progress,
+                log=lambda m: click.echo(m, err=True),
+            )
+        except (JobsFailed, MissingExtra) as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (ScintipipeError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from exc
+        click.echo((out_dir / "sweep.md").read_text())
+        return
+    if executor.kind != "local" or executor.workers:
+        raise click.UsageError("--executor and --workers go with --sweep (one training runs on more processes with --nproc or torchrun)")
+    extras = extra_training_from_sources(ctx, source_values, recipe, out_dir, resume)
     try:
         if nproc > 1 or launched_by_torchrun():
             result = train_across_processes(
@@ -255,9 +369,12 @@ def train(
                 progress=progress,
                 log=lambda m: click.echo(m, err=True),
                 gate_settings=kept or None,
+                extra_training=extras,
             )
     except LabelsError as exc:
         raise click.UsageError(str(exc)) from exc
+    except ScintipipeError as exc:  # e.g. a training source that could not deliver its files
+        raise click.ClickException(str(exc)) from exc
     overall = result.validation.get("overall", {})
     acc = overall.get("accuracy", {})
     value = acc.get("value") if isinstance(acc, dict) else acc
