@@ -12,6 +12,10 @@ listen`` subprocess on loopback, which C-STOREs its SR and Secondary Capture to 
 started here (tests/orthanc_server.py; the Debian packages ``orthanc`` and
 ``orthanc-dicomweb``).
 
+The listener processes the studies that are ready at the same time in one pipeline pass
+and sends the results that are due over one association; the figures say how many passes
+and associations there were.
+
 Checks: every study processed exactly once (one run in its journal, with its three
 instances), every outbox entry sent and none waiting, and Orthanc holding exactly one SR
 and one SC in each study (read back by DICOMweb QIDO-RS) and nothing else: none lost, none
@@ -150,7 +154,7 @@ def wait_until_stored(out: Path, n: int, timeout: float) -> bool:
 def check(out: Path, orthanc: Any, studies: list[tuple[str, list[Path]]]) -> dict[str, Any]:
     """None lost, none doubled: journals, outbox and what Orthanc holds."""
     problems: list[str] = []
-    seconds = []
+    seconds, batches = [], []
     for uid, files in studies:
         journal_path = out / "journal" / f"{uid}.json"
         runs = json.loads(journal_path.read_text())["runs"] if journal_path.exists() else []
@@ -160,6 +164,7 @@ def check(out: Path, orthanc: Any, studies: list[tuple[str, list[Path]]]) -> dic
             problems.append(f"{uid}: {runs[0]['summary']}")
         else:
             seconds.append(float(runs[0]["summary"]["seconds"]))
+            batches.append(int(runs[0]["summary"].get("batch", 1)))
         held = orthanc.sop_classes(uid)
         if held != sorted([SC_CLASS, SR_CLASS]):
             problems.append(f"{uid}: Orthanc holds {held}")
@@ -173,6 +178,7 @@ def check(out: Path, orthanc: Any, studies: list[tuple[str, list[Path]]]) -> dic
         "outbox_sent": len(sent_entries(out)),
         "problems": problems[:20],
         "pipeline_seconds_per_study": seconds,
+        "studies_per_pass": batches,
     }
 
 
@@ -220,6 +226,8 @@ def run_benchmark(
     latencies = [stored_at[uid] - acknowledged[uid] for uid in acknowledged if uid in stored_at]
     target = idle + TARGET_MARGIN_S
     pipeline = checked.pop("pipeline_seconds_per_study")
+    batches = checked.pop("studies_per_pass")
+    together = [int(entry.get("sent_with", 1)) for entry in sent_entries(out)]
     ok = complete and not checked["problems"] and checked["outbox_waiting"] == 0 and checked["orthanc_instances"] == 2 * studies_n
     return {
         "studies": studies_n,
@@ -240,6 +248,10 @@ def run_benchmark(
         "latency_seconds": summarise(latencies),
         "latency_within_target": sum(value <= target for value in latencies),
         "pipeline_seconds": summarise(pipeline),
+        "pipeline_passes": round(sum(1 / size for size in batches)),
+        "studies_per_pass": summarise([float(size) for size in batches]),
+        "associations": round(sum(1 / size for size in together)),
+        "studies_per_association": summarise([float(size) for size in together]),
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": round(load_at_start, 2), "python": platform.python_version()},
     }
 
@@ -268,7 +280,11 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "| per study | median | p95 | max |",
         "|---|---:|---:|---:|",
         f"| last instance acknowledged to results stored in Orthanc (s) | {lat.get('median')} | {lat.get('p95')} | {lat.get('max')} |",
-        f"| pipeline run (s) | {pipe.get('median')} | {pipe.get('p95')} | {pipe.get('max')} |",
+        f"| pipeline: start of its pass to its results written (s) | {pipe.get('median')} | {pipe.get('p95')} | {pipe.get('max')} |",
+        "",
+        f"{result['pipeline_passes']} pipeline passes (studies per pass, per study: median {result['studies_per_pass'].get('median')}, "
+        f"max {result['studies_per_pass'].get('max')}); results sent over {result['associations']} associations "
+        f"(studies per association, per study: median {result['studies_per_association'].get('median')}, max {result['studies_per_association'].get('max')}).",
         "",
         f"Latency target (idle time + {TARGET_MARGIN_S:g} s = {result['latency_target_seconds']} s): met by "
         f"{result['latency_within_target']} of {result['studies']} studies.",

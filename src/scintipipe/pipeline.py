@@ -21,7 +21,7 @@ import csv
 import re
 import sys
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -537,81 +537,161 @@ class Pipeline:
             files: input files (directories already expanded).
             out_dir: the results folder (created).
         """
-        files = list(files)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.out_dir = out_dir
-        summary = RunSummary(files=len(files))
+        return self.run_groups([(files, out_dir)])[0]
+
+    def run_groups(self, groups: Sequence[tuple[Iterable[Path], Path]], on_done: Callable[[int, RunSummary], None] | None = None) -> list[RunSummary]:
+        """:meth:`run` on several groups of files in one :meth:`process` pass, each group into its own folder.
+
+        The views of all groups are batched together (one pass, one model), while each
+        folder gets what :meth:`run` alone would have written there: ``predictions.csv``,
+        ``errors.csv``, case folders and the ``report_run`` outputs of its own cases.
+        A file belongs to one group.
+
+        Args:
+            groups: ``(files, out_dir)`` per group.
+            on_done: called with a group's index and summary as soon as its folder is
+                complete (every view of its files reported), while the pass goes on.
+
+        Returns:
+            Each group's summary, in order (``seconds``: from the pass's start to the
+            group's completion; ``stage_seconds``: the pass's so far).
+        """
         start = time.perf_counter()
-        namer = CaseNamer()
-        labels = self.bundle.labels
         times = StageTimes()
-        with (out_dir / "predictions.csv").open("w", newline="") as pred_handle, (out_dir / "errors.csv").open("w", newline="") as err_handle:
-            predictions = csv.DictWriter(pred_handle, fieldnames=[*prediction_columns(labels), *GATE_COLUMNS])
-            predictions.writeheader()
-            pred_handle.flush()
-            errors = csv.writer(err_handle)
-            errors.writerow(["source", "stage", "error"])
+        lists = [[Path(path) for path in files] for files, _ in groups]
+        owner = {str(path): index for index, files in enumerate(lists) for path in files}
+        remaining = [{str(path) for path in files} for files in lists]
+        outputs: list[RunOutput | None] = [None] * len(groups)
+        summaries: list[RunSummary | None] = [None] * len(groups)
 
-            def record(failure: Failure) -> None:
-                if failure.skipped:
-                    summary.skipped.append((failure.source, failure.reason))
-                    self.log(f"skipped {failure.source}: {failure.reason}")
-                    return
-                summary.failures.append((failure.source, failure.reason))
-                errors.writerow([failure.source, failure.stage, failure.reason])
-                err_handle.flush()
+        def output(index: int) -> RunOutput:
+            if outputs[index] is None:
+                outputs[index] = RunOutput(self, lists[index], Path(groups[index][1]), times, start)
+            return outputs[index]  # type: ignore[return-value]
 
-            def report(case: dict[str, Any]) -> None:
-                case_name = None
-                case["outputs"] = []
-                if self.options.report:
-                    case_name = namer(case["source"])
-                    case_dir = out_dir / case_name
-                    case_dir.mkdir(parents=True, exist_ok=True)
-                    with recording(times):
-                        written = self.call("report_case", case["source"], case=case, bundle=self.bundle, out_dir=case_dir)
-                    case["outputs"] = relative_outputs(written, out_dir)
-                predictions.writerow(case["prediction"])
-                pred_handle.flush()  # an interrupted run keeps every row it finished
-                summary.classified += 1
-                quantities = (case.get("segmentation") or {}).get("quantities")
-                summary.cases.append(
-                    {
-                        "source": case["source"],
-                        "case_dir": case_name,
-                        "prediction": case["prediction"],
-                        "quantities": quantities,
-                        "gate": case.get("gate"),
-                        "outputs": case["outputs"],
-                    }
-                )
+        def close(index: int) -> None:
+            if summaries[index] is None:
+                summaries[index] = output(index).close()
+                if on_done is not None:
+                    on_done(index, summaries[index])  # type: ignore[arg-type]
 
-            bar = tqdm(total=len(files), desc="scans", unit="file", disable=self._progress_disabled(len(files)), file=sys.stderr)
-            last_file = None
-            for item in self.process(files, times):
+        if len(groups) == 1:  # as `run` always did: the folder and its files exist from the start, and hooks see it
+            self.out_dir = Path(groups[0][1])
+            output(0)
+        all_files = [path for files in lists for path in files]
+        bar = tqdm(total=len(all_files), desc="scans", unit="file", disable=self._progress_disabled(len(all_files)), file=sys.stderr)
+        last_file, current = None, 0
+        try:
+            for item in self.process(all_files, times):
                 source = item.source if isinstance(item, Failure) else item["source"]
                 file = source_file(source)
                 if file != last_file:
                     bar.update(1)
+                    if last_file is not None:  # a file's views come together: the last one is done
+                        finished = owner.get(last_file)
+                        if finished is not None:
+                            remaining[finished].discard(last_file)
+                            if not remaining[finished]:
+                                close(finished)
                     last_file = file
-                if isinstance(item, Failure):
-                    record(item)
-                    continue
-                try:
-                    report(item)
-                except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
-                    record(self.failure(item["source"], exc, "report"))
+                    current = owner.get(file, current)
+                output(current).take(item)
+        finally:
             bar.close()
-            try:  # batch-level outputs (study tables, index.html) are written with --no-report too
-                with recording(times):
-                    self.call("report_run", str(out_dir), cases=summary.cases, bundle=self.bundle, out_dir=out_dir)
-            except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
-                record(self.failure(str(out_dir), exc, "report"))
-        summary.seconds = time.perf_counter() - start
-        summary.stage_seconds = times.by_stage()
-        return summary
+        for index in range(len(groups)):
+            close(index)
+        return summaries  # type: ignore[return-value]
 
     def _progress_disabled(self, n_files: int) -> bool | None:
         if self.options.progress is None:
             return None if n_files > 1 else True  # tqdm: None disables on non-terminals
         return not self.options.progress
+
+
+class RunOutput:
+    """What :meth:`Pipeline.run` writes in one folder: ``predictions.csv``, ``errors.csv``, case folders, ``report_run``.
+
+    Args:
+        pipeline: the pipeline whose hooks report.
+        files: the folder's input files (their count goes to the summary).
+        out_dir: the folder (created).
+        times: where report hook times are added.
+        start: ``time.perf_counter()`` when the pass began.
+    """
+
+    def __init__(self, pipeline: Pipeline, files: list[Path], out_dir: Path, times: StageTimes, start: float):
+        self.pipeline, self.out_dir, self.times, self.start = pipeline, out_dir, times, start
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.summary = RunSummary(files=len(files))
+        self.namer = CaseNamer()
+        self._pred_handle = (out_dir / "predictions.csv").open("w", newline="")
+        self._err_handle = (out_dir / "errors.csv").open("w", newline="")
+        self.predictions = csv.DictWriter(self._pred_handle, fieldnames=[*prediction_columns(pipeline.bundle.labels), *GATE_COLUMNS])
+        self.predictions.writeheader()
+        self._pred_handle.flush()
+        self.errors = csv.writer(self._err_handle)
+        self.errors.writerow(["source", "stage", "error"])
+
+    def take(self, item: dict[str, Any] | Failure) -> None:
+        """Record a failure, or report a case (a reporter's failure is recorded as the case's)."""
+        if isinstance(item, Failure):
+            self.record(item)
+            return
+        try:
+            self.report(item)
+        except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+            self.record(self.pipeline.failure(item["source"], exc, "report"))
+
+    def record(self, failure: Failure) -> None:
+        """A skipped input goes to the log; a failed one to ``errors.csv``."""
+        if failure.skipped:
+            self.summary.skipped.append((failure.source, failure.reason))
+            self.pipeline.log(f"skipped {failure.source}: {failure.reason}")
+            return
+        self.summary.failures.append((failure.source, failure.reason))
+        self.errors.writerow([failure.source, failure.stage, failure.reason])
+        self._err_handle.flush()
+
+    def report(self, case: dict[str, Any]) -> None:
+        """Write the case's folder (``report_case``) and its ``predictions.csv`` row."""
+        pipeline, out_dir = self.pipeline, self.out_dir
+        case_name = None
+        case["outputs"] = []
+        if pipeline.options.report:
+            case_name = self.namer(case["source"])
+            case_dir = out_dir / case_name
+            case_dir.mkdir(parents=True, exist_ok=True)
+            pipeline.out_dir = out_dir
+            with recording(self.times):
+                written = pipeline.call("report_case", case["source"], case=case, bundle=pipeline.bundle, out_dir=case_dir)
+            case["outputs"] = relative_outputs(written, out_dir)
+        self.predictions.writerow(case["prediction"])
+        self._pred_handle.flush()  # an interrupted run keeps every row it finished
+        self.summary.classified += 1
+        quantities = (case.get("segmentation") or {}).get("quantities")
+        self.summary.cases.append(
+            {
+                "source": case["source"],
+                "case_dir": case_name,
+                "prediction": case["prediction"],
+                "quantities": quantities,
+                "gate": case.get("gate"),
+                "outputs": case["outputs"],
+            }
+        )
+
+    def close(self) -> RunSummary:
+        """Write the batch-level outputs (study tables, index.html; also with ``--no-report``), close the files; the summary."""
+        pipeline = self.pipeline
+        pipeline.out_dir = self.out_dir
+        try:
+            with recording(self.times):
+                pipeline.call("report_run", str(self.out_dir), cases=self.summary.cases, bundle=pipeline.bundle, out_dir=self.out_dir)
+        except Exception as exc:  # noqa: BLE001  (one input's failure must not stop the others)
+            self.record(pipeline.failure(str(self.out_dir), exc, "report"))
+        finally:
+            self._pred_handle.close()
+            self._err_handle.close()
+        self.summary.seconds = time.perf_counter() - self.start
+        self.summary.stage_seconds = self.times.by_stage()
+        return self.summary

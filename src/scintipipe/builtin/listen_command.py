@@ -1,4 +1,4 @@
-"""Built-in ``listen`` and ``outbox`` commands: a DICOM C-STORE listener that runs the pipeline per study.
+"""Built-in ``listen`` and ``outbox`` commands: a DICOM C-STORE listener that runs the pipeline on the studies it receives.
 
 Nothing heavy is imported here (pynetdicom, PyTorch): ``scintipipe --help`` stays fast.
 The work is in :mod:`scintipipe.dicomnet`; see docs/dicom_network.md.
@@ -139,6 +139,13 @@ class ListenCommand(click.Command):
     "--retry-seconds", type=click.FloatRange(0.01), default=5.0, show_default=True, help="Wait before trying a failed send again; doubles each time."
 )
 @click.option("--retry-max-seconds", type=click.FloatRange(0.01), default=600.0, show_default=True, help="Longest wait between attempts.")
+@click.option(
+    "--max-batch",
+    type=click.IntRange(1),
+    default=64,
+    show_default=True,
+    help="Most studies processed together in one pipeline pass (those ready at the same time share one).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--explain/--no-explain", default=True, help="Run the explain stage.")
 @click.option("--workers", type=click.IntRange(0), default=None, help="Loader threads of the pipeline (as for `scintipipe run`).")
@@ -156,6 +163,7 @@ def listen(
     stow_urls: tuple[str, ...],
     retry_seconds: float,
     retry_max_seconds: float,
+    max_batch: int,
     device: str | None,
     explain: bool,
     workers: int | None,
@@ -165,7 +173,8 @@ def listen(
 
     A study is processed, with the same pipeline as `scintipipe run` (all its files
     together, so a syringe image gives the uptake), when none of its instances arrived for
-    --idle-seconds. Received instances are on disk before they are acknowledged; a study
+    --idle-seconds; the studies ready at the same time share one pipeline pass, and their
+    results go to each destination over one association. Received instances are on disk before they are acknowledged; a study
     is processed once, even across crashes and restarts (docs/dicom_network.md).
     The options after --workers belong to plugins (their add_options hook), as for `run`.
     """
@@ -226,6 +235,7 @@ def listen(
         destinations=destinations,
         backoff=Backoff(retry_seconds, retry_max_seconds),
         warm_up=warm_up,
+        max_batch=max_batch,
     )
     stop = threading.Event()
 
@@ -274,11 +284,11 @@ def outbox(ctx: click.Context, out_dir: Path, retry: bool, show_sent: bool, as_j
             require_extra("dicom-network", "scintipipe outbox --retry")
         except MissingExtra as exc:
             raise click.ClickException(str(exc)) from exc
-        from scintipipe.dicomnet.listener import deliver
+        from scintipipe.dicomnet.listener import by_destination, deliver_batch
 
-        for entry in box.pending():
-            result = box.attempt(entry, deliver)
-            outcomes[entry.id] = {True: "sent", False: "failed", None: "busy (another process is sending it)"}[result]
+        for entries in by_destination(box.pending()).values():  # one association (or request) per destination
+            for entry_id, result in box.attempt_batch(entries, deliver_batch).items():
+                outcomes[entry_id] = {True: "sent", False: "failed", None: "busy (another process is sending it)"}[result]
     pending = box.pending()
     rows = [{**entry.summary(), "state": "waiting"} for entry in pending]
     if show_sent:

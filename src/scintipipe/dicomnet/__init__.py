@@ -1,4 +1,4 @@
-"""DICOM over the network: a C-STORE listener that runs the pipeline per study, and results sent back.
+"""DICOM over the network: a C-STORE listener that runs the pipeline on the studies it receives, and results sent back.
 
 - :mod:`scintipipe.dicomnet.store`: the listener's folder (received instances, journal,
   results), every write atomic, so that a crash or restart loses nothing and processes

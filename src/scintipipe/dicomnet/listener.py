@@ -1,14 +1,18 @@
-"""The storage SCP: receive studies by C-STORE, process each when it has gone quiet, send the results.
+"""The storage SCP: receive studies by C-STORE, process them when they have gone quiet, send the results.
 
 Three threads besides pynetdicom's:
 
 - pynetdicom's server stores each instance durably (:meth:`StudyStore.receive`) before it
   answers the C-STORE, and notes when the instance's study last received one;
-- the **processing** thread runs a study once no instance of it has arrived for
-  ``idle_seconds``: claim, pipeline, results, outbox entries, journal
-  (:mod:`scintipipe.dicomnet.store` for why a crash at any step loses and doubles nothing);
-  one study at a time, in arrival order;
-- the **sending** thread delivers the outbox entries that are due, with back-off.
+- the **processing** thread takes every study none of whose instances arrived for
+  ``idle_seconds`` (at most ``max_batch``, oldest first) and processes them together: claim
+  each, one pipeline pass over all their files (views classified in batches, each study's
+  results in its own folder), then for each study as soon as its results are complete:
+  results, outbox entries, journal (:mod:`scintipipe.dicomnet.store` for why a crash at any
+  step loses and doubles nothing). Studies that became ready during a pass form the next;
+- the **sending** thread delivers the outbox entries that are due, with back-off: all those
+  of one destination over one association (one STOW-RS request), each entry marked sent or
+  failed on its own.
 
 At start the store is recovered: half-written files are removed, and the studies received
 but not processed (or interrupted) are processed after the idle time.
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scintipipe.dicomnet.outbox import Backoff, Outbox, OutboxEntry
+from scintipipe.dicomnet.processing import Processor
 from scintipipe.dicomnet.sender import Destination, parse_destination
 from scintipipe.dicomnet.store import StudyRun, StudyStore, valid_uid
 
@@ -65,9 +70,6 @@ OWN_MANUFACTURER = "scintipipe developers"
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC000
 
-#: ``process(files, out_dir)`` runs the pipeline and returns a short summary (``processing.pipeline_processor``)
-Processor = Callable[[list[Path], Path], dict[str, Any]]
-
 
 def accepted_transfer_syntaxes() -> list[str]:
     """The uncompressed syntaxes, and the compressed ones when the dicom-codecs extra can decode them."""
@@ -76,12 +78,17 @@ def accepted_transfer_syntaxes() -> list[str]:
     return [*UNCOMPRESSED_SYNTAXES, *(COMPRESSED_SYNTAXES if not missing_packages("dicom-codecs") else ())]
 
 
+class StopPass(Exception):
+    """Raised between two studies of a pass when the listener stops: the rest stay claimed for the next start."""
+
+
 class Listener:
-    """A storage SCP that processes each study with the pipeline and sends its results.
+    """A storage SCP that processes the studies ready together with the pipeline and sends their results.
 
     Args:
         out_dir: the listener's folder (:mod:`scintipipe.dicomnet.store`).
-        process: runs the pipeline on a study's files into a folder.
+        process: runs the pipeline once over several studies' files, each into its folder
+            (:func:`~scintipipe.dicomnet.processing.pipeline_processor`).
         ae_title: our AE title.
         host: the address to listen on.
         port: the DICOM port (``0``: any free one; see :attr:`port` after :meth:`start`).
@@ -90,6 +97,7 @@ class Listener:
         destinations: ``AE@host:port`` and STOW-RS URLs the results are sent to.
         backoff: delays between send attempts.
         warm_up: called in the processing thread before the first study (load the model).
+        max_batch: most studies processed in one pipeline pass.
     """
 
     def __init__(
@@ -105,6 +113,7 @@ class Listener:
         destinations: Iterable[str] = (),
         backoff: Backoff | None = None,
         warm_up: Callable[[], None] | None = None,
+        max_batch: int = 64,
     ):
         self.store = StudyStore(Path(out_dir))
         self.outbox = Outbox(self.store.root / "outbox", backoff)
@@ -118,6 +127,7 @@ class Listener:
         for spec in self.destinations:
             parse_destination(spec)  # a ValueError now, not at the first send
         self.warm_up = warm_up
+        self.max_batch = max(1, int(max_batch))
         self.tick = max(0.05, min(self.idle_seconds / 4, 0.5))
         self._arrivals: dict[str, float] = {}  # study -> monotonic time of its last instance
         self._associations: dict[int, dict[str, Any]] = {}
@@ -181,7 +191,7 @@ class Listener:
         )
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop receiving, let the study being processed and the send under way finish, then return."""
+        """Stop receiving, let the study being reported and the send under way finish, then return (the rest of a pass waits for the next start)."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None
@@ -278,7 +288,7 @@ class Listener:
         now = time.monotonic()
         with self.store.lock:
             due = [(when, study) for study, when in self._arrivals.items() if now - when >= self.idle_seconds and study not in self._failed]
-        return [study for _, study in sorted(due)]
+        return [study for _, study in sorted(due)][: self.max_batch]
 
     def _process_loop(self) -> None:
         if self.warm_up is not None:
@@ -291,51 +301,107 @@ class Listener:
                 return
             LOG.info("ready to process: bundle loaded in %.1f s", time.perf_counter() - began)
         while not self._stop.is_set():
-            for study in self._due_studies():
-                if self._stop.is_set():
-                    break
+            studies = self._due_studies()
+            if studies:
                 with self.store.lock:
-                    claimed_at = self._arrivals.get(study, 0.0)
-                try:
-                    self.process_study(study)
-                except Exception as exc:  # one study's failure must not stop the listener; it stays claimed for the next start
-                    LOG.exception("study %s: processing failed, kept for the next start: %s", study, exc)
-                    self._failed.add(study)
+                    claimed_at = {study: self._arrivals.get(study, 0.0) for study in studies}
+                self.process_studies(studies)
                 with self.store.lock:
-                    if self._arrivals.get(study) == claimed_at:  # nothing new arrived while it ran
-                        del self._arrivals[study]
+                    for study, when in claimed_at.items():
+                        if self._arrivals.get(study) == when:  # nothing new arrived while it ran
+                            del self._arrivals[study]
+                continue  # studies that became due meanwhile form the next batch at once
             self._stop.wait(self.tick)
 
-    def process_study(self, study: str) -> StudyRun | None:
-        """Process one study's waiting instances: results, outbox entries, journal (the steps of :mod:`~scintipipe.dicomnet.store`)."""
-        start = time.perf_counter()
-        run = self.store.begin(study)
-        if run is None:
-            LOG.info("study %s: no new instances (all were processed before); nothing to do", study)
-            return None
-        if not run.results_ready:
+    def process_studies(self, studies: list[str]) -> dict[str, StudyRun]:
+        """Process the waiting instances of ``studies`` in one pipeline pass: the steps of :mod:`~scintipipe.dicomnet.store` for each.
+
+        Every study is claimed first; the pipeline then runs once over all their files,
+        each study into its own partial results folder, and each study is published,
+        queued for sending and journaled as soon as its own results are complete, so that
+        a crash in the middle of the batch leaves the finished studies finished and the
+        others claimed (processed again, whole, at the next start). :meth:`stop` ends the
+        pass the same way, after the study being reported. A study whose processing fails
+        is kept for the next start; the others go on.
+
+        Returns:
+            The runs finished, by study (a study with nothing new to process has none).
+        """
+        runs: list[StudyRun] = []
+        for study in studies:
+            try:
+                run = self.store.begin(study)
+            except Exception as exc:  # noqa: BLE001  (one study's failure must not stop the listener; it stays claimed for the next start)
+                self._failed_study(study, exc)
+                continue
+            if run is None:
+                LOG.info("study %s: no new instances (all were processed before); nothing to do", study)
+            else:
+                runs.append(run)
+        finished: dict[str, StudyRun] = {}
+        for run in [run for run in runs if run.results_ready]:  # a crash came after its results were written
+            self._finish(run, finished)
+        todo = [run for run in runs if not run.results_ready]
+        if not todo:
+            return finished
+        for run in todo:
             shutil.rmtree(run.partial_dir, ignore_errors=True)
-            run.summary = self.process(run.inputs, run.partial_dir)
-            self.store.publish(run)
-        entries = self.enqueue_results(run)
-        self.store.finish(run, entries)
+        began = time.perf_counter()
+
+        def done(index: int, summary: dict[str, Any]) -> None:
+            run = todo[index]
+            run.summary = summary
+            try:
+                self.store.publish(run)
+            except Exception as exc:  # noqa: BLE001  (kept for the next start; the batch goes on)
+                self._failed_study(run.study, exc)
+                return
+            self._finish(run, finished)
+            if self._stop.is_set() and index < len(todo) - 1:
+                raise StopPass
+
+        try:
+            self.process([(run.inputs, run.partial_dir) for run in todo], done)
+        except StopPass:
+            LOG.info("stopping: %d studies of the pass left claimed for the next start", len(todo) - len(finished))
+        except Exception as exc:  # noqa: BLE001  (the pass failed: the studies it had not finished stay claimed for the next start)
+            for run in todo:
+                if run.study not in finished:
+                    self._failed_study(run.study, exc)
+        if len(todo) > 1:
+            LOG.info("batch of %d studies processed in %.1f s (%d finished)", len(todo), time.perf_counter() - began, len(finished))
+        return finished
+
+    def _failed_study(self, study: str, exc: BaseException) -> None:
+        LOG.error("study %s: processing failed, kept for the next start: %s", study, exc, exc_info=exc)
+        self._failed.add(study)
+
+    def _finish(self, run: StudyRun, finished: dict[str, StudyRun]) -> None:
+        """Queue the run's results and journal it (the run's results are in place)."""
+        try:
+            entries = self.enqueue_results(run)
+            self.store.finish(run, entries)
+        except Exception as exc:  # noqa: BLE001  (kept for the next start, which finds its results and only queues them)
+            self._failed_study(run.study, exc)
+            return
+        finished[run.study] = run
         self.processed += 1
         self._wake.set()
         summary = run.summary
         LOG.info(
-            "study %s run %d: %d instances (%d new), %s views classified, %s failed, %s skipped in %.1f s; results %s; %s",
-            study,
+            "study %s run %d: %d instances (%d new), %s views classified, %s failed, %s skipped; done %.1f s into a pass of %s studies; results %s; %s",
+            run.study,
             run.run,
             len(run.inputs),
             len(run.new_instances),
             summary.get("classified", "?"),
             summary.get("failures", "?"),
             summary.get("skipped", "?"),
-            time.perf_counter() - start,
+            summary.get("seconds", 0.0),
+            summary.get("batch", "?"),
             run.results_dir,
             f"queued for {', '.join(self.destinations)}" if entries else "nothing to send",
         )
-        return run
 
     def enqueue_results(self, run: StudyRun) -> list[str]:
         """Queue the run's DICOM results (SR, Secondary Capture, any other ``*.dcm``) for every destination."""
@@ -346,39 +412,58 @@ class Listener:
 
     # ---- sending -----------------------------------------------------------------------
 
-    def send_entry(self, entry: OutboxEntry) -> None:
-        """Deliver one outbox entry to its destination (raises on failure)."""
-        deliver(entry)
+    def send_entries(self, entries: list[OutboxEntry]) -> list[BaseException | None]:
+        """Deliver entries of one destination over one association (or request); each one's failure, or ``None``."""
+        return deliver_batch(entries)
 
     def _send_loop(self) -> None:
         while not self._stop.is_set():
-            for entry in self.outbox.due():
+            for (destination, _), entries in by_destination(self.outbox.due()).items():
                 if self._stop.is_set():
                     break
-                outcome = self.outbox.attempt(entry, self.send_entry)
-                if outcome is True:
+                outcomes = self.outbox.attempt_batch(entries, self.send_entries)
+                sent = [entry for entry in entries if outcomes.get(entry.id) is True]
+                if sent:
                     LOG.info(
-                        "sent %d files of study %s run %s to %s",
-                        len(entry.data["files"]),
-                        entry.data["study"],
-                        entry.data["run"],
-                        entry.data["destination"],
+                        "sent %d files of %d study runs to %s in one %s: %s",
+                        sum(len(entry.data["files"]) for entry in sent),
+                        len(sent),
+                        destination,
+                        "request" if destination.startswith(("http://", "https://")) else "association",
+                        ", ".join(f"{entry.data['study']} run {entry.data['run']}" for entry in sent),
                     )
-                elif outcome is False:
-                    LOG.warning(
-                        "sending study %s run %s to %s failed (attempt %d, next in %.0f s): %s",
-                        entry.data["study"],
-                        entry.data["run"],
-                        entry.data["destination"],
-                        entry.data["attempts"],
-                        max(0.0, entry.data["next_attempt"] - time.time()),
-                        entry.data["last_error"],
-                    )
+                for entry in entries:
+                    if outcomes.get(entry.id) is False:
+                        LOG.warning(
+                            "sending study %s run %s to %s failed (attempt %d, next in %.0f s): %s",
+                            entry.data["study"],
+                            entry.data["run"],
+                            destination,
+                            entry.data["attempts"],
+                            max(0.0, entry.data["next_attempt"] - time.time()),
+                            entry.data["last_error"],
+                        )
             self._wake.wait(self.tick)
             self._wake.clear()
 
 
-def deliver(entry: OutboxEntry) -> None:
-    """Send an outbox entry's files to the destination it names (raises :class:`~scintipipe.dicomnet.sender.SendError`)."""
-    destination: Destination = parse_destination(entry.data["destination"], calling_ae=entry.data.get("calling_ae") or "SCINTIPIPE")
-    destination.send(entry.files)
+def by_destination(entries: list[OutboxEntry]) -> dict[tuple[str, str], list[OutboxEntry]]:
+    """Entries grouped by destination and calling AE title (one association each), in their order within each."""
+    groups: dict[tuple[str, str], list[OutboxEntry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.data["destination"], entry.data.get("calling_ae") or "SCINTIPIPE"), []).append(entry)
+    return groups
+
+
+def deliver_batch(entries: list[OutboxEntry]) -> list[BaseException | None]:
+    """Send the files of entries that share a destination, over one association (C-STORE) or in one request (STOW-RS).
+
+    Returns:
+        For each entry, the :class:`~scintipipe.dicomnet.sender.SendError` that kept it
+        from being stored, or ``None`` when all its files were.
+    """
+    if not entries:
+        return []
+    first = entries[0].data
+    destination: Destination = parse_destination(first["destination"], calling_ae=first.get("calling_ae") or "SCINTIPIPE")
+    return destination.send_groups([entry.files for entry in entries])

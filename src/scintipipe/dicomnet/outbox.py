@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,31 +178,67 @@ class Outbox:
             ``True`` delivered (moved to ``sent/``), ``False`` failed (next attempt set by
             the back-off), ``None`` skipped (another process is sending it, or has sent it).
         """
-        with self._locked(entry) as mine:
+
+        def send_one(entries: list[OutboxEntry]) -> list[BaseException | None]:
+            send(entries[0])
+            return [None]
+
+        return self.attempt_batch([entry], send_one)[entry.id]
+
+    def attempt_batch(self, entries: list[OutboxEntry], send: Callable[[list[OutboxEntry]], list[BaseException | None]]) -> dict[str, bool | None]:
+        """Try to deliver several entries of one destination with one call of ``send`` (one association).
+
+        Args:
+            entries: the entries (one destination).
+            send: delivers the entries it is given; returns, for each, the exception that
+                kept it from being stored or ``None``; raising fails them all.
+
+        Returns:
+            By entry id, as :meth:`attempt`: ``True`` delivered, ``False`` failed, ``None``
+            skipped (another process holds or has sent it).
+        """
+        outcomes: dict[str, bool | None] = {}
+        with ExitStack() as stack:
+            mine = []
+            for entry in entries:
+                if stack.enter_context(self._locked(entry)):
+                    mine.append(entry)
+                else:
+                    outcomes[entry.id] = None
             if not mine:
-                return None
+                return outcomes
             try:
-                send(entry)
-            except Exception as exc:  # noqa: BLE001  (any failure keeps the entry, with the reason, for the next attempt)
-                attempts = int(entry.data.get("attempts", 0)) + 1
-                now = time.time()
-                entry.data.update(
-                    attempts=attempts,
-                    last_attempt=now,
-                    next_attempt=now + self.backoff.delay(attempts),
-                    last_error=f"{type(exc).__name__}: {exc}"[:500],
-                )
-                atomic_write_json(entry.path / "entry.json", entry.data)
-                return False
-            entry.data.update(attempts=int(entry.data.get("attempts", 0)) + 1, sent_at=time.time(), last_error=None)
-            atomic_write_json(entry.path / "entry.json", entry.data)
-            target = self.sent_dir / entry.id
-            os.replace(entry.path, target)
-            fsync_dir(self.root)
-            for name in entry.data["files"]:
-                (target / name).unlink(missing_ok=True)
-            entry.path = target
-            return True
+                errors = list(send(mine))
+            except Exception as exc:  # noqa: BLE001  (any failure keeps the entries, with the reason, for the next attempt)
+                errors = [exc] * len(mine)
+            if len(errors) != len(mine):
+                errors = [RuntimeError(f"the sender answered for {len(errors)} of {len(mine)} entries")] * len(mine)
+            for entry, error in zip(mine, errors, strict=True):
+                outcomes[entry.id] = self._failed(entry, error) if error is not None else self._sent(entry, len(mine))
+        return outcomes
+
+    def _failed(self, entry: OutboxEntry, exc: BaseException) -> bool:
+        attempts = int(entry.data.get("attempts", 0)) + 1
+        now = time.time()
+        entry.data.update(
+            attempts=attempts,
+            last_attempt=now,
+            next_attempt=now + self.backoff.delay(attempts),
+            last_error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+        atomic_write_json(entry.path / "entry.json", entry.data)
+        return False
+
+    def _sent(self, entry: OutboxEntry, together: int) -> bool:
+        entry.data.update(attempts=int(entry.data.get("attempts", 0)) + 1, sent_at=time.time(), sent_with=together, last_error=None)
+        atomic_write_json(entry.path / "entry.json", entry.data)
+        target = self.sent_dir / entry.id
+        os.replace(entry.path, target)
+        fsync_dir(self.root)
+        for name in entry.data["files"]:
+            (target / name).unlink(missing_ok=True)
+        entry.path = target
+        return True
 
 
 class OutboxError(ScintipipeError):

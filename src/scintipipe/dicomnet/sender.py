@@ -2,7 +2,9 @@
 
 Both send a list of DICOM files and raise :class:`SendError` when any of them was not
 stored, so that the outbox keeps them all and tries again (a PACS stores an instance sent
-twice once: its SOP Instance UID names it).
+twice once: its SOP Instance UID names it). ``send_groups`` sends several such lists (the
+results of several study runs) over one association or in one request, and says which
+lists failed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from scintipipe.errors import ScintipipeError
 
@@ -31,6 +33,9 @@ class Destination(Protocol):
 
     def send(self, files: list[Path]) -> None:
         """Deliver every file, or raise :class:`SendError`."""
+
+    def send_groups(self, groups: list[list[Path]]) -> list[BaseException | None]:
+        """Deliver several groups of files at once (one association or request); each group's failure, or ``None``."""
 
 
 @dataclass
@@ -55,6 +60,16 @@ class CStoreDestination:
 
     def send(self, files: list[Path]) -> None:
         """Send ``files`` over one association (a requested context per SOP class and transfer syntax)."""
+        raise_first(self.send_groups([files]))
+
+    def send_groups(self, groups: list[list[Path]]) -> list[BaseException | None]:
+        """Send several groups of files (one study run's results each) over one association.
+
+        Returns:
+            For each group, the :class:`SendError` of its first file not stored (the group's
+            other files are not sent: the whole group is tried again), or ``None``. When the
+            association cannot be established, or drops, the groups not yet sent all fail.
+        """
         import pydicom
         from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
         from pynetdicom import AE
@@ -63,7 +78,7 @@ class CStoreDestination:
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout
         ae.connection_timeout = self.timeout
         syntaxes: dict[str, list[str]] = {}
-        for path in files:
+        for path in (path for files in groups for path in files):
             meta = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
             wanted = syntaxes.setdefault(str(meta.SOPClassUID), [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
             syntax = str(meta.file_meta.TransferSyntaxUID)
@@ -73,19 +88,29 @@ class CStoreDestination:
             ae.add_requested_context(sop_class, transfer_syntaxes)
         assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
         if not assoc.is_established:
-            raise SendError(f"{self.spec}: association rejected, aborted or never connected")
+            return [SendError(f"{self.spec}: association rejected, aborted or never connected")] * len(groups)
+        outcomes: list[BaseException | None] = []
         try:
-            for path in files:
-                try:
-                    status = assoc.send_c_store(path)
-                except (ValueError, RuntimeError) as exc:  # no accepted context for its SOP class or transfer syntax
-                    raise SendError(f"{self.spec}: {path.name}: {exc}") from exc
-                code = getattr(status, "Status", None)
-                if code not in STORED_STATUSES:
-                    raise SendError(f"{self.spec}: {path.name} not stored (status {'none' if code is None else f'0x{code:04X}'})")
+            for files in groups:
+                if not assoc.is_established:
+                    outcomes.append(SendError(f"{self.spec}: the association was closed before these files were sent"))
+                    continue
+                outcomes.append(self._send_files(assoc, files))
         finally:
             if assoc.is_established:
                 assoc.release()
+        return outcomes
+
+    def _send_files(self, assoc: Any, files: list[Path]) -> SendError | None:
+        for path in files:
+            try:
+                status = assoc.send_c_store(path)
+            except (ValueError, RuntimeError) as exc:  # no accepted context for its SOP class or transfer syntax
+                return SendError(f"{self.spec}: {path.name}: {exc}")
+            code = getattr(status, "Status", None)
+            if code not in STORED_STATUSES:
+                return SendError(f"{self.spec}: {path.name} not stored (status {'none' if code is None else f'0x{code:04X}'})")
+        return None
 
 
 @dataclass
@@ -102,18 +127,41 @@ class StowDestination:
 
     def send(self, files: list[Path]) -> None:
         """Store ``files`` in one STOW-RS request; any failed instance fails the send."""
+        raise_first(self.send_groups([files]))
+
+    def send_groups(self, groups: list[list[Path]]) -> list[BaseException | None]:
+        """Store several groups of files in one STOW-RS request.
+
+        Returns:
+            For each group, a :class:`SendError` when any of its instances was not stored
+            (the whole request failing fails every group), or ``None``.
+        """
         import pydicom
         from dicomweb_client.api import DICOMwebClient
 
-        datasets = [pydicom.dcmread(path) for path in files]
+        datasets = [[pydicom.dcmread(path) for path in files] for files in groups]
         try:
-            response = DICOMwebClient(self.spec, timeout=self.timeout).store_instances(datasets)
-        except Exception as exc:  # requests and dicomweb-client raise many types; each is a failed send
-            raise SendError(f"{self.spec}: {type(exc).__name__}: {exc}") from exc
-        failed = response.get("FailedSOPSequence") if response is not None else None
-        if failed:
-            reasons = ", ".join(f"{item.get('ReferencedSOPInstanceUID', '?')} (reason {item.get('FailureReason', '?')})" for item in failed)
-            raise SendError(f"{self.spec}: not stored: {reasons}")
+            response = DICOMwebClient(self.spec, timeout=self.timeout).store_instances([ds for group in datasets for ds in group])
+        except Exception as exc:  # noqa: BLE001  (requests and dicomweb-client raise many types; each is a failed send)
+            return [SendError(f"{self.spec}: {type(exc).__name__}: {exc}")] * len(groups)
+        failed = {
+            str(item.get("ReferencedSOPInstanceUID", "?")): item.get("FailureReason", "?")
+            for item in ((response.get("FailedSOPSequence") if response is not None else None) or [])
+        }
+        outcomes: list[BaseException | None] = []
+        for group in datasets:
+            reasons = [f"{ds.SOPInstanceUID} (reason {failed[str(ds.SOPInstanceUID)]})" for ds in group if str(ds.SOPInstanceUID) in failed]
+            outcomes.append(SendError(f"{self.spec}: not stored: {', '.join(reasons)}") if reasons else None)
+        if failed and all(outcome is None for outcome in outcomes):  # failures naming none of ours: fail them all
+            return [SendError(f"{self.spec}: not stored: {', '.join(failed)}")] * len(groups)
+        return outcomes
+
+
+def raise_first(outcomes: list[BaseException | None]) -> None:
+    """Raise the first failure among ``outcomes``."""
+    for outcome in outcomes:
+        if outcome is not None:
+            raise outcome
 
 
 def parse_destination(spec: str, calling_ae: str = "SCINTIPIPE") -> CStoreDestination | StowDestination:
