@@ -13,7 +13,11 @@ Measures, in one run of this script (the machine is shared: compare figures of o
 - optionally (``--compare-workers``) the rate with 0, 1 and 2 worker threads, interleaved.
 
 Scans are simulated once into ``data/speed-b-<n>`` (git-ignored):
-``scintipipe simulate --task uptake4 --n N --center b --seed S --out DIR``.
+``scintipipe simulate --task uptake4 --n N --center b --seed S --out DIR``. Sizes above
+2,000 that are a multiple of it (20,000) are not simulated: their folder holds hard links
+(copies where links fail) to the 2,000 simulated files under ten different names
+(``copy<k>-case-<i>.dcm``), which is what a memory test needs and takes seconds instead of
+an hour. The page cache then holds one copy of the data, so those runs read less from disk.
 
 Usage:
     python benchmarks/run_speed.py --sizes 200,2000 --compare-workers
@@ -26,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,8 +40,33 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: the largest simulated size; larger sizes that are a multiple of it repeat its files
+SIMULATED = 2000
+
+
+def replicate(n: int, seed: int) -> Path:
+    """``data/speed-b-<n>``: the :data:`SIMULATED` scans hard-linked ``n // SIMULATED`` times under other names."""
+    source = simulate(SIMULATED, seed)
+    folder = REPO / "data" / f"speed-b-{n}"
+    if (folder / "labels.csv").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for copy in range(n // SIMULATED):
+        for path in dicom_files(source):
+            target = folder / f"copy{copy}-{path.name}"
+            if not target.exists():
+                try:
+                    os.link(path, target)
+                except OSError:
+                    shutil.copyfile(path, target)
+    (folder / "labels.csv").write_text(f"replicated from {source.name}, {n // SIMULATED} times\n")
+    return folder
+
+
 def simulate(n: int, seed: int) -> Path:
-    """The folder of ``n`` simulated centre-b scans, simulated on first use."""
+    """The folder of ``n`` simulated centre-b scans, simulated on first use (replicated above :data:`SIMULATED`)."""
+    if n > SIMULATED and n % SIMULATED == 0:
+        return replicate(n, seed - 1)
     folder = REPO / "data" / f"speed-b-{n}"
     if not (folder / "labels.csv").is_file():
         subprocess.run(
@@ -193,6 +223,17 @@ def markdown(report: dict) -> str:
             "",
             f"Marginal rate {report['marginal_scans_per_s']:.1f} scans/s: {100 * report['marginal_over_network']:.1f} % of the bare network, {100 * report['marginal_over_ideal']:.1f} % of the single-process ideal.",
         ]
+    if "peak_rss_growth" in report:
+        sizes = report["sizes"]
+        lines += [
+            "",
+            f"Peak RSS from {sizes[1]['classified']} to {sizes[-1]['classified']} scans: {100 * report['peak_rss_growth']:+.1f} %."
+            + (
+                f" The {sizes[-1]['n']} scans are the {SIMULATED} simulated ones hard-linked under {sizes[-1]['n'] // SIMULATED} names each."
+                if sizes[-1]["n"] > SIMULATED
+                else ""
+            ),
+        ]
     largest = report["sizes"][-1]
     lines += [
         "",
@@ -256,6 +297,8 @@ def main() -> None:
             marginal_over_network=marginal / report["ceilings"]["network_scans_per_s"],
             marginal_over_ideal=marginal / report["ceilings"]["ideal_scans_per_s"],
         )
+    if len(sizes) >= 3:  # memory: peak RSS of the largest run against the second size's
+        report["peak_rss_growth"] = report["sizes"][-1]["peak_rss_mb"] / report["sizes"][1]["peak_rss_mb"] - 1
     if args.compare_workers:
         best: dict[str, float] = {}
         for _ in range(2):  # interleaved rounds: the machine's load hits every setting

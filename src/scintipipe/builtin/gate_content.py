@@ -14,4 +14,5 @@ def gate_scan(scan: dict[str, Any], bundle: Any) -> Refusal | None:
     from scintipipe.gate.content import content_refusal
 
     image = scan["image"]
-    return content_refusal(image[0].numpy(), dict(image.meta))
+    pixels = image.as_tensor() if hasattr(image, "as_tensor") else image  # indexing a MetaTensor copies its metadata
+    return content_refusal(pixels[0].numpy(), dict(image.meta))

@@ -8,6 +8,9 @@ DICOM loader, which says clearly that it is not DICOM.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 
@@ -29,14 +32,40 @@ _FIRST_DICOM_GROUPS = (0x0002, 0x0008)
 _HEAD_BYTES = 132
 
 
+#: the kinds of the files sniffed last, by path and identity (see :func:`file_kind`)
+_RECENT: OrderedDict[tuple[str, int, int, int, int], FileKind | None] = OrderedDict()
+_RECENT_SIZE = 64
+_RECENT_LOCK = threading.Lock()
+
+
 def file_kind(path: str | Path) -> FileKind | None:
     """Return ``"dicom"``, ``"raster"``, ``"volume"`` or ``None`` for a file.
+
+    Every loader plugin asks this of every file it is offered, so the answer for the
+    last few files is remembered, keyed by the path and the file's inode, size and
+    modification and change times: a file is opened once to sniff it, not once per loader.
 
     Args:
         path: the file; only its first 132 bytes are read (a preamble-less DICOM
             candidate is parsed up to its pixel data to confirm).
     """
-    path = Path(path)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (os.fspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    with _RECENT_LOCK:
+        if key in _RECENT:
+            return _RECENT[key]
+    kind = _sniff(Path(path))
+    with _RECENT_LOCK:
+        _RECENT[key] = kind
+        while len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return kind
+
+
+def _sniff(path: Path) -> FileKind | None:
     try:
         with path.open("rb") as handle:
             head = handle.read(_HEAD_BYTES)

@@ -37,6 +37,17 @@ def _spacing_of(img: Any, default_fov_mm: float) -> tuple[float, float]:
     return (float(spacing[0]), float(spacing[1]))
 
 
+def _plain_float(img: Any) -> torch.Tensor:
+    """``img`` as a plain float32 tensor (sharing memory where it can).
+
+    A ``MetaTensor`` is unwrapped before ``.float()``: the call on the ``MetaTensor`` itself
+    goes through MONAI's ``__torch_function__``, which copies the metadata, for nothing.
+    """
+    if isinstance(img, MetaTensor):
+        return img.as_tensor().float()
+    return torch.as_tensor(img).float()
+
+
 def _with_meta(array: torch.Tensor, like: Any, **updates: Any) -> Any:
     if isinstance(like, MetaTensor):
         meta = dict(like.meta)
@@ -59,9 +70,7 @@ class ResampleToSpacing(Transform):
 
     def __call__(self, img: Any) -> Any:
         sy, sx = _spacing_of(img, self.default_fov_mm)
-        x = torch.as_tensor(img).float()
-        if isinstance(x, MetaTensor):
-            x = x.as_tensor()
+        x = _plain_float(img)
         size = [max(8, round(x.shape[-2] * sy / self.spacing_mm)), max(8, round(x.shape[-1] * sx / self.spacing_mm))]
         if size != list(x.shape[-2:]):
             mode = "area" if size[0] < x.shape[-2] else "bilinear"
@@ -101,9 +110,7 @@ class CropNeckRegion(Transform):
         return int(round(row)), int(round(col))
 
     def __call__(self, img: Any) -> Any:
-        x = torch.as_tensor(img).float()
-        if isinstance(x, MetaTensor):
-            x = x.as_tensor()
+        x = _plain_float(img)
         cy, cx = self.centre(x[0].numpy())
         h, w = self.size
         top, left = cy - h // 2, cx - w // 2
@@ -132,9 +139,7 @@ class NormalizeCounts(Transform):
         self.clip = float(clip)
 
     def __call__(self, img: Any) -> Any:
-        x = torch.as_tensor(img).float()
-        if isinstance(x, MetaTensor):
-            x = x.as_tensor()
+        x = _plain_float(img)
         a = np.clip(x.numpy(), 0, None)
         if self.smooth_px > 0:
             a = np.stack([ndimage.gaussian_filter(ch, self.smooth_px) for ch in a])
