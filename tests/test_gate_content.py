@@ -314,3 +314,14 @@ def test_the_real_syringe_frames_are_skipped(reference_scans: Path) -> None:
     assert len(scans) == 2
     for scan in scans:
         assert_skipped(judge_scan(scan), "syringe", SYRINGE_REASON)
+
+
+def test_measure_counts_leaves_the_scan_untouched():
+    """The gate judges a copy: negative pixels in a small float32 image stay in the scan."""
+    rng = np.random.default_rng(0)
+    pixels = rng.normal(5.0, 3.0, size=(64, 64)).astype(np.float32)
+    pixels[20:30, 20:30] += 200.0
+    before = pixels.copy()
+    assert (before < 0).any()
+    measure_counts(pixels, (4.0, 4.0))
+    np.testing.assert_array_equal(pixels, before)

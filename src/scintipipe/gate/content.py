@@ -338,7 +338,7 @@ def measure_counts(pixels: np.ndarray, spacing: tuple[float, float] | None = Non
     import cv2
 
     small, factor = block_sum(pixels)
-    np.maximum(small, 0, out=small)
+    small = np.maximum(small, 0)  # a new array: block_sum returns a view of a float32 image of <= ANALYSIS_SIDE pixels
     total = float(small.sum(dtype=np.float64))
     if total <= 0 or min(small.shape) < 8:
         return None
