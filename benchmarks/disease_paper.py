@@ -28,6 +28,7 @@ Usage (about 70 min on a 2-core CPU with the defaults):
     python benchmarks/disease_paper.py --pretrain disease_resnet34_cpu   # adds transfer learning (about 25 min more)
     python benchmarks/disease_paper.py --pretrain disease_resnet34_cpu --finetune-lr 3e-4   # also fine-tune at a lower rate (as reported)
     python benchmarks/disease_paper.py --n-train 80 --n-external 40 --cv-epochs 1 --work /tmp/dp-small   # smoke run
+    python benchmarks/disease_paper.py --executor-args '--executor dask --workers 2'   # the CV grid as jobs (docs/scale_out.md)
 
 Writes ``benchmarks/results/disease_paper.json`` and ``.md``.
 """
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -119,6 +121,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="more fine-tuning learning rates besides the recipe's own (RECIPE_uptake4init); each gives RECIPE_uptake4init_lrX",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/disease_paper")
+    parser.add_argument(
+        "--executor-args",
+        default="",
+        metavar="ARGS",
+        help="passed to the cross-validation's scintipipe evaluate, which runs each fold x recipe as a job "
+        "(e.g. '--executor dask --workers 2' or '--executor slurm --slurm-config slurm.toml'; docs/scale_out.md)",
+    )
     args = parser.parse_args(argv)
     unknown = sorted({*args.recipes, *args.cv_recipes, *([args.pretrain] if args.pretrain else [])} - {p.stem for p in RECIPES.glob("*.json")})
     if unknown:
@@ -148,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
             "--epochs",
             str(args.cv_epochs),
             *threads,
+            *shlex.split(args.executor_args),
             "--out",
             str(work / "cv"),
             str(train),
