@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scintipipe.api import ExtraTraining, ScintipipeError, load_recipe, make_plugin_manager, read_labels, train_bundle
+from scintipipe.api import ExtraTraining, ScintipipeError, load_recipe, make_plugin_manager, read_labels, run_cli, train_bundle
 from scintipipe_gan.augment import parse_augment_with, train_with_gan
 from scintipipe_gan.quality import Gates, check_gan
 
@@ -66,3 +66,65 @@ def test_an_extra_that_repeats_a_real_file_is_refused(tmp_path: Path, scans: Pat
                 log=lambda m: None,
                 extra_training=[extra],
             )
+
+
+@pytest.fixture(scope="module")
+def cli_gan(tmp_path_factory: pytest.TempPathFactory, scans: Path, tiny: dict) -> Path:
+    """A tiny GAN trained and checked on the command line: 100 steps, enough for scan-like samples
+    that pass scintipipe's content gate, though too few for diversity, so it is checked with
+    ``--min-diversity 0`` (the documented lower bound of ``gan check``)."""
+    gan = tmp_path_factory.mktemp("cli-gan") / "gan"
+    sizes = [f"--{key.replace('_', '-')}={value}" for key, value in tiny.items()]
+    run_cli("gan", "train", "--task", "uptake4", "--data", scans, "--out", gan, "--steps", "100", *sizes, "--no-progress")
+    run_cli("gan", "check", gan, "--data", scans, "--n-per-class", "4", "--min-diversity", "0", "--no-progress")
+    return gan
+
+
+def train_args(scans: Path, out: Path, *extra: str | Path) -> list[str | Path]:
+    return [
+        "train",
+        "--bundle",
+        "uptake4",
+        "--data",
+        scans,
+        "--labels",
+        scans / "labels.csv",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_train_augment_with_on_the_command_line(tmp_path: Path, scans: Path, cli_gan: Path) -> None:
+    """``scintipipe train --augment-with GANDIR:0.5``: tagged synthetic scans in the training fold only; --resume reuses them."""
+    import pydicom
+
+    out = tmp_path / "bundle"
+    result = run_cli(*train_args(scans, out, "--augment-with", f"{cli_gan}:0.5"))
+    synthetic = sorted((out / "synthetic-training").glob("case-*.dcm"))
+    assert len(synthetic) == 8  # half of the 3 real training views per label, rounded: 2 per label
+    assert all("SYNTHETIC" in pydicom.dcmread(path, stop_before_pixels=True).ImageComments for path in synthetic)
+    assert "8 views added to the training fold only" in result.output
+    card = (out / "docs/README.md").read_text()
+    assert "Training views: 20" in card and "Validation views: 4" in card  # validation: the 4 real views the split held out
+    assert "Extra training data (training fold only, never validation): scintipipe-gan DCGAN samples" in card
+
+    stamps = [path.stat().st_mtime_ns for path in synthetic]
+    again = run_cli(*train_args(scans, out, "--augment-with", f"{cli_gan}:0.5"), expect_exit=2)
+    assert "already holds synthetic scans of an earlier run" in again.output
+    run_cli(*train_args(scans, out, "--augment-with", f"{cli_gan}:0.5", "--resume"))
+    assert [path.stat().st_mtime_ns for path in sorted((out / "synthetic-training").glob("case-*.dcm"))] == stamps
+
+
+def test_train_refuses_an_unchecked_gan_before_training(tmp_path: Path, scans: Path, tiny_gan: Path) -> None:
+    out = tmp_path / "bundle"
+    result = run_cli(*train_args(scans, out, "--augment-with", tiny_gan), expect_exit=2)
+    assert f"--augment-with: {tiny_gan} has not been checked" in result.output
+    assert not out.exists()
+    missing = run_cli(*train_args(scans, out, "--augment-with", tmp_path / "no-gan:2"), expect_exit=2)
+    assert "is not a GAN folder" in missing.output

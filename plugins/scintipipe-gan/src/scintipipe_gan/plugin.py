@@ -1,7 +1,13 @@
 """The hooks of scintipipe-gan; the entry point names this module.
 
-* ``register_commands``: ``scintipipe gan train``, ``scintipipe gan check`` and
-  ``scintipipe gan sample``.
+* ``register_commands``: ``scintipipe gan train``, ``scintipipe gan check``,
+  ``scintipipe gan sample`` and ``scintipipe gan srgan train`` (:mod:`scintipipe_gan.superres_cli`).
+* ``register_training_sources``: ``scintipipe train --augment-with GANDIR[:ratio]``, synthetic
+  scans in the training fold only (:mod:`scintipipe_gan.augment`).
+* ``register_networks``: ``cross_feature_resnet`` (:mod:`scintipipe_gan.crossfeature`).
+* ``register_recipes``: its two phases, ``uptake4_cross_feature_single`` and
+  ``uptake4_cross_feature_cross`` (:mod:`scintipipe_gan.cross_training`), which
+  ``scintipipe gan cross-train`` runs in a row.
 
 This module imports click and ``scintipipe.api`` only; PyTorch and MONAI load when a
 command runs, so ``scintipipe --help`` stays fast with the plugin installed.
@@ -15,6 +21,7 @@ from typing import Any
 import click
 
 from scintipipe.api import hookimpl
+from scintipipe_gan.superres_cli import srgan
 
 GAN_EXAMPLES = """
 \b
@@ -24,6 +31,10 @@ Examples:
   scintipipe gan train --task uptake4 --data data/a --out gan/ --steps 6000 --resume
   scintipipe gan check gan/ --data data/a
   scintipipe gan sample gan/ --n 200 --out synthetic/
+  scintipipe gan srgan train --task uptake4 --out sr/ --steps 1000
+  scintipipe gan sample gan/ --n 200 --out synthetic-sr/ --super-resolve sr/
+  scintipipe train --bundle uptake4 --data data/a --labels data/a/labels.csv --out my-uptake4/ --augment-with gan/:0.5
+  scintipipe gan cross-train --data data/a --out cross-feature/      (the cross-feature ResNet, two phases)
 """
 
 
@@ -189,7 +200,14 @@ def gan_check(
 @click.option("--class-mix", default=None, help="'balanced', 'label=W,...' or weights in label order (default: the training data's).")
 @click.option("--center", default="a", show_default=True, help="Simulator centre whose camera and radionuclide the headers name.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images.")
-def gan_sample(gan_dir: Path, n: int, out_dir: Path, class_mix: str | None, center: str, seed: int) -> None:
+@click.option(
+    "--super-resolve",
+    "super_resolve",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="SRGAN stage folder (gan srgan train) that raises the GAN images to the bundle's input size.",
+)
+def gan_sample(gan_dir: Path, n: int, out_dir: Path, class_mix: str | None, center: str, seed: int, super_resolve: Path | None) -> None:
     """Write labelled synthetic scans (DICOM tagged synthetic, labels.csv, contact sheet), as simulate does."""
     from scintipipe.api import parse_class_mix
     from scintipipe_gan.sample import SamplingRefused, sample_scans
@@ -198,14 +216,119 @@ def gan_sample(gan_dir: Path, n: int, out_dir: Path, class_mix: str | None, cent
     try:
         config = read_config(gan_dir)
         mix = parse_class_mix(class_mix, tuple(config["labels"]), {k: float(v) for k, v in config["class_counts"].items()}) if class_mix else None
-        summary = sample_scans(gan_dir, n, out_dir, mix, seed=seed, center=center)
+        summary = sample_scans(gan_dir, n, out_dir, mix, seed=seed, center=center, super_resolve=super_resolve)
     except (GanFolderError, SamplingRefused, FileExistsError, KeyError) as exc:
         raise click.UsageError(str(exc).strip("'\"")) from exc
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts_per_label"].items() if v)
-    click.echo(f"wrote {n} synthetic scans to {out_dir} ({counts}); {summary['redrawn_for_memorisation']} redrawn for memorisation")
+    click.echo(
+        f"wrote {n} synthetic scans ({summary['method']}) to {out_dir} ({counts}); {summary['redrawn_for_memorisation']} redrawn for memorisation"
+    )
+
+
+@gan.command("cross-train")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of labelled scans.")
+@click.option(
+    "--labels",
+    "labels_csv",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="file,label CSV (default: DATA/labels.csv).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The final bundle (phase one goes to OUT/single-feature).",
+)
+@click.option("--single-recipe", default="uptake4_cross_feature_single", show_default=True, help="Phase one: single-feature images.")
+@click.option("--cross-recipe", default="uptake4_cross_feature_cross", show_default=True, help="Phase two: the cross-training set.")
+@click.option("--epochs", "epochs", type=(click.IntRange(1), click.IntRange(1)), default=None, help="Override both phases' epochs: SINGLE CROSS.")
+@click.option("--seed", type=int, default=None, help="Override both phases' seed.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present.")
+@_progress_option
+@click.pass_context
+def gan_cross_train(
+    ctx: click.Context,
+    data_dir: Path,
+    labels_csv: Path | None,
+    out_dir: Path,
+    single_recipe: str,
+    cross_recipe: str,
+    epochs: tuple[int, int] | None,
+    seed: int | None,
+    device: str | None,
+    progress: bool | None,
+) -> None:
+    """Train the cross-feature ResNet in two phases: single-feature images, then the cross-training set."""
+    from scintipipe.api import ScintipipeError, load_recipe, make_plugin_manager
+    from scintipipe_gan.cross_training import train_cross_feature
+
+    pm = make_plugin_manager(plugins_dir=ctx.find_root().params.get("plugins_dir"))
+    try:
+        single, cross = load_recipe(single_recipe, pm), load_recipe(cross_recipe, pm)
+        for recipe, phase_epochs in zip((single, cross), epochs or (None, None), strict=True):
+            if phase_epochs is not None:
+                recipe["epochs"] = phase_epochs
+            if seed is not None:
+                recipe["seed"] = seed
+        import torch
+
+        result = train_cross_feature(
+            pm,
+            data_dir,
+            labels_csv or data_dir / "labels.csv",
+            out_dir,
+            single,
+            cross,
+            device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+            progress=progress,
+            log=lambda m: click.echo(m, err=True),
+        )
+    except (ScintipipeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    accuracy = {
+        phase: r.validation.get("overall", {}).get("accuracy", {}).get("value")
+        for phase, r in (("single", result.single_feature), ("cross", result.cross_training))
+    }
+    click.echo(
+        f"bundle written to {out_dir} (validation accuracy {accuracy['cross']} after the cross-training set, "
+        f"{accuracy['single']} after single-feature images; phase one kept in {result.single_feature.bundle_dir})"
+    )
+
+
+gan.add_command(srgan)
+
+
+@hookimpl
+def register_networks(register: Any) -> None:
+    """Add ``cross_feature_resnet`` (seed 004, Fig. 4)."""
+    from scintipipe.api import NetworkSpec
+    from scintipipe_gan.crossfeature import build_cross_feature_resnet
+
+    register.network("cross_feature_resnet", NetworkSpec(build_cross_feature_resnet, "stages.2", "fc", min_size=32))
+
+
+@hookimpl
+def register_recipes(register: Any) -> None:
+    """Add the cross-feature ResNet's two phases (``uptake4_cross_feature_single``, ``uptake4_cross_feature_cross``)."""
+    register.recipe_folder(Path(__file__).with_name("recipes"))
 
 
 @hookimpl
 def register_commands(register: Any) -> None:
-    """Add ``scintipipe gan`` (train, check, sample)."""
+    """Add ``scintipipe gan`` (train, check, sample, cross-train, srgan train)."""
     register.command(gan)
+
+
+@hookimpl
+def register_training_sources(register: Any) -> None:
+    """Add ``scintipipe train --augment-with GANDIR[:ratio]``."""
+    from scintipipe_gan.augment import augment_with_sources
+
+    register.source(
+        "augment_with",
+        augment_with_sources,
+        "Add RATIO (default 1) synthetic scans per real training view and label, sampled from a checked scintipipe-gan GAN into OUT/synthetic-training.",
+        metavar="GANDIR[:RATIO]",
+    )

@@ -219,7 +219,7 @@ def check_gan(
             "above_similarity_bound": int((sims > gates.max_similarity).sum()),
         }
     kid_mean, kid_sd = kid(fake_features, real_features, seed=seed)
-    report = {
+    report: dict[str, Any] = {
         "gan": str(gan_dir),
         "generator_step": int(config["steps_done"]),
         "features": f"penultimate layer of bundle {bundle.name!r} ({real_features.shape[1]} features; nothing downloaded)",

@@ -258,8 +258,8 @@ def train_gan(
 def save_checkpoint(
     out: Path,
     config: dict[str, Any],
-    generator: Generator,
-    discriminator: Discriminator,
+    generator: torch.nn.Module,
+    discriminator: torch.nn.Module,
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
     rng: torch.Generator,
