@@ -38,6 +38,16 @@ Examples:
 """
 
 
+#: ``--labels`` of the commands that read a folder of labelled scans
+LABELS_OPTION = click.option(
+    "--labels",
+    "labels_csv",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="file,label CSV (default: DATA/labels.csv).",
+)
+
+
 @click.group("gan", epilog=GAN_EXAMPLES)
 def gan() -> None:
     """Class-conditional DCGAN augmentation (the GAN-augmented thyroid SPECT study), with quality gates computed without downloads."""
@@ -56,13 +66,7 @@ def _progress_option(fn: Any) -> Any:
     help="Bundle (name or folder) whose preprocessing and network to use; default: the bundle named like the task.",
 )
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of labelled scans.")
-@click.option(
-    "--labels",
-    "labels_csv",
-    default=None,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="file,label CSV (default: DATA/labels.csv).",
-)
+@LABELS_OPTION
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The GAN folder.")
 @click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Total generator steps (with --resume: up to this many).")
 @click.option(
@@ -141,13 +145,7 @@ def gan_train(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="The labelled scans the GAN was trained on.",
 )
-@click.option(
-    "--labels",
-    "labels_csv",
-    default=None,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="file,label CSV (default: DATA/labels.csv).",
-)
+@LABELS_OPTION
 @click.option("--n-per-class", type=click.IntRange(2), default=64, show_default=True, help="Synthetic images per class.")
 @click.option(
     "--min-diversity",
@@ -227,13 +225,7 @@ def gan_sample(gan_dir: Path, n: int, out_dir: Path, class_mix: str | None, cent
 
 @gan.command("cross-train")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of labelled scans.")
-@click.option(
-    "--labels",
-    "labels_csv",
-    default=None,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="file,label CSV (default: DATA/labels.csv).",
-)
+@LABELS_OPTION
 @click.option(
     "--out",
     "out_dir",
