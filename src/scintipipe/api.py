@@ -48,6 +48,8 @@ if TYPE_CHECKING:
         SimulatorRegister,
         Task,
         TaskRegister,
+        TrainingSourceContext,
+        TrainingSourceRegister,
         parse_class_mix,
     )
     from scintipipe.scan import make_scan
@@ -112,6 +114,8 @@ _EXPORTS: dict[str, str] = {
     "source_file": "scintipipe.case:source_file",
     "source_view": "scintipipe.case:source_view",
     "OptionRegister": "scintipipe.registry:OptionRegister",
+    "TrainingSourceRegister": "scintipipe.registry:TrainingSourceRegister",
+    "TrainingSourceContext": "scintipipe.registry:TrainingSourceContext",
     "PluginOption": "scintipipe.registry:PluginOption",
     "SegmenterRegister": "scintipipe.registry:SegmenterRegister",
     "ExplainerRegister": "scintipipe.registry:ExplainerRegister",
@@ -227,6 +231,8 @@ __all__ = [
     "source_file",
     "source_view",
     "OptionRegister",
+    "TrainingSourceRegister",
+    "TrainingSourceContext",
     "PluginOption",
     "SegmenterRegister",
     "ExplainerRegister",
