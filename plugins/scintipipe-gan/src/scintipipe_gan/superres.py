@@ -35,7 +35,7 @@ from scintipipe_gan import CHECKPOINT, CONFIG, __version__
 from scintipipe_gan.data import DEFAULT_INPUT_MAX
 from scintipipe_gan.superres_networks import SRGenerator, build_patch_discriminator
 from scintipipe_gan.superres_pairs import SuperResPairs, simulate_pairs
-from scintipipe_gan.train import GanFolderError, save_checkpoint
+from scintipipe_gan.train import GanFolderError, restore_checkpoint, save_checkpoint
 
 SR_KIND = "scintipipe-gan SRGAN"
 
@@ -180,13 +180,7 @@ def train_srgan(
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr, betas=(0.9, 0.999))
     start, history = 0, []
     if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        rng.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        start, history = int(state["step"]), list(state["history"])
+        start, history = restore_checkpoint(state, generator, discriminator, opt_g, opt_d, rng)
         log(f"resumed from {out / CHECKPOINT} after step {start} of {settings.steps}")
     n_val = int(round(settings.n_pairs * settings.val_fraction)) if settings.n_pairs > 1 else 0
     train_idx, val_idx = torch.arange(settings.n_pairs - n_val), torch.arange(settings.n_pairs - n_val, settings.n_pairs)

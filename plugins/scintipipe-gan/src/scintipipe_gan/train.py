@@ -177,13 +177,7 @@ def train_gan(
     history: list[dict[str, float]] = []
     start = 0
     if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        rng.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        start, history = int(state["step"]), list(state["history"])
+        start, history = restore_checkpoint(state, generator, discriminator, opt_g, opt_d, rng)
         log(f"resumed from {checkpoint_path} after step {start} of {settings.steps}")
     write_config(out, {**config, "steps_done": start})
 
@@ -253,6 +247,28 @@ def train_gan(
     if settings.steps <= start:
         log(f"nothing to do: the checkpoint has {start} steps, --steps is {settings.steps}")
     return GanRun(out, steps_done, time.perf_counter() - started, history)
+
+
+def restore_checkpoint(
+    state: dict[str, Any],
+    generator: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    rng: torch.Generator,
+) -> tuple[int, list[dict[str, float]]]:
+    """Load what :func:`save_checkpoint` wrote into the networks, optimisers and random states.
+
+    Returns:
+        ``(steps done, loss history)``, to continue from.
+    """
+    generator.load_state_dict(state["generator"])
+    discriminator.load_state_dict(state["discriminator"])
+    opt_g.load_state_dict(state["opt_g"])
+    opt_d.load_state_dict(state["opt_d"])
+    rng.set_state(state["rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), list(state["history"])
 
 
 def save_checkpoint(
