@@ -6,11 +6,16 @@ Measures, in one run of this script (the machine is shared: compare figures of o
   the single-process ideal is ``1 / (1/network + 1/decode)``;
 - for each size (default 200, 2,000 and 20,000 scans; ``--sizes``), in a process of its
   own: the run's rate, the rate with process start-up and imports included, peak RSS
-  (``resource.getrusage`` in that process) and the share of each stage, as the
-  stage-timing plugin (:mod:`scintipipe.builtin.stage_timing`) recorded it;
+  (``resource.getrusage``: the runner's process, and the largest of its forked worker
+  processes) and the share of each stage, as the stage-timing plugin
+  (:mod:`scintipipe.builtin.stage_timing`) recorded it (worker processes' times added up);
 - the marginal rate between the two smallest sizes, ``(n_b - n_a) / (t_b - t_a)``, and its
   ratio to the network's rate and to the single-process ideal;
-- optionally (``--compare-workers``) the rate with 0, 1 and 2 worker threads, interleaved.
+- optionally (``--compare-workers``) the rate with 0, 1 and 2 worker threads, 1 and 2
+  worker processes, and the default without the gate's layers, interleaved.
+
+The runs use the command line's defaults: worker processes where the platform can fork
+(``--worker-threads`` here times threads instead).
 
 Scans are simulated once into ``data/speed-b-<n>`` (git-ignored):
 ``scintipipe simulate --task uptake4 --n N --center b --seed S --out DIR``. Sizes above
@@ -99,7 +104,7 @@ def dicom_files(folder: Path) -> list[Path]:
 GATE_PLUGINS = ("scintipipe.builtin.gate_metadata", "scintipipe.builtin.gate_content", "scintipipe.builtin.gate_ood")
 
 
-def child_run(bundle_name: str, data: Path, workers: int | None, threads: int | None, ungated: bool = False) -> dict:
+def child_run(bundle_name: str, data: Path, workers: int | None, threads: int | None, ungated: bool = False, processes: bool = True) -> dict:
     """One `scintipipe run --no-explain --no-report` in this process, as the command line builds it (without the gate's layers when ``ungated``)."""
     start = time.perf_counter()
     import torch
@@ -118,7 +123,7 @@ def child_run(bundle_name: str, data: Path, workers: int | None, threads: int | 
     bundle = resolve_bundle(bundle_name, tasks_and_bundles(pm).bundles)
     bundle.network("cpu")
     files = [path for path in iter_input_files([data]) if path.suffix == ".dcm"]  # the scans, not the simulator's masks and sheets
-    options = RunOptions(device="cpu", batch_size=32, explain=False, report=False, progress=False, workers=workers)
+    options = RunOptions(device="cpu", batch_size=32, explain=False, report=False, progress=False, workers=workers, worker_processes=processes)
     with tempfile.TemporaryDirectory() as out:
         summary = Pipeline(pm, bundle, options, log=lambda message: None).run(files, Path(out))
     stages = summary.stage_seconds
@@ -130,12 +135,14 @@ def child_run(bundle_name: str, data: Path, workers: int | None, threads: int | 
         "skipped": len(summary.skipped),
         "seconds": summary.seconds,
         "seconds_with_startup": time.perf_counter() - start,
-        "workers": default_workers() if workers is None else workers,
+        "workers": default_workers(processes) if workers is None else workers,
+        "worker_kind": "processes" if processes else "threads",
         "torch_threads": threads,
         "stage_seconds": {stage: round(entry["seconds"], 3) for stage, entry in stages.items()},
         "stage_calls": {stage: entry["calls"] for stage, entry in stages.items()},
         "stage_share": {stage: round(entry["seconds"] / total, 3) for stage, entry in stages.items()},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -185,7 +192,7 @@ def child_ceilings(bundle_name: str, data: Path, threads: int | None, repeat: in
     }
 
 
-def in_child(mode: str, args: argparse.Namespace, data: Path, workers: int | None = None, ungated: bool = False) -> dict:
+def in_child(mode: str, args: argparse.Namespace, data: Path, workers: int | None = None, ungated: bool = False, threads_only: bool = False) -> dict:
     """Run ``mode`` in a fresh process and return its figures (and its wall time, start-up included)."""
     command = [sys.executable, __file__, "--child", mode, "--bundle", args.bundle, "--data", str(data), "--repeat", str(args.repeat)]
     if workers is not None:
@@ -194,6 +201,8 @@ def in_child(mode: str, args: argparse.Namespace, data: Path, workers: int | Non
         command += ["--threads", str(args.threads)]
     if ungated:
         command.append("--ungated")
+    if threads_only or args.worker_threads:
+        command.append("--worker-threads")
     start = time.perf_counter()
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -211,12 +220,12 @@ def markdown(report: dict) -> str:
         f"- bare network, batches of 32: {c['network_scans_per_s']:.0f} scans/s (channels-last {c['network_channels_last_scans_per_s']:.0f})",
         f"- bare pydicom decode: {c['decode_files_per_s']:.0f} files/s; single-process ideal {c['ideal_scans_per_s']:.0f} scans/s",
         "",
-        "| scans | run rate (scans/s) | with process start (scans/s) | peak RSS (MB) | workers | torch threads |",
+        "| scans | run rate (scans/s) | with process start (scans/s) | peak RSS, runner / largest worker (MB) | workers | torch threads |",
         "|---|---|---|---|---|---|",
     ]
     for size in report["sizes"]:
         lines.append(
-            f"| {size['classified']} | {size['classified'] / size['seconds']:.1f} | {size['classified'] / size['process_seconds']:.1f} | {size['peak_rss_mb']:.0f} | {size['workers']} | {size['torch_threads']} |"
+            f"| {size['classified']} | {size['classified'] / size['seconds']:.1f} | {size['classified'] / size['process_seconds']:.1f} | {size['peak_rss_mb']:.0f} / {size['worker_peak_rss_mb']:.0f} | {size['workers']} {size['worker_kind']} | {size['torch_threads']} |"
         )
     if "marginal_scans_per_s" in report:
         lines += [
@@ -237,7 +246,7 @@ def markdown(report: dict) -> str:
     largest = report["sizes"][-1]
     lines += [
         "",
-        f"Share of each stage ({largest['classified']} scans; time inside stage hooks, all threads added up):",
+        f"Share of each stage ({largest['classified']} scans; time inside stage hooks, all threads and worker processes added up):",
         "",
         "| stage | share | seconds | calls |",
         "|---|---|---|---|",
@@ -247,7 +256,7 @@ def markdown(report: dict) -> str:
     if report.get("workers_comparison"):
         lines += [
             "",
-            "Worker threads, and the default without the gate's layers (smallest size, interleaved rounds, best per setting):",
+            "Worker threads and processes, and the default without the gate's layers (smallest size, interleaved rounds, best per setting):",
             "",
             "| workers | scans/s |",
             "|---|---|",
@@ -263,10 +272,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="200,2000,20000", help="comma-separated numbers of scans")
     parser.add_argument("--seed", type=int, default=200, help="seed of the first size; later sizes add one each")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the runner's)")
-    parser.add_argument("--workers", type=int, default=None, help="worker threads (default: the runner's)")
+    parser.add_argument("--workers", type=int, default=None, help="workers (default: the runner's)")
+    parser.add_argument("--worker-threads", action="store_true", help="worker threads instead of the default worker processes")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes of the ceilings; the best is kept")
     parser.add_argument(
-        "--compare-workers", action="store_true", help="also time 0, 1 and 2 workers, and the run without the gate's layers, on the smallest size"
+        "--compare-workers",
+        action="store_true",
+        help="also time 0, 1 and 2 worker threads, 1 and 2 worker processes, and the run without the gate's layers, on the smallest size",
     )
     parser.add_argument("--ungated", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/run_speed.json")
@@ -274,7 +286,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "run":
-        print(json.dumps(child_run(args.bundle, args.data, args.workers, args.threads, args.ungated)))
+        print(json.dumps(child_run(args.bundle, args.data, args.workers, args.threads, args.ungated, processes=not args.worker_threads)))
         return
     if args.child == "ceilings":
         print(json.dumps(child_ceilings(args.bundle, args.data, args.threads, args.repeat)))
@@ -302,13 +314,10 @@ def main() -> None:
     if args.compare_workers:
         best: dict[str, float] = {}
         for _ in range(2):  # interleaved rounds: the machine's load hits every setting
-            for workers in (0, 1, 2, "ungated"):
-                result = (
-                    in_child("run", args, folders[0], args.workers, ungated=True)
-                    if workers == "ungated"
-                    else in_child("run", args, folders[0], workers)
-                )
-                best[str(workers)] = max(best.get(str(workers), 0.0), result["classified"] / result["seconds"])
+            for setting in ("0", "1 thread", "2 threads", "1 process", "2 processes", "default, ungated"):
+                count = int(setting[0]) if setting[0].isdigit() else args.workers
+                result = in_child("run", args, folders[0], count, ungated="ungated" in setting, threads_only="thread" in setting)
+                best[setting] = max(best.get(setting, 0.0), result["classified"] / result["seconds"])
         report["workers_comparison"] = best
     report["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,11 @@ def test_nifti_label_map_is_skipped_as_not_a_scan(tmp_path) -> None:
     nib.save(image, tmp_path / "mask.nii.gz")
     with pytest.raises(NotAnImage, match="label map"):
         load_volume(tmp_path / "mask.nii.gz")
+    # told from the header alone: the pixel data (a simulator folder holds a mask per scan) is never decompressed
+    nib.save(image, tmp_path / "mask.nii")
+    (tmp_path / "mask.nii").write_bytes((tmp_path / "mask.nii").read_bytes()[:400])  # header kept, data cut off
+    with pytest.raises(NotAnImage, match="label map"):
+        load_volume(tmp_path / "mask.nii")
 
 
 def _nrrd_header(data_file: str) -> str:

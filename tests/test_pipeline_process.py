@@ -17,7 +17,7 @@ from scintipipe import hookimpl
 from scintipipe.bundle import Bundle
 from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.plugins import make_plugin_manager
-from scintipipe.runner import Failure, ordered_map
+from scintipipe.runner import Failure, can_fork_workers, dumps, ordered_map, portable
 from test_run import blob, write_raw
 
 
@@ -97,9 +97,10 @@ def test_memory_stays_bounded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path
 
 
 def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    """Processes (the default of run), threads, and none: the same rows."""
     files = scans(tmp_path / "scans", 9)
     outputs = {}
-    for workers in (0, 1, 2):
+    for workers in (0, 1, 2, "2 --worker-threads"):
         out = tmp_path / f"out{workers}"
         code, output = run(
             [
@@ -114,14 +115,112 @@ def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: P
                 "--batch-size",
                 "4",
                 "--workers",
-                str(workers),
+                *str(workers).split(),
                 "--no-explain",
             ]
         )
         assert code == 0, output
         outputs[workers] = (out / "predictions.csv").read_text()
     assert len(read_csv(tmp_path / "out2" / "predictions.csv")) == len(files)
-    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0] == outputs[1] == outputs[2] == outputs["2 --worker-threads"]
+
+
+needs_fork = pytest.mark.skipif(not can_fork_workers(), reason="worker processes need fork (POSIX)")
+
+
+@needs_fork
+def test_ordered_map_in_processes_keeps_order_and_sets_up_each_worker() -> None:
+    import os
+
+    marks: list[str] = []
+    results = list(
+        ordered_map(
+            lambda x: (x * x, os.getpid(), list(marks)), range(9), workers=2, in_flight=3, processes=True, worker_setup=lambda: marks.append("set up")
+        )
+    )
+    assert [square for square, _, _ in results] == [x * x for x in range(9)]
+    assert {pid for _, pid, _ in results} - {os.getpid()}, "the function ran in forked workers"
+    assert os.getpid() not in {pid for _, pid, _ in results}
+    assert all(seen == ["set up"] for _, _, seen in results) and marks == [], "setup runs in each worker, never in the caller"
+
+
+@needs_fork
+def test_a_worker_process_that_dies_fails_the_run_instead_of_hanging() -> None:
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    def die_on_three(x: int) -> int:
+        if x == 3:
+            os._exit(9)  # as the kernel's OOM killer would
+        return x
+
+    with pytest.raises(BrokenProcessPool):
+        list(ordered_map(die_on_three, range(6), workers=2, processes=True))
+
+
+def test_dumps_keeps_metatensors_and_their_metadata() -> None:
+    import pickle
+
+    import torch
+    from monai.data import MetaTensor
+
+    image = MetaTensor(torch.arange(12.0).reshape(1, 3, 4), meta={"source": "a.dcm", "spacing": (2.0, 2.0)})
+    item = {"image": image, "input": image[:, :2], "counts": torch.tensor([3, 4])}
+    back = pickle.loads(dumps(item))
+    assert isinstance(back["image"], MetaTensor) and torch.equal(back["image"], image)
+    assert back["image"].meta["source"] == "a.dcm" and back["image"].meta["spacing"] == (2.0, 2.0)
+    assert back["input"].shape == (1, 2, 4) and back["counts"].dtype == torch.int64
+
+
+class LocalError(Exception):
+    """An exception that cannot be pickled: it holds a lock (and its constructor needs two
+    arguments where its args hold one; tblib, which Dask installs, would mend only that)."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+        self.lock = threading.Lock()
+
+
+def test_portable_replaces_an_exception_that_cannot_be_pickled() -> None:
+    failure = Failure("a.dcm", "load", "plugin 'x' failed", LocalError("a", "b"))
+    replaced = portable(failure)
+    assert replaced.reason == failure.reason and replaced.stage == "load"
+    assert type(replaced.error).__name__ == "ScanError" and "LocalError" in str(replaced.error)
+    kept = Failure("b.dcm", "load", "bad", ValueError("bad"))
+    assert portable(kept) is kept
+
+
+class FailingPlugin:
+    """Raises an unpicklable exception on one file (registered on the live plugin manager, which forked workers share)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl(tryfirst=True)
+    def load_scans(self, path: Path) -> Any:
+        if path.name == self.name:
+            raise LocalError(path.name, "this plugin cannot read it")
+        return None
+
+
+@needs_fork
+def test_worker_processes_give_what_threads_give(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+    files = scans(tmp_path / "scans", 7)
+    files[1].write_bytes(files[1].read_bytes()[:20])  # truncated: a load failure
+    results = {}
+    for processes in (False, True):
+        pipeline, pm = make_pipeline(docs_plugin_dir, tiny_bundle, workers=2, batch_size=3, worker_processes=processes)
+        pm.register(FailingPlugin(files[4].name), name="failing")
+        assert pipeline.uses_worker_processes is processes
+        items = list(pipeline.process(files))
+        results[processes] = [
+            (item.source, item.stage, item.reason) if isinstance(item, Failure) else (item["source"], item["prediction"]) for item in items
+        ]
+        assert pipeline.stage_times.by_stage()["load"]["calls"] == len(files), "the workers' stage times join the run's"
+    assert results[True] == results[False]
+    failed = {entry[0]: entry for entry in results[True] if len(entry) == 3}
+    assert set(failed) == {str(files[1]), str(files[4])}
+    assert "LocalError" in failed[str(files[4])][2] and "this plugin cannot read it" in failed[str(files[4])][2]
 
 
 def test_stage_timing_reports_every_stage(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:

@@ -201,7 +201,14 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     "--workers",
     type=click.IntRange(0),
     default=None,
-    help="Threads that load, gate and preprocess while the previous batch is classified (0: none, all in one thread; default: one per core beyond the first, at least 1). For run, --threads defaults to half the cores.",
+    help="Workers that load, gate and preprocess while the previous batch is classified (0: none, all in one thread; default: processes, one per core; threads, one per core beyond the first, at least 1). For run, --threads defaults to half the cores.",
+)
+@click.option(
+    "--worker-processes/--worker-threads",
+    default=True,
+    show_default=True,
+    help="Fork the --workers as processes (on the CPU, where the platform can fork; about twice the rate of threads on two cores, "
+    "docs/decisions.md, ADR 15), or keep them threads in this process.",
 )
 @click.option(
     "--time-budget",
@@ -237,6 +244,7 @@ def run(
     accept_ood: bool,
     threads: int | None,
     workers: int | None,
+    worker_processes: bool,
     time_budget: float,
     from_pacs: str | None,
     study_uid: str | None,
@@ -299,6 +307,7 @@ def run(
         accept_ood=accept_ood,
         plugin_options=plugin_values,
         workers=workers,
+        worker_processes=worker_processes,
         time_budget_s=time_budget,
     )
     try:

@@ -25,6 +25,10 @@ class ScanError(ScintipipeError):
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by the constructor's arguments (results of worker processes carry these errors)."""
+        return (type(self), (self.source, self.reason), self.__dict__)
+
 
 class NotAnImage(ScanError):
     """The file is readable but holds no image to classify (DICOMDIR, SR, RT...).
@@ -49,6 +53,10 @@ class PluginError(ScintipipeError):
         self.source = str(source)
         self.cause = cause
         super().__init__(f"plugin {plugin!r} failed in stage {stage!r} on {self.source}: {type(cause).__name__}: {cause}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by the constructor's arguments (results of worker processes carry these errors)."""
+        return (type(self), (self.plugin, self.stage, self.source, self.cause), self.__dict__)
 
 
 class BundleError(ScintipipeError):

@@ -40,7 +40,7 @@ from scintipipe.errors import NotAnImage, PluginError, ScanError, ScintipipeErro
 from scintipipe.gate.refusal import GATE_COLUMNS, GateRefused, Refusal
 from scintipipe.loaders.studies import choose_syringes, study_groups
 from scintipipe.loading import refuse_unclaimed
-from scintipipe.runner import Failure, default_workers, ordered_map
+from scintipipe.runner import Failure, can_fork_workers, default_workers, ordered_map, portable
 from scintipipe.transforms.predictions import prediction_columns, prediction_row
 
 
@@ -62,9 +62,13 @@ class RunOptions:
         plugin_options: values of options plugins declare in ``add_options`` by name
             (``{"segmenter": "learned", "pdf": True}``); the others take their defaults.
             Stage hooks see them all as ``context.options``.
-        workers: threads that load, gate and preprocess while the previous batch is
-            classified (``0``: all in the calling thread; ``None``:
+        workers: threads (or processes) that load, gate and preprocess while the previous
+            batch is classified (``0``: all in the calling thread; ``None``:
             :func:`scintipipe.runner.default_workers`).
+        worker_processes: fork worker processes rather than threads, where the platform
+            can (:func:`scintipipe.runner.can_fork_workers`) and the device is the CPU;
+            ``scintipipe run`` turns it on, the server and the listener keep threads
+            (``docs/decisions.md``, ADR 15).
         in_flight: units of work (files, or DICOM studies when segmenting) submitted ahead
             of the one being waited for (``None``: twice ``workers``); bounds memory.
         time_budget_s: seconds one input (file, or study when segmenting) may take through
@@ -82,6 +86,7 @@ class RunOptions:
     accept_ood: bool = False
     plugin_options: dict[str, Any] = field(default_factory=dict)
     workers: int | None = None
+    worker_processes: bool = False
     in_flight: int | None = None
     time_budget_s: float = DEFAULT_BUDGET_S
 
@@ -481,12 +486,43 @@ class Pipeline:
             return [self.failure(item["source"], exc, "classify") if isinstance(item, dict) else item for item in items]
         return [self.failure(item["source"], item["refused"], "gate") if isinstance(item, dict) and "refused" in item else item for item in items]
 
+    @property
+    def uses_worker_processes(self) -> bool:
+        """Whether :meth:`stream` forks worker processes: asked for, on the CPU, where the platform can fork."""
+        return self.options.worker_processes and self.options.device == "cpu" and can_fork_workers()
+
+    def prepared_units(self, units: list[list[Any]]) -> Iterator[list[dict[str, Any] | Failure]]:
+        """:meth:`prepare_unit` of every unit, in order, from the pool of worker threads or processes."""
+        processes = self.uses_worker_processes
+        workers = default_workers(processes) if self.options.workers is None else self.options.workers
+        if not (workers and processes):
+            yield from ordered_map(self.prepare_unit, units, workers, self.options.in_flight)
+            return
+        for items, hook_times in ordered_map(
+            self._prepare_in_worker_process, units, workers, self.options.in_flight, processes=True, worker_setup=self._set_up_worker_process
+        ):
+            for hook_name, figures in hook_times.items():  # the worker's stage times join the run's
+                self.stage_times.add(hook_name, figures["seconds"], int(figures["calls"]))
+            yield items
+
+    def _set_up_worker_process(self) -> None:
+        """In a forked worker: one PyTorch thread, and a clock of its own (the runner's lock and watcher thread stay behind)."""
+        torch.set_num_threads(1)
+        self._clock = InputClock(self.options.time_budget_s, self.log)
+        self._clock.__enter__()
+
+    def _prepare_in_worker_process(self, unit: list[Any]) -> tuple[list[dict[str, Any] | Failure], dict[str, dict[str, float]]]:
+        """In a forked worker: :meth:`prepare_unit`, made picklable, and the stage times it took."""
+        times = StageTimes()
+        with recording(times):
+            items = self.prepare_unit(unit)
+        return [portable(item) for item in items], times.by_hook()
+
     def stream(self, units: list[list[Any]]) -> Generator[dict[str, Any] | Failure, None, None]:
         """Prepare units in the worker pool while classifying the previous batch; yield in order."""
-        workers = default_workers() if self.options.workers is None else self.options.workers
         batch: list[dict[str, Any] | Failure] = []
         n_cases = 0
-        for items in ordered_map(self.prepare_unit, units, workers, self.options.in_flight):
+        for items in self.prepared_units(units):
             for item in items:
                 batch.append(item)
                 n_cases += isinstance(item, dict)

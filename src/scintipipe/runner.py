@@ -1,24 +1,35 @@
 """The streaming part of :meth:`scintipipe.pipeline.Pipeline.process`: a bounded, ordered pool.
 
-Decoding, gating and preprocessing run in a pool of worker threads while the calling thread
+Decoding, gating and preprocessing run in a pool of workers while the calling thread
 classifies the previous batch. At most ``in_flight`` units of work are submitted ahead of
 the one the caller waits for, so memory holds a few batches, never the folder.
 
-Threads, not processes (measured on the 2-core machine, see ``docs/decisions.md``): the
-torch and numpy parts of decoding and preprocessing release the GIL, while a process pool
-pays for pickling every scan (a ``MetaTensor`` with its metadata) back to the runner and for
-rebuilding the plugin manager in every worker, and gained nothing here.
+Two kinds of pool (``docs/decisions.md``, ADRs 13 and 15):
+
+- **threads** (:func:`ordered_map`): everywhere, and the only kind the server, the DICOM
+  listener and Dask workers use. Most of a scan's time is pydicom and MONAI Python code
+  holding the GIL, so threads overlap little.
+- **forked processes** (:func:`ordered_map` with ``processes=True``): ``scintipipe run`` on
+  CPU where the platform can fork. The workers are forked from the runner, so they share
+  its plugin manager, bundle and options without pickling any of them; each result comes
+  back as one ``pickle`` byte string (PyTorch's own reducers would move every tensor
+  through shared memory, which was slower than the work itself).
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import io
+import multiprocessing
 import os
+import pickle
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -44,9 +55,26 @@ class Failure:
     skipped: bool = False
 
 
-def default_workers() -> int:
-    """Worker threads for decoding and preprocessing: one per core beyond the first, at least one."""
-    return max(1, min(4, (os.cpu_count() or 1) - 1))
+def portable(item: Result) -> Result:
+    """``item``, or for a :class:`Failure` whose exception cannot be pickled, a copy with a
+    :class:`~scintipipe.errors.ScanError` of the same reason in its place (a worker process
+    sends its failures back pickled; a plugin's own exception type may not survive it)."""
+    if not isinstance(item, Failure) or item.error is None:
+        return item
+    try:
+        pickle.loads(pickle.dumps(item.error))
+    except Exception:  # noqa: BLE001  (any failure to round-trip: replace it)
+        from scintipipe.errors import ScanError
+
+        return dataclasses.replace(item, error=ScanError(item.source, f"{type(item.error).__name__}: {item.reason}"))
+    return item
+
+
+def default_workers(processes: bool = False) -> int:
+    """Workers for decoding and preprocessing: threads, one per core beyond the first, at
+    least one; processes, one per core (the runner's own process mostly waits for them)."""
+    cores = os.cpu_count() or 1
+    return max(1, min(8, cores)) if processes else max(1, min(4, cores - 1))
 
 
 def default_torch_threads() -> int:
@@ -54,17 +82,37 @@ def default_torch_threads() -> int:
     return max(1, (os.cpu_count() or 1) // 2)
 
 
-def ordered_map(function: Callable[[Item], Result], items: Iterable[Item], workers: int, in_flight: int | None = None) -> Iterator[Result]:
-    """``map(function, items)`` on a pool of ``workers`` threads, in order, with a bounded look-ahead.
+def can_fork_workers() -> bool:
+    """Whether worker processes can be forked here: a POSIX platform, and not inside a daemonic process (a Dask or multiprocessing worker)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
+def ordered_map(
+    function: Callable[[Item], Result],
+    items: Iterable[Item],
+    workers: int,
+    in_flight: int | None = None,
+    processes: bool = False,
+    worker_setup: Callable[[], None] | None = None,
+) -> Iterator[Result]:
+    """``map(function, items)`` on a pool of ``workers``, in order, with a bounded look-ahead.
 
     Args:
         function: applied to each item; it should not raise (return failures as values).
         items: consumed lazily, ``in_flight`` ahead of the result being waited for.
-        workers: pool threads; ``0`` runs everything in the calling thread.
+        workers: pool threads or processes; ``0`` runs everything in the calling thread.
         in_flight: items submitted but not yet taken by the caller (default ``2 * workers``).
+        processes: fork worker processes instead of threads (see :func:`can_fork_workers`).
+            ``function`` and ``worker_setup`` reach the workers by the fork, not by pickling;
+            items and results are pickled.
+        worker_setup: run once in each worker process before its first item.
 
     Yields:
         ``function(item)`` for every item, in the items' order.
+
+    Raises:
+        concurrent.futures.process.BrokenProcessPool: a worker process died (killed, or
+            out of memory).
 
     Example:
         >>> list(ordered_map(lambda x: x * x, range(5), workers=2))
@@ -74,15 +122,75 @@ def ordered_map(function: Callable[[Item], Result], items: Iterable[Item], worke
         yield from map(function, items)
         return
     limit = max(1, in_flight or 2 * workers)
-    pending: deque[Future[Result]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scintipipe-worker") as pool:
+    pool: Executor
+    if processes:
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("fork"), initializer=_install_in_worker, initargs=(function, worker_setup)
+        )
+        submit: Callable[[Item], Future[Any]] = lambda item: pool.submit(_call_in_worker, item)  # noqa: E731
+        take: Callable[[Future[Any]], Result] = lambda future: pickle.loads(future.result())  # noqa: E731
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scintipipe-worker")
+        submit = lambda item: pool.submit(contextvars.copy_context().run, function, item)  # noqa: E731
+        take = Future.result
+    pending: deque[Future[Any]] = deque()
+    with pool:
         try:
             for item in items:
-                pending.append(pool.submit(contextvars.copy_context().run, function, item))
+                pending.append(submit(item))
                 if len(pending) >= limit:
-                    yield pending.popleft().result()
+                    yield take(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield take(pending.popleft())
         finally:  # the caller stopped early (an error, KeyboardInterrupt, a break): drop the rest
             for future in pending:
                 future.cancel()
+
+
+#: the function a forked worker process applies (set by :func:`_install_in_worker`)
+_WORKER_FUNCTION: Callable[[Any], Any] | None = None
+
+
+def _install_in_worker(function: Callable[[Any], Any], setup: Callable[[], None] | None) -> None:
+    global _WORKER_FUNCTION
+    _WORKER_FUNCTION = function
+    if setup is not None:
+        setup()
+
+
+def _call_in_worker(item: Any) -> bytes:
+    assert _WORKER_FUNCTION is not None, "not a worker process forked by ordered_map"
+    return dumps(_WORKER_FUNCTION(item))
+
+
+def dumps(obj: Any) -> bytes:
+    """``pickle.dumps(obj)`` with CPU tensors (MONAI metatensors too) stored as NumPy arrays.
+
+    A tensor pickled as itself goes through ``torch.serialization``, about 0.5 ms a tensor
+    each way; as an array it is a copy of its bytes. ``pickle.loads`` reads the result.
+    """
+    buffer = io.BytesIO()
+    _TensorsAsArrays(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+class _TensorsAsArrays(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        torch = sys.modules.get("torch")  # a tensor exists only if PyTorch is imported
+        if torch is None or not isinstance(obj, torch.Tensor) or obj.device.type != "cpu" or obj.requires_grad:
+            return NotImplemented
+        from monai.data import MetaTensor
+
+        if isinstance(obj, MetaTensor):
+            return _meta_tensor, (obj.as_tensor().numpy(), obj.__dict__)
+        return torch.from_numpy, (obj.numpy(),)
+
+
+def _meta_tensor(array: Any, state: dict[str, Any]) -> Any:
+    """A ``MetaTensor`` of ``array`` with the attributes ``state`` (metadata, applied operations)."""
+    import torch
+    from monai.data import MetaTensor
+
+    tensor = MetaTensor(torch.from_numpy(array))
+    tensor.__dict__.update(state)
+    return tensor

@@ -50,12 +50,16 @@ class Partition:
 
 
 def run_partition(part: Partition) -> dict[str, Any]:
-    """Run the pipeline on one partition (on a worker): its summary as plain values."""
+    """Run the pipeline on one partition (on a worker): its summary as plain values.
+
+    Its loader workers stay threads: the executor's workers are the parallelism, and a
+    worker may be a thread of a process that must not fork.
+    """
     from scintipipe.pipeline import Pipeline
 
     pm = worker.plugin_manager(part.plugins_dir)
     bundle = worker.bundle(part.bundle)
-    summary = Pipeline(pm, bundle, dataclasses.replace(part.options, progress=False), log=lambda message: None).run(
+    summary = Pipeline(pm, bundle, dataclasses.replace(part.options, progress=False, worker_processes=False), log=lambda message: None).run(
         [Path(f) for f in part.files], Path(part.out_dir)
     )
     return {"index": part.index, **dataclasses.asdict(summary)}

@@ -67,3 +67,7 @@ class GateRefused(ScanError):
     def __init__(self, source: object, refusal: Refusal):
         self.refusal = refusal
         super().__init__(source, f"refused by the {refusal.layer} gate: {refusal.reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by the constructor's arguments (results of worker processes carry these errors)."""
+        return (type(self), (self.source, self.refusal), self.__dict__)

@@ -61,13 +61,13 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float] | None, str
     if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
         raise ScanError(path, f"not a NIfTI image: nibabel read it as {type(image).__name__}")
     check_header_size(path, [int(side) for side in image.shape])
+    if image.header.get_intent()[0] == "label":  # from the header, before the (compressed) data is read
+        raise NotAnImage(path, "a NIfTI label map (segmentation mask, intent 'label'), not a scan")
     try:
         data = np.asarray(image.dataobj)
         zooms = [float(z) for z in image.header.get_zooms()]
     except Exception as exc:
         raise ScanError(path, f"not a readable NIfTI file: {type(exc).__name__}: {exc}") from exc
-    if image.header.get_intent()[0] == "label":
-        raise NotAnImage(path, "a NIfTI label map (segmentation mask, intent 'label'), not a scan")
     if data.dtype.names:  # RGB NIfTI is a structured array
         data = np.stack([data[n] for n in data.dtype.names], axis=-1)
         zooms = zooms[: data.ndim - 1]
