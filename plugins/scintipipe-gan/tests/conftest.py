@@ -15,6 +15,26 @@ from scintipipe.api import run_cli
 TINY = {"image_size": 32, "width": 8, "z_dim": 16, "batch_size": 8, "checkpoint_every": 4}
 
 
+#: an SR stage small enough to train in a second: 32-pixel GAN images (the tiny GAN's) to 96
+TINY_SR = {"low_size": 32, "n_pairs": 8, "width": 8, "blocks": 1, "disc_width": 8, "batch_size": 4, "warmup_steps": 2, "checkpoint_every": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_sr() -> dict[str, int]:
+    """SRSettings of an SR stage small enough to train in a second (the tiny GAN's 32 pixels to 96)."""
+    return dict(TINY_SR)
+
+
+@pytest.fixture(scope="session")
+def sr_stage(tmp_path_factory: pytest.TempPathFactory, bundle: Any) -> Path:
+    """An SRGAN stage trained for 4 steps on 8 simulated pairs (32 to 96 pixels)."""
+    from scintipipe_gan.superres import SRSettings, train_srgan
+
+    out = tmp_path_factory.mktemp("sr") / "sr"
+    train_srgan("uptake4", bundle, out, SRSettings(steps=4, **TINY_SR), progress=False, log=lambda m: None)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny() -> dict[str, int]:
     """GanSettings of a GAN small enough to train in about a second."""

@@ -27,10 +27,14 @@ def one_epoch_recipe() -> dict:
 
 
 def test_parse_augment_with() -> None:
-    assert parse_augment_with("gan/") == (Path("gan/"), 1.0)
-    assert parse_augment_with("runs/gan:0.5") == (Path("runs/gan"), 0.5)
+    assert parse_augment_with("gan/") == (Path("gan/"), 1.0, None)
+    assert parse_augment_with("runs/gan:0.5") == (Path("runs/gan"), 0.5, None)
+    assert parse_augment_with("runs/gan:0.5:sr=runs/sr") == (Path("runs/gan"), 0.5, Path("runs/sr"))
+    assert parse_augment_with("runs/gan:sr=sr") == (Path("runs/gan"), 1.0, Path("sr"))
     with pytest.raises(ValueError, match="positive"):
         parse_augment_with("gan:0")
+    with pytest.raises(ValueError, match="sr= needs"):
+        parse_augment_with("gan:2:sr=")
 
 
 def test_synthetic_scans_train_but_never_validate(tmp_path: Path, scans: Path, checked_gan: Path, scan_like_generator, monkeypatch) -> None:
@@ -119,6 +123,33 @@ def test_train_augment_with_on_the_command_line(tmp_path: Path, scans: Path, cli
     assert "already holds synthetic scans of an earlier run" in again.output
     run_cli(*train_args(scans, out, "--augment-with", f"{cli_gan}:0.5", "--resume"))
     assert [path.stat().st_mtime_ns for path in sorted((out / "synthetic-training").glob("case-*.dcm"))] == stamps
+
+
+def test_train_augment_with_an_sr_stage(tmp_path: Path, scans: Path, cli_gan: Path, sr_stage: Path) -> None:
+    """``--augment-with GANDIR:0.5:sr=SRDIR``: the samples raised by the SRGAN stage, tagged so; a stage that does not fit is refused before training."""
+    import json
+
+    import pydicom
+
+    out = tmp_path / "bundle"
+    result = run_cli(*train_args(scans, out, "--augment-with", f"{cli_gan}:0.5:sr={sr_stage}"))
+    synthetic = sorted((out / "synthetic-training").glob("case-*.dcm"))
+    assert len(synthetic) == 8 and "8 views added to the training fold only" in result.output
+    for path in synthetic:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert ds.Rows == ds.Columns == 96 and ds.ImageComments == "SYNTHETIC (scintipipe-gan DCGAN + SRGAN), not an acquisition"
+    assert json.loads((out / "synthetic-training" / "synthetic.json").read_text())["super_resolve"]["step"] == 4
+    assert f"scintipipe-gan DCGAN + SRGAN ({sr_stage}) samples" in (out / "docs/README.md").read_text()
+
+    other = tmp_path / "sr16"
+    shutil.copytree(sr_stage, other)
+    config = json.loads((other / "config.json").read_text())
+    config["low_size"] = [16, 16]
+    (other / "config.json").write_text(json.dumps(config))
+    refused = run_cli(*train_args(scans, tmp_path / "b2", "--augment-with", f"{cli_gan}:0.5:sr={other}"), expect_exit=2)
+    assert "SRGAN stage has image size" in refused.output and not (tmp_path / "b2").exists()
+    missing = run_cli(*train_args(scans, tmp_path / "b3", "--augment-with", f"{cli_gan}:sr={tmp_path / 'no-sr'}"), expect_exit=2)
+    assert "is not an SRGAN stage folder" in missing.output
 
 
 def test_train_refuses_an_unchecked_gan_before_training(tmp_path: Path, scans: Path, tiny_gan: Path) -> None:

@@ -17,16 +17,7 @@ from scintipipe_gan.superres import SRSettings, load_sr, super_resolve, train_sr
 from scintipipe_gan.superres_pairs import best_shift, simulate_pairs, thin_counts
 from scintipipe_gan.train import GanFolderError
 
-#: an SR stage small enough to train in a second: 32-pixel GAN images (the tiny GAN's) to 96
-TINY_SR = {"low_size": 32, "n_pairs": 8, "width": 8, "blocks": 1, "disc_width": 8, "batch_size": 4, "warmup_steps": 2, "checkpoint_every": 2}
 QUIET = {"progress": False, "log": lambda m: None}
-
-
-@pytest.fixture(scope="module")
-def sr_stage(tmp_path_factory: pytest.TempPathFactory, bundle) -> Path:
-    out = tmp_path_factory.mktemp("sr") / "sr"
-    train_srgan("uptake4", bundle, out, SRSettings(steps=4, **TINY_SR), **QUIET)
-    return out
 
 
 def test_thinning_keeps_the_share_of_counts_and_alignment_finds_a_roll() -> None:
@@ -59,20 +50,20 @@ def test_the_sr_folder_records_everything_and_loads(sr_stage: Path) -> None:
     assert out.shape == (3, 1, 96, 96) and out.abs().max() <= 1 and loaded["steps_done"] == 4
 
 
-def test_resume_continues_exactly_and_refuses_overwrite(tmp_path: Path, bundle) -> None:
+def test_resume_continues_exactly_and_refuses_overwrite(tmp_path: Path, bundle, tiny_sr: dict) -> None:
     straight, split = tmp_path / "straight", tmp_path / "split"
-    train_srgan("uptake4", bundle, straight, SRSettings(steps=4, **TINY_SR), **QUIET)
-    train_srgan("uptake4", bundle, split, SRSettings(steps=2, **TINY_SR), **QUIET)
+    train_srgan("uptake4", bundle, straight, SRSettings(steps=4, **tiny_sr), **QUIET)
+    train_srgan("uptake4", bundle, split, SRSettings(steps=2, **tiny_sr), **QUIET)
     with pytest.raises(GanFolderError, match="already holds an SRGAN stage"):
-        train_srgan("uptake4", bundle, split, SRSettings(steps=4, **TINY_SR), **QUIET)
-    run = train_srgan("uptake4", bundle, split, SRSettings(steps=4, **TINY_SR), resume=True, **QUIET)
+        train_srgan("uptake4", bundle, split, SRSettings(steps=4, **tiny_sr), **QUIET)
+    run = train_srgan("uptake4", bundle, split, SRSettings(steps=4, **tiny_sr), resume=True, **QUIET)
     assert run.steps_done == 4
     a = torch.load(straight / "checkpoint.pt", weights_only=False)
     b = torch.load(split / "checkpoint.pt", weights_only=False)
     for key, value in a["generator"].items():
         assert torch.equal(value, b["generator"][key]), key
     with pytest.raises(GanFolderError, match="other pairs"):
-        train_srgan("uptake4", bundle, split, SRSettings(steps=5, **{**TINY_SR, "count_fraction": 0.5}), resume=True, **QUIET)
+        train_srgan("uptake4", bundle, split, SRSettings(steps=5, **{**tiny_sr, "count_fraction": 0.5}), resume=True, **QUIET)
 
 
 def test_sample_super_resolve_writes_tagged_scans_at_the_bundle_size(tmp_path: Path, tiny_gan: Path, real, bundle, sr_stage: Path) -> None:

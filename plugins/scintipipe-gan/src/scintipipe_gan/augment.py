@@ -7,9 +7,10 @@ folder and hands their rows to :func:`scintipipe.api.train_bundle`, which loads 
 the bundle's own stages after the train/validation split and adds them to the training
 fold. Validation (and any held-out test folder) stays real or simulated.
 
-``scintipipe train --augment-with GANDIR[:ratio]`` is the command-line form: the plugin
-offers it through ``register_training_sources`` and :func:`augment_with_sources` turns its
-values into extras. :func:`train_with_gan` is the same from Python.
+``scintipipe train --augment-with GANDIR[:ratio][:sr=SRDIR]`` is the command-line form: the
+plugin offers it through ``register_training_sources`` and :func:`augment_with_sources` turns
+its values into extras (``sr=SRDIR`` raises the samples with an SRGAN stage, as
+``gan sample --super-resolve`` does). :func:`train_with_gan` is the same from Python.
 """
 
 from __future__ import annotations
@@ -25,19 +26,37 @@ DEFAULT_RATIO = 1.0
 SYNTHETIC_FOLDER = "synthetic-training"
 
 
-def parse_augment_with(text: str) -> tuple[Path, float]:
-    """``GANDIR[:ratio]`` to ``(GANDIR, ratio)``; the ratio is synthetic views per real training view.
+#: the last part of an ``--augment-with`` value that names an SRGAN stage
+SR_PREFIX = "sr="
+
+
+def parse_augment_with(text: str) -> tuple[Path, float, Path | None]:
+    """``GANDIR[:ratio][:sr=SRDIR]`` to ``(GANDIR, ratio, SRDIR or None)``.
+
+    The ratio is synthetic views per real training view (default 1); ``sr=SRDIR`` is an
+    SRGAN stage (``scintipipe gan srgan train``) that raises the samples to the bundle's input.
+
+    Example:
+        >>> parse_augment_with("runs/gan:0.5:sr=runs/sr")
+        (PosixPath('runs/gan'), 0.5, PosixPath('runs/sr'))
 
     Raises:
-        ValueError: a ratio that is not a positive number.
+        ValueError: a ratio that is not a positive number, or an empty ``sr=``.
     """
-    folder, sep, ratio_text = str(text).rpartition(":")
+    text = str(text)
+    super_resolve = None
+    rest, sep, last = text.rpartition(":")
+    if sep and last.startswith(SR_PREFIX):
+        if not last[len(SR_PREFIX) :]:
+            raise ValueError(f"--augment-with {text}: sr= needs an SRGAN stage folder (scintipipe gan srgan train)")
+        super_resolve, text = Path(last[len(SR_PREFIX) :]), rest
+    folder, sep, ratio_text = text.rpartition(":")
     if not sep or not ratio_text.replace(".", "", 1).isdigit():
-        return Path(text), DEFAULT_RATIO
+        return Path(text), DEFAULT_RATIO, super_resolve
     ratio = float(ratio_text)
     if ratio <= 0:
         raise ValueError(f"--augment-with {text}: the ratio must be positive")
-    return Path(folder), ratio
+    return Path(folder), ratio, super_resolve
 
 
 def check_gan_fits(gan_dir: Path, recipe: dict[str, Any]) -> None:
@@ -61,8 +80,24 @@ def check_gan_fits(gan_dir: Path, recipe: dict[str, Any]) -> None:
     check_sampling_allowed(gan_dir, config, list(config["labels"]))
 
 
+def check_sr_fits_gan(sr_dir: Path, gan_dir: Path) -> None:
+    """Refuse, before training, an SRGAN stage that cannot raise this GAN's samples.
+
+    Raises:
+        ValueError: no SRGAN stage in ``sr_dir`` (or no checkpoint), or one made for another
+            task, bundle, GAN image size, input size or scaling.
+    """
+    from scintipipe_gan.superres import check_sr_fits, load_sr
+    from scintipipe_gan.train import read_config
+
+    if not Path(sr_dir).is_dir():
+        raise ValueError(f"sr={sr_dir} is not an SRGAN stage folder (make one with scintipipe gan srgan train)")
+    _, sr_config = load_sr(sr_dir)
+    check_sr_fits(sr_config, read_config(gan_dir))
+
+
 def augment_with_sources(values: Sequence[str], context: Any) -> list[Any]:
-    """The extras of ``scintipipe train --augment-with GANDIR[:ratio]`` (``make`` of the training source).
+    """The extras of ``scintipipe train --augment-with GANDIR[:ratio][:sr=SRDIR]`` (``make`` of the training source).
 
     The first value's scans go to ``OUT/synthetic-training``, the next to
     ``OUT/synthetic-training-2`` and so on, each sampled with the recipe's seed plus its
@@ -74,18 +109,20 @@ def augment_with_sources(values: Sequence[str], context: Any) -> list[Any]:
         context: a :class:`scintipipe.registry.TrainingSourceContext`.
 
     Raises:
-        ValueError: an unusable value (see :func:`check_gan_fits`), or an output folder
-            that holds scans without ``--resume``.
+        ValueError: an unusable value (see :func:`check_gan_fits` and
+            :func:`check_sr_fits_gan`), or an output folder that holds scans without ``--resume``.
     """
     seed = int(context.recipe.get("seed", 0))
     extras = []
     for index, value in enumerate(values):
-        gan_dir, ratio = parse_augment_with(value)
+        gan_dir, ratio, super_resolve = parse_augment_with(value)
         check_gan_fits(gan_dir, context.recipe)
+        if super_resolve is not None:
+            check_sr_fits_gan(super_resolve, gan_dir)
         out = Path(context.out_dir) / (SYNTHETIC_FOLDER if index == 0 else f"{SYNTHETIC_FOLDER}-{index + 1}")
         if any(out.glob("case-*.dcm")) and not context.resume:
             raise ValueError(f"{out} already holds synthetic scans of an earlier run; give another --out, or --resume to continue that run")
-        extras.append(gan_training_extra(gan_dir, ratio, out, seed=seed + index, pm=context.pm, reuse=context.resume))
+        extras.append(gan_training_extra(gan_dir, ratio, out, seed=seed + index, pm=context.pm, reuse=context.resume, super_resolve=super_resolve))
     return extras
 
 
@@ -103,7 +140,7 @@ def gan_training_extra(
         reuse: use the scans already in ``out`` when they are what this call would
             sample (same GAN step, seed and counts per label), as on ``--resume``.
         super_resolve: an SRGAN stage folder that raises the samples to the bundle's input
-            size (``scintipipe gan sample --super-resolve``); Python API only for now.
+            size (``scintipipe gan sample --super-resolve``; ``--augment-with ...:sr=SRDIR``).
     """
     from scintipipe.api import ExtraTraining, ScintipipeError
     from scintipipe_gan.sample import SamplingRefused, sample_scans
@@ -156,14 +193,20 @@ def train_with_gan(
     super_resolve: Path | None = None,
     **kwargs: Any,
 ) -> Any:
-    """``scintipipe train`` with ``--augment-with GANDIR[:ratio]``: :func:`scintipipe.api.train_bundle` plus the GAN's scans.
+    """``scintipipe train`` with ``--augment-with GANDIR[:ratio][:sr=SRDIR]``: :func:`scintipipe.api.train_bundle` plus the GAN's scans.
 
     The synthetic scans go to ``out_dir/synthetic-training`` (raised by the SRGAN stage
-    ``super_resolve`` when given); ``kwargs`` go to ``train_bundle``.
+    ``super_resolve``, or the value's ``sr=``, when given); ``kwargs`` go to ``train_bundle``.
+
+    Raises:
+        ValueError: an SRGAN stage both in ``augment_with`` and as ``super_resolve``.
     """
     from scintipipe.api import make_plugin_manager, train_bundle
 
     pm = pm or make_plugin_manager()
-    gan_dir, ratio = parse_augment_with(augment_with)
+    gan_dir, ratio, in_value = parse_augment_with(augment_with)
+    if in_value is not None and super_resolve is not None:
+        raise ValueError(f"--augment-with {augment_with}: an SRGAN stage is named twice (sr= and super_resolve)")
+    super_resolve = super_resolve or in_value
     extra = gan_training_extra(gan_dir, ratio, Path(out_dir) / SYNTHETIC_FOLDER, seed=seed, pm=pm, super_resolve=super_resolve)
     return train_bundle(pm, recipe, data_dir, labels_csv, out_dir, extra_training=[extra], **kwargs)

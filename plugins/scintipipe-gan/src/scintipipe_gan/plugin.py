@@ -2,7 +2,7 @@
 
 * ``register_commands``: ``scintipipe gan train``, ``scintipipe gan check``,
   ``scintipipe gan sample`` and ``scintipipe gan srgan train`` (:mod:`scintipipe_gan.superres_cli`).
-* ``register_training_sources``: ``scintipipe train --augment-with GANDIR[:ratio]``, synthetic
+* ``register_training_sources``: ``scintipipe train --augment-with GANDIR[:ratio][:sr=SRDIR]``, synthetic
   scans in the training fold only (:mod:`scintipipe_gan.augment`).
 * ``register_networks``: ``cross_feature_resnet`` (:mod:`scintipipe_gan.crossfeature`).
 * ``register_recipes``: its two phases, ``uptake4_cross_feature_single`` and
@@ -34,6 +34,7 @@ Examples:
   scintipipe gan srgan train --task uptake4 --out sr/ --steps 1000
   scintipipe gan sample gan/ --n 200 --out synthetic-sr/ --super-resolve sr/
   scintipipe train --bundle uptake4 --data data/a --labels data/a/labels.csv --out my-uptake4/ --augment-with gan/:0.5
+  scintipipe train --bundle uptake4 --data data/a --labels data/a/labels.csv --out my-uptake4-sr/ --augment-with gan/:0.5:sr=sr/
   scintipipe gan cross-train --data data/a --out cross-feature/      (the cross-feature ResNet, two phases)
 """
 
@@ -315,12 +316,13 @@ def register_commands(register: Any) -> None:
 
 @hookimpl
 def register_training_sources(register: Any) -> None:
-    """Add ``scintipipe train --augment-with GANDIR[:ratio]``."""
+    """Add ``scintipipe train --augment-with GANDIR[:ratio][:sr=SRDIR]``."""
     from scintipipe_gan.augment import augment_with_sources
 
     register.source(
         "augment_with",
         augment_with_sources,
-        "Add RATIO (default 1) synthetic scans per real training view and label, sampled from a checked scintipipe-gan GAN into OUT/synthetic-training.",
-        metavar="GANDIR[:RATIO]",
+        "Add RATIO (default 1) synthetic scans per real training view and label, sampled from a checked scintipipe-gan GAN into OUT/synthetic-training; "
+        "sr=SRDIR raises them with an SRGAN stage (gan srgan train).",
+        metavar="GANDIR[:RATIO][:sr=SRDIR]",
     )
