@@ -171,3 +171,24 @@ def test_dicomweb_basic_auth(tmp_path: Path, orthanc: Orthanc, study: tuple[str,
     assert "credentials given were refused (HTTP 401)" in refused and url in refused
     run_cli(*base, "--out", tmp_path / "env", env={"SCINTIPIPE_PACS_USER": f"{USER}:{PASSWORD}"})
     assert fetched(tmp_path / "env", uid) == instances
+
+
+def test_dicomweb_failure_reasons_are_one_set_of_words() -> None:
+    """The reasons ``run --from-pacs`` and ``serve --dicomweb-url`` give (scintipipe.dicomnet.dicomweb)."""
+    import requests
+
+    from scintipipe.dicomnet.dicomweb import failure_reason
+
+    def answered(status: int) -> requests.HTTPError:
+        response = requests.Response()
+        response.status_code = status
+        return requests.HTTPError(response=response)
+
+    flags = "--pacs-token or --pacs-user"
+    assert failure_reason(answered(404), False, flags, not_found="no such study on the server") == "no such study on the server (HTTP 404)"
+    assert failure_reason(answered(404), False, flags) == "the server answered HTTP 404"
+    assert failure_reason(answered(403), False, flags) == "the server needs credentials (HTTP 403): give --pacs-token or --pacs-user"
+    assert failure_reason(answered(401), True, flags) == "the credentials given were refused (HTTP 401)"
+    assert failure_reason(answered(502), True, flags) == "the server answered HTTP 502"
+    refused = failure_reason(requests.ConnectionError("connection refused"), False, flags)
+    assert refused == "the server cannot be reached: ConnectionError: connection refused"

@@ -41,21 +41,17 @@ def fetch_study(
             other than scintipipe's own results.
     """
     import requests
-    from dicomweb_client.api import DICOMwebClient
+
+    from scintipipe.dicomnet.dicomweb import dicomweb_client, failure_reason
 
     source = f"study {study_uid} at {url}"
     if not valid_uid(study_uid):
         raise ScanError(source, "not a valid Study Instance UID")
-    headers = {"Authorization": f"Bearer {token}"} if token else None
-    session = requests.Session()
-    session.auth = user
     try:
-        datasets = DICOMwebClient(url, session=session, headers=headers, timeout=timeout).retrieve_study(study_uid)
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        raise ScanError(source, _http_reason(status, exc, token is not None or user is not None)) from exc
+        datasets = dicomweb_client(url, token, user, timeout).retrieve_study(study_uid)
     except (requests.RequestException, OSError) as exc:
-        raise ScanError(source, f"the DICOMweb server cannot be reached: {type(exc).__name__}: {exc}") from exc
+        reason = failure_reason(exc, token is not None or user is not None, "--pacs-token or --pacs-user", not_found="no such study on the server")
+        raise ScanError(source, reason) from exc
     datasets = [dataset for dataset in datasets if str(dataset.get("Manufacturer", "")) != OWN_MANUFACTURER]
     if not datasets:
         raise ScanError(source, "the study has no instances (other than scintipipe's own results)")
@@ -71,14 +67,3 @@ def fetch_study(
         atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     return sorted(written)
-
-
-def _http_reason(status: int | None, exc: Exception, credentials: bool) -> str:
-    """Why an HTTP error failed the fetch, in words."""
-    if status == 404:
-        return "no such study on the server (HTTP 404)"
-    if status in (401, 403) and credentials:
-        return f"the credentials given were refused (HTTP {status})"
-    if status in (401, 403):
-        return f"the server needs credentials (HTTP {status}): give --pacs-token or --pacs-user"
-    return f"the server answered an error: {exc}"

@@ -106,30 +106,15 @@ class DicomwebSource:
 
     def client(self) -> Any:
         """A ``dicomweb_client.DICOMwebClient`` with the credentials."""
-        import requests
-        from dicomweb_client.api import DICOMwebClient
+        from scintipipe.dicomnet.dicomweb import dicomweb_client
 
-        session = requests.Session()
-        session.auth = self.user
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
-        return DICOMwebClient(self.url.rstrip("/"), session=session, headers=headers, timeout=self.timeout)
+        return dicomweb_client(self.url, self.token, self.user, self.timeout)
 
     def failure(self, what: str, exc: Exception) -> BadGateway:
         """A :class:`BadGateway` saying what failed at the PACS, and why."""
-        import requests
+        from scintipipe.dicomnet.dicomweb import failure_reason
 
-        status = exc.response.status_code if isinstance(exc, requests.HTTPError) and exc.response is not None else None
-        if status in (401, 403):
-            given = (
-                "the credentials given were refused"
-                if self.token or self.user
-                else "the PACS needs credentials (--dicomweb-token or --dicomweb-user)"
-            )
-            reason = f"{given} (HTTP {status})"
-        elif status is not None:
-            reason = f"the PACS answered HTTP {status}"
-        else:
-            reason = f"the PACS cannot be reached ({type(exc).__name__})"
+        reason = failure_reason(exc, bool(self.token or self.user), "--dicomweb-token or --dicomweb-user")
         return BadGateway(f"DICOMweb {what} at {self.name}: {reason}")
 
     def list_instances(self) -> list[dict[str, Any]]:
