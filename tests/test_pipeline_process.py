@@ -96,8 +96,9 @@ def test_memory_stays_bounded(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path
     assert max(alive) <= batch_size + in_flight < len(files)
 
 
-def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
-    """Processes (the default of run), threads, and none: the same rows."""
+def test_workers_give_the_same_predictions(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processes (the default of run, from 4 units here), threads, and none: the same rows."""
+    monkeypatch.setattr("scintipipe.runner.MIN_UNITS_FOR_PROCESSES", 4)
     files = scans(tmp_path / "scans", 9)
     outputs = {}
     for workers in (0, 1, 2, "2 --worker-threads"):
@@ -204,7 +205,8 @@ class FailingPlugin:
 
 
 @needs_fork
-def test_worker_processes_give_what_threads_give(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
+def test_worker_processes_give_what_threads_give(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("scintipipe.runner.MIN_UNITS_FOR_PROCESSES", 4)
     files = scans(tmp_path / "scans", 7)
     files[1].write_bytes(files[1].read_bytes()[:20])  # truncated: a load failure
     results = {}
@@ -262,3 +264,33 @@ def test_an_interrupted_run_keeps_the_rows_it_finished(tiny_bundle: Path, docs_p
         pipeline.run(files, out)
     rows = read_csv(out / "predictions.csv")
     assert [row["source"] for row in rows] == [str(path) for path in files[:6]]
+
+
+class PidRecorder:
+    """Sends back, in each scan's metadata, the process that loaded it."""
+
+    @hookimpl(wrapper=True)
+    def load_scans(self, path: Path) -> Any:
+        import os
+
+        scans = yield
+        for scan in scans or []:
+            scan["image"].meta["loaded_by"] = os.getpid()
+        return scans
+
+
+@needs_fork
+def test_a_short_run_keeps_threads_where_a_fork_would_not_pay(
+    tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    files = scans(tmp_path / "scans", 3)
+    loaded_by = {}
+    for threshold in (32, 2):
+        monkeypatch.setattr("scintipipe.runner.MIN_UNITS_FOR_PROCESSES", threshold)
+        pipeline, pm = make_pipeline(docs_plugin_dir, tiny_bundle, workers=2, worker_processes=True)
+        pm.register(PidRecorder(), name="pids")
+        loaded_by[threshold] = {item["image"].meta["loaded_by"] for item in pipeline.process(files)}
+    assert loaded_by[32] == {os.getpid()}, "3 files: worker threads in this process"
+    assert os.getpid() not in loaded_by[2], "from 2 units on: forked workers"

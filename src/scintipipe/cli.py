@@ -207,8 +207,8 @@ def cli(ctx: click.Context, plugins_dir: Path | None) -> None:
     "--worker-processes/--worker-threads",
     default=True,
     show_default=True,
-    help="Fork the --workers as processes (on the CPU, where the platform can fork; about twice the rate of threads on two cores, "
-    "docs/decisions.md, ADR 15), or keep them threads in this process.",
+    help="Fork the --workers as processes (on the CPU, where the platform can fork, for 32 files or more; about 1.6x the rate of threads "
+    "on two cores, docs/decisions.md, ADR 15), or keep them threads in this process.",
 )
 @click.option(
     "--time-budget",

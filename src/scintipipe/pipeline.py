@@ -31,6 +31,7 @@ import torch
 from monai.data import MetaTensor
 from tqdm import tqdm
 
+from scintipipe import runner
 from scintipipe.budget import DEFAULT_BUDGET_S, InputClock
 from scintipipe.builtin.stage_timing import STAGE_OF_HOOK, StageTimes, recording
 from scintipipe.bundle import Bundle
@@ -66,7 +67,8 @@ class RunOptions:
             batch is classified (``0``: all in the calling thread; ``None``:
             :func:`scintipipe.runner.default_workers`).
         worker_processes: fork worker processes rather than threads, where the platform
-            can (:func:`scintipipe.runner.can_fork_workers`) and the device is the CPU;
+            can (:func:`scintipipe.runner.can_fork_workers`), the device is the CPU and
+            the run has at least :data:`scintipipe.runner.MIN_UNITS_FOR_PROCESSES` units;
             ``scintipipe run`` turns it on, the server and the listener keep threads
             (``docs/decisions.md``, ADR 15).
         in_flight: units of work (files, or DICOM studies when segmenting) submitted ahead
@@ -493,7 +495,7 @@ class Pipeline:
 
     def prepared_units(self, units: list[list[Any]]) -> Iterator[list[dict[str, Any] | Failure]]:
         """:meth:`prepare_unit` of every unit, in order, from the pool of worker threads or processes."""
-        processes = self.uses_worker_processes
+        processes = self.uses_worker_processes and len(units) >= runner.MIN_UNITS_FOR_PROCESSES  # a fork pays off only on a longer run
         workers = default_workers(processes) if self.options.workers is None else self.options.workers
         if not (workers and processes):
             yield from ordered_map(self.prepare_unit, units, workers, self.options.in_flight)

@@ -82,6 +82,12 @@ def default_torch_threads() -> int:
     return max(1, (os.cpu_count() or 1) // 2)
 
 
+#: fewer units than this are prepared by threads even where processes are asked for: forking
+#: the pool costs about 70 ms, which a worker process wins back at about 5 ms a scan only
+#: after some 30 scans (measured on the 2-core machine, docs/decisions.md, ADR 15)
+MIN_UNITS_FOR_PROCESSES = 32
+
+
 def can_fork_workers() -> bool:
     """Whether worker processes can be forked here: a POSIX platform, and not inside a daemonic process (a Dask or multiprocessing worker)."""
     return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
