@@ -28,7 +28,17 @@ def dicomweb_client(url: str, token: str | None = None, user: tuple[str, str] | 
     session = requests.Session()
     session.auth = user
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    return DICOMwebClient(url.rstrip("/"), session=session, headers=headers, timeout=timeout)
+    client = DICOMwebClient(url.rstrip("/"), session=session, headers=headers, timeout=timeout)
+    # dicomweb-client retries every failed request 5 times, waiting 2, 4, 8 and 16 s, and a
+    # refused connection counts: an unreachable PACS took 30 s to report. Three attempts
+    # 1 and 2 s apart still ride out a busy server (its 429/503 answers are retried too).
+    client.set_http_retry_params(max_attempts=RETRY_ATTEMPTS, wait_exponential_multiplier=RETRY_WAIT_MS)
+    return client
+
+
+#: attempts of one DICOMweb request, and the first wait between them (doubled after each)
+RETRY_ATTEMPTS = 3
+RETRY_WAIT_MS = 500
 
 
 def http_status(exc: BaseException) -> int | None:
