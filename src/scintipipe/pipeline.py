@@ -490,7 +490,8 @@ class Pipeline:
 
     @property
     def uses_worker_processes(self) -> bool:
-        """Whether :meth:`stream` forks worker processes: asked for, on the CPU, where the platform can fork."""
+        """Whether worker processes may be forked: asked for, on the CPU, where the platform can fork
+        (:meth:`prepared_units` forks them for runs of :data:`scintipipe.runner.MIN_UNITS_FOR_PROCESSES` units or more)."""
         return self.options.worker_processes and self.options.device == "cpu" and can_fork_workers()
 
     def prepared_units(self, units: list[list[Any]]) -> Iterator[list[dict[str, Any] | Failure]]:

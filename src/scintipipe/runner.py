@@ -10,7 +10,7 @@ Two kinds of pool (``docs/decisions.md``, ADRs 13 and 15):
   listener and Dask workers use. Most of a scan's time is pydicom and MONAI Python code
   holding the GIL, so threads overlap little.
 - **forked processes** (:func:`ordered_map` with ``processes=True``): ``scintipipe run`` on
-  CPU where the platform can fork. The workers are forked from the runner, so they share
+  CPU where the platform can fork, for :data:`MIN_UNITS_FOR_PROCESSES` units or more. The workers are forked from the runner, so they share
   its plugin manager, bundle and options without pickling any of them; each result comes
   back as one ``pickle`` byte string (PyTorch's own reducers would move every tensor
   through shared memory, which was slower than the work itself).
