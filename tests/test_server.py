@@ -193,6 +193,22 @@ def test_label_writes_are_atomic(scans: list[Path], tmp_path: Path, monkeypatch:
     assert Datastore(store.root).label_info("a")["class_label"] == "heterogeneous"
 
 
+def test_files_recovered_after_two_crashes_are_both_kept(scans: list[Path], tmp_path: Path) -> None:
+    """A file the index does not name (a write cut short by a crash) goes to .recovered/ on
+    opening; its namesake after a later crash must not replace it (the kill -9 test found that)."""
+    store = Datastore(tmp_path / "datastore")
+    store.add_image("a", scans[0], ".dcm")
+    orphan = store.root / "labels" / "final" / "b.json"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in ("first", "second"):
+        orphan.write_text(json.dumps({"label": attempt}))  # written, then the crash before the index named it
+        Datastore(store.root)
+        assert not orphan.exists()
+    recovered = sorted((store.root / ".recovered").rglob("b.json"))
+    assert sorted(json.loads(path.read_text())["label"] for path in recovered) == ["first", "second"]
+    assert Datastore(store.root).json()["objects"].keys() == {"a"}
+
+
 def test_concurrent_requests_get_their_own_answers(server, scans: list[Path], tmp_path: Path) -> None:
     client = client_for(server[0], tmp_path)
     expected = [classification(client.infer("tiny", "", {}, file=str(scan))[1])["probabilities"] for scan in scans]

@@ -14,8 +14,8 @@ is synced too), so a crash or a failed upload never leaves a half-written label 
 behind. A new file is written before the index names it, and a file is deleted only after
 the index stops naming it, so at every moment the index names only whole files. A crash
 (kill -9, power loss) between the two steps can leave a file that the index does not name;
-opening the datastore moves such files to ``.recovered/`` and deletes the temporary files of
-writes cut short. The datastore survives restarts: everything it knows is on disk.
+opening the datastore moves such files to ``.recovered/<UTC time>/`` and deletes the temporary
+files of writes cut short. The datastore survives restarts: everything it knows is on disk.
 """
 
 from __future__ import annotations
@@ -166,6 +166,7 @@ class Datastore:
             for image_id, obj in self._index["objects"].items()
             for tag, label in obj.get("labels", {}).items()
         }
+        recovery: Path | None = None
         for folder in (self.root, self.root / "images", *(path for path in (self.root / "labels").iterdir() if path.is_dir())):
             for path in folder.iterdir():
                 if not path.is_file():
@@ -173,7 +174,8 @@ class Datastore:
                 if path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX):
                     path.unlink(missing_ok=True)
                 elif folder != self.root and path not in named:
-                    kept = self.root / RECOVERED / path.relative_to(self.root)
+                    recovery = recovery or self._recovery_folder()
+                    kept = recovery / path.relative_to(self.root)
                     kept.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(path, kept)
                     LOG.warning(
@@ -181,6 +183,16 @@ class Datastore:
                         path.relative_to(self.root),
                         kept.relative_to(self.root),
                     )
+
+    def _recovery_folder(self) -> Path:
+        """A new folder under ``.recovered/`` for what this opening finds, named by the UTC time,
+        so that a file recovered after one crash is never replaced by its namesake after the next."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        folder, n = self.root / RECOVERED / stamp, 1
+        while folder.exists():
+            n += 1
+            folder = self.root / RECOVERED / f"{stamp}-{n}"
+        return folder
 
     def _save_index(self) -> None:
         atomic_write_bytes(self.index_path, (json.dumps(self._index, indent=1, sort_keys=True) + "\n").encode())
