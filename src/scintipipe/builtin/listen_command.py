@@ -148,7 +148,12 @@ class ListenCommand(click.Command):
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when present, else cpu.")
 @click.option("--explain/--no-explain", default=True, help="Run the explain stage.")
-@click.option("--workers", type=click.IntRange(0), default=None, help="Loader threads of the pipeline (as for `scintipipe run`).")
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Loader threads of the pipeline (threads always: a long-running listener does not fork; default as for `scintipipe run --worker-threads`).",
+)
 @click.pass_context
 def listen(
     ctx: click.Context,
