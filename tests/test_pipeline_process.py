@@ -294,3 +294,14 @@ def test_a_short_run_keeps_threads_where_a_fork_would_not_pay(
         loaded_by[threshold] = {item["image"].meta["loaded_by"] for item in pipeline.process(files)}
     assert loaded_by[32] == {os.getpid()}, "3 files: worker threads in this process"
     assert os.getpid() not in loaded_by[2], "from 2 units on: forked workers"
+
+
+@needs_fork
+def test_the_time_budget_holds_in_worker_processes(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each forked worker keeps a clock of its own: an input over budget fails there, named, and the run goes on."""
+    monkeypatch.setattr("scintipipe.runner.MIN_UNITS_FOR_PROCESSES", 2)
+    files = scans(tmp_path / "scans", 4)
+    pipeline, _ = make_pipeline(docs_plugin_dir, tiny_bundle, workers=2, worker_processes=True, time_budget_s=1e-9)
+    items = list(pipeline.process(files))
+    assert [item.source for item in items if isinstance(item, Failure)] == [str(path) for path in files]
+    assert all("over the per-input time budget" in item.reason for item in items if isinstance(item, Failure))
