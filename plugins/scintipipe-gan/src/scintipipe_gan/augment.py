@@ -87,13 +87,12 @@ def check_sr_fits_gan(sr_dir: Path, gan_dir: Path) -> None:
         ValueError: no SRGAN stage in ``sr_dir`` (or no checkpoint), or one made for another
             task, bundle, GAN image size, input size or scaling.
     """
-    from scintipipe_gan.superres import check_sr_fits, load_sr
+    from scintipipe_gan.sample import load_sr_stage
     from scintipipe_gan.train import read_config
 
     if not Path(sr_dir).is_dir():
         raise ValueError(f"sr={sr_dir} is not an SRGAN stage folder (make one with scintipipe gan srgan train)")
-    _, sr_config = load_sr(sr_dir)
-    check_sr_fits(sr_config, read_config(gan_dir))
+    load_sr_stage(sr_dir, read_config(gan_dir))  # the check `gan sample --super-resolve` makes
 
 
 def augment_with_sources(values: Sequence[str], context: Any) -> list[Any]:

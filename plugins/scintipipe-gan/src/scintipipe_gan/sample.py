@@ -157,7 +157,7 @@ def sample_scans(
         raise FileExistsError(f"{out} already holds scans; choose another folder")
     pm = pm or make_plugin_manager()
     generator, config = load_generator(gan_dir)
-    sr_stage = _load_sr_stage(super_resolve, config)
+    sr_stage = load_sr_stage(super_resolve, config)
     labels = list(config["labels"])
     mix = dict(class_mix) if class_mix else {k: float(v) for k, v in config["class_counts"].items()}
     wanted = [label for label in labels if mix.get(label, 0) > 0]
@@ -270,8 +270,15 @@ def sample_scans(
     return summary
 
 
-def _load_sr_stage(sr_dir: Path | None, gan_config: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
-    """The SR generator and config of ``sr_dir``, checked against the GAN (``None`` without one)."""
+def load_sr_stage(sr_dir: Path | None, gan_config: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+    """The SR generator and config of ``sr_dir``, checked against the GAN (``None`` without one).
+
+    ``gan sample --super-resolve`` and ``train --augment-with ...:sr=SRDIR`` both check with it.
+
+    Raises:
+        GanFolderError: no SRGAN stage or checkpoint, or one that does not fit the GAN
+            (:func:`scintipipe_gan.superres.check_sr_fits`).
+    """
     if sr_dir is None:
         return None
     from scintipipe_gan.superres import check_sr_fits, load_sr
