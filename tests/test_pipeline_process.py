@@ -17,7 +17,7 @@ from scintipipe import hookimpl
 from scintipipe.bundle import Bundle
 from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.plugins import make_plugin_manager
-from scintipipe.runner import Failure, can_fork_workers, dumps, ordered_map, portable
+from scintipipe.runner import Failure, can_fork_workers, dumps, ordered_map, portable, process_chunks
 from test_run import blob, write_raw
 
 
@@ -143,6 +143,33 @@ def test_ordered_map_in_processes_keeps_order_and_sets_up_each_worker() -> None:
     assert {pid for _, pid, _ in results} - {os.getpid()}, "the function ran in forked workers"
     assert os.getpid() not in {pid for _, pid, _ in results}
     assert all(seen == ["set up"] for _, _, seen in results) and marks == [], "setup runs in each worker, never in the caller"
+
+
+@needs_fork
+def test_ordered_map_sends_chunks_to_worker_processes_and_caps_them_by_in_flight() -> None:
+    import os
+
+    calls: list[int] = []  # filled in the workers, so the caller's list stays empty
+
+    def tagged(x: int) -> tuple[int, int, int]:
+        calls.append(x)
+        return x, os.getpid(), len(calls)  # calls made so far in this worker's current process
+
+    results = list(ordered_map(tagged, range(20), workers=2, processes=True, chunk_size=5))
+    assert [x for x, _, _ in results] == list(range(20)), "order kept across chunks"
+    by_chunk = [results[i : i + 5] for i in range(0, 20, 5)]
+    assert all(len({pid for _, pid, _ in chunk}) == 1 for chunk in by_chunk), "each chunk ran in one worker"
+    assert all([seen for _, _, seen in chunk] == list(range(chunk[0][2], chunk[0][2] + 5)) for chunk in by_chunk), "one task per chunk"
+    assert calls == []
+    capped = list(ordered_map(tagged, range(7), workers=2, in_flight=4, processes=True, chunk_size=50))
+    assert [x for x, _, _ in capped] == list(range(7))
+
+
+def test_process_chunks_keep_two_a_worker_in_flight_within_in_flight() -> None:
+    assert process_chunks(2, None, 16) == (16, 4)
+    assert process_chunks(2, 4, 50) == (1, 4), "in_flight counts items: 4 items for 2 workers are chunks of 1"
+    assert process_chunks(3, 60, 8) == (8, 7)
+    assert process_chunks(4, 1, 8) == (1, 1)
 
 
 @needs_fork

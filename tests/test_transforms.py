@@ -76,3 +76,21 @@ def test_normalisation_is_exactly_scale_invariant_without_noise() -> None:
 def test_dictionary_forms_delegate(array_cls, dict_cls, kwargs) -> None:
     img = make_scan(np.random.default_rng(0).poisson(gland(100, 2.0)), "x", spacing=(2.0, 2.0))["image"]
     assert torch.equal(torch.as_tensor(dict_cls(keys="image", **kwargs)({"image": img})["image"]), torch.as_tensor(array_cls(**kwargs)(img)))
+
+
+@pytest.mark.parametrize("transform", [ResampleToSpacing(3.0), CropNeckRegion((48, 48)), NormalizeCounts()])
+def test_transforms_return_the_metatensor_monai_would_build(transform) -> None:
+    """The transforms copy their input's attributes instead of calling ``MetaTensor.__init__``
+    (for speed); the result must be what ``MetaTensor(array, meta=...)`` gives."""
+    from monai.data import MetaTensor
+
+    img = make_scan(np.random.default_rng(1).poisson(gland(100, 2.0)), "x", spacing=(2.0, 2.0))["image"]
+    img.applied_operations.append({"class": "Earlier"})
+    out = transform(img)
+    reference = MetaTensor(out.as_tensor(), meta=dict(out.meta))
+    assert isinstance(out, MetaTensor)
+    assert out.meta["filename_or_obj"] == "x" and out.meta.keys() == reference.meta.keys()
+    assert torch.equal(out.affine, reference.affine) and out.spatial_ndim == reference.spatial_ndim == 2
+    assert out.applied_operations == reference.applied_operations == [] and out.is_batch is reference.is_batch is False
+    out.meta["changed"] = True
+    assert "changed" not in img.meta, "the output's metadata is its own dict"

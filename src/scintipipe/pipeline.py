@@ -502,7 +502,13 @@ class Pipeline:
             yield from ordered_map(self.prepare_unit, units, workers, self.options.in_flight)
             return
         for items, hook_times in ordered_map(
-            self._prepare_in_worker_process, units, workers, self.options.in_flight, processes=True, worker_setup=self._set_up_worker_process
+            self._prepare_in_worker_process,
+            units,
+            workers,
+            self.options.in_flight,
+            processes=True,
+            worker_setup=self._set_up_worker_process,
+            chunk_size=runner.PROCESS_CHUNK_SIZE,
         ):
             for hook_name, figures in hook_times.items():  # the worker's stage times join the run's
                 self.stage_times.add(hook_name, figures["seconds"], int(figures["calls"]))
