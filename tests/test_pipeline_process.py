@@ -17,7 +17,17 @@ from scintipipe import hookimpl
 from scintipipe.bundle import Bundle
 from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.plugins import make_plugin_manager
-from scintipipe.runner import Failure, can_fork_workers, dumps, ordered_map, portable, process_chunks
+from scintipipe.runner import (
+    MIN_CHUNKS_PER_WORKER,
+    PROCESS_CHUNK_SIZE,
+    Failure,
+    can_fork_workers,
+    chunk_size_for,
+    dumps,
+    ordered_map,
+    portable,
+    process_chunks,
+)
 from test_run import blob, write_raw
 
 
@@ -163,6 +173,13 @@ def test_ordered_map_sends_chunks_to_worker_processes_and_caps_them_by_in_flight
     assert calls == []
     capped = list(ordered_map(tagged, range(7), workers=2, in_flight=4, processes=True, chunk_size=50))
     assert [x for x, _, _ in capped] == list(range(7))
+
+
+def test_short_runs_get_smaller_chunks_so_every_worker_has_several() -> None:
+    assert chunk_size_for(100_000, 2) == PROCESS_CHUNK_SIZE
+    assert chunk_size_for(200, 2) == 12 and chunk_size_for(40, 2) == 2 and chunk_size_for(10, 4) == 1
+    for n_units, workers in ((40, 2), (200, 2), (1000, 8)):
+        assert n_units / chunk_size_for(n_units, workers) >= MIN_CHUNKS_PER_WORKER * workers
 
 
 def test_process_chunks_keep_two_a_worker_in_flight_within_in_flight() -> None:

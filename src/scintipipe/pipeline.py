@@ -501,6 +501,8 @@ class Pipeline:
         if not (workers and processes):
             yield from ordered_map(self.prepare_unit, units, workers, self.options.in_flight)
             return
+        # chunks pay where units are cheap; a study being segmented takes far longer than its task's cost
+        chunk_size = 1 if self.segments else runner.chunk_size_for(len(units), workers)
         for items, hook_times in ordered_map(
             self._prepare_in_worker_process,
             units,
@@ -508,7 +510,7 @@ class Pipeline:
             self.options.in_flight,
             processes=True,
             worker_setup=self._set_up_worker_process,
-            chunk_size=runner.PROCESS_CHUNK_SIZE,
+            chunk_size=chunk_size,
         ):
             for hook_name, figures in hook_times.items():  # the worker's stage times join the run's
                 self.stage_times.add(hook_name, figures["seconds"], int(figures["calls"]))

@@ -93,6 +93,20 @@ MIN_UNITS_FOR_PROCESSES = 32
 #: 159-165 scans/s; 32 and 64 were no faster than 16 (docs/decisions.md, ADR 15)
 PROCESS_CHUNK_SIZE = 16
 
+#: a shorter run gets smaller chunks, so that each worker still has this many: the last chunk
+#: then leaves the other workers idle for a small share of the run
+MIN_CHUNKS_PER_WORKER = 8
+
+
+def chunk_size_for(n_units: int, workers: int) -> int:
+    """Units per chunk for a run of ``n_units`` cheap units on ``workers`` processes.
+
+    Example:
+        >>> chunk_size_for(2000, 2), chunk_size_for(200, 2), chunk_size_for(40, 2)
+        (16, 12, 2)
+    """
+    return max(1, min(PROCESS_CHUNK_SIZE, n_units // (MIN_CHUNKS_PER_WORKER * max(1, workers))))
+
 
 def can_fork_workers() -> bool:
     """Whether worker processes can be forked here: a POSIX platform, and not inside a daemonic process (a Dask or multiprocessing worker)."""
