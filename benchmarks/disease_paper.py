@@ -140,6 +140,27 @@ def main(argv: list[str] | None = None) -> dict:
     threads = ["--threads", str(args.threads), "--no-progress"]
     labels = list(LABELS)
 
+    def train_disease(name: str, recipe: Path, *init: str) -> None:
+        """``scintipipe train --bundle disease`` with ``recipe`` (and ``init`` arguments) into ``bundles/NAME``, timed."""
+        epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+        timings[f"train:{name}"] = scintipipe(
+            "train",
+            "--bundle",
+            "disease",
+            "--recipe",
+            str(recipe),
+            "--labels",
+            str(train / "labels.csv"),
+            *init,
+            "--data-description",
+            f"{args.n_train} simulated centre-a scans",
+            *epochs,
+            *threads,
+            "--out",
+            str(work / "bundles" / name),
+        )
+        timings_file.write_text(json.dumps(timings, indent=2))
+
     if "simulate" in args.steps:
         simulate(train, args.n_train, 1, "a")
         simulate(ext, args.n_external, 2, "b")
@@ -200,47 +221,12 @@ def main(argv: list[str] | None = None) -> dict:
             if lr is not None:
                 recipe["optimizer"]["lr"] = lr
             (work / f"finetune-{name}.json").write_text(json.dumps(recipe, indent=2))
-            epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-            timings[f"train:{name}"] = scintipipe(
-                "train",
-                "--bundle",
-                "disease",
-                "--recipe",
-                str(work / f"finetune-{name}.json"),
-                "--labels",
-                str(train / "labels.csv"),
-                "--init-weights",
-                str(pretrained),
-                "--data-description",
-                f"{args.n_train} simulated centre-a scans",
-                *epochs,
-                *threads,
-                "--out",
-                str(work / "bundles" / name),
-            )
-            timings_file.write_text(json.dumps(timings, indent=2))
+            train_disease(name, work / f"finetune-{name}.json", "--init-weights", str(pretrained))
         for name in args.recipes:
             if name == "disease_demo_cpu":
                 continue  # the shipped bundle is this recipe, trained by the same command (model card)
-            bundle = work / "bundles" / name
-            if not (bundle / "models/model.pt").is_file():
-                epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-                timings[f"train:{name}"] = scintipipe(
-                    "train",
-                    "--bundle",
-                    "disease",
-                    "--recipe",
-                    str(RECIPES / f"{name}.json"),
-                    "--labels",
-                    str(train / "labels.csv"),
-                    "--data-description",
-                    f"{args.n_train} simulated centre-a scans",
-                    *epochs,
-                    *threads,
-                    "--out",
-                    str(bundle),
-                )
-                timings_file.write_text(json.dumps(timings, indent=2))
+            if not (work / "bundles" / name / "models/model.pt").is_file():
+                train_disease(name, RECIPES / f"{name}.json")
     names = [n for n in args.recipes if n != "disease_demo_cpu"] + (
         [finetuned_name(args.pretrain, lr) for lr in [None, *args.finetune_lr]] if args.pretrain else []
     )

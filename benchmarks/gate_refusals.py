@@ -57,6 +57,10 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _common import git_commit, run_no_report  # noqa: E402  (after the sys.path set-up)
+
 REFERENCE = REPO.parent / "shared" / "reference-scans"
 RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "gate.md"
@@ -408,31 +412,9 @@ def outcomes(inputs: list[Input], predictions: list[dict[str, str]], errors: lis
 
 def run_bundle(bundle: str, inputs: list[Input], folder: Path | None = None, threads: int = 1) -> list[Outcome]:
     """``scintipipe run --bundle BUNDLE --no-report --no-explain`` on ``folder`` (or the inputs' files)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with tempfile.TemporaryDirectory(prefix="gate_refusals_") as tmp:
         out = Path(tmp) / "run"
-        targets = [str(folder)] if folder is not None else [str(i.path) for i in inputs]
-        command = [
-            sys.executable,
-            "-m",
-            "scintipipe",
-            "run",
-            "--bundle",
-            bundle,
-            "--no-report",
-            "--no-explain",
-            "--no-progress",
-            "--device",
-            "cpu",
-            "--threads",
-            str(threads),
-            "--out",
-            str(out),
-            *targets,
-        ]
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
-        if not (out / "predictions.csv").is_file():
-            raise RuntimeError(f"scintipipe run --bundle {bundle} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        proc = run_no_report(bundle, [folder] if folder is not None else [i.path for i in inputs], out, threads)
         return outcomes(inputs, *parse_run(out, proc.stderr))
 
 
@@ -590,13 +572,6 @@ def render(results: dict[str, Any], details: bool = True) -> str:
 
 
 # ---- the benchmark -------------------------------------------------------------------
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def ood_threshold(bundle: str) -> float | None:

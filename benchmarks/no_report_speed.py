@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import simulate_once
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,27 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
 
     data = Path(tempfile.gettempdir()) / f"scintipipe-speed-{args.center}-{args.n}-{args.seed}"
-    if not (data / "labels.csv").is_file():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "scintipipe",
-                "simulate",
-                "--task",
-                "uptake4",
-                "--n",
-                str(args.n),
-                "--seed",
-                str(args.seed),
-                "--center",
-                args.center,
-                "--out",
-                str(data),
-                "--no-progress",
-            ],
-            check=True,
-        )
+    simulate_once(data, args.n, args.seed, args.center)
     files = [p for p in iter_input_files([data]) if p.suffix == ".dcm"][: args.n]
     pm = make_plugin_manager()
     bundle = resolve_bundle(args.bundle, tasks_and_bundles(pm).bundles)

@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import real_images  # noqa: E402  (the same bundle runner and expected-label mapping)
+from _common import SCINTIPIPE, git_commit, simulate_args  # noqa: E402  (after the sys.path set-up)
 from scintipipe.training.quantitative import fit_baseline, late_fusion, save_baseline  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -102,24 +103,7 @@ def simulate(task: str, n: int, seed: int, center: str, out: Path, class_mix: st
         centre = centre.get("name") if isinstance(centre, dict) else centre
         if meta.get("n") == n and meta.get("seed") == seed and centre == center and meta.get("task") == task:
             return out
-    command = [
-        sys.executable,
-        "-m",
-        "scintipipe",
-        "simulate",
-        "--task",
-        task,
-        "--n",
-        str(n),
-        "--seed",
-        str(seed),
-        "--center",
-        center,
-        "--out",
-        str(out),
-        "--overwrite",
-        "--no-progress",
-    ]
+    command = [*SCINTIPIPE, *simulate_args(task, n, seed, center, out), "--overwrite", "--no-progress"]
     if class_mix:
         command += ["--class-mix", class_mix]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -436,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         save_baseline(baseline, args.save_model)
 
     # ---- test sets --------------------------------------------------------------------
+    def evaluate(name: str, description: str, items: list[tuple[Path, tuple[str, ...]]]) -> dict[str, Any]:
+        return evaluate_set(name, description, items, featuriser, baseline, bundle_name, labels, args.threads, log)
+
     tests = []
     if args.external:
         external, ext_description = args.external, f"folder {args.external}"
@@ -452,48 +439,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         ext_description = f"simulated centre {args.external_center} (seed {args.external_seed}, task's external mix)"
     ext_items = read_labels(external)
-    tests.append(
-        evaluate_set(
-            "external",
-            f"{ext_description}, DICOM counts",
-            [(p, (label,)) for p, label in ext_items],
-            featuriser,
-            baseline,
-            bundle_name,
-            labels,
-            args.threads,
-            log,
-        )
-    )
+    tests.append(evaluate("external", f"{ext_description}, DICOM counts", [(p, (label,)) for p, label in ext_items]))
     if args.display_test and all(p.suffix.lower() == ".dcm" for p, _ in ext_items):
         copies = write_display_copies(ext_items, args.work / fingerprint / f"{external.name}-display")
-        tests.append(
-            evaluate_set(
-                "external_display",
-                f"{ext_description}, as 8-bit display PNGs",
-                [(p, (label,)) for p, label in copies],
-                featuriser,
-                baseline,
-                bundle_name,
-                labels,
-                args.threads,
-                log,
-            )
-        )
+        tests.append(evaluate("external_display", f"{ext_description}, as 8-bit display PNGs", [(p, (label,)) for p, label in copies]))
     if args.reference.is_dir():
         images = [image for image in real_images.discover(args.reference) if image.expected(bundle.task)]
         if images:
             tests.append(
-                evaluate_set(
+                evaluate(
                     "real",
                     f"real images in ../shared/reference-scans with a {bundle.task} label (validation only)",
                     [(image.path, image.expected(bundle.task)) for image in images],
-                    featuriser,
-                    baseline,
-                    bundle_name,
-                    labels,
-                    args.threads,
-                    log,
                 )
             )
     else:
@@ -504,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "bundle": bundle_name,
         "labels": labels,
         "date": dt.date.today().isoformat(),
-        "commit": real_images.git_commit(),
+        "commit": git_commit(),
         "cv": args.cv,
         "views": args.views,
         "train": {"description": description, "n": len(train_items), "folders": [str(f) for f in folders]},

@@ -40,9 +40,7 @@ import argparse
 import csv
 import datetime as dt
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -55,7 +53,9 @@ DEFAULT_REFERENCE = REPO.parent / "shared" / "reference-scans"
 RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "real_images.md"
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _common import git_commit, run_no_report  # noqa: E402  (after the sys.path set-up)
 from scintipipe.docs_markers import replace_marked, update_file  # noqa: E402, F401  (shared with scintipipe gate fit; replace_marked re-exported)
 
 MARKER = "real-images"
@@ -208,30 +208,9 @@ def run_bundle(bundle: str, files: list[Path], threads: int = 1) -> tuple[dict[s
         path (the view suffix ``#...`` removed; the first view when a file has several),
         and ``(source, error)`` from ``errors.csv``.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     with tempfile.TemporaryDirectory(prefix="real_images_") as tmp:
         out = Path(tmp) / "run"
-        command = [
-            sys.executable,
-            "-m",
-            "scintipipe",
-            "run",
-            "--bundle",
-            bundle,
-            "--no-report",
-            "--no-explain",
-            "--no-progress",
-            "--device",
-            "cpu",
-            "--threads",
-            str(threads),
-            "--out",
-            str(out),
-            *map(str, files),
-        ]
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
-        if not (out / "predictions.csv").is_file():
-            raise RuntimeError(f"scintipipe run --bundle {bundle} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        run_no_report(bundle, files, out, threads)
         rows: dict[str, dict[str, str]] = {}
         with (out / "predictions.csv").open(newline="") as handle:
             for row in csv.DictReader(handle):
@@ -364,14 +343,6 @@ def registered_bundles() -> dict[str, Any]:
 def _repo_relative(path: Path) -> str:
     path = path.resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-def git_commit() -> str:
-    """Short commit of the checkout (``unknown`` outside git)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def evaluate(reference: Path, bundle_names: list[str] | None = None, threads: int = 1, log=print) -> dict[str, Any]:

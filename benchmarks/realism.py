@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import real_images  # noqa: E402  (after the sys.path set-up)
+from _common import git_commit  # noqa: E402  (after the sys.path set-up)
 from scintipipe.segment.features import noise_power_summary, radial_profile, region_features  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     simulated = simulated_statistics(classes, centres, args.n, args.seed, log)
     results = {
         "date": dt.date.today().isoformat(),
-        "commit": real_images.git_commit(),
+        "commit": git_commit(),
         "n": args.n,
         "seed": args.seed,
         "centres": centres,

@@ -43,7 +43,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _common import simulate_once  # noqa: E402  (after the sys.path set-up)
 
 #: the largest simulated size; larger sizes that are a multiple of it repeat its files
 SIMULATED = 2000
@@ -72,28 +74,7 @@ def simulate(n: int, seed: int) -> Path:
     """The folder of ``n`` simulated centre-b scans, simulated on first use (replicated above :data:`SIMULATED`)."""
     if n > SIMULATED and n % SIMULATED == 0:
         return replicate(n, seed - 1)
-    folder = REPO / "data" / f"speed-b-{n}"
-    if not (folder / "labels.csv").is_file():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "scintipipe",
-                "simulate",
-                "--task",
-                "uptake4",
-                "--n",
-                str(n),
-                "--center",
-                "b",
-                "--seed",
-                str(seed),
-                "--out",
-                str(folder),
-            ],
-            check=True,
-        )
-    return folder
+    return simulate_once(REPO / "data" / f"speed-b-{n}", n, seed, "b", progress=True)
 
 
 def dicom_files(folder: Path) -> list[Path]:

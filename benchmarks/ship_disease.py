@@ -20,27 +20,13 @@ held-out DICOM and exports; external centre b), keeping the old radionuclides; i
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ship_uptake4 import (
-    DEFAULT_GATE_METHOD,
-    ROOT,
-    combined_labels,
-    gate_fit_command,
-    gate_section,
-    glance_lines,
-    old_gate,
-    seed_gate,
-    sh,
-    simulate,
-    split_card,
-    write_card_text,
-)
+import _common as common  # the steps both ship scripts take
+from _common import ROOT
 
 LABELS = ["graves", "subacute_thyroiditis", "thyroid_tumour", "normal"]
 TRAIN_SETS = [
@@ -88,96 +74,35 @@ def main(argv: list[str] | None = None) -> None:
     recipe = Path(RECIPES_DIR).resolve() / "disease_demo_cpu.json"
 
     data = ROOT / "data"
-    train_cmds, train_dirs = [], []
-    for name, n, seed, center, extra in TRAIN_SETS:
-        train_dirs.append(data / name)
-        train_cmds.append(simulate(data / name, n, seed, center, args.threads, extra, task="disease"))
-    tests = {
-        key: (data / folder, simulate(data / folder, n, seed, center, args.threads, extra, task="disease"), text)
-        for key, (folder, n, seed, center, extra, text) in TEST_SETS.items()
-    }
+    train_cmds, tests = common.simulate_sets(data, TRAIN_SETS, TEST_SETS, args.threads, "disease")
     labels_csv = data / "disease-train-labels.csv"
-    n_train = combined_labels(train_dirs, data, labels_csv)
+    n_train = common.combined_labels([data / name for name, *_ in TRAIN_SETS], data, labels_csv)
     description = (
         f"{n_train} simulated scans from the randomised centre (balanced classes), {TRAIN_SETS[1][1]} of them as display exports: "
         + "; ".join(" ".join(c) for c in train_cmds)
     )
-    train_cmd = [
-        "scintipipe",
-        "train",
-        "--bundle",
-        "disease",
-        "--recipe",
-        str(recipe.relative_to(ROOT)),
-        "--data",
-        "data",
-        "--labels",
-        str(labels_csv.relative_to(ROOT)),
-        "--out",
-        str(out.relative_to(ROOT)),
-        "--data-description",
-        description,
-        "--threads",
-        str(args.threads),
-        "--no-progress",
-    ]
-    if args.epochs:
-        train_cmd += ["--epochs", str(args.epochs)]
+    train_cmd = common.train_command("disease", str(recipe.relative_to(ROOT)), labels_csv, out, description, args.threads, args.epochs)
     if not args.skip_train:
-        old = old_gate(out)
-        for child in ("configs", "models", "docs"):
-            shutil.rmtree(out / child, ignore_errors=True)
-        seed_gate(out, old)
-        sh(train_cmd, args.threads)
-        keep = data / "disease-training"
-        shutil.rmtree(keep, ignore_errors=True)
-        keep.mkdir(parents=True)
-        for name in ("checkpoint.pt", "logs", "train_errors.csv"):
-            if (out / name).exists():
-                shutil.move(str(out / name), str(keep / name))
-        bundle = "disease" if out == bundle_dir().resolve() else str(out.relative_to(ROOT))
-        method = (old.get("ood") or {}).get("method", DEFAULT_GATE_METHOD)
-        sh(gate_fit_command(bundle, data, TRAIN_SETS, TEST_SETS, method, "disease", args.threads), args.threads)
-    reports = {}
-    for key, (folder, _, _) in tests.items():
-        dest = ROOT / f"plugins/scintipipe-disease/docs/eval_{key}"
-        sh(
-            [
-                "scintipipe",
-                "evaluate",
-                "--bundle",
-                str(out.relative_to(ROOT)),
-                "--labels",
-                str((folder / "labels.csv").relative_to(ROOT)),
-                "--out",
-                str(dest.relative_to(ROOT)),
-                str(folder.relative_to(ROOT)),
-                "--no-progress",
-            ],
+        old = common.retrain(
+            out,
+            train_cmd,
             args.threads,
+            data / "disease-training",
+            ("checkpoint.pt", "logs", "train_errors.csv"),
+            clear=("configs", "models", "docs"),
         )
-        reports[key] = json.loads((dest / "metrics.json").read_text())
-        (dest / "predictions.csv").unlink(missing_ok=True)
+        bundle = "disease" if out == bundle_dir().resolve() else str(out.relative_to(ROOT))
+        common.refit_gate(bundle, old, data, TRAIN_SETS, TEST_SETS, "disease", args.threads)
+    reports = common.evaluate_sets(out, tests, "plugins/scintipipe-disease/docs/eval_{key}", args.threads)
     write_card(out, reports, train_cmd, tests)
-    metadata_path = out / "configs/metadata.json"
-    metadata = json.loads(metadata_path.read_text())
-    metadata.setdefault("eval_metrics", {}).update(
-        {key: {"accuracy": r["overall"]["accuracy"]["value"], "n": r["n"], "data": tests[key][2]} for key, r in reports.items()}
-    )
-    metadata_path.write_text(json.dumps(metadata, indent=2) + "\n")
+    common.record_eval_metrics(out, reports, tests)
 
 
 def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> None:
     """Model card: warning, results with intervals, how it was made, then the training card."""
     from scintipipe.evaluation import format_table
 
-    card_path = out / "docs/README.md"
-    gate = gate_section(card_path)
-    title, rest = split_card(card_path)
-    glance = glance_lines(reports, tests, LABELS)
-    parts = [
-        title,
-        "",
+    body = [
         "> **Demonstration model trained on simulated scans. Not for clinical use: it has not been validated on real patients.** "
         "The real-image table below is the only check on real scans, and it has 9 scored images.",
         "",
@@ -187,19 +112,19 @@ def write_card(out: Path, reports: dict, train_cmd: list[str], tests: dict) -> N
         "",
         "## Results (simulated scans)",
         "",
-        *glance,
+        *common.glance_lines(reports, tests, LABELS),
         "",
         format_table({key.capitalize(): r for key, r in reports.items()}),
         "",
         "Class-specific attention maps (the paper's Grad-CAM heatmaps): `scintipipe run --bundle disease scans/ --out results/ --explain-class all`.",
         "",
-        *gate,
-        "## How it was made",
-        "",
+    ]
+    common.write_model_card(
+        out,
+        body,
         "`python benchmarks/ship_disease.py` (simulation, training, the input gate, evaluations, this card), then `python benchmarks/real_images.py`. "
         f"Training command: `{' '.join(shlex.quote(c) for c in train_cmd)}`.",
-    ]
-    write_card_text(card_path, parts, rest)
+    )
 
 
 if __name__ == "__main__":

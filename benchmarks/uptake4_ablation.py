@@ -28,12 +28,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import simulate_once  # noqa: E402  (after the sys.path set-up)
 
 RESAMPLE = {"_target_": "scintipipe.transforms.ResampleToSpacingd", "keys": "image", "spacing_mm": 2.2}
 CROP = {"_target_": "scintipipe.transforms.CropNeckRegiond", "keys": "image", "size_px": [96, 96]}
@@ -56,32 +58,6 @@ VARIANTS = {
 }
 
 
-def simulate(folder: Path, n: int, seed: int, center: str, mix: str | None = None) -> None:
-    """Simulate a labelled set once (skipped when it exists)."""
-    if (folder / "labels.csv").is_file():
-        return
-    cmd = [
-        sys.executable,
-        "-m",
-        "scintipipe",
-        "simulate",
-        "--task",
-        "uptake4",
-        "--n",
-        str(n),
-        "--seed",
-        str(seed),
-        "--center",
-        center,
-        "--out",
-        str(folder),
-        "--no-progress",
-    ]
-    if mix:
-        cmd += ["--class-mix", mix]
-    subprocess.run(cmd, check=True)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-data", type=Path, default=ROOT / "data/a-bal800", help="centre-a training scans (simulated balanced if missing)")
@@ -100,8 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     from scintipipe.training.recipe import load_recipe
 
     ex.seed_everything(args.seed, args.threads)
-    simulate(args.train_data, args.n_train, 101, "a", "balanced")
-    simulate(args.test_data, 302, 202, "b")
+    simulate_once(args.train_data, args.n_train, 101, "a", extra=["--class-mix", "balanced"])
+    simulate_once(args.test_data, 302, 202, "b")
     base = load_recipe("uptake4")
     labels = base["labels"]
     train_imgs, train_y, train_src, train_hash = ex.load_raw(args.train_data, labels)

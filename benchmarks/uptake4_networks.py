@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import simulate_once  # noqa: E402  (after the sys.path set-up)
 
 CANDIDATES = {
     "scintinet": {"_target_": "scintipipe.networks.ScintiNet", "in_channels": 1},
@@ -104,12 +107,9 @@ def main(argv: list[str] | None = None) -> dict:
     from scintipipe.training import experiment as ex
     from scintipipe.training.recipe import load_recipe
 
-    spec = importlib.util.spec_from_file_location("ablation", ROOT / "benchmarks/uptake4_ablation.py")
-    ablation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ablation)
     ex.seed_everything(args.seed, args.threads)
-    ablation.simulate(args.train_data, 800, 101, "a", "balanced")
-    ablation.simulate(args.test_data, 302, 202, "b")
+    simulate_once(args.train_data, 800, 101, "a", extra=["--class-mix", "balanced"])
+    simulate_once(args.test_data, 302, 202, "b")
     base = load_recipe("uptake4")
     labels = base["labels"]
     imgs, y, src, train_hash = ex.load_raw(args.train_data, labels)
