@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -160,3 +161,24 @@ def write_nm_dicom(
     path = Path(path)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def write_labelled_set(folder: Path, labels: Sequence[str], n: int = 12) -> Path:
+    """Write ``n`` thyroid scans ``s00.dcm``, ``s01.dcm``... and a ``labels.csv`` naming each one's label.
+
+    Args:
+        folder: where to write (it must exist).
+        labels: the labels, given in turn: scan ``i`` gets ``labels[i % len(labels)]``.
+        n: how many scans (scan ``i`` is :func:`thyroid_pattern` with seed ``i``).
+
+    Returns:
+        ``folder``.
+    """
+    with (folder / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label"])
+        for i in range(n):
+            name = f"s{i:02d}.dcm"
+            write_nm_dicom(folder / name, thyroid_pattern(seed=i).astype(np.uint16))
+            writer.writerow([name, labels[i % len(labels)]])
+    return folder

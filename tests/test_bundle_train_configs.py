@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import torch
 
+from cli_helpers import simulate
 from scintipipe.testing import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,22 +35,42 @@ TRAIN_CONFIGS = ("train.json", "multi_gpu_train.json")
 BOTH = "['configs/train.json','configs/multi_gpu_train.json']"
 
 
-def simulate(out: Path, task: str, center: str, n: int) -> Path:
-    run_cli("simulate", "--task", task, "--n", str(n), "--seed", "5", "--center", center, "--class-mix", "balanced", "--out", out, "--no-progress")
-    return out
-
-
 def bundle_copy(name: str, folder: Path) -> Path:
     """A copy of a shipped bundle: training writes nothing into the repository."""
     return Path(shutil.copytree(BUNDLES[name], folder / name))
 
 
-def monai_bundle_run(cwd: Path, *args: str, torchrun: int = 0) -> subprocess.CompletedProcess[str]:
+def monai_train(bundle: Path, data: Path, out: Path, config_file: str, torchrun: int = 0) -> subprocess.CompletedProcess[str]:
+    """Train ``bundle`` on ``data`` for 2 epochs with ``python -m monai.bundle run``; fails the test if it fails.
+
+    Args:
+        bundle: the bundle folder (the runner's working folder).
+        data: the labelled scans (``--dataset_dir``).
+        out: the bundle to write (``--output_dir``).
+        config_file: the runner's ``--config_file``.
+        torchrun: under ``torchrun --nproc_per_node TORCHRUN``; 0: in one plain process.
+
+    Returns:
+        The finished run (``stderr`` holds the training log).
+    """
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(torchrun)] if torchrun else [sys.executable]
+    args = ["--config_file", config_file, "--dataset_dir", str(data), "--epochs", "2", "--output_dir", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*launcher, "-m", "monai.bundle", "run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run([*launcher, "-m", "monai.bundle", "run", *args], cwd=bundle, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return done
+
+
+def scintipipe_train(bundle: Path, data: Path, out: Path, *options: str) -> None:
+    """Train ``bundle`` on ``data`` for 2 epochs with ``scintipipe train --bundle`` on one thread.
+
+    Args:
+        bundle: the bundle to retrain.
+        data: the labelled scans (their ``labels.csv``).
+        out: the bundle to write.
+        *options: more options of ``scintipipe train`` (``--nproc 2``).
+    """
+    run_cli("train", "--bundle", bundle, "--labels", data / "labels.csv", "--epochs", "2", "--out", out, "--threads", "1", *options, "--no-progress")
 
 
 def weights(bundle: Path) -> dict[str, torch.Tensor]:
@@ -107,7 +128,7 @@ def test_multi_gpu_config_without_a_process_group_and_train_json_under_torchrun_
 
 @pytest.fixture(scope="module")
 def uptake4_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate(tmp_path_factory.mktemp("data") / "center-a", "uptake4", "a", 16)
+    return simulate(tmp_path_factory.mktemp("data") / "center-a", n=16, seed=5, center="a")
 
 
 @pytest.fixture(scope="module")
@@ -117,33 +138,10 @@ def uptake4_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_train_json_trains_what_scintipipe_train_trains(uptake4_data: Path, uptake4_copy: Path, tmp_path: Path) -> None:
-    done = monai_bundle_run(
-        uptake4_copy,
-        "--config_file",
-        "configs/train.json",
-        "--dataset_dir",
-        str(uptake4_data),
-        "--epochs",
-        "2",
-        "--output_dir",
-        str(tmp_path / "monai"),
-    )
+    done = monai_train(uptake4_copy, uptake4_data, tmp_path / "monai", "configs/train.json")
     assert "16 labelled files: 12 for training, 4 for validation" in done.stderr
     assert f"bundle written to {tmp_path / 'monai'}" in done.stderr
-    run_cli(
-        "train",
-        "--bundle",
-        uptake4_copy,
-        "--labels",
-        uptake4_data / "labels.csv",
-        "--epochs",
-        "2",
-        "--out",
-        tmp_path / "cli",
-        "--threads",
-        "1",
-        "--no-progress",
-    )
+    scintipipe_train(uptake4_copy, uptake4_data, tmp_path / "cli")
     assert_same_bundle(tmp_path / "monai", tmp_path / "cli")
     assert len(history(tmp_path / "monai")) == 2
     gate = json.loads((tmp_path / "monai/configs/gate.json").read_text())
@@ -156,38 +154,12 @@ def test_train_json_trains_what_scintipipe_train_trains(uptake4_data: Path, upta
 
 @pytest.mark.slow
 def test_multi_gpu_train_json_under_torchrun_trains_what_train_nproc_2_trains(uptake4_data: Path, uptake4_copy: Path, tmp_path: Path) -> None:
-    done = monai_bundle_run(
-        uptake4_copy,
-        "--config_file",
-        BOTH,
-        "--dataset_dir",
-        str(uptake4_data),
-        "--epochs",
-        "2",
-        "--output_dir",
-        str(tmp_path / "monai"),
-        torchrun=2,
-    )
+    done = monai_train(uptake4_copy, uptake4_data, tmp_path / "monai", BOTH, torchrun=2)
     assert "distributed training: 2 processes (gloo)" in done.stderr
     for epoch in (1, 2):  # only rank 0 logs
         assert done.stderr.count(f"epoch {epoch}/2: loss") == 1
     assert done.stderr.count("bundle written to") == 1
-    run_cli(
-        "train",
-        "--bundle",
-        uptake4_copy,
-        "--labels",
-        uptake4_data / "labels.csv",
-        "--epochs",
-        "2",
-        "--out",
-        tmp_path / "cli",
-        "--threads",
-        "1",
-        "--nproc",
-        "2",
-        "--no-progress",
-    )
+    scintipipe_train(uptake4_copy, uptake4_data, tmp_path / "cli", "--nproc", "2")
     assert_same_bundle(tmp_path / "monai", tmp_path / "cli")
     assert [row["train_loss"] for row in history(tmp_path / "monai")] == [row["train_loss"] for row in history(tmp_path / "cli")]
     for name in ("configs/metadata.json", "models/model.pt", "docs/README.md", "checkpoint.pt", "LICENSE"):
@@ -203,7 +175,7 @@ def test_plugin_bundles_train_json_trains_their_own_recipe(name: str, center: st
 
     from scintipipe.bundle import Bundle
 
-    data = simulate(tmp_path / "data", name, center, n)
+    data = simulate(tmp_path / "data", n=n, seed=5, center=center, task=name)
     root = bundle_copy(name, tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the runner puts the bundle root on it
     monkeypatch.chdir(root)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dicom_factory import thyroid_pattern, write_nm_dicom
+from cli_helpers import evaluate_splits, small_recipe
+from dicom_factory import write_labelled_set
 from scintipipe.cli import cli
 
 LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
@@ -22,14 +23,7 @@ LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "hete
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("labelled")
-    with (folder / "labels.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "label"])
-        for i in range(12):
-            name = f"s{i:02d}.dcm"
-            write_nm_dicom(folder / name, thyroid_pattern(seed=i).astype(np.uint16))
-            writer.writerow([name, LABELS[i % 4]])
+    folder = write_labelled_set(tmp_path_factory.mktemp("labelled"), LABELS)
     # two readers: 'a' right on every file but s00 and s01, 'b' always says heterogeneous
     with (folder / "readers.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -93,52 +87,10 @@ def test_unknown_label_in_csv_is_a_usage_error(tiny_bundle: Path, labelled: Path
     assert result.exit_code == 2 and "unknown labels ['graves']" in result.output
 
 
-def small_recipe(folder: Path, name: str, channels: list[int]) -> Path:
-    recipe = {
-        "name": name,
-        "task": "uptake4",
-        "labels": LABELS,
-        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": channels, "strides": [2, 2]},
-        "input_size": [32, 32],
-        "scan_transforms": [
-            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
-            {"_target_": "ScaleIntensityd", "keys": "image"},
-        ],
-        "epochs": 1,
-        "batch_size": 4,
-        "val_fraction": 0.34,
-    }
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(recipe))
-    return path
-
-
 def test_repeated_splits_compare_two_recipes_on_the_same_test_files(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
     a, b = small_recipe(tmp_path, "small", [4, 8]), small_recipe(tmp_path, "wider", [8, 16])
     out = tmp_path / "splits"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "evaluate",
-            "-b",
-            str(tiny_bundle),
-            "--recipe",
-            str(a),
-            "--recipe",
-            str(b),
-            "--labels",
-            str(labelled / "labels.csv"),
-            "--splits",
-            "2",
-            "--test-size",
-            "0.34",
-            "--out",
-            str(out),
-            str(labelled),
-            "--no-progress",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    evaluate_splits(tiny_bundle, [a, b], labelled, out)
     experiment = json.loads((out / "experiment.json").read_text())
     assert experiment["splits"] == 2 and set(experiment["summary"]) == {"small", "wider"}
     for k in range(2):

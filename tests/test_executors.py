@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dicom_factory import thyroid_pattern, write_nm_dicom
+from cli_helpers import evaluate_splits, simulate, small_recipe
+from dicom_factory import write_labelled_set
 from scintipipe.cli import cli
 from scintipipe.executors import ExecutorSettings, Job, JobCache, JobsFailed, job_key, open_executor, run_jobs
 
@@ -30,34 +30,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("labelled")
-    with (folder / "labels.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "label"])
-        for i in range(12):
-            write_nm_dicom(folder / f"s{i:02d}.dcm", thyroid_pattern(seed=i).astype(np.uint16))
-            writer.writerow([f"s{i:02d}.dcm", LABELS[i % 4]])
-    return folder
-
-
-def small_recipe(folder: Path, name: str, channels: list[int]) -> Path:
-    recipe = {
-        "name": name,
-        "task": "uptake4",
-        "labels": LABELS,
-        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": channels, "strides": [2, 2]},
-        "input_size": [32, 32],
-        "scan_transforms": [
-            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
-            {"_target_": "ScaleIntensityd", "keys": "image"},
-        ],
-        "epochs": 1,
-        "batch_size": 4,
-        "val_fraction": 0.34,
-    }
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(recipe))
-    return path
+    return write_labelled_set(tmp_path_factory.mktemp("labelled"), LABELS)
 
 
 @pytest.fixture(scope="module")
@@ -68,24 +41,7 @@ def recipes(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def grid(labelled: Path, recipes: list[str], out: Path, *extra: str) -> str:
     """2 recipes x 2 random splits = 4 jobs; the command's output."""
-    args = [
-        "evaluate",
-        "-b",
-        recipes[0],
-        "--recipe",
-        recipes[0],
-        "--recipe",
-        recipes[1],
-        "--labels",
-        str(labelled / "labels.csv"),
-        "--splits",
-        "2",
-        "--test-size",
-        "0.34",
-    ]
-    result = CliRunner().invoke(cli, [*args, "--threads", "1", "--out", str(out), str(labelled), "--no-progress", *extra])
-    assert result.exit_code == 0, result.output
-    return result.output
+    return evaluate_splits(recipes[0], recipes, labelled, out, "--threads", "1", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -159,28 +115,7 @@ def test_a_job_whose_worker_dies_is_run_again(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200 simulated scans (the issue's CI scale for the partitioned run)."""
-    folder = tmp_path_factory.mktemp("sim") / "scans"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "simulate",
-            "--task",
-            "uptake4",
-            "--n",
-            "200",
-            "--seed",
-            "11",
-            "--center",
-            "a",
-            "--class-mix",
-            "balanced",
-            "--out",
-            str(folder),
-            "--no-progress",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return folder
+    return simulate(tmp_path_factory.mktemp("sim") / "scans", n=200, seed=11, center="a")
 
 
 def test_run_on_dask_writes_the_local_runs_predictions_and_errors(simulated: Path, tiny_bundle: Path, tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from scintipipe.cli import cli
+from cli_helpers import run as invoke
+from cli_helpers import simulate
 from scintipipe.errors import BundleError
 from scintipipe.gate.calibration import expected_calibration_error, fit_temperature, nll, softmax
 from scintipipe.gate.ood import (
@@ -32,13 +32,6 @@ from scintipipe.gate.policy import GatePolicy
 from scintipipe.networks import ScintiNet
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def invoke(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, args)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 def synthetic(seed: int = 0, n: int = 300, dim: int = 8, classes: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -180,25 +173,7 @@ def test_ece_is_zero_for_perfectly_calibrated_bins_and_the_gap_otherwise() -> No
 def tiny_sets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("gate-data")
     for name, n, seed in (("train", 16, 901), ("held", 12, 902)):
-        code, output = invoke(
-            [
-                "simulate",
-                "--task",
-                "uptake4",
-                "--n",
-                str(n),
-                "--seed",
-                str(seed),
-                "--center",
-                "randomised",
-                "--class-mix",
-                "balanced",
-                "--out",
-                str(root / name),
-                "--no-progress",
-            ]
-        )
-        assert code == 0, output
+        simulate(root / name, n=n, seed=seed, center="randomised")
     return root / "train", root / "held"
 
 

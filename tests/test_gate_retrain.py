@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from cli_helpers import run as invoke
+from cli_helpers import simulate
 from scintipipe.bundle_writer import inherited_gate_settings
 from scintipipe.docs_markers import marked_content, remove_marked, replace_marked
 from scintipipe.gate.fit import bundle_card_section, render_card_section, write_card_section, write_gate
@@ -111,25 +112,7 @@ def test_retraining_in_place_keeps_the_radionuclides_and_the_hint_refits(tmp_pat
     """``scintipipe train --bundle B --out B`` on a copy of uptake4, then the hinted ``gate fit``."""
     torch.set_num_threads(1)
     for name, n, seed in (("train", 16, 911), ("held", 8, 912)):
-        code, output = invoke(
-            [
-                "simulate",
-                "--task",
-                "uptake4",
-                "--n",
-                str(n),
-                "--seed",
-                str(seed),
-                "--center",
-                "randomised",
-                "--class-mix",
-                "balanced",
-                "--out",
-                str(tmp_path / name),
-                "--no-progress",
-            ]
-        )
-        assert code == 0, output
+        simulate(tmp_path / name, n=n, seed=seed, center="randomised")
     base = shutil.copytree(shipped("uptake4"), tmp_path / "base", ignore=shutil.ignore_patterns("checkpoint.pt", "logs"))
     gate = json.loads((base / "configs/gate.json").read_text())
     gate["command"] = f"scintipipe gate fit --bundle uptake4 --train {tmp_path / 'train'} --held-out {tmp_path / 'held'} --method mahalanobis_blocks"

@@ -10,18 +10,13 @@ option, reads its value from ``context``, and registers a segmenter chosen with
 from __future__ import annotations
 
 import json
-import re
-import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli_helpers import run
+from cli_helpers import blob, plugins_with_camera, run_with_plugins, write_raw
 from scintipipe.cli import cli
-
-REPO = Path(__file__).resolve().parents[1]
 
 THIRD_PARTY = """
     import json
@@ -55,24 +50,10 @@ THIRD_PARTY = """
 """
 
 
-def write_raw(path: Path, seed: int, size: int = 64) -> Path:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    counts = rng.poisson(2 + 40 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 2 - seed) ** 2) / 60))
-    header = np.array([size, size, 2210], dtype="<u2")
-    np.concatenate([header, counts.astype("<u2").ravel()]).tofile(path)
-    return path
-
-
 @pytest.fixture
-def plugins(tmp_path: Path) -> Path:
+def plugins(tmp_path: Path, docs_plugin_dir: Path) -> Path:
     """A plugins folder: the docs' raw-camera loader and the third-party plugin above."""
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    text = (REPO / "docs/plugins.md").read_text()
-    (folder / "raw_camera.py").write_text(re.search(r"## A complete one-file plugin.*?```python\n(.*?)```", text, re.S).group(1))
-    (folder / "third_party.py").write_text(textwrap.dedent(THIRD_PARTY))
-    return folder
+    return plugins_with_camera(tmp_path, docs_plugin_dir, "third_party", THIRD_PARTY)
 
 
 def test_plugin_options_and_segmenters_show_in_run_help(plugins: Path) -> None:
@@ -88,42 +69,14 @@ def test_plugin_options_and_segmenters_show_in_run_help(plugins: Path) -> None:
 
 
 def test_context_carries_the_option_and_the_chosen_segmenter_runs(plugins: Path, tiny_bundle: Path, tmp_path: Path) -> None:
-    write_raw(tmp_path / "one.raw", 1)
+    write_raw(tmp_path / "one.raw", blob(1))
     out = tmp_path / "results"
-    code, output = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "one.raw"),
-            "--out",
-            str(out),
-            "--no-explain",
-            "--stamp",
-            "hello",
-            "--segmenter",
-            "threshold",
-        ]
-    )
+    code, output = run_with_plugins(plugins, tiny_bundle, [tmp_path / "one.raw"], out, "--no-explain", "--stamp", "hello", "--segmenter", "threshold")
     assert code == 0, output
     assert (out / "one" / "stamp.txt").read_text() == "hello results threshold"
     report = json.loads((out / "one" / "report.json").read_text())
     assert report["segmenter"] == "threshold" and report["segmentation_method"] == "threshold"
-    code, output = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "one.raw"),
-            "--out",
-            str(tmp_path / "default"),
-            "--no-explain",
-        ]
-    )
+    code, output = run_with_plugins(plugins, tiny_bundle, [tmp_path / "one.raw"], tmp_path / "default", "--no-explain")
     assert code == 0, output
     assert (tmp_path / "default" / "one" / "stamp.txt").read_text() == "none default classical"  # the defaults
     bad = CliRunner().invoke(
@@ -134,22 +87,9 @@ def test_context_carries_the_option_and_the_chosen_segmenter_runs(plugins: Path,
 
 def test_report_run_and_the_html_report_get_what_was_really_written(plugins: Path, tiny_bundle: Path, tmp_path: Path) -> None:
     for i in range(2):
-        write_raw(tmp_path / f"s{i}.raw", i)
+        write_raw(tmp_path / f"s{i}.raw", blob(i))
     out = tmp_path / "results"
-    code, output = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "s0.raw"),
-            str(tmp_path / "s1.raw"),
-            "--out",
-            str(out),
-            "--no-explain",
-        ]
-    )
+    code, output = run_with_plugins(plugins, tiny_bundle, [tmp_path / "s0.raw", tmp_path / "s1.raw"], out, "--no-explain")
     assert code == 0, output
     outputs = json.loads((out / "outputs.json").read_text())
     assert set(outputs) == {"s0", "s1"}
@@ -168,25 +108,12 @@ def test_report_run_and_the_html_report_get_what_was_really_written(plugins: Pat
         assert "report_sr.dcm" not in page  # a raw source gets no DICOM SR, and the page does not pretend
     index = (out / "index.html").read_text()
     assert 'href="s0/report.html"' in index and 'href="s1/report.html"' in index
-    code, _ = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "s0.raw"),
-            "--out",
-            str(tmp_path / "bare"),
-            "--no-explain",
-            "--no-report",
-        ]
-    )
+    code, _ = run_with_plugins(plugins, tiny_bundle, [tmp_path / "s0.raw"], tmp_path / "bare", "--no-explain", "--no-report")
     assert code == 0 and json.loads((tmp_path / "bare" / "outputs.json").read_text()) == {"null": []}
 
 
 def test_a_plugins_check_and_clashing_options_are_refused(plugins: Path, tiny_bundle: Path, tmp_path: Path) -> None:
-    write_raw(tmp_path / "one.raw", 1)
+    write_raw(tmp_path / "one.raw", blob(1))
     result = CliRunner().invoke(cli, ["run", "--bundle", str(tiny_bundle), str(tmp_path / "one.raw"), "--syringe-empty", str(tmp_path / "one.raw")])
     assert result.exit_code == 2 and "--syringe-empty needs --syringe-full" in result.output
     (plugins / "clash.py").write_text("from scintipipe.api import hookimpl\n\n@hookimpl\ndef add_options(register):\n    register.option('stamp')\n")
@@ -222,7 +149,7 @@ def test_the_server_lists_plugin_options_as_infer_params_and_uses_them(plugins: 
     )
     assert roi["options"]["segmenter"]["choices"] == ["classical", "learned", "threshold"] and roi["options"]["stamp"]["plugin"] == "third_party"
     assert not {"syringe_full", "syringe_empty", "pdf", "dicom"} & set(roi["config"])  # not served: paths on the server, report files
-    scan = write_raw(tmp_path / "one.raw", 1)
+    scan = write_raw(tmp_path / "one.raw", blob(1))
     default = service.infer("tiny_roi", scan, {}).params
     assert default["segmenter"] == "classical"
     chosen = service.infer("tiny_roi", scan, {"segmenter": "threshold", "threshold_fraction": "0.5"}).params

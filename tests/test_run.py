@@ -8,40 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli_helpers import read_csv, run
+from cli_helpers import blob, plugins_with_camera, read_csv, run_with_plugins, write_raw
 from scintipipe.cli import cli
 
-REPO = Path(__file__).resolve().parents[1]
 LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
-
-
-def write_raw(path: Path, counts: np.ndarray, pixel_um: int = 2210) -> Path:
-    header = np.array([counts.shape[0], counts.shape[1], pixel_um], dtype="<u2")
-    np.concatenate([header, counts.astype("<u2").ravel()]).tofile(path)
-    return path
-
-
-def blob(seed: int, size: int = 64) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    lam = 2 + 40 * np.exp(-((yy - size / 2) ** 2 + (xx - size / 2 - seed) ** 2) / 60)
-    return rng.poisson(lam)
-
-
-def plugins_with_camera(tmp_path: Path, docs_plugin_dir: Path, name: str, code: str) -> Path:
-    """A plugins folder with the docs' raw-camera loader and one more one-file plugin ``name``."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
-    (plugins / f"{name}.py").write_text(textwrap.dedent(code))
-    return plugins
 
 
 def test_run_writes_predictions_and_reports(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
@@ -51,9 +27,7 @@ def test_run_writes_predictions_and_reports(tiny_bundle: Path, docs_plugin_dir: 
         write_raw(scans / f"case{i}.raw", blob(i))
     write_raw(scans / "sub" / "case9.raw", blob(9))
     out = tmp_path / "results"
-    code, output = run(
-        ["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--batch-size", "2"]
-    )
+    code, output = run_with_plugins(docs_plugin_dir, tiny_bundle, [scans], out, "--batch-size", "2")
     assert code == 0, output
     rows = read_csv(out / "predictions.csv")
     assert list(rows[0]) == ["source", "label", "confidence"] + [f"prob_{label}" for label in LABELS] + ["in_distribution", "ood_score"]
@@ -82,7 +56,7 @@ def test_failures_are_listed_and_the_rest_processed(tiny_bundle: Path, docs_plug
     (scans / "empty.bin").write_bytes(b"")
     (scans / "labels.csv").write_text("file,label\ngood.raw,heterogeneous\n")
     out = tmp_path / "results"
-    code, output = run(["--plugins-dir", str(docs_plugin_dir), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain"])
+    code, output = run_with_plugins(docs_plugin_dir, tiny_bundle, [scans], out, "--no-explain")
     assert code == 1, output
     assert [Path(r["source"]).name for r in read_csv(out / "predictions.csv")] == ["good.raw"]
     errors = {Path(r["source"]).name: r["error"] for r in read_csv(out / "errors.csv")}
@@ -117,7 +91,7 @@ def test_plugin_failure_names_plugin_stage_and_file(tiny_bundle: Path, docs_plug
     write_raw(scans / "ok.raw", blob(2))
     write_raw(scans / "bad.raw", blob(3))
     out = tmp_path / "results"
-    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(scans), "--out", str(out), "--no-explain"])
+    code, _ = run_with_plugins(plugins, tiny_bundle, [scans], out, "--no-explain")
     assert code == 1
     (error,) = read_csv(out / "errors.csv")
     assert error["source"].endswith("bad.raw")
@@ -129,31 +103,18 @@ def test_plugin_failure_names_plugin_stage_and_file(tiny_bundle: Path, docs_plug
 def test_no_report_and_no_explain_skip_those_stages(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
     write_raw(tmp_path / "one.raw", blob(4))
     out = tmp_path / "results"
-    code, _ = run(
-        [
-            "--plugins-dir",
-            str(docs_plugin_dir),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "one.raw"),
-            "--out",
-            str(out),
-            "--no-report",
-            "--no-explain",
-        ]
-    )
+    code, _ = run_with_plugins(docs_plugin_dir, tiny_bundle, [tmp_path / "one.raw"], out, "--no-report", "--no-explain")
     assert code == 0
     assert len(read_csv(out / "predictions.csv")) == 1
     assert not (out / "one").exists()
 
 
 def test_preprocess_hook_of_a_plugin_takes_precedence(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
-    (plugins / "mine.py").write_text(
-        textwrap.dedent("""
+    plugins = plugins_with_camera(
+        tmp_path,
+        docs_plugin_dir,
+        "mine",
+        """
         import torch
         from scintipipe import hookimpl
 
@@ -163,27 +124,15 @@ def test_preprocess_hook_of_a_plugin_takes_precedence(tiny_bundle: Path, docs_pl
         def preprocess_scan(scan, bundle):
             CALLS.append(scan["source"])
             return {**scan, "input": torch.zeros(1, 32, 32)}
-    """)
+    """,
     )
     write_raw(tmp_path / "x.raw", blob(5))
     out = tmp_path / "results"
-    code, _ = run(["--plugins-dir", str(plugins), "run", "--bundle", str(tiny_bundle), str(tmp_path / "x.raw"), "--out", str(out), "--no-explain"])
+    code, _ = run_with_plugins(plugins, tiny_bundle, [tmp_path / "x.raw"], out, "--no-explain")
     assert code == 0
     (row,) = read_csv(out / "predictions.csv")
     # a zero input gives the same probabilities whatever the scan: the plugin's input was used
-    code, _ = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "x.raw"),
-            "--out",
-            str(tmp_path / "again"),
-            "--no-explain",
-        ]
-    )
+    code, _ = run_with_plugins(plugins, tiny_bundle, [tmp_path / "x.raw"], tmp_path / "again", "--no-explain")
     import torch
 
     from scintipipe.bundle import Bundle
@@ -218,11 +167,11 @@ def test_bundles_command_lists_registered_bundles() -> None:
 
 
 def test_report_run_sees_every_case_and_extra_classes_are_explained(tiny_bundle: Path, docs_plugin_dir: Path, tmp_path: Path) -> None:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "raw_camera.py").write_text((docs_plugin_dir / "raw_camera.py").read_text())
-    (plugins / "summary.py").write_text(
-        textwrap.dedent("""
+    plugins = plugins_with_camera(
+        tmp_path,
+        docs_plugin_dir,
+        "summary",
+        """
         import json
         from scintipipe import hookimpl
 
@@ -237,25 +186,12 @@ def test_report_run_sees_every_case_and_extra_classes_are_explained(tiny_bundle:
             path = out_dir / "summary.json"
             path.write_text(json.dumps([[c["source"], c["case_dir"], c["prediction"]["label"]] for c in cases]))
             return [path]
-    """)
+    """,
     )
     for i in range(3):
         write_raw(tmp_path / f"s{i}.raw", blob(i))
     out = tmp_path / "results"
-    code, output = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            *(str(tmp_path / f"s{i}.raw") for i in range(3)),
-            "--out",
-            str(out),
-            "--explain-class",
-            "heterogeneous",
-        ]
-    )
+    code, output = run_with_plugins(plugins, tiny_bundle, [tmp_path / f"s{i}.raw" for i in range(3)], out, "--explain-class", "heterogeneous")
     assert code == 0, output
     summary = json.loads((out / "summary.json").read_text())
     assert [Path(s).name for s, _, _ in summary] == ["s0.raw", "s1.raw", "s2.raw"]
@@ -284,34 +220,8 @@ def test_no_report_skips_the_segment_stage(tiny_bundle: Path, docs_plugin_dir: P
     )
     write_raw(tmp_path / "one.raw", blob(4))
     quiet, loud = tmp_path / "quiet", tmp_path / "loud"
-    code, output = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "one.raw"),
-            "--out",
-            str(quiet),
-            "--no-report",
-            "--no-explain",
-        ]
-    )
+    code, output = run_with_plugins(plugins, tiny_bundle, [tmp_path / "one.raw"], quiet, "--no-report", "--no-explain")
     assert code == 0, output
     assert len(read_csv(quiet / "predictions.csv")) == 1
-    code, _ = run(
-        [
-            "--plugins-dir",
-            str(plugins),
-            "run",
-            "--bundle",
-            str(tiny_bundle),
-            str(tmp_path / "one.raw"),
-            "--out",
-            str(loud),
-            "--no-explain",
-            "--no-dicom",
-        ]
-    )
+    code, _ = run_with_plugins(plugins, tiny_bundle, [tmp_path / "one.raw"], loud, "--no-explain", "--no-dicom")
     assert code == 1 and "the segmenter ran" in read_csv(loud / "errors.csv")[0]["error"]

@@ -15,53 +15,17 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from cli_helpers import simulate, small_recipe
 from scintipipe.cli import cli
 from scintipipe.training.loop import shard
 
 pytestmark = pytest.mark.slow
 
-LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
-
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("data") / "center-a"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "simulate",
-            "--task",
-            "uptake4",
-            "--n",
-            "32",
-            "--seed",
-            "5",
-            "--center",
-            "a",
-            "--class-mix",
-            "balanced",
-            "--out",
-            str(folder),
-            "--no-progress",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    recipe = {
-        "name": "tiny-ddp",
-        "task": "uptake4",
-        "labels": LABELS,
-        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": [4, 8], "strides": [2, 2]},
-        "input_size": [32, 32],
-        "scan_transforms": [
-            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
-            {"_target_": "ScaleIntensityd", "keys": "image"},
-        ],
-        "epochs": 3,
-        "batch_size": 8,
-        "val_fraction": 0.25,
-        "seed": 1,
-    }
-    (folder / "recipe.json").write_text(json.dumps(recipe))
+    folder = simulate(tmp_path_factory.mktemp("data") / "center-a", n=32, seed=5, center="a")
+    small_recipe(folder, "tiny-ddp", [4, 8], epochs=3, batch_size=8, val_fraction=0.25, seed=1)
     return folder
 
 
@@ -71,7 +35,7 @@ def train(tiny_set: Path, out: Path, *extra: str) -> dict:
         "--bundle",
         "uptake4",
         "--recipe",
-        str(tiny_set / "recipe.json"),
+        str(tiny_set / "tiny-ddp.json"),
         "--labels",
         str(tiny_set / "labels.csv"),
         "--out",

@@ -7,16 +7,15 @@ shipped bundle's real inference on fresh simulated centre-b scans.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from scintipipe.cli import cli
+from cli_helpers import read_csv, simulate
+from cli_helpers import run as invoke
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
@@ -24,42 +23,10 @@ LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "hete
 pytestmark = pytest.mark.slow
 
 
-def invoke(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, args)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open() as handle:
-        return list(csv.DictReader(handle))
-
-
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 simulated centre-a scans, 10 per label."""
-    folder = tmp_path_factory.mktemp("data") / "center-a"
-    code, output = invoke(
-        [
-            "simulate",
-            "--task",
-            "uptake4",
-            "--n",
-            "40",
-            "--seed",
-            "5",
-            "--center",
-            "a",
-            "--class-mix",
-            "balanced",
-            "--out",
-            str(folder),
-            "--no-progress",
-        ]
-    )
-    assert code == 0, output
-    return folder
+    return simulate(tmp_path_factory.mktemp("data") / "center-a", n=40, seed=5, center="a")
 
 
 @pytest.fixture(scope="module")
@@ -242,25 +209,7 @@ def test_shipped_bundle_beats_chance_on_fresh_center_b(tmp_path: Path) -> None:
     shipped = resolve_bundle("uptake4", tasks_and_bundles(make_plugin_manager()).bundles)
     assert shipped.root.resolve() == (REPO / "bundles/uptake4").resolve()
     scans = tmp_path / "center-b"
-    code, output = invoke(
-        [
-            "simulate",
-            "--task",
-            "uptake4",
-            "--n",
-            "40",
-            "--seed",
-            "4242",
-            "--center",
-            "b",
-            "--class-mix",
-            "balanced",
-            "--out",
-            str(scans),
-            "--no-progress",
-        ]
-    )
-    assert code == 0, output
+    simulate(scans, n=40, seed=4242, center="b")
     results = tmp_path / "results"
     dicoms = sorted(str(p) for p in scans.glob("case-*.dcm"))  # the folder also holds contact_sheet.png
     code, output = invoke(["run", "--bundle", "uptake4", *dicoms, "--out", str(results), "--no-explain", "--no-report"])
