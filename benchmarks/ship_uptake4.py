@@ -47,9 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # the steps both ship scripts take
-
-# ROOT and pct serve this script; the rest is what tests/test_gate_retrain.py reads from it
-from _common import MARKER, ROOT, gate_fit_command, gate_section, pct, split_card, write_card_text  # noqa: F401
+from _common import ROOT, pct
 
 LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
 

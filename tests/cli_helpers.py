@@ -108,11 +108,9 @@ def evaluate_splits(bundle: str | Path, recipes: Iterable[str | Path], labelled:
     Returns:
         The command's output (the test fails unless it exits with 0).
     """
-    recipe_args = [arg for recipe in recipes for arg in ("--recipe", str(recipe))]
-    args = ["evaluate", "-b", str(bundle), *recipe_args, "--labels", str(labelled / "labels.csv"), "--splits", "2", "--test-size", "0.34"]
-    result = CliRunner().invoke(cli, [*args, "--out", str(out), str(labelled), "--no-progress", *options])
-    assert result.exit_code == 0, result.output
-    return result.output
+    recipe_args = [arg for recipe in recipes for arg in ("--recipe", recipe)]
+    args = ["evaluate", "-b", bundle, *recipe_args, "--labels", labelled / "labels.csv", "--splits", "2", "--test-size", "0.34"]
+    return run_cli(*args, "--out", out, labelled, "--no-progress", *options).output
 
 
 def blob(seed: int, size: int = 64) -> np.ndarray:

@@ -255,10 +255,10 @@ def test_marker_helpers_find_and_remove_a_block() -> None:
 
 @pytest.mark.parametrize("name", ["uptake4", "disease"])
 def test_ship_scripts_refit_the_gate_on_the_recorded_folders(name: str) -> None:
-    ship_uptake4 = load_benchmark("ship_uptake4")
-    ship = ship_uptake4 if name == "uptake4" else load_benchmark("ship_disease")
+    common = load_benchmark("_common")
+    ship = load_benchmark(f"ship_{name}")
     recorded = json.loads((shipped(name) / "configs/gate.json").read_text())
-    command = ship_uptake4.gate_fit_command(name, ship_uptake4.ROOT / "data", ship.TRAIN_SETS, ship.TEST_SETS, recorded["ood"]["method"], name, 1)
+    command = common.gate_fit_command(name, common.ROOT / "data", ship.TRAIN_SETS, ship.TEST_SETS, recorded["ood"]["method"], name, 1)
     core, data_commands, words = [], [], iter(command)
     for word in words:
         if word == "--data-command":
@@ -272,15 +272,15 @@ def test_ship_scripts_refit_the_gate_on_the_recorded_folders(name: str) -> None:
 
 
 def test_ship_cards_move_the_gate_section_before_how_it_was_made(tmp_path: Path) -> None:
-    ship = load_benchmark("ship_uptake4")
+    common = load_benchmark("_common")  # the card steps both ship scripts take
     card = tmp_path / "README.md"
     training_card = "> warning\n\n## Training data\nx\n"
     card.write_text("# uptake4\n" + training_card + "\n" + replace_marked("", "gate", "## Input gate and calibration\nfitted").lstrip())
-    gate = ship.gate_section(card)
-    title, rest = ship.split_card(card)
+    gate = common.gate_section(card)
+    title, rest = common.split_card(card)
     assert title == "# uptake4" and "gate:start" not in rest and rest.strip() == training_card.strip()
-    ship.write_card_text(card, [title, "", "## Results", "", *gate, "## How it was made", "", "text"], rest)
+    common.write_card_text(card, [title, "", "## Results", "", *gate, "## How it was made", "", "text"], rest)
     text = card.read_text()
-    assert text.index("<!-- gate:start -->") < text.index("## How it was made") < text.index(ship.MARKER)
+    assert text.index("<!-- gate:start -->") < text.index("## How it was made") < text.index(common.MARKER)
     assert marked_content(text, "gate") == "## Input gate and calibration\nfitted"
-    assert ship.gate_section(card) == gate and ship.split_card(card)[1].strip() == training_card.strip()  # a --skip-train rerun keeps it
+    assert common.gate_section(card) == gate and common.split_card(card)[1].strip() == training_card.strip()  # a --skip-train rerun keeps it
