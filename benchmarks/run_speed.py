@@ -173,6 +173,16 @@ def child_ceilings(bundle_name: str, data: Path, threads: int | None, repeat: in
     }
 
 
+def bare_import_seconds(repeat: int) -> float:
+    """Wall time of a fresh ``python -c "import torch, monai"``, best of ``repeat``: the floor under any start-up."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import torch, monai"], check=True, capture_output=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def in_child(mode: str, args: argparse.Namespace, data: Path, workers: int | None = None, ungated: bool = False, threads_only: bool = False) -> dict:
     """Run ``mode`` in a fresh process and return its figures (and its wall time, start-up included)."""
     command = [sys.executable, __file__, "--child", mode, "--bundle", args.bundle, "--data", str(data), "--repeat", str(args.repeat)]
@@ -200,6 +210,10 @@ def markdown(report: dict) -> str:
         "",
         f"- bare network, batches of 32: {c['network_scans_per_s']:.0f} scans/s (channels-last {c['network_channels_last_scans_per_s']:.0f})",
         f"- bare pydicom decode: {c['decode_files_per_s']:.0f} files/s; single-process ideal {c['ideal_scans_per_s']:.0f} scans/s",
+    ]
+    if "bare_import_seconds" in c:
+        lines.append(f"- bare `python -c \"import torch, monai\"`: {c['bare_import_seconds']:.1f} s")
+    lines += [
         "",
         "| scans | run rate (scans/s) | with process start (scans/s) | peak RSS, runner / largest worker (MB) | workers | torch threads |",
         "|---|---|---|---|---|---|",
@@ -224,6 +238,11 @@ def markdown(report: dict) -> str:
                 else ""
             ),
         ]
+    if "bare_import_seconds" in c:
+        lines += ["", "Start-up (process wall time minus the run's own time) against the bare import measured above:", ""]
+        for size in report["sizes"]:
+            startup = size["process_seconds"] - size["seconds"]
+            lines.append(f"- {size['classified']} scans: {startup:.1f} s, {startup / c['bare_import_seconds']:.2f} x the bare import")
     largest = report["sizes"][-1]
     lines += [
         "",
@@ -281,6 +300,7 @@ def main() -> None:
         "bundle": args.bundle,
     }
     report["ceilings"] = in_child("ceilings", args, folders[-1])
+    report["ceilings"]["bare_import_seconds"] = bare_import_seconds(min(args.repeat, 2))
     report["sizes"] = [{"n": n, **in_child("run", args, folder, args.workers)} for n, folder in zip(sizes, folders, strict=False)]
     if len(sizes) >= 2:
         a, b = report["sizes"][0], report["sizes"][1]

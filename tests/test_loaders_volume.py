@@ -149,3 +149,25 @@ def test_a_scale_factor_beyond_float32_is_refused(tmp_path):
     nib.save(image, path)
     with pytest.raises(ScanError, match="exceed the float32 range"):
         read_scans(path)
+
+
+@pytest.mark.parametrize(("header_class", "endianness", "name"), [(nib.Nifti1Header, "<", "m.nii.gz"), (nib.Nifti1Header, ">", "m.nii"), (nib.Nifti2Header, "<", "m.nii.gz")])
+def test_label_maps_are_told_from_the_header_of_either_nifti_version_and_byte_order(tmp_path, header_class, endianness, name):
+    from scintipipe.errors import NotAnImage
+    from scintipipe.loaders.volume import nifti_intent
+
+    header = header_class(endianness=endianness)
+    header.set_data_dtype(np.uint8)
+    header.set_intent("label")
+    image_class = nib.Nifti1Image if header_class is nib.Nifti1Header else nib.Nifti2Image
+    labels = np.zeros((64, 64), dtype=np.uint8)
+    labels[20:40, 10:30] = 1
+    nib.save(image_class(labels, np.eye(4), header=header), tmp_path / name)
+    assert nifti_intent(tmp_path / name) == "label"
+    with pytest.raises(NotAnImage, match="label map"):
+        load_volume(tmp_path / name)
+    write_nifti(tmp_path / "scan.nii", gradient(dtype=np.int16))
+    assert nifti_intent(tmp_path / "scan.nii") == "none"
+    (tmp_path / "junk.nii").write_bytes(b"not a header")
+    assert nifti_intent(tmp_path / "junk.nii") is None
+    expect_scan_error(load_volume, tmp_path / "junk.nii", "not a readable NIfTI")

@@ -94,3 +94,16 @@ def test_transforms_return_the_metatensor_monai_would_build(transform) -> None:
     assert out.applied_operations == reference.applied_operations == [] and out.is_batch is reference.is_batch is False
     out.meta["changed"] = True
     assert "changed" not in img.meta, "the output's metadata is its own dict"
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (97, 131), (10, 10), (3, 40), (2, 2)])
+@pytest.mark.parametrize("sigma", [0.8, 1.3, 3.0])
+def test_gaussian_smooth_gives_scipys_gaussian_filter(shape: tuple[int, int], sigma: float) -> None:
+    from scipy import ndimage
+
+    from scintipipe.transforms.scintigram import gaussian_smooth
+
+    image = np.random.default_rng(sum(shape)).poisson(30, size=shape).astype(np.float32)
+    image[0, 0] = 400  # a hot corner: the mirrored edge must match too
+    expected = ndimage.gaussian_filter(image, sigma)
+    assert np.allclose(gaussian_smooth(image, sigma), expected, rtol=1e-5, atol=1e-4)
