@@ -3,16 +3,15 @@ the ship scripts refit the gate with the folders the shipped gate records."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from benchmark_helpers import load_benchmark
 from cli_helpers import run as invoke
 from cli_helpers import simulate
 from scintipipe.bundle_writer import inherited_gate_settings
@@ -33,16 +32,6 @@ def shipped(name: str) -> Path:
     if not (root / "configs/gate.json").is_file():
         pytest.skip(f"{name} bundle not in this checkout")
     return root
-
-
-def load_benchmark(name: str):
-    if str(REPO / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---- 1. a retrained bundle keeps the radionuclides, nothing fitted to the old weights ----

@@ -1,0 +1,120 @@
+"""benchmarks/second_simulator.py: determinism, class-independent nuisances, loadable DICOMs, class definitions."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark_helpers import load_benchmark
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return load_benchmark("second_simulator")
+
+
+@pytest.fixture(scope="module")
+def truths(sim) -> dict[str, list[dict[str, float]]]:
+    """Truth measures of 12 cases per pattern (parameters only; no camera rendering)."""
+    return {
+        pattern: [sim.truth_measures(*sim.draw_parameters(3, index, pattern)[1:], (3, index, 6)) for index in range(12)] for pattern in sim.PATTERNS
+    }
+
+
+def test_the_simulator_does_not_use_the_project_simulator() -> None:
+    lines = (REPO / "benchmarks" / "second_simulator.py").read_text().splitlines()
+    imports = [line.strip() for line in lines if line.strip().startswith(("import ", "from "))]
+    assert imports and not [line for line in imports if "scintipipe" in line]
+
+
+def test_a_case_is_deterministic_under_its_seed(sim, tmp_path: Path) -> None:
+    first = sim.simulate_case(11, 3, "focal_increased")
+    again = sim.simulate_case(11, 3, "focal_increased")
+    other = sim.simulate_case(12, 3, "focal_increased")
+    assert first.counts.dtype == np.uint16 and first.counts.shape == (first.camera.matrix,) * 2
+    np.testing.assert_array_equal(first.counts, again.counts)
+    assert first.truth == again.truth
+    assert not np.array_equal(first.counts, other.counts) or first.counts.shape != other.counts.shape
+    sim.write_dicom(tmp_path / "a.dcm", first, 11, 3)
+    sim.write_dicom(tmp_path / "b.dcm", again, 11, 3)
+    assert (tmp_path / "a.dcm").read_bytes() == (tmp_path / "b.dcm").read_bytes()
+    # the count preset holds (Poisson around it)
+    assert abs(int(first.counts.sum()) - first.camera.total_counts) < 5 * np.sqrt(first.camera.total_counts)
+
+
+def test_nuisances_do_not_depend_on_the_class(sim) -> None:
+    for index in range(5):
+        drawn = [sim.draw_parameters(21, index, pattern) for pattern in sim.PATTERNS]
+        cameras = [asdict(camera) for camera, _, _ in drawn]
+        anatomies = [asdict(anatomy) for _, anatomy, _ in drawn]
+        assert all(c == cameras[0] for c in cameras) and all(a == anatomies[0] for a in anatomies)
+    # and the data set's plan is balanced and does not put a class at fixed positions
+    order = sim.plan(4, 9)
+    assert sorted(order) == sorted(sim.PATTERNS * 4)
+    assert order != sim.plan(4, 10)
+
+
+def test_the_written_dicoms_load_and_pass_the_gate_header_and_content_layers(sim, tmp_path: Path) -> None:
+    from scintipipe.gate.content import content_refusal
+    from scintipipe.gate.metadata import metadata_refusal
+    from scintipipe.loaders.dicom import load_dicom
+
+    rows = sim.simulate_dataset(tmp_path, 1, 5, "dicom", log=None)
+    with (tmp_path / "labels.csv").open(newline="") as handle:
+        labels = list(csv.DictReader(handle))
+    assert [r["file"] for r in labels] == [r["file"] for r in rows]
+    assert {(r["uptake4"], r["disease"]) for r in labels} == {(sim.UPTAKE4_OF[p], sim.DISEASE_OF[p]) for p in sim.PATTERNS}
+    assert all("case_" in r["file"] and not any(p in r["file"] for p in sim.PATTERNS) for r in labels)
+    for row in rows:
+        scans = load_dicom(tmp_path / row["file"])
+        assert len(scans) == 1
+        image = scans[0]["image"]
+        meta = image.meta
+        assert meta["modality"] == "NM" and meta["radionuclide"] == "Tc-99m" and meta["is_counts"] is True
+        assert meta["spacing"] == pytest.approx((row["pixel_mm"], row["pixel_mm"]), abs=1e-3)
+        assert tuple(image.shape) == (1, row["matrix"], row["matrix"])
+        assert float(image.max()) == row["max_count"]
+        assert metadata_refusal(meta, ("Tc-99m", "I-123")) is None
+        assert content_refusal(np.asarray(image[0]), meta) is None, row
+
+
+def test_the_png_export_is_an_8bit_display_image(sim) -> None:
+    case = sim.simulate_case(4, 0, "normal")
+    picture = sim.display_png(case, 4, 0)
+    array = np.asarray(picture)
+    assert picture.mode == "L" and array.dtype == np.uint8 and 200 <= array.shape[0] <= 400 and array.max() >= 200
+
+
+def test_thyroid_to_salivary_ratio_orders_the_diffuse_classes(truths) -> None:
+    ratio = {p: np.array([t["thyroid_salivary"] for t in ts]) for p, ts in truths.items()}
+    assert ratio["diffusely_increased"].mean() > ratio["normal"].mean() > ratio["diffusely_decreased"].mean()
+    assert ratio["diffusely_increased"].min() > 2.0  # clearly above the salivary glands
+    assert ratio["normal"].min() > 0.8 and ratio["normal"].max() < 2.5  # similar to or somewhat above them
+    assert ratio["diffusely_decreased"].max() <= 1.0  # at or below them
+    near_background = np.array([t["thyroid_background"] for t in truths["diffusely_decreased"]])
+    assert near_background.max() < 3.0  # and near the soft-tissue level
+
+
+def test_graves_glands_are_enlarged(truths) -> None:
+    area = {p: np.array([t["thyroid_area_mm2"] for t in ts]) for p, ts in truths.items()}
+    assert area["diffusely_increased"].mean() > 1.5 * area["normal"].mean()
+    assert np.median(area["diffusely_increased"]) > area["normal"].max()
+
+
+def test_focal_cases_have_a_clearly_hotter_nodule(truths) -> None:
+    nodule_rest = np.array([t["nodule_rest"] for t in truths["focal_increased"]])
+    assert nodule_rest.min() > 2.0 and nodule_rest.mean() > 4.0
+    assert all(t["nodule_rest"] == 1.0 for p in ("diffusely_increased", "diffusely_decreased", "normal") for t in truths[p])
+
+
+def test_heterogeneous_glands_are_patchy_and_the_diffuse_ones_homogeneous(truths) -> None:
+    cv = {p: np.array([t["thyroid_cv"] for t in ts]) for p, ts in truths.items()}
+    assert cv["heterogeneous"].min() > 0.15
+    assert max(cv[p].max() for p in ("diffusely_increased", "diffusely_decreased", "normal")) < 0.12
+    assert np.mean([t["cold_fraction"] > 0 for t in truths["heterogeneous"]]) > 0.6  # most have cold areas
