@@ -137,6 +137,35 @@ def test_toxic_adenomas_are_not_syringes() -> None:
             assert findings.surroundings_level > 2 * MAX_SURROUNDINGS_LEVEL or findings.outside_share > MAX_OUTSIDE_SHARE, findings
 
 
+def pinhole_neck_with_marker(seed: int, marker_level: float) -> np.ndarray:
+    """A pinhole view of a neck with a faint gland: a circular field of 115 mm (dead corners
+    outside it), soft tissue filling the circle, salivary glands, a thyroid barely above the
+    soft tissue (thyroiditis) and a marker source at the sternal notch as the hottest thing."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    side, pixel_mm = 128, 0.9
+    yy, xx = np.mgrid[:side, :side] - (side - 1) / 2
+    field = np.hypot(yy, xx) <= 0.97 * side / 2
+    activity = np.where(field, 1.0, 0.0)
+    for cy, cx, level in ((-40, -28, 3.0), (-40, 28, 3.0), (0, -12, 1.4), (0, 12, 1.4)):  # salivary glands, thyroid lobes
+        activity += level * (((yy - cy) / 9) ** 2 + ((xx - cx) / 7) ** 2 <= 1)
+    activity[int(side / 2 + 30), side // 2] += marker_level * 40  # the marker: a point, spread by the blur below
+    activity = ndimage.gaussian_filter(activity, 5.0 / pixel_mm / 2.355) * field
+    counts = rng.poisson(activity * 150_000 / activity.sum()).astype(np.float32)
+    return counts, pixel_mm
+
+
+@pytest.mark.parametrize(("seed", "marker_level"), [(0, 6.0), (1, 8.0), (2, 12.0)])
+def test_a_pinhole_neck_whose_peak_is_a_marker_is_not_a_syringe(seed: int, marker_level: float) -> None:
+    """The neck fills the small circular field: its 5 % region spans the field, and the dead
+    corners outside the circle are no quiet surroundings of a syringe in air."""
+    counts, pixel_mm = pinhole_neck_with_marker(seed, marker_level)
+    findings = measure_counts(counts, (pixel_mm, pixel_mm))
+    assert findings.object_extent_mm <= 120 and findings.outside_share < 0.01, findings  # what made it look like a syringe
+    assert judge(counts, pixel_mm) is None, findings
+
+
 def test_randomised_centre_scans_pass() -> None:
     for seed in range(8):
         case = UPTAKE4_SIMULATOR(np.random.default_rng(200 + seed), CENTERS["randomised"], LABELS[seed % 4])

@@ -16,8 +16,9 @@ outline against air. :func:`content_refusal` recognises five kinds of input that
 
     - one compact object: the connected region above :data:`OBJECT_LEVEL` of the (smoothed)
       peak that holds the peak is at most :data:`MAX_OBJECT_MM` long (a 10-20 ml syringe's
-      liquid column plus the camera's blur), or :data:`MAX_OBJECT_FRACTION` of the image
-      side without a pixel spacing;
+      liquid column plus the camera's blur) and spans at most :data:`MAX_OBJECT_SPAN_FRACTION`
+      of the image's longer side (a syringe has air around it; a neck can fill a pinhole's
+      small field), or at most :data:`MAX_OBJECT_FRACTION` of it without a pixel spacing;
     - at most :data:`MAX_OUTSIDE_SHARE` of the counts outside it (beyond a margin of
       :data:`OBJECT_MARGIN_PX` analysis pixels for the blur);
     - the surroundings' :data:`SURROUNDINGS_PERCENTILE`-th percentile below
@@ -109,6 +110,12 @@ OBJECT_MARGIN_PX = 2
 MAX_OBJECT_MM = 120.0
 #: ... or at most this fraction of the image side when the pixel spacing is unknown
 MAX_OBJECT_FRACTION = 0.4
+#: ... and, with a spacing, at most this fraction of the image's longer side: a syringe or
+#: vial is imaged with air around it (the simulated syringes span at most 0.2). An object
+#: that spans the field is a body: in a pinhole view's 12-16 cm circle a neck fills the
+#: field, and with a faint gland (thyroiditis) a marker source can be the peak, its 5 %
+#: region the whole neck, and the dead corners outside the circle "quiet surroundings".
+MAX_OBJECT_SPAN_FRACTION = 0.75
 #: ... with at most this share of the counts outside it. In air, scatter in the syringe,
 #: collimator penetration and the room background hold a few per cent (up to a few tens
 #: with 123I's high-energy photons or imaging through the table); a neck after
@@ -186,7 +193,7 @@ class CountsFindings:
     def compact(self) -> bool:
         """The hottest object is small enough to be a syringe, vial or point source."""
         if self.object_extent_mm is not None:
-            return self.object_extent_mm <= MAX_OBJECT_MM
+            return self.object_extent_mm <= MAX_OBJECT_MM and self.object_extent_fraction <= MAX_OBJECT_SPAN_FRACTION
         return self.object_extent_fraction <= MAX_OBJECT_FRACTION
 
     @property
