@@ -14,7 +14,8 @@ weights on the same folders as the shipped ``configs/gate.json`` records (the tr
 held-out DICOM and exports; external centre b), keeping the old radionuclides; it writes
 ``models/ood.pt``, ``configs/gate.json`` and the card's gate section (not with
 ``--skip-train``). The real images in ``../shared/reference-scans`` are never used here;
-``python benchmarks/real_images.py`` adds the real-image table to the card afterwards.
+``python benchmarks/real_images.py`` adds the real-image table to the card afterwards, and
+``python benchmarks/second_simulator.py`` (and ``--format png``) the second-simulator section.
 """
 
 from __future__ import annotations

@@ -28,9 +28,33 @@ def truths(sim) -> dict[str, list[dict[str, float]]]:
 
 
 def test_the_simulator_does_not_use_the_project_simulator() -> None:
+    """Only the model-card writer imports scintipipe (its docs markers and plugin registry), never its simulator or training."""
     lines = (REPO / "benchmarks" / "second_simulator.py").read_text().splitlines()
     imports = [line.strip() for line in lines if line.strip().startswith(("import ", "from "))]
-    assert imports and not [line for line in imports if "scintipipe" in line]
+    project = [line for line in imports if "scintipipe" in line]
+    assert imports and project == [
+        "from scintipipe.docs_markers import update_file",
+        "from scintipipe.plugins import make_plugin_manager, tasks_and_bundles",
+    ]
+
+
+def test_the_model_card_section_gives_every_format_with_intervals_and_errors(sim) -> None:
+    def results(k: int, errors: list) -> dict:
+        recall = {"focal_increased": sim.rate(k, 50), "heterogeneous": sim.rate(49, 50)}
+        return {
+            "date": "2026-11-30",
+            "commit": "abc1234",
+            "bundles": {"uptake4": {"n": 100, "accuracy": sim.rate(k + 49, 100), "recall": recall, "systematic": errors}},
+        }
+
+    section = sim.card_section(
+        "uptake4",
+        {"DICOM": results(12, [{"true": "focal_increased", "predicted": "heterogeneous", "count": 36, "n": 50}]), "PNG exports": results(8, [])},
+    )
+    dicom, png = (line for line in section.splitlines() if line.startswith(("| DICOM", "| PNG")))
+    assert "61.0 % (61/100;" in dicom and "focal increased 24.0 % (12/50;" in dicom and "focal_increased -> heterogeneous 36/50" in dicom
+    assert "focal increased 16.0 % (8/50;" in png and "| none |" in png and "commit abc1234" in png
+    assert sim.card_section("disease", {"DICOM": results(12, [])}).count("| DICOM") == 0
 
 
 def test_a_case_is_deterministic_under_its_seed(sim, tmp_path: Path) -> None:
