@@ -151,7 +151,10 @@ def test_a_scale_factor_beyond_float32_is_refused(tmp_path):
         read_scans(path)
 
 
-@pytest.mark.parametrize(("header_class", "endianness", "name"), [(nib.Nifti1Header, "<", "m.nii.gz"), (nib.Nifti1Header, ">", "m.nii"), (nib.Nifti2Header, "<", "m.nii.gz")])
+@pytest.mark.parametrize(
+    ("header_class", "endianness", "name"),
+    [(nib.Nifti1Header, "<", "m.nii.gz"), (nib.Nifti1Header, ">", "m.nii"), (nib.Nifti2Header, "<", "m.nii.gz")],
+)
 def test_label_maps_are_told_from_the_header_of_either_nifti_version_and_byte_order(tmp_path, header_class, endianness, name):
     from scintipipe.errors import NotAnImage
     from scintipipe.loaders.volume import nifti_intent
