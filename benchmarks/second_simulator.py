@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/second_simulator.py --n-per-class 50 --seed 7 --out /tmp/second_sim
     python benchmarks/second_simulator.py --n-per-class 50 --seed 7 --format png --out /tmp/second_sim_png
     python benchmarks/second_simulator.py --simulate-only --n-per-class 5 --out /tmp/look
+    python benchmarks/second_simulator.py --bundle uptake4 --no-results --contact-sheets benchmarks/results/second_simulator_inputs
 
 The shipped classifiers (``uptake4``, ``disease``) were trained on the project's own
 simulator only. They will be judged on a simulator written elsewhere, which we do not have.
@@ -1020,8 +1021,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(out: Path, n_per_class: int, seed: int, fmt: str, bundles: list[str], threads: int, command: str) -> dict[str, Any]:
-    """Simulate, run every bundle, score."""
+def run_benchmark(
+    out: Path, n_per_class: int, seed: int, fmt: str, bundles: list[str], threads: int, command: str, sheets: Path | None = None
+) -> dict[str, Any]:
+    """Simulate, run every bundle, score; with ``sheets``, save each bundle's :func:`contact_sheet` there."""
     from _common import git_commit, run_no_report
 
     start = time.perf_counter()
@@ -1046,7 +1049,49 @@ def run_benchmark(out: Path, n_per_class: int, seed: int, fmt: str, bundles: lis
         results["seconds"]["runs"][bundle] = time.perf_counter() - start
         predictions, errors = read_run(run_out, proc.stderr)
         results["bundles"][bundle] = score_bundle(bundle, rows, out, predictions, errors)
+        if sheets is not None:
+            from PIL import Image
+
+            sheets.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(contact_sheet(out, rows, predictions, bundle)).save(sheets / f"inputs_{bundle}_{fmt}.png")
     return results
+
+
+def contact_sheet(folder: Path, rows: list[dict[str, Any]], predictions: dict, bundle: str, per_row: int = 8) -> np.ndarray:
+    """What the network sees: each case's input after ``bundle``'s scan transforms, one row per class.
+
+    A row holds up to ``per_row`` cases of one of the bundle's classes, the wrongly
+    classified ones first; inputs are shown on 0-1.5, the transforms' output range.
+
+    Args:
+        folder: the data set's folder (``rows`` name their files relative to it).
+        rows: the data set's case rows (:func:`simulate_dataset`).
+        predictions: :func:`read_run`'s predictions of ``bundle``'s run.
+        bundle: a registered bundle name.
+        per_row: cases per row.
+
+    Returns:
+        An 8-bit image of ``len(labels)`` rows of ``per_row`` inputs.
+    """
+    from scintipipe.bundle import Bundle
+    from scintipipe.loaders import read_scans
+    from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
+
+    entry = tasks_and_bundles(make_plugin_manager()).bundles[bundle]
+    transform = Bundle(entry.path, name=bundle).scan_transform
+    column = BUNDLE_COLUMN[bundle]
+    tiles = []
+    for label in BUNDLE_LABELS[bundle]:
+        cases = [r for r in rows if r[column] == label]
+        right = [r for r in cases if predictions.get(str((folder / r["file"]).resolve()), {}).get("label") == label]
+        row = []
+        for case in ([r for r in cases if r not in right] + right)[:per_row]:
+            image = transform({"image": read_scans(folder / case["file"])[0]["image"]})["image"]
+            row.append((255 * np.clip(np.asarray(image)[0] / 1.5, 0, 1)).astype(np.uint8))
+        side = row[0].shape if row else (96, 96)
+        row += [np.zeros(side, np.uint8)] * (per_row - len(row))
+        tiles.append(np.hstack(row))
+    return np.vstack(tiles)
 
 
 #: the model cards' section this benchmark writes (``scintipipe.docs_markers``)
@@ -1109,6 +1154,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", action="append", choices=sorted(BUNDLE_LABELS), help="bundles to run (default: both)")
     parser.add_argument("--threads", type=int, default=1, help="--threads of the runs")
     parser.add_argument("--simulate-only", action="store_true", help="write the data set and stop")
+    parser.add_argument(
+        "--contact-sheets",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save, per bundle, the network's inputs for 8 cases of each class (wrong answers first) as DIR/inputs_BUNDLE_FORMAT.png",
+    )
     parser.add_argument("--no-results", action="store_true", help="do not write benchmarks/results/ and the model cards' section")
     args = parser.parse_args(argv)
 
@@ -1123,7 +1175,9 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python benchmarks/second_simulator.py --n-per-class {args.n_per_class} --seed {args.seed}" + (
         " --format png" if args.format == "png" else ""
     )
-    results = run_benchmark(args.out, args.n_per_class, args.seed, args.format, args.bundle or ["uptake4", "disease"], args.threads, command)
+    results = run_benchmark(
+        args.out, args.n_per_class, args.seed, args.format, args.bundle or ["uptake4", "disease"], args.threads, command, args.contact_sheets
+    )
     text = render_markdown(results)
     if not args.no_results:
         stem = "second_simulator" + ("_png" if args.format == "png" else "")
