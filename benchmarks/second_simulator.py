@@ -807,19 +807,11 @@ def simulate_dataset(out: Path, n_per_class: int, seed: int, fmt: str = "dicom",
 # ---- the benchmark -----------------------------------------------------------------------
 
 
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """Wilson score 95 % interval of ``k`` successes in ``n`` (``None`` for ``n == 0``)."""
-    if n == 0:
-        return None
-    p = k / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def rate(k: int, n: int) -> dict[str, Any]:
-    interval = wilson(k, n)
+    """``k`` of ``n`` with its Wilson 95 % interval (``None`` for ``n == 0``)."""
+    from scintipipe.evaluation.intervals import wilson_interval
+
+    interval = wilson_interval(k, n)
     return {"k": k, "n": n, "value": k / n if n else None, "wilson95": list(interval) if interval else None}
 
 

@@ -32,7 +32,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -263,15 +262,12 @@ def deletion_insertion(
 # ---- summaries ----------------------------------------------------------------------------
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion (``(nan, nan)`` for ``n == 0``)."""
-    if n <= 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """The Wilson 95 % interval of a proportion (:func:`scintipipe.evaluation.intervals.wilson_interval`), ``(nan, nan)`` for ``n == 0``."""
+    from scintipipe.evaluation.intervals import wilson_interval as wilson
+
+    interval = wilson(successes, n)
+    return interval if interval is not None else (float("nan"), float("nan"))
 
 
 def case_measures(
