@@ -1,0 +1,270 @@
+"""What uptake4 calls controlled variants of its own simulator's patterns: which cue decides.
+
+Each probe changes one class-defining property of the project's simulator and keeps the
+rest, with the same seeds (so the same cameras and patients; only the small per-organ
+activity jitters, drawn after the thyroid, differ) for every probe:
+
+================================  ==========================================================
+probe                             what is simulated (expected label by seed 002's criteria)
+================================  ==========================================================
+heterogeneous                     the simulator's heterogeneous glands (heterogeneous)
+single_warm_nodule_goitre         the heterogeneous sampler's enlarged gland (x1.1-1.8) with
+                                  one hot nodule of its kind (2-4.5x, 5-12 mm) and no cold
+                                  one (focal increased: "focal nodule uptake with or without
+                                  suppressed uptake in the surrounding thyroid tissue")
+single_warm_nodule_normal_size    the same nodule in a normal-sized gland (x0.9-1.2) (focal
+                                  increased)
+focal_increased                   the simulator's focal increased glands (focal increased)
+focal_increased_enlarged          the same nodules (3-40x, 8-18 mm) in a gland enlarged
+                                  x1.3-1.8 (focal increased)
+================================  ==========================================================
+
+A probe whose cases the bundle calls something else than expected shows a cue the network
+relies on that the medicine does not: a single warm nodule in a goitre called heterogeneous
+says the network reads "a visible gland with a hot spot" as heterogeneous whether or not
+any cold area is there.
+
+Run (about 2 minutes on 2 cores for 60 cases per probe)::
+
+    python benchmarks/pattern_probes.py --n 60 --seed 11
+
+It writes ``benchmarks/results/pattern_probes.{md,json}`` (``--no-results``: only ``--out``).
+The patched samplers live only inside :func:`patched_pattern`; the simulator is unchanged
+after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common
+from scintipipe.evaluation.intervals import wilson_interval
+from scintipipe.simulate import uptake4
+from scintipipe.simulate.findings import Findings, make_findings
+from scintipipe.simulate.neck import log_uniform
+from scintipipe.simulate.nuisance import Nuisance
+from scintipipe.simulate.thyroid import Nodule, point_in_lobe
+
+Sampler = Callable[[np.random.Generator, Nuisance], Findings]
+
+
+def single_nodule(
+    enlargement: tuple[float, float],
+    ratio: tuple[float, float],
+    radius: tuple[float, float],
+    uptake: tuple[float, float],
+    inside: float,
+    log_ratio: bool = False,
+) -> Sampler:
+    """A sampler of glands with exactly one hot nodule and no other finding.
+
+    Args:
+        enlargement: the gland's linear size range over the patient's normal gland.
+        ratio: the nodule's concentration over the rest of the gland.
+        radius: the nodule's radius range (mm).
+        uptake: the thyroid uptake range (fraction of the injected activity, log-uniform).
+        inside: how far into its lobe the nodule's centre may lie (0-1, :func:`point_in_lobe`).
+        log_ratio: draw the ratio log-uniformly (as the focal sampler does) instead of uniformly.
+    """
+
+    def sample(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
+        size = rng.uniform(*enlargement)
+        shape = nuisance.thyroid_shape(size)
+        side = "right" if rng.random() < 0.5 else "left"
+        cx, cy = point_in_lobe(rng, shape.lobe(side), inside)
+        nodule_radius = rng.uniform(*radius)
+        concentration = log_uniform(rng, *ratio) if log_ratio else rng.uniform(*ratio)
+        extra = {"nodule_site": side, "nodule_to_parenchyma": round(concentration, 2)}
+        return make_findings(log_uniform(rng, *uptake), size, shape, nuisance, (Nodule(cx, cy, nodule_radius, concentration),), extra)
+
+    return sample
+
+
+def _one_nodule(findings: dict[str, Any]) -> bool:
+    return findings["nodules"] == 1 and findings["hot_nodules"] == 1
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One controlled variant.
+
+    Attributes:
+        name: the probe's name (its folder and row).
+        slot: the simulator's label whose sampler the probe replaces (the label the
+            simulated files carry is irrelevant; ``expected`` is what counts).
+        expected: the label seed 002's criteria give these glands.
+        what: one line for the table.
+        sampler: the replacement sampler (``None``: the simulator's own).
+        rule: the replacement rule (``None``: the simulator's own).
+    """
+
+    name: str
+    slot: str
+    expected: str
+    what: str
+    sampler: Sampler | None = None
+    rule: Callable[[dict[str, Any]], bool] | None = None
+
+
+def warm_nodule(enlargement: tuple[float, float]) -> Sampler:
+    """The heterogeneous sampler's hot nodule alone (2-4.5x, 5-12 mm, anywhere in the lobe; its uptake range)."""
+    return single_nodule(enlargement, ratio=(2.0, 4.5), radius=(5.0, 12.0), uptake=(0.004, 0.03), inside=0.7)
+
+
+def focal_nodule(enlargement: tuple[float, float]) -> Sampler:
+    """The focal sampler's nodule (3-40x log-uniform, 8-18 mm, central; its uptake range)."""
+    return single_nodule(enlargement, ratio=(3.0, 40.0), radius=(8.0, 18.0), uptake=(0.005, 0.04), inside=0.45, log_ratio=True)
+
+
+PROBES = (
+    Probe("heterogeneous", "heterogeneous", "heterogeneous", "the simulator's heterogeneous glands"),
+    Probe(
+        "single_warm_nodule_goitre",
+        "heterogeneous",
+        "focal_increased",
+        "one warm nodule (2-4.5x, 5-12 mm), no cold one, gland x1.1-1.8",
+        warm_nodule((1.1, 1.8)),
+        _one_nodule,
+    ),
+    Probe(
+        "single_warm_nodule_normal_size",
+        "heterogeneous",
+        "focal_increased",
+        "one warm nodule (2-4.5x, 5-12 mm), no cold one, gland x0.9-1.2",
+        warm_nodule((0.9, 1.2)),
+        _one_nodule,
+    ),
+    Probe("focal_increased", "focal_increased", "focal_increased", "the simulator's focal increased glands"),
+    Probe(
+        "focal_increased_enlarged",
+        "focal_increased",
+        "focal_increased",
+        "the focal nodule (3-40x, 8-18 mm), gland x1.3-1.8",
+        focal_nodule((1.3, 1.8)),
+        _one_nodule,
+    ),
+)
+
+
+@contextlib.contextmanager
+def patched_pattern(probe: Probe) -> Iterator[None]:
+    """Replace the simulator's sampler and rule of ``probe.slot`` while the block runs."""
+    old_sampler, old_rule = uptake4.PATTERNS[probe.slot], uptake4.RULES[probe.slot]
+    if probe.sampler is not None:
+        uptake4.PATTERNS[probe.slot] = probe.sampler
+    if probe.rule is not None:
+        uptake4.RULES[probe.slot] = probe.rule
+    try:
+        yield
+    finally:
+        uptake4.PATTERNS[probe.slot], uptake4.RULES[probe.slot] = old_sampler, old_rule
+
+
+def simulate_probe(probe: Probe, folder: Path, n: int, seed: int, center: str = "randomised") -> Path:
+    """Write ``n`` DICOM scans of ``probe`` into ``folder`` (the same seed gives every probe the same patients and cameras)."""
+    from scintipipe.simulate.centers import get_center
+    from scintipipe.simulate.writer import write_dataset
+
+    with patched_pattern(probe):
+        write_dataset(
+            "uptake4", uptake4.simulate_uptake4_case, uptake4.LABELS, get_center(center), folder, n, seed, {probe.slot: 1.0}, overwrite=True
+        )
+    return folder
+
+
+def tally(predictions_csv: Path, expected: str, n: int) -> dict[str, Any]:
+    """Count a run's labels; refused or failed scans count as not expected."""
+    with predictions_csv.open(newline="") as handle:
+        labels = [row["label"] for row in csv.DictReader(handle)]
+    counts = collections.Counter(labels)
+    hits = counts.get(expected, 0)
+    low, high = wilson_interval(hits, n) or (float("nan"), float("nan"))
+    return {
+        "n": n,
+        "expected": expected,
+        "as_expected": hits,
+        "share": 100.0 * hits / n,
+        "ci": [100.0 * low, 100.0 * high],
+        "labels": dict(counts.most_common()),
+        "not_classified": n - len(labels),
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results file: one row per probe."""
+    lines = [
+        "# What uptake4 calls controlled variants of its simulator's patterns",
+        "",
+        f"Command: `{results['command']}` (commit {results['commit']}, bundle `{results['bundle']}`, centre {results['center']}).",
+        "Every probe has the same patients and cameras (same seed); only the thyroid (and the per-organ activity jitters drawn after it) differs. "
+        "Intervals are Wilson 95 %; refused or failed scans count as not expected.",
+        "",
+        "| probe | what is simulated | expected | as expected % (95 % CI) | labels given |",
+        "|---|---|---|---|---|",
+    ]
+    for probe in PROBES:
+        row = results["probes"].get(probe.name)
+        if row is None:
+            continue
+        given = ", ".join(f"{label} {count}" for label, count in row["labels"].items())
+        if row["not_classified"]:
+            given += f", not classified {row['not_classified']}"
+        lines.append(
+            f"| {probe.name} | {probe.what} | {probe.expected} | {row['share']:.1f} ({row['as_expected']}/{row['n']}; "
+            f"{row['ci'][0]:.1f}-{row['ci'][1]:.1f}) | {given} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=60, help="cases per probe")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--center", default="randomised", help="acquisition profile of every probe")
+    parser.add_argument("--bundle", default="uptake4", help="bundle name or folder")
+    parser.add_argument("--probe", action="append", choices=[p.name for p in PROBES], help="run only these (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/pattern_probes"), help="working folder")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-results", action="store_true", help="do not write benchmarks/results/pattern_probes.*")
+    args = parser.parse_args(argv)
+    chosen = [p for p in PROBES if not args.probe or p.name in args.probe]
+    command = "python benchmarks/pattern_probes.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results: dict[str, Any] = {
+        "command": command.strip(),
+        "commit": common.git_commit(),
+        "bundle": args.bundle,
+        "center": args.center,
+        "seed": args.seed,
+        "probes": {},
+    }
+    for probe in chosen:
+        folder = simulate_probe(probe, args.out / probe.name, args.n, args.seed, args.center)
+        run_out = args.out / f"run_{probe.name}"
+        common.run_no_report(args.bundle, [folder], run_out, args.threads)
+        results["probes"][probe.name] = tally(run_out / "predictions.csv", probe.expected, args.n)
+        row = results["probes"][probe.name]
+        print(f"{probe.name}: {row['as_expected']}/{row['n']} {probe.expected}; {row['labels']}", flush=True)
+    text = markdown(results)
+    (args.out / "pattern_probes.md").write_text(text)
+    if not args.no_results:
+        dest = common.ROOT / "benchmarks/results"
+        (dest / "pattern_probes.md").write_text(text)
+        (dest / "pattern_probes.json").write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {dest / 'pattern_probes.md'} and .json")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""benchmarks/pattern_probes.py: controlled variants of the uptake4 simulator, and the bundle's answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark_helpers import load_benchmark
+from scintipipe.simulate import uptake4
+
+probes = load_benchmark("pattern_probes")
+BY_NAME = {p.name: p for p in probes.PROBES}
+
+
+def _cases(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "cases.jsonl").read_text().splitlines()]
+
+
+def test_patched_pattern_restores_the_simulator_even_after_an_error() -> None:
+    probe = BY_NAME["single_warm_nodule_goitre"]
+    sampler, rule = uptake4.PATTERNS["heterogeneous"], uptake4.RULES["heterogeneous"]
+    with pytest.raises(RuntimeError), probes.patched_pattern(probe):
+        assert uptake4.PATTERNS["heterogeneous"] is probe.sampler
+        raise RuntimeError("boom")
+    assert uptake4.PATTERNS["heterogeneous"] is sampler and uptake4.RULES["heterogeneous"] is rule
+
+
+def test_single_warm_nodule_goitre_has_one_warm_nodule_in_an_enlarged_gland(tmp_path: Path) -> None:
+    cases = _cases(probes.simulate_probe(BY_NAME["single_warm_nodule_goitre"], tmp_path / "p", 4, seed=3))
+    assert len(cases) == 4
+    for case in cases:
+        findings = case["findings"]
+        assert findings["nodules"] == 1 and findings["cold_nodules"] == 0
+        assert 2.0 <= findings["max_nodule_to_parenchyma"] <= 4.5
+        assert 1.1 <= findings["enlargement"] <= 1.8
+        assert 5.0 <= findings["largest_nodule_radius_mm"] <= 12.0
+
+
+def test_probes_share_patients_and_cameras_and_differ_only_in_the_thyroid(tmp_path: Path) -> None:
+    warm = _cases(probes.simulate_probe(BY_NAME["single_warm_nodule_normal_size"], tmp_path / "a", 3, seed=5))
+    focal = _cases(probes.simulate_probe(BY_NAME["focal_increased_enlarged"], tmp_path / "b", 3, seed=5))
+
+    def patient(case: dict) -> dict:  # the activity jitters are drawn after the findings
+        return {key: value for key, value in case["nuisance"].items() if not key.endswith("_jitter")}
+
+    assert [patient(c) for c in warm] == [patient(c) for c in focal]
+    assert [c["acquisition"] for c in warm] == [c["acquisition"] for c in focal]
+    assert [c["camera"] for c in warm] == [c["camera"] for c in focal]
+    assert [c["findings"]["enlargement"] <= 1.2 for c in warm] == [True] * 3
+    assert [c["findings"]["enlargement"] >= 1.3 for c in focal] == [True] * 3
+
+
+def test_tally_counts_unclassified_scans_as_not_expected(tmp_path: Path) -> None:
+    csv_path = tmp_path / "predictions.csv"
+    csv_path.write_text("source,label\na.dcm,focal_increased\nb.dcm,heterogeneous\nc.dcm,focal_increased\n")
+    row = probes.tally(csv_path, "focal_increased", n=4)
+    assert row["as_expected"] == 2 and row["not_classified"] == 1
+    assert row["share"] == 50.0
+    assert row["ci"][0] < 50.0 < row["ci"][1]
+    assert row["labels"] == {"focal_increased": 2, "heterogeneous": 1}
+
+
+def test_main_runs_the_bundle_on_a_probe_and_writes_its_table(tmp_path: Path) -> None:
+    results = probes.main(["--probe", "focal_increased", "--n", "3", "--seed", "2", "--out", str(tmp_path), "--no-results"])
+    row = results["probes"]["focal_increased"]
+    assert row["n"] == 3 and sum(row["labels"].values()) + row["not_classified"] == 3
+    assert set(row["labels"]) <= set(uptake4.LABELS)
+    table = (tmp_path / "pattern_probes.md").read_text()
+    assert "| focal_increased |" in table and "single_warm_nodule_goitre" not in table
