@@ -17,6 +17,10 @@ single_warm_nodule_normal_size    the same nodule in a normal-sized gland (x0.9-
 focal_increased                   the simulator's focal increased glands (focal increased)
 focal_increased_enlarged          the same nodules (3-40x, 8-18 mm) in a gland enlarged
                                   x1.3-1.8 (focal increased)
+focal_small_nodule                the focal nodule at 5-9 mm radius instead of 8-18 (focal
+                                  increased; hot nodules are seen from about 1 cm across)
+focal_visible_rest                the focal nodule at 3-8x instead of 3-40x, so the rest of
+                                  the gland stays visible (focal increased)
 ================================  ==========================================================
 
 A probe whose cases the bundle calls something else than expected shows a cue the network
@@ -123,9 +127,9 @@ def warm_nodule(enlargement: tuple[float, float]) -> Sampler:
     return single_nodule(enlargement, ratio=(2.0, 4.5), radius=(5.0, 12.0), uptake=(0.004, 0.03), inside=0.7)
 
 
-def focal_nodule(enlargement: tuple[float, float]) -> Sampler:
-    """The focal sampler's nodule (3-40x log-uniform, 8-18 mm, central; its uptake range)."""
-    return single_nodule(enlargement, ratio=(3.0, 40.0), radius=(8.0, 18.0), uptake=(0.005, 0.04), inside=0.45, log_ratio=True)
+def focal_nodule(enlargement: tuple[float, float], ratio: tuple[float, float] = (3.0, 40.0), radius: tuple[float, float] = (8.0, 18.0)) -> Sampler:
+    """The focal sampler's nodule (3-40x log-uniform, 8-18 mm, central; its uptake range), ratio and radius changeable."""
+    return single_nodule(enlargement, ratio=ratio, radius=radius, uptake=(0.005, 0.04), inside=0.45, log_ratio=True)
 
 
 PROBES = (
@@ -153,6 +157,22 @@ PROBES = (
         "focal_increased",
         "the focal nodule (3-40x, 8-18 mm), gland x1.3-1.8",
         focal_nodule((1.3, 1.8)),
+        _one_nodule,
+    ),
+    Probe(
+        "focal_small_nodule",
+        "focal_increased",
+        "focal_increased",
+        "the focal nodule at 5-9 mm (3-40x), gland x0.9-1.2",
+        focal_nodule((0.9, 1.2), radius=(5.0, 9.0)),
+        _one_nodule,
+    ),
+    Probe(
+        "focal_visible_rest",
+        "focal_increased",
+        "focal_increased",
+        "the focal nodule at 3-8x (8-18 mm), gland x0.9-1.2",
+        focal_nodule((0.9, 1.2), ratio=(3.0, 8.0)),
         _one_nodule,
     ),
 )
