@@ -32,7 +32,8 @@ Run (about 2 minutes on 2 cores for 60 cases per probe)::
 
     python benchmarks/pattern_probes.py --n 60 --seed 11
 
-It writes ``benchmarks/results/pattern_probes.{md,json}`` (``--no-results``: only ``--out``).
+It writes ``benchmarks/results/pattern_probes.{md,json}`` and, for a registered bundle, a
+marked section of its model card (``--no-results``: only ``--out``).
 The patched samplers live only inside :func:`patched_pattern`; the simulator is unchanged
 after it.
 """
@@ -248,6 +249,41 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the model card's section this benchmark writes (``scintipipe.docs_markers``)
+CARD_MARKER = "pattern-probes"
+
+
+def card_section(results: dict[str, Any]) -> str:
+    """The model card's section: the probes as known failure modes, with the rerun command."""
+    lines = [
+        "## Controlled variants of the training simulator (known failure modes)",
+        "",
+        "Each probe changes one class-defining property of the simulator the model was trained on and keeps the patients and "
+        f"cameras; the expected label is seed 002's. {results['probes'][next(iter(results['probes']))]['n']} simulated scans "
+        f"per probe, Wilson 95 % intervals, commit {results['commit']}. A probe far below its expected label is a cue the model "
+        "relies on that the medicine does not (docs/training.md).",
+        "",
+        "| probe | what is simulated | expected | as expected % (95 % CI) | labels given |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [line for line in markdown(results).splitlines() if line.startswith("| ") and not line.startswith("| probe |")]
+    lines += ["", f"Rerun: `{results['command']}`."]
+    return "\n".join(lines)
+
+
+def update_model_card(results: dict[str, Any]) -> Path | None:
+    """Write :func:`card_section` into the card of ``results['bundle']`` when it is a registered bundle."""
+    from scintipipe.docs_markers import update_file
+    from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
+
+    entry = tasks_and_bundles(make_plugin_manager()).bundles.get(results["bundle"])
+    card = Path(entry.path) / "docs" / "README.md" if entry is not None else None
+    if card is None or not card.is_file():
+        return None
+    update_file(card, CARD_MARKER, card_section(results))
+    return card
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=60, help="cases per probe")
@@ -283,6 +319,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         (dest / "pattern_probes.md").write_text(text)
         (dest / "pattern_probes.json").write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {dest / 'pattern_probes.md'} and .json")
+        card = update_model_card(results)
+        if card is not None:
+            print(f"wrote the {CARD_MARKER!r} section of {card}")
     return results
 
 

@@ -28,7 +28,8 @@ Steps (every one is a plain ``scintipipe`` command, printed as it runs):
    ``scintipipe train`` (command, data hash, seed, versions) plus the evaluations in seed
    002's Table 2 layout next to the paper's InceptionV3 figures and the gate section; then
    rerun ``python benchmarks/real_images.py`` to add the real-image table and
-   ``python benchmarks/second_simulator.py`` (and ``--format png``) for the second-simulator section.
+   ``python benchmarks/second_simulator.py`` (and ``--format png``) for the second-simulator section,
+   and ``python benchmarks/pattern_probes.py`` for the controlled-variant section.
 
 ``--skip-train`` re-evaluates and rewrites the card only (the gate is not refitted).
 

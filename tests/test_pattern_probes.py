@@ -69,3 +69,22 @@ def test_main_runs_the_bundle_on_a_probe_and_writes_its_table(tmp_path: Path) ->
     assert set(row["labels"]) <= set(uptake4.LABELS)
     table = (tmp_path / "pattern_probes.md").read_text()
     assert "| focal_increased |" in table and "single_warm_nodule_goitre" not in table
+
+
+def test_card_section_lists_every_probe_run_and_how_to_rerun_it() -> None:
+    row = {
+        "n": 60,
+        "expected": "focal_increased",
+        "as_expected": 1,
+        "share": 1.7,
+        "ci": [0.3, 8.9],
+        "labels": {"heterogeneous": 59, "focal_increased": 1},
+        "not_classified": 0,
+    }
+    results = {"command": "python benchmarks/pattern_probes.py --n 60", "commit": "abc", "bundle": "uptake4", "center": "randomised", "seed": 11}
+    results["probes"] = {"single_warm_nodule_goitre": row, "focal_small_nodule": row}
+    section = probes.card_section(results)
+    assert section.startswith("## Controlled variants")
+    assert "| single_warm_nodule_goitre |" in section and "| focal_small_nodule |" in section
+    assert "| heterogeneous |" not in section  # only the probes that ran
+    assert "60 simulated scans per probe" in section and section.rstrip().endswith("`python benchmarks/pattern_probes.py --n 60`.")
