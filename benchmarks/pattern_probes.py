@@ -34,19 +34,19 @@ Run (about 2 minutes on 2 cores for 60 cases per probe)::
 
 It writes ``benchmarks/results/pattern_probes.{md,json}`` and, for a registered bundle, a
 marked section of its model card (``--no-results``: only ``--out``).
-The patched samplers live only inside :func:`patched_pattern`; the simulator is unchanged
-after it.
+Probes draw through the simulator's own draw order
+(:func:`scintipipe.simulate.findings.simulate_patient_view`) with their own findings; the
+simulator itself is never changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 from scintipipe.evaluation.intervals import wilson_interval
 from scintipipe.simulate import uptake4
-from scintipipe.simulate.findings import Findings, make_findings
+from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_patient_view
 from scintipipe.simulate.neck import log_uniform
 from scintipipe.simulate.nuisance import Nuisance
 from scintipipe.simulate.thyroid import Nodule, point_in_lobe
@@ -107,16 +107,14 @@ class Probe:
 
     Attributes:
         name: the probe's name (its folder and row).
-        slot: the simulator's label whose sampler the probe replaces (the label the
-            simulated files carry is irrelevant; ``expected`` is what counts).
         expected: the label seed 002's criteria give these glands.
         what: one line for the table.
-        sampler: the replacement sampler (``None``: the simulator's own).
-        rule: the replacement rule (``None``: the simulator's own).
+        sampler: the glands' findings (``None``: the simulator's own glands of
+            ``expected``, drawn as the simulator draws them).
+        rule: what every gland ``sampler`` draws must meet (redrawn until it does).
     """
 
     name: str
-    slot: str
     expected: str
     what: str
     sampler: Sampler | None = None
@@ -134,10 +132,9 @@ def focal_nodule(enlargement: tuple[float, float], ratio: tuple[float, float] = 
 
 
 PROBES = (
-    Probe("heterogeneous", "heterogeneous", "heterogeneous", "the simulator's heterogeneous glands"),
+    Probe("heterogeneous", "heterogeneous", "the simulator's heterogeneous glands"),
     Probe(
         "single_warm_nodule_goitre",
-        "heterogeneous",
         "focal_increased",
         "one warm nodule (2-4.5x, 5-12 mm), no cold one, gland x1.1-1.8",
         warm_nodule((1.1, 1.8)),
@@ -145,16 +142,14 @@ PROBES = (
     ),
     Probe(
         "single_warm_nodule_normal_size",
-        "heterogeneous",
         "focal_increased",
         "one warm nodule (2-4.5x, 5-12 mm), no cold one, gland x0.9-1.2",
         warm_nodule((0.9, 1.2)),
         _one_nodule,
     ),
-    Probe("focal_increased", "focal_increased", "focal_increased", "the simulator's focal increased glands"),
+    Probe("focal_increased", "focal_increased", "the simulator's focal increased glands"),
     Probe(
         "focal_increased_enlarged",
-        "focal_increased",
         "focal_increased",
         "the focal nodule (3-40x, 8-18 mm), gland x1.3-1.8",
         focal_nodule((1.3, 1.8)),
@@ -163,14 +158,12 @@ PROBES = (
     Probe(
         "focal_small_nodule",
         "focal_increased",
-        "focal_increased",
         "the focal nodule at 5-9 mm (3-40x), gland x0.9-1.2",
         focal_nodule((0.9, 1.2), radius=(5.0, 9.0)),
         _one_nodule,
     ),
     Probe(
         "focal_visible_rest",
-        "focal_increased",
         "focal_increased",
         "the focal nodule at 3-8x (8-18 mm), gland x0.9-1.2",
         focal_nodule((0.9, 1.2), ratio=(3.0, 8.0)),
@@ -179,29 +172,29 @@ PROBES = (
 )
 
 
-@contextlib.contextmanager
-def patched_pattern(probe: Probe) -> Iterator[None]:
-    """Replace the simulator's sampler and rule of ``probe.slot`` while the block runs."""
-    old_sampler, old_rule = uptake4.PATTERNS[probe.slot], uptake4.RULES[probe.slot]
-    if probe.sampler is not None:
-        uptake4.PATTERNS[probe.slot] = probe.sampler
-    if probe.rule is not None:
-        uptake4.RULES[probe.slot] = probe.rule
-    try:
-        yield
-    finally:
-        uptake4.PATTERNS[probe.slot], uptake4.RULES[probe.slot] = old_sampler, old_rule
+def probe_findings(probe: Probe) -> Sampler:
+    """The rule-checked findings draw of ``probe``: the simulator's own for a reference probe."""
+    if probe.sampler is None:
+        return lambda rng, nuisance: uptake4.draw_uptake4_findings(rng, nuisance, probe.expected)
+    sampler, rule = probe.sampler, probe.rule or (lambda findings: True)
+    return lambda rng, nuisance: draw_findings(rng, nuisance, sampler, rule, probe.name)
 
 
 def simulate_probe(probe: Probe, folder: Path, n: int, seed: int, center: str = "randomised") -> Path:
-    """Write ``n`` DICOM scans of ``probe`` into ``folder`` (the same seed gives every probe the same patients and cameras)."""
+    """Write ``n`` DICOM scans of ``probe``, labelled ``probe.expected``, into ``folder``.
+
+    The scans go through the simulator's draw order (:func:`simulate_patient_view`), so the
+    same seed gives every probe the same patients and cameras.
+    """
     from scintipipe.simulate.centers import get_center
     from scintipipe.simulate.writer import write_dataset
 
-    with patched_pattern(probe):
-        write_dataset(
-            "uptake4", uptake4.simulate_uptake4_case, uptake4.LABELS, get_center(center), folder, n, seed, {probe.slot: 1.0}, overwrite=True
-        )
+    draw = probe_findings(probe)
+
+    def simulate_case(rng: np.random.Generator, profile: Any, label: str) -> Any:
+        return simulate_patient_view(rng, profile, label, draw)
+
+    write_dataset("uptake4", simulate_case, [probe.expected], get_center(center), folder, n, seed, {probe.expected: 1.0}, overwrite=True)
     return folder
 
 

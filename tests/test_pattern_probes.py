@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from benchmark_helpers import load_benchmark
 from scintipipe.simulate import uptake4
 
@@ -18,13 +16,21 @@ def _cases(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "cases.jsonl").read_text().splitlines()]
 
 
-def test_patched_pattern_restores_the_simulator_even_after_an_error() -> None:
+def test_simulating_a_probe_leaves_the_simulator_unchanged_and_labels_by_the_expected_class(tmp_path: Path) -> None:
     probe = BY_NAME["single_warm_nodule_goitre"]
     sampler, rule = uptake4.PATTERNS["heterogeneous"], uptake4.RULES["heterogeneous"]
-    with pytest.raises(RuntimeError), probes.patched_pattern(probe):
-        assert uptake4.PATTERNS["heterogeneous"] is probe.sampler
-        raise RuntimeError("boom")
+    folder = probes.simulate_probe(probe, tmp_path / "p", 2, seed=1)
     assert uptake4.PATTERNS["heterogeneous"] is sampler and uptake4.RULES["heterogeneous"] is rule
+    assert {case["label"] for case in _cases(folder)} == {"focal_increased"}
+
+
+def test_a_reference_probe_is_the_simulator_itself(tmp_path: Path) -> None:
+    from scintipipe.simulate.centers import get_center
+    from scintipipe.simulate.writer import write_dataset
+
+    probe_cases = _cases(probes.simulate_probe(BY_NAME["heterogeneous"], tmp_path / "probe", 2, seed=4))
+    write_dataset("uptake4", uptake4.simulate_uptake4_case, uptake4.LABELS, get_center("randomised"), tmp_path / "sim", 2, 4, {"heterogeneous": 1.0})
+    assert [c["findings"] for c in probe_cases] == [c["findings"] for c in _cases(tmp_path / "sim")]
 
 
 def test_single_warm_nodule_goitre_has_one_warm_nodule_in_an_enlarged_gland(tmp_path: Path) -> None:

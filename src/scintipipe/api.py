@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         draw_findings,
         make_findings,
         simulate_findings_view,
+        simulate_patient_view,
         with_contrast,
     )
     from scintipipe.simulate.head_neck import Gland, HeadNeck, head_neck_footprints, sample_head_neck
@@ -173,6 +174,7 @@ _EXPORTS: dict[str, str] = {
     "draw_findings": "scintipipe.simulate.findings:draw_findings",
     "make_findings": "scintipipe.simulate.findings:make_findings",
     "simulate_findings_view": "scintipipe.simulate.findings:simulate_findings_view",
+    "simulate_patient_view": "scintipipe.simulate.findings:simulate_patient_view",
     "with_contrast": "scintipipe.simulate.findings:with_contrast",
     "NORMAL_MIN_CONTRAST": "scintipipe.simulate.normal:NORMAL_MIN_CONTRAST",
     "draw_normal_findings": "scintipipe.simulate.normal:draw_normal_findings",
@@ -290,6 +292,7 @@ __all__ = [
     "draw_findings",
     "make_findings",
     "simulate_findings_view",
+    "simulate_patient_view",
     "with_contrast",
     "NORMAL_MIN_CONTRAST",
     "draw_normal_findings",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from scintipipe.simulate.camera import TISSUE_MU_PER_MM
-from scintipipe.simulate.nuisance import Nuisance
+from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
 from scintipipe.simulate.thyroid import Nodule, ThyroidShape, projected_area_mm2
 
 #: a nodule at least this many times the parenchyma's concentration is "hot", at most
@@ -148,6 +148,25 @@ def with_contrast(findings: Findings, nuisance: Nuisance, contrast: float) -> Fi
     """The same findings with the uptake that gives ``contrast``."""
     uptake = uptake_for_contrast(findings.shape, contrast, nuisance)
     return replace(findings, thyroid_uptake=uptake, contrast=thyroid_to_salivary_contrast(findings.shape, uptake, nuisance))
+
+
+def simulate_patient_view(rng: np.random.Generator, center: Any, label: str, draw: Callable[[np.random.Generator, Nuisance], Findings]) -> Any:
+    """One anterior neck view of a new patient whose class-defining findings come from ``draw``.
+
+    The draw order every task simulator shares: the acquisition (a randomised centre draws
+    its camera), the shared nuisance, then ``draw(rng, nuisance)``. The same random state
+    therefore gives the same camera and patient whatever ``draw`` does, so classes (and
+    controlled variants of a class) differ only in their findings.
+
+    Args:
+        rng: random generator; the same state gives the same camera and patient.
+        center: acquisition profile (:data:`scintipipe.simulate.CENTERS`).
+        label: the view's label (``metadata["pattern"]``).
+        draw: the findings of this patient, e.g. a task's rule-checked draw.
+    """
+    center = center.draw(rng)
+    nuisance = sample_nuisance(rng)
+    return simulate_findings_view(rng, center, label, nuisance, draw(rng, nuisance))
 
 
 def simulate_findings_view(rng: np.random.Generator, center: Any, label: str, nuisance: Nuisance, findings: Findings) -> Any:

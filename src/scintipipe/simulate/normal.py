@@ -19,8 +19,8 @@ import numpy as np
 
 from scintipipe.simulate.case import SimulatedCase
 from scintipipe.simulate.centers import CenterProfile
-from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_findings_view, with_contrast
-from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
+from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_patient_view, with_contrast
+from scintipipe.simulate.nuisance import Nuisance
 
 NORMAL_UPTAKE_PERCENT = (0.4, 2.0)
 NORMAL_MIN_CONTRAST = 0.8
@@ -54,6 +54,4 @@ def draw_normal_findings(rng: np.random.Generator, nuisance: Nuisance) -> Findin
 
 def simulate_normal_case(rng: np.random.Generator, center: CenterProfile, label: str = "normal") -> SimulatedCase:
     """Simulate a normal-sized, homogeneous gland with normal uptake."""
-    center = center.draw(rng)
-    nuisance = sample_nuisance(rng)
-    return simulate_findings_view(rng, center, label, nuisance, draw_normal_findings(rng, nuisance))
+    return simulate_patient_view(rng, center, label, draw_normal_findings)

@@ -40,9 +40,9 @@ import numpy as np
 
 from scintipipe.simulate.case import SimulatedCase, TaskSimulator
 from scintipipe.simulate.centers import CenterProfile
-from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_findings_view, with_contrast
+from scintipipe.simulate.findings import Findings, draw_findings, make_findings, simulate_patient_view, with_contrast
 from scintipipe.simulate.neck import log_uniform
-from scintipipe.simulate.nuisance import Nuisance, sample_nuisance
+from scintipipe.simulate.nuisance import Nuisance
 from scintipipe.simulate.thyroid import Nodule, point_in_lobe
 
 LABELS = ("diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous")
@@ -188,10 +188,7 @@ def simulate_uptake4_case(rng: np.random.Generator, center: CenterProfile, label
     """
     if label not in PATTERNS:
         raise ValueError(f"uptake4 has no label {label!r}; labels: {', '.join(LABELS)}")
-    center = center.draw(rng)
-    nuisance = sample_nuisance(rng)
-    findings = draw_uptake4_findings(rng, nuisance, label)
-    return simulate_findings_view(rng, center, label, nuisance, findings)
+    return simulate_patient_view(rng, center, label, lambda rng, nuisance: draw_uptake4_findings(rng, nuisance, label))
 
 
 UPTAKE4_SIMULATOR = TaskSimulator(

@@ -49,8 +49,7 @@ from scintipipe.api import (
     make_findings,
     normal_rule,
     point_in_lobe,
-    sample_nuisance,
-    simulate_findings_view,
+    simulate_patient_view,
     uptake4_rule,
     with_contrast,
 )
@@ -147,9 +146,7 @@ def simulate_disease_case(rng: np.random.Generator, center: CenterProfile, label
     """
     if label not in RULES:
         raise ValueError(f"disease has no label {label!r}; labels: {', '.join(LABELS)}")
-    center = center.draw(rng)
-    nuisance = sample_nuisance(rng)
-    return simulate_findings_view(rng, center, label, nuisance, draw_disease_findings(rng, nuisance, label))
+    return simulate_patient_view(rng, center, label, lambda rng, nuisance: draw_disease_findings(rng, nuisance, label))
 
 
 DISEASE_SIMULATOR = TaskSimulator(
