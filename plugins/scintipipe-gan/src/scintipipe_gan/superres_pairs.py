@@ -76,12 +76,9 @@ def best_shift(moving: torch.Tensor, fixed: torch.Tensor, max_shift: int = MAX_S
 
 def _uptake4_case(rng: np.random.Generator, center: Any, label: str) -> Any:
     """One simulated uptake4 case (the same draws as the built-in simulator)."""
-    from scintipipe.api import draw_uptake4_findings, sample_nuisance, simulate_findings_view
+    from scintipipe.api import draw_uptake4_findings, simulate_patient_view
 
-    center = center.draw(rng)
-    nuisance = sample_nuisance(rng)
-    findings = draw_uptake4_findings(rng, nuisance, label)
-    return simulate_findings_view(rng, center, label, nuisance, findings)
+    return simulate_patient_view(rng, center, label, lambda rng, nuisance: draw_uptake4_findings(rng, nuisance, label))
 
 
 def simulate_pairs(
