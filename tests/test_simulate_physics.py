@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from scintipipe.simulate.anatomy import Grid, ellipsoid
 from scintipipe.simulate.camera import Layer, acquire, project
 from scintipipe.simulate.centers import CenterProfile
 from scintipipe.simulate.syringe import measured_uptake_percent, simulate_syringes
+from scintipipe.simulate.thyroid import Nodule, draw_thyroid, sample_thyroid_shape
 
 
 def simulate(label: str, seed: int, center: str = "a"):
@@ -168,3 +170,15 @@ def test_iodine_131_camera_has_the_high_energy_collimator() -> None:
     assert center.camera.septal_penetration > 0
     assert center.fine_pixel_mm <= 1.25
     assert "remnant" not in CENTERS  # the core ships no task plugin's centre
+
+
+@pytest.mark.parametrize("within_gland", [False, True])
+def test_a_hot_nodule_bulges_out_of_the_gland_unless_within_it(within_gland: bool) -> None:
+    grid = Grid(240, 0.5, 120.0, 120.0)
+    plain = sample_thyroid_shape(np.random.default_rng(3))
+    lobe = plain.lobe("right")
+    shape = dataclasses.replace(plain, nodules=(Nodule(lobe.cx + 0.6 * lobe.half_width, lobe.cy, 9.0, 4.0, within_gland),))
+    gland = draw_thyroid(grid, plain, np.random.default_rng(0), texture_sigma=0.0).density > 0
+    density = draw_thyroid(grid, shape, np.random.default_rng(0), texture_sigma=0.0).density
+    assert (density[~gland].sum() > 0) != within_gland  # a bulging nodule lights up tissue outside the lobe
+    assert density[gland].max() > 2 * np.median(density[gland])  # either way a hot spot

@@ -218,6 +218,7 @@ def simulate_neck_view(
                 "y_mm": round(n.cy, 2),
                 "radius_mm": round(n.radius, 2),
                 "relative_concentration": round(n.relative_concentration, 3),
+                "within_gland": n.within_gland,
             }
             for n in thyroid.nodules
         ],

@@ -31,12 +31,19 @@ class Lobe:
 @dataclass(frozen=True)
 class Nodule:
     """A spherical nodule; ``relative_concentration`` is its activity per volume over the
-    surrounding parenchyma's (above 1 hot, below 1 cold)."""
+    surrounding parenchyma's (above 1 hot, below 1 cold).
+
+    A cold nodule always lies within the gland: it removes activity only where there is
+    parenchyma. A hot one bulges out of the lobe as a sphere unless ``within_gland``, in
+    which case its projected thickness is capped by the gland's, as for a nodule that
+    fills part of a lobe without deforming its outline.
+    """
 
     cx: float
     cy: float
     radius: float
     relative_concentration: float
+    within_gland: bool = False
 
     @property
     def is_hot(self) -> bool:
@@ -274,7 +281,8 @@ def draw_thyroid(grid: Grid, shape: ThyroidShape, rng: np.random.Generator, text
     """Draw a gland's relative activity: parenchyma times a log-normal texture, plus nodules.
 
     Nodules replace the parenchyma along their chord: a cold nodule removes activity, a
-    hot one adds ``(relative_concentration - 1)`` times its chord.
+    hot one adds ``(relative_concentration - 1)`` times its chord. The chord of a cold
+    nodule, or of a hot one ``within_gland``, is capped by the gland's thickness.
 
     Args:
         grid: the fine grid.
@@ -308,7 +316,8 @@ def draw_thyroid(grid: Grid, shape: ThyroidShape, rng: np.random.Generator, text
         footprint = ellipsoid(grid, nodule.cx, nodule.cy, nodule.radius, nodule.radius, nodule.radius)
         footprints[f"nodule_{index}"] = footprint
         local = parenchyma[footprint.rows, footprint.cols]
-        chord = np.minimum(footprint.thickness, local) if not nodule.is_hot else footprint.thickness
+        bulges = nodule.is_hot and not nodule.within_gland
+        chord = footprint.thickness if bulges else np.minimum(footprint.thickness, local)
         paint(nodular, Footprint(footprint.rows, footprint.cols, chord), nodule.relative_concentration - 1.0)
     density = np.clip(parenchyma + nodular, 0.0, None)
     total = density.sum()

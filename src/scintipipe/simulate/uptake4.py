@@ -61,6 +61,9 @@ INCREASED_MIN_CONTRAST = 3.0
 DECREASED_MAX_UPTAKE_PERCENT = 0.4
 DECREASED_MAX_CONTRAST = 0.7
 FOCAL_MIN_NODULE_RATIO = 3.0
+#: share of hot nodules (any class) drawn within the gland's outline instead of bulging out
+#: of it: a nuisance of geometry, the same for every class that has hot nodules
+HOT_NODULE_WITHIN_GLAND_PROBABILITY = 0.5
 
 LABELLING_RULES = {
     "diffusely_increased": "no nodule, uptake >= 3 %, thyroid/salivary contrast >= 3",
@@ -108,6 +111,11 @@ def meets_rule(label: str, findings: dict[str, Any]) -> bool:
     return RULES[label](findings)
 
 
+def _hot_nodule_within_gland(rng: np.random.Generator) -> bool:
+    """Whether a hot nodule lies within the gland's outline (see :class:`Nodule`)."""
+    return bool(rng.random() < HOT_NODULE_WITHIN_GLAND_PROBABILITY)
+
+
 def _diffusely_increased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
     """Graves' disease: a homogeneous, avid gland, often enlarged; larger glands trap more."""
     enlargement = rng.uniform(1.0, 1.6)
@@ -132,9 +140,10 @@ def _focal_increased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
     else:
         cx, cy = point_in_lobe(rng, shape.lobe(where), 0.45)
     ratio = log_uniform(rng, 3.0, 40.0)
+    within = _hot_nodule_within_gland(rng)
     uptake = log_uniform(rng, 0.005, 0.04)
     extra = {"nodule_site": where, "nodule_to_parenchyma": round(ratio, 2)}
-    return make_findings(uptake, enlargement, shape, nuisance, (Nodule(cx, cy, radius, ratio),), extra)
+    return make_findings(uptake, enlargement, shape, nuisance, (Nodule(cx, cy, radius, ratio, within),), extra)
 
 
 def _heterogeneous(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
@@ -149,7 +158,7 @@ def _heterogeneous(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
         cx, cy = point_in_lobe(rng, shape.lobe(side), 0.7)
         radius = rng.uniform(5.0, 12.0)
         relative = rng.uniform(2.0, 4.5) if hot else rng.uniform(0.0, 0.35)
-        nodules.append(Nodule(cx, cy, radius, relative))
+        nodules.append(Nodule(cx, cy, radius, relative, _hot_nodule_within_gland(rng) if hot else False))
     uptake = log_uniform(rng, 0.004, 0.03)
     extra = {"hot_nodules": sum(kinds), "cold_nodules": count - sum(kinds)}
     return make_findings(uptake, enlargement, shape, nuisance, tuple(nodules), extra)
