@@ -72,6 +72,7 @@ def single_nodule(
     uptake: tuple[float, float],
     inside: float,
     log_ratio: bool = False,
+    within_gland: bool = False,
 ) -> Sampler:
     """A sampler of glands with exactly one hot nodule and no other finding.
 
@@ -82,6 +83,8 @@ def single_nodule(
         uptake: the thyroid uptake range (fraction of the injected activity, log-uniform).
         inside: how far into its lobe the nodule's centre may lie (0-1, :func:`point_in_lobe`).
         log_ratio: draw the ratio log-uniformly (as the focal sampler does) instead of uniformly.
+        within_gland: the nodule lies within the gland's outline instead of bulging out of
+            it (:class:`~scintipipe.simulate.thyroid.Nodule`).
     """
 
     def sample(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
@@ -92,7 +95,7 @@ def single_nodule(
         nodule_radius = rng.uniform(*radius)
         concentration = log_uniform(rng, *ratio) if log_ratio else rng.uniform(*ratio)
         extra = {"nodule_site": side, "nodule_to_parenchyma": round(concentration, 2)}
-        return make_findings(log_uniform(rng, *uptake), size, shape, nuisance, (Nodule(cx, cy, nodule_radius, concentration),), extra)
+        return make_findings(log_uniform(rng, *uptake), size, shape, nuisance, (Nodule(cx, cy, nodule_radius, concentration, within_gland),), extra)
 
     return sample
 
@@ -126,9 +129,14 @@ def warm_nodule(enlargement: tuple[float, float]) -> Sampler:
     return single_nodule(enlargement, ratio=(2.0, 4.5), radius=(5.0, 12.0), uptake=(0.004, 0.03), inside=0.7)
 
 
-def focal_nodule(enlargement: tuple[float, float], ratio: tuple[float, float] = (3.0, 40.0), radius: tuple[float, float] = (8.0, 18.0)) -> Sampler:
-    """The focal sampler's nodule (3-40x log-uniform, 8-18 mm, central; its uptake range), ratio and radius changeable."""
-    return single_nodule(enlargement, ratio=ratio, radius=radius, uptake=(0.005, 0.04), inside=0.45, log_ratio=True)
+def focal_nodule(
+    enlargement: tuple[float, float],
+    ratio: tuple[float, float] = (3.0, 40.0),
+    radius: tuple[float, float] = (8.0, 18.0),
+    within_gland: bool = False,
+) -> Sampler:
+    """The focal sampler's nodule (3-40x log-uniform, 8-18 mm, central; its uptake range), ratio, radius and geometry changeable."""
+    return single_nodule(enlargement, ratio=ratio, radius=radius, uptake=(0.005, 0.04), inside=0.45, log_ratio=True, within_gland=within_gland)
 
 
 PROBES = (
@@ -167,6 +175,20 @@ PROBES = (
         "focal_increased",
         "the focal nodule at 3-8x (8-18 mm), gland x0.9-1.2",
         focal_nodule((0.9, 1.2), ratio=(3.0, 8.0)),
+        _one_nodule,
+    ),
+    Probe(
+        "focal_within_gland",
+        "focal_increased",
+        "the focal nodule (3-40x, 8-18 mm) within the gland's outline, gland x0.9-1.2",
+        focal_nodule((0.9, 1.2), within_gland=True),
+        _one_nodule,
+    ),
+    Probe(
+        "focal_small_within_gland",
+        "focal_increased",
+        "the focal nodule at 5-9 mm (3-40x) within the gland's outline, gland x0.9-1.2",
+        focal_nodule((0.9, 1.2), radius=(5.0, 9.0), within_gland=True),
         _one_nodule,
     ),
 )

@@ -44,6 +44,14 @@ def test_single_warm_nodule_goitre_has_one_warm_nodule_in_an_enlarged_gland(tmp_
         assert 5.0 <= findings["largest_nodule_radius_mm"] <= 12.0
 
 
+def test_within_gland_probes_draw_their_nodule_inside_the_gland_and_the_others_bulging(tmp_path: Path) -> None:
+    inside = _cases(probes.simulate_probe(BY_NAME["focal_small_within_gland"], tmp_path / "in", 3, seed=2))
+    bulging = _cases(probes.simulate_probe(BY_NAME["focal_small_nodule"], tmp_path / "out", 3, seed=2))
+    assert [case["nodules"][0]["within_gland"] for case in inside] == [True] * 3
+    assert [case["nodules"][0]["within_gland"] for case in bulging] == [False] * 3
+    assert all(5.0 <= case["nodules"][0]["radius_mm"] <= 9.0 for case in inside)
+
+
 def test_probes_share_patients_and_cameras_and_differ_only_in_the_thyroid(tmp_path: Path) -> None:
     warm = _cases(probes.simulate_probe(BY_NAME["single_warm_nodule_normal_size"], tmp_path / "a", 3, seed=5))
     focal = _cases(probes.simulate_probe(BY_NAME["focal_increased_enlarged"], tmp_path / "b", 3, seed=5))
