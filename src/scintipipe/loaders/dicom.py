@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import NuclearMedicineImageStorage
 
 from scintipipe.errors import NotAnImage, ScanError, ScintipipeError
+from scintipipe.loaders.dicom_fast import element_value
 from scintipipe.loaders.dicom_meta import dataset_metadata, frame_metadata, sop_class
 from scintipipe.loaders.dicom_pixels import decode_frames, header_int, number_of_frames
 from scintipipe.loaders.views import frame_names, frame_views
@@ -127,10 +128,11 @@ def reject_non_images(ds: Dataset, source: str) -> None:
     """
     if len(ds) == 0:
         raise ScanError(source, "no DICOM attributes after the file meta information: the file is truncated or corrupt")
-    uid = str(sop_class(ds) or "")
+    sop = sop_class(ds)
+    uid = str(sop or "")
     if uid and not pydicom.uid.UID(uid).is_valid:
         raise ScanError(source, f"invalid SOP Class UID {uid!r}: the file is truncated or corrupt")
-    name = getattr(sop_class(ds), "name", uid) or "unknown SOP class"
+    name = getattr(sop, "name", uid) or "unknown SOP class"
     for prefix, what in NON_IMAGE_SOP_CLASSES.items():
         if uid == prefix or (prefix.endswith(".") and uid.startswith(prefix)) or uid.startswith(prefix + "."):
             raise NotAnImage(source, f"{what} ({name}), not an image")
@@ -142,15 +144,15 @@ def reject_non_images(ds: Dataset, source: str) -> None:
 
 def reject_volumes(ds: Dataset, source: str) -> None:
     """Raise :class:`ScanError` for SPECT (tomographic) data and other 3-D volumes."""
-    image_type = [str(v).strip().upper() for v in (ds.get("ImageType") or [])]
-    is_nm = ds.get("Modality") == "NM" or sop_class(ds) == NuclearMedicineImageStorage
+    image_type = [str(v).strip().upper() for v in (element_value(ds, "ImageType") or [])]
+    is_nm = element_value(ds, "Modality") == "NM" or sop_class(ds) == NuclearMedicineImageStorage
     if is_nm and (any(value in TOMO_IMAGE_TYPES for value in image_type[2:3]) or "RECON" in " ".join(image_type)):
         raise ScanError(source, f"a 3-D SPECT volume (ImageType {'/'.join(image_type)}) where a planar view is expected")
     slices = header_int(ds, "NumberOfSlices", source)
     if slices > 1:
         raise ScanError(source, f"a 3-D volume of {slices} slices (NumberOfSlices) where a planar view is expected")
     frames = number_of_frames(ds)
-    if frames > 1 and str(ds.get("Modality") or "") in VOLUME_MODALITIES:
+    if frames > 1 and str(element_value(ds, "Modality") or "") in VOLUME_MODALITIES:
         raise ScanError(source, f"a 3-D {ds.Modality} volume of {frames} frames where a planar view is expected")
 
 

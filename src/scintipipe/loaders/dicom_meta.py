@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import NuclearMedicineImageStorage
 from pydicom.valuerep import DA, DT, TM
 
+from scintipipe.loaders.dicom_fast import element_value
 from scintipipe.loaders.dicom_pixels import number_of_frames
 from scintipipe.loaders.nuclides import normalise_radionuclide, radionuclide_from_window
 from scintipipe.loaders.views import as_list, detector_of_frame
@@ -33,33 +34,34 @@ def dataset_metadata(ds: Dataset) -> dict[str, Any]:
         ``study_description``, ``sop_class``, ``transfer_syntax``, ``lossy_compression``,
         ``acquisition_termination``, ``number_of_frames``.
     """
+    sop = sop_class(ds)
     meta: dict[str, Any] = {
         "spacing": pixel_spacing(ds),
-        "modality": _text(ds.get("Modality")),
+        "modality": _text(element_value(ds, "Modality")),
         "radionuclide": radionuclide(ds),
         "frame_duration_s": frame_duration_s(ds),
         "acquisition_datetime": acquisition_datetime(ds),
-        "study_instance_uid": _text(ds.get("StudyInstanceUID")),
-        "series_instance_uid": _text(ds.get("SeriesInstanceUID")),
-        "sop_instance_uid": _text(ds.get("SOPInstanceUID")),
-        "is_counts": sop_class(ds) == NuclearMedicineImageStorage,
+        "study_instance_uid": _text(element_value(ds, "StudyInstanceUID")),
+        "series_instance_uid": _text(element_value(ds, "SeriesInstanceUID")),
+        "sop_instance_uid": _text(element_value(ds, "SOPInstanceUID")),
+        "is_counts": sop == NuclearMedicineImageStorage,
     }
-    study_date = _date(ds.get("StudyDate"))
+    study_date = _date(element_value(ds, "StudyDate"))
     file_meta = getattr(ds, "file_meta", None)
     syntax = getattr(file_meta, "TransferSyntaxUID", None) if file_meta is not None else None
     extras = {
-        "patient_id": _text(ds.get("PatientID")),
+        "patient_id": _text(element_value(ds, "PatientID")),
         "study_date": study_date.isoformat() if study_date else None,
-        "manufacturer": _text(ds.get("Manufacturer")),
-        "manufacturer_model": _text(ds.get("ManufacturerModelName")),
-        "series_description": _text(ds.get("SeriesDescription")),
-        "body_part": _text(ds.get("BodyPartExamined")),
-        "image_type": "\\".join(str(v) for v in ds.get("ImageType") or []) or None,
-        "study_description": _text(ds.get("StudyDescription")),
-        "sop_class": sop_class(ds).name if sop_class(ds) else None,
+        "manufacturer": _text(element_value(ds, "Manufacturer")),
+        "manufacturer_model": _text(element_value(ds, "ManufacturerModelName")),
+        "series_description": _text(element_value(ds, "SeriesDescription")),
+        "body_part": _text(element_value(ds, "BodyPartExamined")),
+        "image_type": "\\".join(str(v) for v in element_value(ds, "ImageType") or []) or None,
+        "study_description": _text(element_value(ds, "StudyDescription")),
+        "sop_class": sop.name if sop else None,
         "transfer_syntax": syntax.name if syntax else None,
-        "lossy_compression": _text(ds.get("LossyImageCompression")) == "01" or None,
-        "acquisition_termination": _text(ds.get("AcquisitionTerminationCondition")),
+        "lossy_compression": _text(element_value(ds, "LossyImageCompression")) == "01" or None,
+        "acquisition_termination": _text(element_value(ds, "AcquisitionTerminationCondition")),
         "number_of_frames": number_of_frames(ds),
     }
     meta.update({key: value for key, value in extras.items() if value is not None})
@@ -77,33 +79,33 @@ def frame_metadata(ds: Dataset, frame: int, n_frames: int) -> dict[str, Any]:
     meta: dict[str, Any] = {"frame_index": frame + 1}
     detector = detector_of_frame(ds, frame, n_frames)
     if detector is not None:
-        vector = as_list(ds.get("DetectorVector"))
+        vector = as_list(element_value(ds, "DetectorVector"))
         meta["detector"] = int(vector[frame]) if len(vector) == n_frames else None
-        meta["start_angle"] = _float(detector.get("StartAngle"))
-        zoom = detector.get("ZoomFactor")
+        meta["start_angle"] = _float(element_value(detector, "StartAngle"))
+        zoom = element_value(detector, "ZoomFactor")
         meta["zoom"] = _floats(zoom) if zoom is not None and not isinstance(zoom, (str, bytes, float, int)) else _float(zoom)
     window = energy_window(ds, frame, n_frames)
     if window is not None:
-        meta["energy_window"] = _text(window.get("EnergyWindowName"))
+        meta["energy_window"] = _text(element_value(window, "EnergyWindowName"))
         lower, upper = window_limits(window)
         meta["energy_window_kev"] = [lower, upper] if lower is not None and upper is not None else None
     if n_frames == 1:
-        meta["counts_accumulated"] = _int(ds.get("CountsAccumulated"))
+        meta["counts_accumulated"] = _int(element_value(ds, "CountsAccumulated"))
     return {key: value for key, value in meta.items() if value is not None}
 
 
 def sop_class(ds: Dataset) -> Any:
     """The SOP Class UID, from the dataset or else from the file meta information."""
-    uid = ds.get("SOPClassUID")
+    uid = element_value(ds, "SOPClassUID")
     if not uid and getattr(ds, "file_meta", None) is not None:
-        uid = ds.file_meta.get("MediaStorageSOPClassUID")
+        uid = element_value(ds.file_meta, "MediaStorageSOPClassUID")
     return uid or None
 
 
 def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     """``(row, column)`` spacing in mm from Pixel Spacing, else Imager Pixel Spacing."""
     for key in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(key)
+        value = element_value(ds, key)
         try:
             if value is not None and len(value) == 2 and min(float(v) for v in value) > 0:
                 return float(value[0]), float(value[1])
@@ -115,17 +117,17 @@ def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
 def radionuclide(ds: Dataset) -> str | None:
     """The radionuclide, normalised (``Tc-99m``), from the radiopharmaceutical codes or
     text, else the energy window name, else the energy window limits."""
-    for info in ds.get("RadiopharmaceuticalInformationSequence") or []:
-        for code in info.get("RadionuclideCodeSequence") or []:
-            found = normalise_radionuclide(code.get("CodeMeaning")) or normalise_radionuclide(code.get("CodeValue"))
+    for info in element_value(ds, "RadiopharmaceuticalInformationSequence") or []:
+        for code in element_value(info, "RadionuclideCodeSequence") or []:
+            found = normalise_radionuclide(element_value(code, "CodeMeaning")) or normalise_radionuclide(element_value(code, "CodeValue"))
             if found:
                 return found
-        found = normalise_radionuclide(info.get("Radiopharmaceutical"))
+        found = normalise_radionuclide(element_value(info, "Radiopharmaceutical"))
         if found:
             return found
-    windows = list(ds.get("EnergyWindowInformationSequence") or [])
+    windows = list(element_value(ds, "EnergyWindowInformationSequence") or [])
     for window in windows:
-        found = normalise_radionuclide(window.get("EnergyWindowName"))
+        found = normalise_radionuclide(element_value(window, "EnergyWindowName"))
         if found:
             return found
     guesses = {radionuclide_from_window(*window_limits(window)) for window in windows}
@@ -135,28 +137,28 @@ def radionuclide(ds: Dataset) -> str | None:
 
 def energy_window(ds: Dataset, frame: int, n_frames: int) -> Dataset | None:
     """The Energy Window Information Sequence item of ``frame`` (0-based), if known."""
-    windows = list(ds.get("EnergyWindowInformationSequence") or [])
+    windows = list(element_value(ds, "EnergyWindowInformationSequence") or [])
     if not windows:
         return None
-    vector = as_list(ds.get("EnergyWindowVector"))
+    vector = as_list(element_value(ds, "EnergyWindowVector"))
     index = int(vector[frame]) - 1 if len(vector) == n_frames else 0 if len(windows) == 1 else -1
     return windows[index] if 0 <= index < len(windows) else None
 
 
 def window_limits(window: Dataset) -> tuple[float | None, float | None]:
     """``(lower, upper)`` keV of an energy window item (its first range)."""
-    ranges = list(window.get("EnergyWindowRangeSequence") or [])
+    ranges = list(element_value(window, "EnergyWindowRangeSequence") or [])
     if not ranges:
         return None, None
-    return _float(ranges[0].get("EnergyWindowLowerLimit")), _float(ranges[0].get("EnergyWindowUpperLimit"))
+    return _float(element_value(ranges[0], "EnergyWindowLowerLimit")), _float(element_value(ranges[0], "EnergyWindowUpperLimit"))
 
 
 def frame_duration_s(ds: Dataset) -> float | None:
     """Actual Frame Duration (ms) in seconds, from the dataset or its first phase."""
-    value = ds.get("ActualFrameDuration")
+    value = element_value(ds, "ActualFrameDuration")
     if value is None:
-        phases = list(ds.get("PhaseInformationSequence") or ds.get("RotationInformationSequence") or [])
-        value = phases[0].get("ActualFrameDuration") if phases else None
+        phases = list(element_value(ds, "PhaseInformationSequence") or element_value(ds, "RotationInformationSequence") or [])
+        value = element_value(phases[0], "ActualFrameDuration") if phases else None
     ms = _float(value)
     return ms / 1000.0 if ms is not None and ms > 0 else None
 
@@ -168,16 +170,16 @@ def acquisition_datetime(ds: Dataset) -> str | None:
     Study Time, with the date of the same level (or the first date present). Without any
     date, the time alone (``"15:34:36.585000"``); without any time, the date alone.
     """
-    stamp = ds.get("AcquisitionDateTime")
+    stamp = element_value(ds, "AcquisitionDateTime")
     if stamp:
         try:
             return DT(stamp).isoformat()
         except (TypeError, ValueError):
             pass
-    dates = [_date(ds.get(d)) for d, _ in _DATE_TIME_PAIRS]
+    dates = [_date(element_value(ds, d)) for d, _ in _DATE_TIME_PAIRS]
     first_date = next((d for d in dates if d), None)
     for (_, time_key), date in zip(_DATE_TIME_PAIRS, dates, strict=True):
-        time = _time(ds.get(time_key))
+        time = _time(element_value(ds, time_key))
         if time is not None:
             date = date or first_date
             return dt.datetime.combine(date, time).isoformat() if date else time.isoformat()

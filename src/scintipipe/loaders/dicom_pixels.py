@@ -13,6 +13,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from scintipipe.errors import ScanError
+from scintipipe.loaders.dicom_fast import element_value
 from scintipipe.loaders.grey import to_grey
 from scintipipe.loaders.limits import check_frame_size
 
@@ -47,7 +48,7 @@ def decode_frames(ds: Dataset, source: str) -> np.ndarray:
     pixels = _pixel_array(ds, source)
     if n_frames == 1 or pixels.ndim == (3 if samples > 1 else 2):
         pixels = pixels[None]
-    photometric = str(ds.get("PhotometricInterpretation") or "").upper()
+    photometric = str(element_value(ds, "PhotometricInterpretation") or "").upper()
     if photometric == "PALETTE COLOR":
         return to_grey(_apply_lut(apply_color_lut, pixels, ds, source, "Palette Color Lookup Table"))
     if samples > 1:
@@ -73,7 +74,7 @@ def header_int(ds: Dataset, keyword: str, source: str, default: int = 0) -> int:
         ScanError: the value is not one non-negative whole number (a corrupt header).
     """
     try:
-        value = ds.get(keyword)
+        value = element_value(ds, keyword)
     except Exception as exc:
         raise ScanError(source, f"unreadable {keyword} in the DICOM header: {exc}") from exc
     if value is None or value == "":
@@ -90,7 +91,7 @@ def header_int(ds: Dataset, keyword: str, source: str, default: int = 0) -> int:
 def number_of_frames(ds: Dataset) -> int:
     """Number of Frames, 1 when absent or unreadable (the decoder then says what is wrong)."""
     try:
-        return max(1, int(ds.get("NumberOfFrames") or 1))
+        return max(1, int(element_value(ds, "NumberOfFrames") or 1))
     except (TypeError, ValueError):
         return 1
 
@@ -116,10 +117,10 @@ def native_pixels(ds: Dataset) -> np.ndarray | None:
     if syntax not in _NATIVE_LITTLE_ENDIAN or not ds.is_little_endian or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
         return None
     try:
-        header = {key: ds.get(key) for key in ("SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation", "Rows", "Columns")}
-        frames = ds.get("NumberOfFrames", 1) if "NumberOfFrames" in ds else 1
-        photometric = ds.get("PhotometricInterpretation")
-        data = ds.get("PixelData")
+        header = {key: element_value(ds, key) for key in ("SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation", "Rows", "Columns")}
+        frames = element_value(ds, "NumberOfFrames") if "NumberOfFrames" in ds else 1
+        photometric = element_value(ds, "PhotometricInterpretation")
+        data = element_value(ds, "PixelData")
     except Exception:  # noqa: BLE001  (a corrupt element: pydicom's decoder says what is wrong)
         return None
     values = list(header.values())

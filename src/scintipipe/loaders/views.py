@@ -14,6 +14,8 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from scintipipe.loaders.dicom_fast import element_value
+
 #: words that name each view, matched against upper-case text split into words
 _VIEW_WORDS = (
     ("left_anterior_oblique", ("LAO", "LEFT ANTERIOR OBLIQUE", "OAG", "OBLIQUE ANTERIEURE GAUCHE")),
@@ -62,7 +64,7 @@ def view_from_angle(angle: Any) -> str | None:
 def view_of_codes(items: Any) -> str | None:
     """Return the view a code sequence names (meaning first, then value)."""
     for item in items or []:
-        view = normalise_view(item.get("CodeMeaning")) or normalise_view(item.get("CodeValue"))
+        view = normalise_view(element_value(item, "CodeMeaning")) or normalise_view(element_value(item, "CodeValue"))
         if view:
             return view
     return None
@@ -70,10 +72,10 @@ def view_of_codes(items: Any) -> str | None:
 
 def detector_of_frame(ds: Dataset, frame: int, n_frames: int) -> Dataset | None:
     """The Detector Information Sequence item that acquired ``frame`` (0-based), if known."""
-    detectors = list(ds.get("DetectorInformationSequence") or [])
+    detectors = list(element_value(ds, "DetectorInformationSequence") or [])
     if not detectors:
         return None
-    vector = as_list(ds.get("DetectorVector"))
+    vector = as_list(element_value(ds, "DetectorVector"))
     if len(vector) == n_frames:
         index = int(vector[frame]) - 1
     elif len(detectors) == 1:
@@ -97,10 +99,14 @@ def frame_views(ds: Dataset, n_frames: int) -> list[str | None]:
         detector = detector_of_frame(ds, frame, n_frames)
         view = None
         if detector is not None:
-            view = view_of_codes(detector.get("ViewCodeSequence")) or view_from_angle(detector.get("StartAngle"))
+            view = view_of_codes(element_value(detector, "ViewCodeSequence")) or view_from_angle(element_value(detector, "StartAngle"))
         views.append(view)
     if n_frames == 1 and views[0] is None:
-        views[0] = view_of_codes(ds.get("ViewCodeSequence")) or _view_position(ds.get("ViewPosition")) or normalise_view(ds.get("SeriesDescription"))
+        views[0] = (
+            view_of_codes(element_value(ds, "ViewCodeSequence"))
+            or _view_position(element_value(ds, "ViewPosition"))
+            or normalise_view(element_value(ds, "SeriesDescription"))
+        )
     return views
 
 
