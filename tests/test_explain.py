@@ -69,6 +69,32 @@ def test_the_hook_follows_the_method_the_context_names(bundle: Bundle) -> None:
         explain_with("lime", inputs, [0, 1], bundle, "cpu")
 
 
+def test_a_bundle_declaring_its_explain_method_gets_it_unless_the_run_names_another(tiny_bundle: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from scintipipe.report.content import explain_method_of
+
+    folder = tmp_path / "declaring"
+    shutil.copytree(tiny_bundle, folder)
+    metadata_path = folder / "configs" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["scintipipe"]["explain_method"] = "occlusion"
+    metadata_path.write_text(json.dumps(metadata))
+    declaring, plain = Bundle(folder), Bundle(tiny_bundle)
+    registered = explainers(make_plugin_manager(load_entry_points=False)).explainers
+    inputs = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(5))
+
+    def explain(bundle: Bundle, **options: str) -> np.ndarray:
+        return explain_batch(inputs, [0, 1], bundle, "cpu", RunContext(options=options, explainers=registered, bundle=bundle))
+
+    np.testing.assert_allclose(explain(declaring), explain(plain, explain_method="occlusion"))
+    np.testing.assert_allclose(explain(declaring, explain_method="gradcam"), explain(plain))
+    assert explain_method_of(RunContext(options={}, bundle=declaring)) == "occlusion"
+    assert explain_method_of(RunContext(options={"explain_method": "gradcampp"}, bundle=declaring)) == "gradcampp"
+    assert explain_method_of(RunContext(options={}, bundle=plain)) == "gradcam"
+
+
 def test_heatmap_goes_back_to_where_the_crop_came_from() -> None:
     # scan 200x200 at 1.1 mm; input resampled to 2.2 mm (100x100) and cropped 32x32 around (60, 40)
     heat = np.zeros((32, 32), np.float32)

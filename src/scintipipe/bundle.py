@@ -93,6 +93,11 @@ class Bundle:
         return self._fields.get("explain_layer")
 
     @property
+    def explain_method(self) -> str | None:
+        """The explain method the bundle's faithfulness benchmark chose, if it declares one."""
+        return self._fields.get("explain_method")
+
+    @property
     def clinical_use(self) -> bool:
         """``False`` for demonstration bundles (e.g. trained on simulated scans)."""
         return bool(self._fields.get("clinical_use", False))

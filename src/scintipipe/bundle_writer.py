@@ -115,6 +115,7 @@ def bundle_metadata(
     changelog: dict[str, str] | None = None,
     network: str = "",
     explain_layer: str | None = None,
+    explain_method: str | None = None,
     clinical_use: bool = False,
     trained_on: str = "",
     eval_metrics: dict[str, Any] | None = None,
@@ -125,6 +126,8 @@ def bundle_metadata(
     fields: dict[str, Any] = {"task": task, "labels": list(labels), "network": network, "clinical_use": clinical_use, "trained_on": trained_on}
     if explain_layer:
         fields["explain_layer"] = explain_layer
+    if explain_method:
+        fields["explain_method"] = explain_method
     return {
         "schema": METADATA_SCHEMA_URL,
         "version": version,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+#: the method when neither ``--explain-method`` nor the bundle names one
 DEFAULT_METHOD = "gradcam"
 
 #: the built-in methods and their one-line descriptions
@@ -53,7 +54,23 @@ def explain_with(method: str, inputs: torch.Tensor, class_indices: list[int], bu
 @hookimpl
 def add_options(register: Any) -> None:
     """``--explain-method``."""
-    register.option("explain_method", default=DEFAULT_METHOD, choose_from="explainer", help="Saliency method of the explain stage.")
+    register.option(
+        "explain_method",
+        default=None,
+        choose_from="explainer",
+        help=f"Saliency method of the explain stage (default: the one the bundle declares, else {DEFAULT_METHOD}).",
+    )
+
+
+def chosen_method(options: Any, bundle: Any = None) -> str:
+    """The run's explain method: ``--explain-method``, else the bundle's declared
+    ``explain_method`` (chosen by ``benchmarks/explain_faithfulness.py``), else :data:`DEFAULT_METHOD`.
+
+    Args:
+        options: the run's options (``context.options``), or ``None``.
+        bundle: the run's bundle, or ``None``.
+    """
+    return str((options or {}).get("explain_method") or getattr(bundle, "explain_method", None) or DEFAULT_METHOD)
 
 
 @hookimpl
@@ -65,6 +82,6 @@ def register_explainers(register: Any) -> None:
 
 @hookimpl(trylast=True)
 def explain_batch(inputs: torch.Tensor, class_indices: list[int], bundle: Any, device: str, context: Any) -> np.ndarray | None:
-    """The maps of the explain method ``context.options["explain_method"]`` names."""
-    name = context.options.get("explain_method") or DEFAULT_METHOD
+    """The maps of the explain method :func:`chosen_method` names (``--explain-method``, else the bundle's)."""
+    name = chosen_method(context.options, bundle)
     return context.alternative("explainer", name).function(inputs, class_indices, bundle, device)

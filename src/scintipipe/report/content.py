@@ -97,13 +97,14 @@ def probabilities(prediction: dict[str, Any], labels: list[str]) -> list[tuple[s
 
 
 def explain_method_of(context: Any = None) -> str:
-    """The explain method of the run's heatmaps: its ``explain_method`` option (default ``gradcam``).
+    """The explain method of the run's heatmaps (:func:`~scintipipe.builtin.explain_gradcam.chosen_method`).
 
     Args:
         context: the run's :class:`~scintipipe.context.RunContext`, or ``None``.
     """
-    options = getattr(context, "options", None) or {}
-    return str(options.get("explain_method") or "gradcam")
+    from scintipipe.builtin.explain_gradcam import chosen_method
+
+    return chosen_method(getattr(context, "options", None), getattr(context, "bundle", None))
 
 
 # ---- the input gate -------------------------------------------------------------------

@@ -56,7 +56,7 @@ from scintipipe.errors import ScanError
 from scintipipe.explain import heatmap_on_scan
 from scintipipe.gate import GateRefused
 from scintipipe.pipeline import Pipeline, RunOptions
-from scintipipe.report.content import against_advice_text, gate_of
+from scintipipe.report.content import against_advice_text, explain_method_of, gate_of
 from scintipipe.runner import Failure
 from scintipipe.server.errors import BadRequest, UnknownModel
 from scintipipe.server.label_images import GRADCAM_LABELS, ROI_LABELS, region_label_map, roi_label_map, write_label_nifti
@@ -473,8 +473,11 @@ class BundleGradCAM(BundleModel):
     """``<bundle>_gradcam``: where the predicted class's saliency map reaches ``threshold``, as a label image."""
 
     def __init__(self, bundle_name: str, bundle: Bundle):
-        description = f"Region where {bundle.name}'s Grad-CAM map of the predicted class reaches the threshold.{bundle_caution(bundle)}"
-        config = {"view": "", "threshold": DEFAULT_GRADCAM_THRESHOLD}
+        from scintipipe.builtin.explain_gradcam import chosen_method
+
+        method = chosen_method(None, bundle)
+        description = f"Region where {bundle.name}'s explanation map ({method}) of the predicted class reaches the threshold.{bundle_caution(bundle)}"
+        config = {"view": "", "threshold": DEFAULT_GRADCAM_THRESHOLD, "explain_method": method}
         super().__init__(
             bundle_name + GRADCAM_SUFFIX, SEGMENTATION, dict(GRADCAM_LABELS), description, config, bundle=bundle, bundle_name=bundle_name
         )
@@ -501,7 +504,7 @@ class BundleGradCAM(BundleModel):
             "label_names": dict(GRADCAM_LABELS),
             "threshold": threshold,
             "explained_label": case["prediction"]["label"],
-            "explain_method": context.options.get("explain_method"),
+            "explain_method": explain_method_of(context),
             "confidence": case["prediction"]["confidence"],
             "pixels": {"gradcam_region": int(labels.sum())},
             "view": scan["image"].meta.get("view"),
@@ -582,7 +585,7 @@ class ModelService:
         entry = model.info()
         register, alternatives = served_options(self.pm)
         options = {name: describe_option(option, alternatives) for name, option in register.options.items() if option.served}
-        config = {**(entry.get("config") or {}), **{name: option["default"] for name, option in options.items()}}
+        config = {**{name: option["default"] for name, option in options.items()}, **(entry.get("config") or {})}  # the model's own values win
         described = {
             "type": entry["type"],
             "labels": entry["labels"],

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "metric": "balanced_accuracy",
     "seed": 0,
     "explain_layer": None,
+    "explain_method": None,
 }
 REQUIRED = ("task", "labels", "network", "input_size", "scan_transforms")
 

@@ -71,6 +71,7 @@ def write_recipe_bundle(
         version=version,
         network=recipe["network"]["_target_"],
         explain_layer=recipe.get("explain_layer"),
+        explain_method=recipe.get("explain_method"),
         clinical_use=False,
         trained_on=recipe.get("trained_on", ""),
         eval_metrics=eval_metrics,
