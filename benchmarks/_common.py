@@ -297,8 +297,43 @@ def keep_training_outputs(out: Path, keep: Path, names: Iterable[str]) -> None:
             shutil.move(str(out / name), str(keep / name))
 
 
+#: bundle files a reship carries over from the bundle it replaces: added to the shipped
+#: bundle after training (by hand or another script), not written by ``scintipipe train``
+CARRIED_ON_RETRAIN = ("configs/train.json", "configs/multi_gpu_train.json")
+
+
+def carry_over(out: Path, files: dict[str, bytes], old_metadata: dict) -> None:
+    """Put back what a reship keeps from the bundle it replaces.
+
+    The files of :data:`CARRIED_ON_RETRAIN` are written back as they were, and
+    ``configs/metadata.json`` keeps the old version history: the version becomes the old
+    one with its minor number raised, with a changelog entry for the retraining above the
+    old entries (edit it to say what changed).
+
+    Args:
+        out: the retrained bundle folder.
+        files: relative path -> content, read before the folder was cleared.
+        old_metadata: the old ``configs/metadata.json`` (``{}`` when there was none).
+    """
+    for name, content in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+    if not old_metadata.get("version"):
+        return
+    major, minor, *_ = (str(old_metadata["version"]).split(".") + ["0", "0"])[:3]
+    version = f"{major}.{int(minor) + 1}.0"
+    path = out / "configs/metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["version"] = version
+    metadata["changelog"] = {version: "retrained afresh (new weights and gate); see the model card", **old_metadata.get("changelog", {})}
+    path.write_text(json.dumps(metadata, indent=2) + "\n")
+
+
 def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: Iterable[str], clear: Sequence[str] = ()) -> dict:
     """Train the bundle afresh: clear it, keep the inherited gate settings, train, move the training outputs out.
+
+    What training does not write is carried over (:func:`carry_over`): the configs of
+    :data:`CARRIED_ON_RETRAIN` and the version history.
 
     Args:
         out: the bundle folder.
@@ -312,6 +347,9 @@ def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: It
         The old ``configs/gate.json`` (:func:`old_gate`), for :func:`refit_gate`.
     """
     old = old_gate(out)
+    carried = {name: (out / name).read_bytes() for name in CARRIED_ON_RETRAIN if (out / name).is_file()}
+    metadata_path = out / "configs/metadata.json"
+    old_metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
     if clear:
         for child in clear:
             shutil.rmtree(out / child, ignore_errors=True)
@@ -320,6 +358,7 @@ def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: It
     seed_gate(out, old)
     sh(train_cmd, threads)
     keep_training_outputs(out, keep, moved)
+    carry_over(out, carried, old_metadata)
     return old
 
 

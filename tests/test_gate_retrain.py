@@ -96,6 +96,27 @@ def test_the_train_hint_adapts_the_base_command_or_gives_a_generic_one() -> None
     assert "scintipipe gate fit --bundle my-uptake4 --train data/a --held-out HELD_OUT_FOLDER" in generic and "kept" not in generic
 
 
+def test_a_reship_keeps_the_hand_added_configs_and_the_version_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    common = load_benchmark("_common")
+    out = make_tiny_bundle(tmp_path / "bundle")
+    (out / "configs/train.json").write_text('{"old": "train"}')
+    metadata = json.loads((out / "configs/metadata.json").read_text())
+    metadata["version"], metadata["changelog"] = "0.3.1", {"0.3.1": "a fix", "0.3.0": "first"}
+    (out / "configs/metadata.json").write_text(json.dumps(metadata))
+
+    def fake_training(cmd: list[str], threads: int) -> None:  # training writes a fresh 0.1.0 bundle
+        assert not out.exists() or not (out / "configs/train.json").exists()
+        make_tiny_bundle(out)
+
+    monkeypatch.setattr(common, "sh", fake_training)
+    common.retrain(out, ["scintipipe", "train"], 1, tmp_path / "kept", ())
+    assert (out / "configs/train.json").read_text() == '{"old": "train"}'
+    assert not (out / "configs/multi_gpu_train.json").exists()
+    retrained = json.loads((out / "configs/metadata.json").read_text())
+    assert retrained["version"] == "0.4.0"
+    assert list(retrained["changelog"]) == ["0.4.0", "0.3.1", "0.3.0"] and retrained["changelog"]["0.3.1"] == "a fix"
+
+
 @pytest.mark.slow
 def test_retraining_in_place_keeps_the_radionuclides_and_the_hint_refits(tmp_path: Path) -> None:
     """``scintipipe train --bundle B --out B`` on a copy of uptake4, then the hinted ``gate fit``."""
