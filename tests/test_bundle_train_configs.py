@@ -101,7 +101,7 @@ def test_every_shipped_classifier_bundle_has_the_same_train_configs() -> None:
         for config in TRAIN_CONFIGS:
             assert (root / "configs" / config).read_text() == (BUNDLES["uptake4"] / "configs" / config).read_text(), (name, config)
         meta = json.loads((root / "configs/metadata.json").read_text())
-        assert "train.json" in meta["changelog"][meta["version"]], name
+        assert any("train.json" in entry for entry in meta["changelog"].values()), name  # the history says when they came
         parser = ConfigParser()
         parser.read_config([str(root / "configs" / c) for c in TRAIN_CONFIGS])
         parser["bundle_root"] = str(root)

@@ -86,8 +86,25 @@ def test_scintipipe_loads_them_and_its_gate_judges_them_like_scans(samples: Path
     data = load_real(bundle, scan_like_samples, progress=False)
     assert data.failures == [] and data.inputs.shape == (8, 1, 96, 96)
     written = to_bundle(scan_like_generator(None, data.targets, 0), (96, 96))
-    for got, expected in zip(data.inputs, written, strict=True):  # the neck crop, count rounding and smoothing change them a little
-        assert float(torch.corrcoef(torch.stack([got.flatten(), expected.flatten()]))[0, 1]) > 0.85
+    for index, got in enumerate(data.inputs):  # count rounding and smoothing change them a little
+        scores = [best_overlap_correlation(got[0], image[0], max_shift=8) for image in written]
+        assert scores[index] > 0.95 and scores[index] == max(scores), scores  # each comes back as its own written image
+
+
+def best_overlap_correlation(got: torch.Tensor, expected: torch.Tensor, max_shift: int) -> float:
+    """The highest correlation of two images over their overlap, shifting one by up to ``max_shift`` pixels.
+
+    The neck crop may centre a re-loaded crop a few pixels away from where it was written (on
+    its hottest spot: a focal gland of seed 4 moves 6 px, leaving an empty band at the edge).
+    """
+    rows, cols = got.shape
+    best = -1.0
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            a = got[max(dy, 0) : rows + min(dy, 0), max(dx, 0) : cols + min(dx, 0)]
+            b = expected[max(-dy, 0) : rows + min(-dy, 0), max(-dx, 0) : cols + min(-dx, 0)]
+            best = max(best, float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1]))
+    return best
 
 
 def test_sampling_needs_a_current_check(tmp_path: Path, checked_gan: Path) -> None:
