@@ -21,7 +21,14 @@ focal_small_nodule                the focal nodule at 5-9 mm radius instead of 8
                                   increased; hot nodules are seen from about 1 cm across)
 focal_visible_rest                the focal nodule at 3-8x instead of 3-40x, so the rest of
                                   the gland stays visible (focal increased)
+focal_within_gland                the focal nodule within the gland's outline instead of
+                                  bulging out of it (focal increased)
+focal_small_within_gland          the same at 5-9 mm radius (focal increased)
 ================================  ==========================================================
+
+The probes' own nodules bulge out of the gland unless the probe says "within"; the
+simulator's own glands (``heterogeneous``, ``focal_increased``) draw either, as the
+simulator does.
 
 A probe whose cases the bundle calls something else than expected shows a cue the network
 relies on that the medicine does not: a single warm nodule in a goitre called heterogeneous
