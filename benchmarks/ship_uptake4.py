@@ -18,7 +18,9 @@ Steps (every one is a plain ``scintipipe`` command, printed as it runs):
    both training sets into ``bundles/uptake4`` (the old ``configs/gate.json``
    radionuclides are kept; its statistics and temperature belonged to the old weights);
 4. ``checkpoint.pt`` and ``logs/`` (TensorBoard) are moved out of the bundle into
-   ``data/uptake4-training/`` so that only configs/, models/, docs/ and LICENSE are shipped;
+   ``data/uptake4-training/`` so that only configs/, models/, docs/ and LICENSE are shipped
+   (with an ensemble recipe, also ``members/``: each seed's own bundle, whose weights the
+   ensemble's ``models/model.pt`` already holds);
 5. ``scintipipe gate fit`` refits the input gate's learned score and the temperature for
    the new weights (:func:`gate_fit_command`: the training sets, the held-out DICOM and
    export sets and the external set, as the shipped ``configs/gate.json`` records), which
@@ -147,8 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out
     train_cmd = common.train_command("uptake4", "src/scintipipe/recipes/uptake4.json", labels_csv, out, description, args.threads, args.epochs)
     if not args.skip_train:
-        old = common.retrain(out, train_cmd, args.threads, data / "uptake4-training", ("checkpoint.pt", "logs"))
-        (out / ".gitignore").write_text("checkpoint.pt\nlogs/\ntrain_errors.csv\n")  # in case training is rerun here
+        old = common.retrain(out, train_cmd, args.threads, data / "uptake4-training", ("checkpoint.pt", "logs", "members"))
+        (out / ".gitignore").write_text("checkpoint.pt\nlogs/\nmembers/\ntrain_errors.csv\n")  # in case training is rerun here
         bundle = "uptake4" if out.resolve() == (ROOT / "bundles/uptake4").resolve() else str(out.relative_to(ROOT))
         common.refit_gate(bundle, old, data, TRAIN_SETS, TEST_SETS, "uptake4", args.threads)
     reports = common.evaluate_sets(out, tests, "benchmarks/results/uptake4_{key}", args.threads)

@@ -225,7 +225,12 @@ class TrainCommand(click.Command):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new bundle folder.")
 @click.option("--recipe", "recipe_name", default=None, help="Recipe file or shipped recipe name (e.g. uptake4_paper).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipe's epochs.")
-@click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Override the recipe's seed (with an ensemble recipe: train one network with this seed instead of the ensemble).",
+)
 @click.option(
     "--init-weights",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -295,6 +300,7 @@ def train(
         recipe["epochs"] = epochs
     if seed is not None:
         recipe["seed"] = seed
+        recipe.pop("ensemble_seeds", None)  # --seed trains one network, even from an ensemble recipe
     if data_description:
         recipe["trained_on"] = data_description
     base_root = base_bundle_root(ctx, bundle_name)  # read before training: OUT may be this very folder
@@ -378,10 +384,12 @@ def train(
     overall = result.validation.get("overall", {})
     acc = overall.get("accuracy", {})
     value = acc.get("value") if isinstance(acc, dict) else acc
-    click.echo(
-        f"bundle written to {result.bundle_dir} (best epoch {result.best_epoch + 1}, validation accuracy {value}); use: scintipipe run --bundle {result.bundle_dir} SCANS",
-        err=True,
+    done = (
+        f"best epoch {result.best_epoch + 1}, validation accuracy {value}"
+        if "ensemble_seeds" not in recipe
+        else f"an ensemble of seeds {', '.join(map(str, recipe['ensemble_seeds']))}; each member's validation is in {out_dir}/members/*/docs/README.md"
     )
+    click.echo(f"bundle written to {result.bundle_dir} ({done}); use: scintipipe run --bundle {result.bundle_dir} SCANS", err=True)
     click.echo(gate_fit_hint(out_dir, bundle_name, base_gate, kept, labels_csv), err=True)
 
 

@@ -5,11 +5,12 @@ Build by registered name with :func:`build_network` (the built-in networks are
 path from a bundle config (``"_target_": "scintipipe.networks.InceptionV3"``). Every network takes ``in_channels``
 and ``num_classes``, classifies 2-D images, and names its last convolution block for
 Grad-CAM (:func:`gradcam_layer`). :func:`load_init_weights` initialises any of them from
-a local weights file.
+a local weights file. :class:`ProbabilityEnsemble` combines trained classifiers into one.
 """
 
 from scintipipe.networks.alexnet import AlexNet
 from scintipipe.networks.backbone_head import PAPER_BACKBONES, BackboneWithHead
+from scintipipe.networks.ensemble import ProbabilityEnsemble
 from scintipipe.networks.head import PaperHead
 from scintipipe.networks.inception_resnet_v2 import InceptionResNetV2
 from scintipipe.networks.inception_v3 import InceptionV3
@@ -33,6 +34,7 @@ __all__ = [
     "MobileNetV3Small",
     "NetworkSpec",
     "PaperHead",
+    "ProbabilityEnsemble",
     "ScintiNet",
     "ShuffleNetV2",
     "ShuffleNetV2x05",

@@ -24,6 +24,7 @@ from scintipipe.bundle import Bundle
 from scintipipe.bundle_writer import NOT_FOR_CLINICAL_USE, bundle_metadata, package_versions, write_bundle
 from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.training.data import ExtraTraining, LabelledSet, LabelsError, hash_dataset, load_labelled_set, read_labels
+from scintipipe.training.ensemble import ensemble_seeds, train_ensemble
 from scintipipe.training.loop import fit, predict, world
 from scintipipe.training.recipe import network_def
 
@@ -135,6 +136,10 @@ def train_bundle(
             GAN's synthetic scans, ``scintipipe-gan``); see :func:`add_extra_training`.
     """
     out_dir = Path(out_dir)
+    if ensemble_seeds(recipe):
+        return _train_ensemble(
+            pm, recipe, data_dir, labels_csv, out_dir, device, init_weights, resume, data_description, progress, log, gate_settings, extra_training
+        )
     rank, size = world()
     if rank != 0:  # in a distributed run only rank 0 logs and writes
         log = _quiet
@@ -176,6 +181,39 @@ def train_bundle(
     if failures:
         (out_dir / "train_errors.csv").write_text("source,error\n" + "".join(f"{s},{json.dumps(r)}\n" for s, r in failures))
     return TrainResult(out_dir, validation, result.best_epoch, result.seconds, failures)
+
+
+def _train_ensemble(
+    pm: pluggy.PluginManager,
+    recipe: dict[str, Any],
+    data_dir: Path | None,
+    labels_csv: Path,
+    out_dir: Path,
+    device: str,
+    init_weights: Path | None,
+    resume: bool,
+    data_description: str,
+    progress: bool | None,
+    log: Callable[[str], None],
+    gate_settings: dict[str, Any] | None,
+    extra_training: Sequence[ExtraTraining],
+) -> TrainResult:
+    """:func:`train_bundle` for a recipe with ``ensemble_seeds``: one member per seed, then the ensemble.
+
+    The returned validation is empty: each member's split holds scans the others trained
+    on (:mod:`scintipipe.training.ensemble`).
+    """
+
+    def train_one(member: dict[str, Any], folder: Path) -> TrainResult:
+        return train_bundle(
+            pm, member, data_dir, labels_csv, folder, device, init_weights, resume, data_description, progress, log, gate_settings, extra_training
+        )
+
+    results = train_ensemble(train_one, recipe, out_dir, log)
+    trained = [result for result in results if result is not None]
+    failures = [failure for result in trained for failure in result.failures]
+    seconds = sum(result.seconds for result in trained)
+    return TrainResult(out_dir, {}, max((result.best_epoch for result in trained), default=0), seconds, failures)
 
 
 def add_extra_training(
