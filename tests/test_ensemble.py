@@ -148,3 +148,11 @@ def test_train_from_an_ensemble_recipe_trains_each_seed_and_resumes(tmp_path: Pa
     assert code == 0, output
     assert not (single / "members").exists()
     assert json.loads((single / "configs/recipe.json").read_text())["seed"] == 7
+
+
+def test_the_shipped_ensemble_recipe_is_uptake4s_with_three_seeds() -> None:
+    from scintipipe.training.recipe import load_recipe
+
+    ensemble, single = load_recipe("uptake4_ensemble"), load_recipe("uptake4")
+    assert ensemble_seeds(ensemble) == [0, 1, 2]
+    assert member_recipe(ensemble, 0) | {"description": ""} == single | {"description": ""}

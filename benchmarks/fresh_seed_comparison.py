@@ -1,0 +1,196 @@
+"""Paired comparison of two uptake4 bundles on fresh simulated sets: the ship decision's figures.
+
+Run from the repository root::
+
+    python benchmarks/fresh_seed_comparison.py --candidate data/uptake4-ensemble
+    python benchmarks/fresh_seed_comparison.py --baseline uptake4 --candidate my-uptake4/ --seeds 1503,1504,1502 --out /tmp/cmp
+
+A candidate replaces the shipped bundle only by a rule written before any result (see
+docs/training.md). The rule is judged on sets that no earlier candidate has seen, drawn by
+the current simulator with seeds chosen before the run:
+
+* randomised DICOM: ``--n 600 --center randomised --class-mix balanced``;
+* display exports: ``--n 400 --center randomised --class-mix balanced --display-exports 1``;
+* centre b: ``--n 302 --center b`` (the paper's external class mix).
+
+Each set is simulated into ``--data`` (skipped when present), both bundles are run on it
+with one ``scintipipe evaluate --bundle BASELINE --bundle CANDIDATE`` (the network's
+arg-max, as every figure in docs/training.md; the gate and the temperature play no part),
+and the per-scan correctness of the two is compared: accuracy with Wilson 95 % intervals,
+the paired difference with its normal-approximation 95 % interval, the exact McNemar test,
+and each class's sensitivity. The sets are pooled for the headline difference.
+
+Outputs: ``OUT/fresh_seed_comparison.{md,json}`` (default ``benchmarks/results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # the steps the ship scripts take
+from _common import ROOT
+from quantitative_baseline import mcnemar_exact
+
+#: (name, n, centre, extra simulate arguments); the seeds come from --seeds, in this order
+SETS = [
+    ("randomised DICOM", 600, "randomised", ["--class-mix", "balanced"]),
+    ("display exports", 400, "randomised", ["--class-mix", "balanced", "--display-exports", "1"]),
+    ("centre b", 302, "b", []),
+]
+#: the seeds the seed-ensemble candidate was judged on (2026-12-01); a new candidate needs new ones
+DEFAULT_SEEDS = (1403, 1404, 1402)
+
+
+def read_predictions(path: Path) -> dict[str, tuple[str, str]]:
+    """``{source: (truth, predicted label)}`` from an evaluation's ``predictions.csv``."""
+    with path.open(newline="") as handle:
+        return {row["source"]: (row["truth"], row["label"]) for row in csv.DictReader(handle)}
+
+
+def wilson(k: int, n: int) -> list[float]:
+    """Wilson 95 % interval of ``k / n``."""
+    from scintipipe.evaluation.intervals import wilson_interval
+
+    low, high = wilson_interval(k, n)
+    return [float(low), float(high)]
+
+
+def paired(first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
+    """Accuracy of each and the paired difference (second - first), in points, with 95 % intervals."""
+    n = len(first)
+    diff = second.astype(float) - first.astype(float)
+    mean = float(diff.mean())
+    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return {
+        "n": n,
+        "baseline": {"correct": int(first.sum()), "accuracy": float(first.mean()), "ci95": wilson(int(first.sum()), n)},
+        "candidate": {"correct": int(second.sum()), "accuracy": float(second.mean()), "ci95": wilson(int(second.sum()), n)},
+        "difference_points": 100 * mean,
+        "difference_ci95_points": [100 * (mean - 1.96 * se), 100 * (mean + 1.96 * se)],
+        "mcnemar": mcnemar_exact(first, second),
+    }
+
+
+def compare_set(folder: Path, baseline: Path, candidate: Path) -> dict[str, Any]:
+    """Paired figures of one evaluated set (``folder/<bundle>/predictions.csv`` of each)."""
+    first, second = read_predictions(baseline), read_predictions(candidate)
+    if set(first) != set(second):
+        raise SystemExit(f"{folder}: the two evaluations classified different files")
+    sources = sorted(first)
+    truth = [first[s][0] for s in sources]
+    a = np.array([first[s][1] == first[s][0] for s in sources])
+    b = np.array([second[s][1] == second[s][0] for s in sources])
+    result = paired(a, b)
+    result["per_class"] = {}
+    for label in sorted(set(truth)):
+        index = np.array([t == label for t in truth])
+        result["per_class"][label] = {"n": int(index.sum()), "baseline": int(a[index].sum()), "candidate": int(b[index].sum())}
+    result["_correct"] = (a, b)
+    return result
+
+
+def run(baseline: str, candidate: str, seeds: list[int], data: Path, work: Path, threads: int) -> dict[str, Any]:
+    """Simulate (where missing), evaluate both bundles, and compare each set and the pool."""
+    results: dict[str, Any] = {"baseline": baseline, "candidate": candidate, "sets": {}}
+    pooled_a, pooled_b = [], []
+    for (name, n, centre, extra), seed in zip(SETS, seeds, strict=True):
+        folder = common.simulate_once(data / f"fresh-{seed}", n, seed, centre, extra=extra)
+        out = work / f"fresh-{seed}"
+        common.sh(
+            [*common.SCINTIPIPE, "evaluate", "--bundle", baseline, "--bundle", candidate, "--labels", str(folder / "labels.csv")]
+            + ["--out", str(out), "--threads", str(threads), "--no-progress", str(folder)],
+            threads,
+        )
+        first, second = evaluated_names(out)
+        entry = compare_set(out, out / first / "predictions.csv", out / second / "predictions.csv")
+        a, b = entry.pop("_correct")
+        pooled_a.append(a)
+        pooled_b.append(b)
+        entry["command"] = " ".join(
+            [
+                "scintipipe",
+                *common.simulate_args("uptake4", n, seed, centre, folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder, extra),
+            ]
+        )
+        results["sets"][name] = entry
+    results["pooled"] = paired(np.concatenate(pooled_a), np.concatenate(pooled_b))
+    return results
+
+
+def evaluated_names(out: Path) -> tuple[str, str]:
+    """The result folders of the baseline and the candidate, as ``scintipipe evaluate`` named them (``evaluation.json``, in order)."""
+    first, second = list(json.loads((out / "evaluation.json").read_text())["models"])
+    return first, second
+
+
+def render(results: dict[str, Any], command: str) -> str:
+    """The Markdown report."""
+
+    def pct(entry: dict[str, Any]) -> str:
+        low, high = entry["ci95"]
+        return f"{100 * entry['accuracy']:.1f} % ({100 * low:.1f}-{100 * high:.1f})"
+
+    def diff(entry: dict[str, Any]) -> str:
+        low, high = entry["difference_ci95_points"]
+        return f"{entry['difference_points']:+.2f} ({low:+.2f} to {high:+.2f})"
+
+    lines = [
+        "# Paired comparison on fresh simulated sets",
+        "",
+        f"Command: `{command}` (commit {common.git_commit()}). Baseline `{results['baseline']}`, candidate `{results['candidate']}`. "
+        "Accuracy is the network's arg-max; intervals are Wilson 95 % for accuracy and normal-approximation 95 % for the paired "
+        "difference (candidate - baseline, in points); McNemar is exact.",
+        "",
+        "| set | n | baseline | candidate | difference, points (95 % CI) | only baseline / only candidate right | McNemar p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in [*results["sets"].items(), ("pooled", results["pooled"])]:
+        m = entry["mcnemar"]
+        lines.append(
+            f"| {name} | {entry['n']} | {pct(entry['baseline'])} | {pct(entry['candidate'])} | {diff(entry)} | "
+            f"{m['only_first_correct']} / {m['only_second_correct']} | {m['p_value']:.3g} |"
+        )
+    lines += ["", "Sensitivity per class (correct / n, baseline -> candidate):", ""]
+    for name, entry in results["sets"].items():
+        cells = ", ".join(f"{label} {c['baseline']}/{c['n']} -> {c['candidate']}/{c['n']}" for label, c in entry["per_class"].items())
+        lines.append(f"- {name}: {cells}")
+    lines += ["", "Data:", "", "```", *(entry["command"] for entry in results["sets"].values()), "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", default="uptake4", help="bundle name or folder (default: the shipped uptake4)")
+    parser.add_argument("--candidate", required=True, help="bundle name or folder")
+    parser.add_argument(
+        "--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="seeds of the three sets, in order: randomised DICOM, exports, centre b"
+    )
+    parser.add_argument("--data", type=Path, default=ROOT / "data", help="where the sets are simulated (fresh-<seed>/)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/fresh_seed_comparison"), help="where the evaluations are written")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results", help="folder for fresh_seed_comparison.{md,json}")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if len(seeds) != len(SETS):
+        parser.error(f"--seeds needs {len(SETS)} seeds (randomised DICOM, exports, centre b), not {len(seeds)}")
+    results = run(args.baseline, args.candidate, seeds, args.data, args.work, args.threads)
+    command = "python benchmarks/fresh_seed_comparison.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fresh_seed_comparison.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = render(results, command.strip())
+    (args.out / "fresh_seed_comparison.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
