@@ -145,7 +145,7 @@ def gate_columns(gate: dict[str, Any] | None) -> dict[str, Any]:
     gate = gate or {}
     known = gate.get("in_distribution")
     score = gate.get("ood_score")
-    return {"in_distribution": "" if known is None else str(bool(known)).lower(), "ood_score": "" if score is None else round(float(score), 3)}
+    return {"in_distribution": "" if known is None else ("true" if known else "false"), "ood_score": "" if score is None else round(float(score), 3)}
 
 
 def error_stage(exc: BaseException, default: str) -> str:

@@ -91,6 +91,7 @@ from typing import Any
 import numpy as np
 
 from scintipipe.gate.refusal import Refusal
+from scintipipe.order_statistics import kth_smallest
 
 LAYER = "content"
 
@@ -369,18 +370,18 @@ def measure_counts(pixels: np.ndarray, spacing: tuple[float, float] | None = Non
     if around.size >= 16:
         outside_share = float(small[outside].sum(dtype=np.float64) / total)
         rank = int(SURROUNDINGS_PERCENTILE / 100 * (around.size - 1))
-        surroundings = float(np.partition(around, rank)[rank] / peak)
+        surroundings = float(kth_smallest(around, rank) / peak)
     else:  # the object fills the image: nothing around it, nothing compact about it
         outside_share, surroundings = 0.0, 1.0
 
     # the field's uniformity
     field = cv2.GaussianBlur(small, (0, 0), FLOOD_SMOOTH_SIGMA_PX)
     values = field.ravel()
-    top = float(np.partition(values, int(0.99 * (values.size - 1)))[int(0.99 * (values.size - 1))])
+    top = float(kth_smallest(values, int(0.99 * (values.size - 1))))
     lit = values[values > 0.1 * top]
     coverage, outliers = 0.0, 1.0
     if lit.size:
-        level = float(np.partition(lit, lit.size // 2)[lit.size // 2])
+        level = float(kth_smallest(lit, lit.size // 2))
         region = fill_holes(field >= 0.5 * level)
         coverage = float(region.mean())
         if coverage >= FLOOD_MIN_COVERAGE:  # only then does uniformity matter

