@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     labels_csv = data / "uptake4-train-labels.csv"
     n_train = common.combined_labels([data / name for name, *_ in TRAIN_SETS], data, labels_csv)
     description = (
-        f"{n_train} simulated scans from the randomised centre (a new camera, count level, matrix, collimator and framing per scan; balanced classes), {TRAIN_SETS[1][1]} of them as display exports: "
+        f"{n_train} simulated scans from the randomised centre (a new camera, count level, matrix, collimator and framing per scan; balanced classes), {sum(n for _, n, _, _, extra in TRAIN_SETS if '--display-exports' in extra)} of them as display exports: "
         + "; ".join(" ".join(c) for c in train_cmds)
     )
     out = args.out
