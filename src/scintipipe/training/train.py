@@ -138,7 +138,21 @@ def train_bundle(
     out_dir = Path(out_dir)
     if ensemble_seeds(recipe):
         return _train_ensemble(
-            pm, recipe, data_dir, labels_csv, out_dir, device, init_weights, resume, data_description, progress, log, gate_settings, extra_training
+            pm,
+            recipe,
+            data_dir,
+            labels_csv,
+            out_dir,
+            dict(
+                device=device,
+                init_weights=init_weights,
+                resume=resume,
+                data_description=data_description,
+                progress=progress,
+                log=log,
+                gate_settings=gate_settings,
+                extra_training=extra_training,
+            ),
         )
     rank, size = world()
     if rank != 0:  # in a distributed run only rank 0 logs and writes
@@ -189,27 +203,19 @@ def _train_ensemble(
     data_dir: Path | None,
     labels_csv: Path,
     out_dir: Path,
-    device: str,
-    init_weights: Path | None,
-    resume: bool,
-    data_description: str,
-    progress: bool | None,
-    log: Callable[[str], None],
-    gate_settings: dict[str, Any] | None,
-    extra_training: Sequence[ExtraTraining],
+    options: dict[str, Any],
 ) -> TrainResult:
     """:func:`train_bundle` for a recipe with ``ensemble_seeds``: one member per seed, then the ensemble.
 
-    The returned validation is empty: each member's split holds scans the others trained
-    on (:mod:`scintipipe.training.ensemble`).
+    ``options`` are :func:`train_bundle`'s keyword arguments, passed to every member. The
+    returned validation is empty: each member's split holds scans the others trained on
+    (:mod:`scintipipe.training.ensemble`).
     """
 
     def train_one(member: dict[str, Any], folder: Path) -> TrainResult:
-        return train_bundle(
-            pm, member, data_dir, labels_csv, folder, device, init_weights, resume, data_description, progress, log, gate_settings, extra_training
-        )
+        return train_bundle(pm, member, data_dir, labels_csv, folder, **options)
 
-    results = train_ensemble(train_one, recipe, out_dir, log)
+    results = train_ensemble(train_one, recipe, out_dir, options.get("log", print))
     trained = [result for result in results if result is not None]
     failures = [failure for result in trained for failure in result.failures]
     seconds = sum(result.seconds for result in trained)
