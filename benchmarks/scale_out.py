@@ -26,34 +26,14 @@ from click.testing import CliRunner
 from scintipipe.cli import cli
 from scintipipe.executors import ExecutorSettings
 from scintipipe.plugins import make_plugin_manager
+from scintipipe.testing import write_small_recipe
 from scintipipe.training.evaluate import resampling_experiment
 from scintipipe.training.recipe import load_recipe
 
 HERE = Path(__file__).resolve().parent
-LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
 
 #: seed 003 at the paper's scale (plugins/scintipipe-remnant/README.md)
 PAPER = {"images": 446, "splits": 10, "networks": 4, "epochs": 80, "test_size": 0.25, "val_fraction": 0.2, "size": 224}
-
-
-def small_recipe(folder: Path, name: str, channels: list[int], epochs: int) -> Path:
-    recipe = {
-        "name": name,
-        "task": "uptake4",
-        "labels": LABELS,
-        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 64, 64], "classes": 4, "channels": channels, "strides": [2, 2]},
-        "input_size": [64, 64],
-        "scan_transforms": [
-            {"_target_": "Resized", "keys": "image", "spatial_size": [64, 64], "mode": "area"},
-            {"_target_": "ScaleIntensityd", "keys": "image"},
-        ],
-        "epochs": epochs,
-        "batch_size": 8,
-        "val_fraction": 0.2,
-    }
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(recipe))
-    return path
 
 
 def grid(data: Path, recipes: dict, out: Path, splits: int, settings: ExecutorSettings) -> tuple[float, dict]:
@@ -128,7 +108,10 @@ def main() -> None:
             ],
         )
         assert result.exit_code == 0, result.output
-        recipes = {name: load_recipe(small_recipe(root, name, channels, args.epochs)) for name, channels in (("small", [8, 16]), ("wider", [16, 32]))}
+        recipes = {
+            name: load_recipe(write_small_recipe(root, name, channels, size=64, epochs=args.epochs, batch_size=8, val_fraction=0.2))
+            for name, channels in (("small", [8, 16]), ("wider", [16, 32]))
+        }
         n_jobs = len(recipes) * args.splits
         rows = []
         reference = None

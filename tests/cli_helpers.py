@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import csv
-import json
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from click.testing import CliRunner
 
 from scintipipe.cli import cli
-from scintipipe.testing import TINY_BUNDLE_LABELS, run_cli
+from scintipipe.testing import run_cli
 
 
 def run(args: list[str]) -> tuple[int, str]:
@@ -61,38 +59,6 @@ def simulate(out: Path, *, n: int, seed: int, center: str, task: str = "uptake4"
         "simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, "--class-mix", "balanced", "--out", out, "--no-progress"
     )
     return out
-
-
-def small_recipe(folder: Path, name: str, channels: list[int], **overrides: Any) -> Path:
-    """Write ``folder/NAME.json``: a one-epoch uptake4 recipe of a small MONAI Classifier on 32x32 inputs.
-
-    Args:
-        folder: where to write the recipe.
-        name: the recipe's name (and the file's).
-        channels: the Classifier's two channel counts (strides 2, 2).
-        **overrides: recipe keys to set, replacing the defaults (``epochs``, ``seed``...).
-
-    Returns:
-        The recipe file.
-    """
-    recipe = {
-        "name": name,
-        "task": "uptake4",
-        "labels": TINY_BUNDLE_LABELS,
-        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, 32, 32], "classes": 4, "channels": channels, "strides": [2, 2]},
-        "input_size": [32, 32],
-        "scan_transforms": [
-            {"_target_": "Resized", "keys": "image", "spatial_size": [32, 32], "mode": "area"},
-            {"_target_": "ScaleIntensityd", "keys": "image"},
-        ],
-        "epochs": 1,
-        "batch_size": 4,
-        "val_fraction": 0.34,
-        **overrides,
-    }
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(recipe))
-    return path
 
 
 def evaluate_splits(bundle: str | Path, recipes: Iterable[str | Path], labelled: Path, out: Path, *options: str) -> str:

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli_helpers import evaluate_splits, small_recipe
+from cli_helpers import evaluate_splits
 from dicom_factory import write_labelled_set
 from scintipipe.cli import cli
+from scintipipe.testing import write_small_recipe
 
 LABELS = ["diffusely_increased", "diffusely_decreased", "focal_increased", "heterogeneous"]
 
@@ -88,7 +89,7 @@ def test_unknown_label_in_csv_is_a_usage_error(tiny_bundle: Path, labelled: Path
 
 
 def test_repeated_splits_compare_two_recipes_on_the_same_test_files(tiny_bundle: Path, labelled: Path, tmp_path: Path) -> None:
-    a, b = small_recipe(tmp_path, "small", [4, 8]), small_recipe(tmp_path, "wider", [8, 16])
+    a, b = write_small_recipe(tmp_path, "small", [4, 8]), write_small_recipe(tmp_path, "wider", [8, 16])
     out = tmp_path / "splits"
     evaluate_splits(tiny_bundle, [a, b], labelled, out)
     experiment = json.loads((out / "experiment.json").read_text())

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli_helpers import evaluate_splits, simulate, small_recipe
+from cli_helpers import evaluate_splits, simulate
 from dicom_factory import write_labelled_set
 from scintipipe.cli import cli
 from scintipipe.executors import ExecutorSettings, Job, JobCache, JobsFailed, job_key, open_executor, run_jobs
+from scintipipe.testing import write_small_recipe
 
 pytest.importorskip("distributed")
 
@@ -36,7 +37,7 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def recipes(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     folder = tmp_path_factory.mktemp("recipes")
-    return [str(small_recipe(folder, "small", [4, 8])), str(small_recipe(folder, "wider", [8, 16]))]
+    return [str(write_small_recipe(folder, "small", [4, 8])), str(write_small_recipe(folder, "wider", [8, 16]))]
 
 
 def grid(labelled: Path, recipes: list[str], out: Path, *extra: str) -> str:

@@ -15,8 +15,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli_helpers import simulate, small_recipe
+from cli_helpers import simulate
 from scintipipe.cli import cli
+from scintipipe.testing import write_small_recipe
 from scintipipe.training.loop import shard
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = simulate(tmp_path_factory.mktemp("data") / "center-a", n=32, seed=5, center="a")
-    small_recipe(folder, "tiny-ddp", [4, 8], epochs=3, batch_size=8, val_fraction=0.25, seed=1)
+    write_small_recipe(folder, "tiny-ddp", [4, 8], epochs=3, batch_size=8, val_fraction=0.25, seed=1)
     return folder
 
 

@@ -68,6 +68,45 @@ def run_cli(
     return result
 
 
+def write_small_recipe(folder: Path, name: str, channels: list[int], size: int = 32, **overrides: Any) -> Path:
+    """Write ``folder/NAME.json``: a one-epoch uptake4 recipe of a small MONAI ``Classifier``.
+
+    For tests and benchmarks that train for real but fast (cross-validation, sweeps,
+    executors): the scans are resized to ``size`` x ``size`` and scaled to [0, 1].
+
+    Args:
+        folder: where to write the recipe.
+        name: the recipe's name (and the file's).
+        channels: the Classifier's two channel counts (strides 2, 2).
+        size: the network's input side in pixels.
+        **overrides: recipe keys to set, replacing the defaults (``epochs`` 1, ``batch_size``
+            4, ``val_fraction`` 0.34, ``seed``...).
+
+    Returns:
+        The recipe file.
+    """
+    import json
+
+    recipe = {
+        "name": name,
+        "task": "uptake4",
+        "labels": TINY_BUNDLE_LABELS,
+        "network": {"_target_": "monai.networks.nets.Classifier", "in_shape": [1, size, size], "classes": 4, "channels": channels, "strides": [2, 2]},
+        "input_size": [size, size],
+        "scan_transforms": [
+            {"_target_": "Resized", "keys": "image", "spatial_size": [size, size], "mode": "area"},
+            {"_target_": "ScaleIntensityd", "keys": "image"},
+        ],
+        "epochs": 1,
+        "batch_size": 4,
+        "val_fraction": 0.34,
+        **overrides,
+    }
+    path = Path(folder) / f"{name}.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
 def make_tiny_bundle(folder: Path, labels: list[str] | None = None, explain: bool = True) -> Path:
     """Write a shape-only bundle (random weights, 32x32 input) for testing the machinery.
 
