@@ -35,7 +35,7 @@ from scintipipe_gan import CHECKPOINT, CONFIG, __version__
 from scintipipe_gan.data import DEFAULT_INPUT_MAX
 from scintipipe_gan.superres_networks import SRGenerator, build_patch_discriminator
 from scintipipe_gan.superres_pairs import SuperResPairs, simulate_pairs
-from scintipipe_gan.train import GanFolderError, restore_checkpoint, save_checkpoint
+from scintipipe_gan.train import GanFolderError, load_trained, restore_checkpoint, save_checkpoint
 
 SR_KIND = "scintipipe-gan SRGAN"
 
@@ -237,15 +237,7 @@ def load_sr(sr_dir: Path) -> tuple[SRGenerator, dict[str, Any]]:
     Raises:
         GanFolderError: no SRGAN stage or no checkpoint in the folder.
     """
-    config = read_sr_config(sr_dir)
-    path = Path(sr_dir) / CHECKPOINT
-    if not path.is_file():
-        raise GanFolderError(f"{sr_dir} has no {CHECKPOINT}; the SRGAN training never reached a checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    generator, _ = build_sr_networks(config)
-    generator.load_state_dict(state["generator"])
-    config["steps_done"] = int(state["step"])
-    return generator.eval(), config
+    return load_trained(sr_dir, read_sr_config(sr_dir), build_sr_networks, "SRGAN training")
 
 
 def check_sr_fits(sr_config: dict[str, Any], gan_config: dict[str, Any]) -> None:

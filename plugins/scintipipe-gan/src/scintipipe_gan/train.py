@@ -305,12 +305,26 @@ def load_generator(gan_dir: Path) -> tuple[Generator, dict[str, Any]]:
     Raises:
         GanFolderError: no GAN or no checkpoint in the folder.
     """
-    config = read_config(gan_dir)
-    path = Path(gan_dir) / CHECKPOINT
+    return load_trained(gan_dir, read_config(gan_dir), build_networks, "training")
+
+
+def load_trained(folder: Path, config: dict[str, Any], build: Callable[[dict[str, Any]], tuple[Any, Any]], what: str) -> tuple[Any, dict[str, Any]]:
+    """A folder's trained generator (eval mode) from its checkpoint, and its config with ``steps_done``.
+
+    Args:
+        folder: the GAN or SRGAN folder.
+        config: its ``config.json``.
+        build: builds ``(generator, discriminator)`` from the config.
+        what: the training's name, for the error.
+
+    Raises:
+        GanFolderError: the folder has no checkpoint.
+    """
+    path = Path(folder) / CHECKPOINT
     if not path.is_file():
-        raise GanFolderError(f"{gan_dir} has no {CHECKPOINT}; the training never reached a checkpoint")
+        raise GanFolderError(f"{folder} has no {CHECKPOINT}; the {what} never reached a checkpoint")
     state = torch.load(path, map_location="cpu", weights_only=False)
-    generator, _ = build_networks(config)
+    generator, _ = build(config)
     generator.load_state_dict(state["generator"])
     config["steps_done"] = int(state["step"])
     return generator.eval(), config
