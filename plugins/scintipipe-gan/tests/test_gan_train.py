@@ -67,3 +67,18 @@ def test_the_command_line_trains_and_resumes(tmp_path: Path, scans: Path) -> Non
     assert "GAN at step 3" in resumed.output
     wrong = run_cli("gan", "train", "--task", "remnant-nope", "--data", str(scans), "--out", str(tmp_path / "x"), "--steps", "1", expect_exit=2)
     assert "no bundle named 'remnant-nope'" in wrong.output
+
+
+def test_a_folder_without_a_checkpoint_names_what_is_missing(tmp_path: Path) -> None:
+    from scintipipe_gan import CONFIG
+    from scintipipe_gan.superres import SR_KIND, load_sr
+
+    gan, sr = tmp_path / "gan", tmp_path / "sr"
+    gan.mkdir()
+    sr.mkdir()
+    (gan / CONFIG).write_text("{}")
+    (sr / CONFIG).write_text(json.dumps({"kind": SR_KIND}))
+    with pytest.raises(GanFolderError, match=r"gan has no checkpoint\.pt; the training never reached a checkpoint"):
+        load_generator(gan)
+    with pytest.raises(GanFolderError, match=r"sr has no checkpoint\.pt; the SRGAN training never reached a checkpoint"):
+        load_sr(sr)
