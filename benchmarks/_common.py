@@ -302,18 +302,24 @@ def keep_training_outputs(out: Path, keep: Path, names: Iterable[str]) -> None:
 CARRIED_ON_RETRAIN = ("configs/train.json", "configs/multi_gpu_train.json")
 
 
-def carry_over(out: Path, files: dict[str, bytes], old_metadata: dict) -> None:
+#: the changelog entry of a reship that was not told what changed (``--changelog``)
+GENERIC_CHANGELOG = "retrained afresh (new weights and gate); see the model card"
+
+
+def carry_over(out: Path, files: dict[str, bytes], old_metadata: dict, changelog: str = "") -> None:
     """Put back what a reship keeps from the bundle it replaces.
 
     The files of :data:`CARRIED_ON_RETRAIN` are written back as they were, and
     ``configs/metadata.json`` keeps the old version history: the version becomes the old
     one with its minor number raised, with a changelog entry for the retraining above the
-    old entries (edit it to say what changed).
+    old entries.
 
     Args:
         out: the retrained bundle folder.
         files: relative path -> content, read before the folder was cleared.
         old_metadata: the old ``configs/metadata.json`` (``{}`` when there was none).
+        changelog: what changed, for the new version's entry (default
+            :data:`GENERIC_CHANGELOG`; the ship scripts' ``--changelog``).
     """
     for name, content in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -325,11 +331,11 @@ def carry_over(out: Path, files: dict[str, bytes], old_metadata: dict) -> None:
     path = out / "configs/metadata.json"
     metadata = json.loads(path.read_text())
     metadata["version"] = version
-    metadata["changelog"] = {version: "retrained afresh (new weights and gate); see the model card", **old_metadata.get("changelog", {})}
+    metadata["changelog"] = {version: changelog or GENERIC_CHANGELOG, **old_metadata.get("changelog", {})}
     path.write_text(json.dumps(metadata, indent=2) + "\n")
 
 
-def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: Iterable[str], clear: Sequence[str] = ()) -> dict:
+def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: Iterable[str], clear: Sequence[str] = (), changelog: str = "") -> dict:
     """Train the bundle afresh: clear it, keep the inherited gate settings, train, move the training outputs out.
 
     What training does not write is carried over (:func:`carry_over`): the configs of
@@ -342,6 +348,7 @@ def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: It
         keep: where the training outputs go (:func:`keep_training_outputs`).
         moved: the training outputs to move there, where present.
         clear: the subfolders of ``out`` to remove before training; empty: the whole folder.
+        changelog: what changed, for the new version's changelog entry (:func:`carry_over`).
 
     Returns:
         The old ``configs/gate.json`` (:func:`old_gate`), for :func:`refit_gate`.
@@ -358,7 +365,7 @@ def retrain(out: Path, train_cmd: list[str], threads: int, keep: Path, moved: It
     seed_gate(out, old)
     sh(train_cmd, threads)
     keep_training_outputs(out, keep, moved)
-    carry_over(out, carried, old_metadata)
+    carry_over(out, carried, old_metadata, changelog)
     return old
 
 

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="bundle folder (default: the plugin's shipped bundle)")
     parser.add_argument("--skip-train", action="store_true", help="only re-evaluate and rewrite the card")
+    parser.add_argument("--changelog", default="", help="what changed, for the new version's changelog entry (default: a generic line)")
     args = parser.parse_args(argv)
     out = (args.out or bundle_dir()).resolve()
     from scintipipe_disease import RECIPES_DIR
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             data / "disease-training",
             ("checkpoint.pt", "logs", "train_errors.csv"),
             clear=("configs", "models", "docs"),
+            changelog=args.changelog,
         )
         bundle = "disease" if out == bundle_dir().resolve() else str(out.relative_to(ROOT))
         common.refit_gate(bundle, old, data, TRAIN_SETS, TEST_SETS, "disease", args.threads)

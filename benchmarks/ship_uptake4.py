@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "bundles/uptake4")
     parser.add_argument("--skip-train", action="store_true", help="only re-evaluate and rewrite the card")
+    parser.add_argument("--changelog", default="", help="what changed, for the new version's changelog entry (default: a generic line)")
     args = parser.parse_args(argv)
 
     data = ROOT / "data"
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out
     train_cmd = common.train_command("uptake4", "src/scintipipe/recipes/uptake4.json", labels_csv, out, description, args.threads, args.epochs)
     if not args.skip_train:
-        old = common.retrain(out, train_cmd, args.threads, data / "uptake4-training", ("checkpoint.pt", "logs", "members"))
+        old = common.retrain(out, train_cmd, args.threads, data / "uptake4-training", ("checkpoint.pt", "logs", "members"), changelog=args.changelog)
         (out / ".gitignore").write_text("checkpoint.pt\nlogs/\nmembers/\ntrain_errors.csv\n")  # in case training is rerun here
         bundle = "uptake4" if out.resolve() == (ROOT / "bundles/uptake4").resolve() else str(out.relative_to(ROOT))
         common.refit_gate(bundle, old, data, TRAIN_SETS, TEST_SETS, "uptake4", args.threads)

@@ -115,6 +115,11 @@ def test_a_reship_keeps_the_hand_added_configs_and_the_version_history(tmp_path:
     retrained = json.loads((out / "configs/metadata.json").read_text())
     assert retrained["version"] == "0.4.0"
     assert list(retrained["changelog"]) == ["0.4.0", "0.3.1", "0.3.0"] and retrained["changelog"]["0.3.1"] == "a fix"
+    assert retrained["changelog"]["0.4.0"] == common.GENERIC_CHANGELOG
+    # told what changed, the new entry says it
+    common.retrain(out, ["scintipipe", "train"], 1, tmp_path / "kept", (), changelog="more display exports")
+    again = json.loads((out / "configs/metadata.json").read_text())
+    assert again["version"] == "0.5.0" and again["changelog"]["0.5.0"] == "more display exports"
 
 
 @pytest.mark.slow
