@@ -24,6 +24,9 @@ INHERITED_GATE_KEYS = ("radionuclides",)
 
 METADATA_SCHEMA_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20220324.json"
 
+#: the ``$import`` lines every ``inference.json`` starts with (:func:`inference_config`)
+DEFAULT_IMPORTS = ("$import glob", "$import os", "$import scintipipe", "$import scintipipe.transforms")
+
 NOT_FOR_CLINICAL_USE = "Demonstration model trained on simulated scans. Not for clinical use: it has not been validated on real patients."
 
 
@@ -61,7 +64,7 @@ def inference_config(
         under ``DIR`` and writes ``OUT/predictions.csv``.
     """
     return {
-        "imports": ["$import glob", "$import os", "$import scintipipe", "$import scintipipe.transforms", *imports],
+        "imports": [*DEFAULT_IMPORTS, *imports],
         "bundle_root": ".",
         "device": "$torch.device('cuda' if torch.cuda.is_available() else 'cpu')",
         "ckpt_path": "$os.path.join(@bundle_root, 'models', 'model.pt')",

@@ -18,8 +18,9 @@ import numpy as np
 MIN_SIZE = 4096
 #: every STRIDE-th value is in the sample
 STRIDE = 16
-#: how far (in sample ranks) each side of the bracket lies from the sample's own estimate
-MARGIN = 12
+#: how far each side of the bracket lies from the sample's own estimate, in standard
+#: deviations of the answer's rank in the sample
+MARGIN = 4
 
 
 def kth_smallest(values: np.ndarray, rank: int) -> Any:
@@ -45,20 +46,24 @@ def kth_smallest(values: np.ndarray, rank: int) -> Any:
         return np.partition(flat, rank)[rank]
     sample = flat[::STRIDE]
     m = sample.size
-    estimate = int(rank * (m - 1) / (n - 1))
-    low_rank, high_rank = estimate - MARGIN, estimate + 1 + MARGIN
-    bounded_below, bounded_above = low_rank > 0, high_rank < m - 1
-    bounds = np.partition(sample, [r for r, bounded in ((low_rank, bounded_below), (high_rank, bounded_above)) if bounded] or [0])
-    # the sorted values are: those below `low`, the band [low, high], those above `high`
-    inside = np.ones(n, bool)
+    share = rank / (n - 1)
+    estimate = int(share * (m - 1))
+    # the sample rank of the answer spreads like a binomial: MARGIN standard deviations each side
+    margin = int(MARGIN * np.sqrt(m * share * (1 - share))) + 2
+    low_rank, high_rank = estimate - margin, estimate + 1 + margin
+    # the sorted values are: those below the lower bound, the band, those above the upper
+    # bound; a bound past either end of the sample is left out (the band runs to that end)
+    kept = [r for r in (low_rank, high_rank) if 0 < r < m - 1]
+    bounds = np.partition(sample, kept) if kept else sample
+    inside = None
     below = 0
-    if bounded_below:
-        low = bounds[low_rank]
-        inside &= flat >= low
+    if 0 < low_rank:
+        inside = flat >= bounds[low_rank]
         below = n - int(np.count_nonzero(inside))
-    if bounded_above:
-        inside &= flat <= bounds[high_rank]
-    band = flat[inside]
+    if high_rank < m - 1:
+        under_high = flat <= bounds[high_rank]
+        inside = under_high if inside is None else inside & under_high
+    band = flat if inside is None else flat[inside]
     if below <= rank < below + band.size:
         return np.partition(band, rank - below)[rank - below]
     return np.partition(flat, rank)[rank]  # the bracket missed: the full partition

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from scintipipe.bundle import Bundle
-from scintipipe.bundle_writer import bundle_metadata, package_versions, write_bundle
+from scintipipe.bundle_writer import DEFAULT_IMPORTS, bundle_metadata, package_versions, write_bundle
 from scintipipe.errors import ScintipipeError
 
 ENSEMBLE_NETWORK = "scintipipe.networks.ProbabilityEnsemble"
@@ -168,11 +168,7 @@ def write_ensemble_bundle(members: Sequence[Path], out_dir: Path, recipe: dict[s
         trained_on=str(fields.get("trained_on", "")),
         eval_metrics={"members": member_notes},
     )
-    imports = [
-        line
-        for line in first.config.get("imports", [])
-        if line not in ("$import glob", "$import os", "$import scintipipe", "$import scintipipe.transforms")
-    ]
+    imports = [line for line in first.config.get("imports", []) if line not in DEFAULT_IMPORTS]
     gate_path = first.root / "configs/gate.json"
     radionuclides = json.loads(gate_path.read_text()).get("radionuclides") if gate_path.is_file() else None
     return write_bundle(
