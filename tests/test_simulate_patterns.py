@@ -113,3 +113,17 @@ def test_lobe_sizes_stay_in_published_ranges_for_normal_sized_glands() -> None:
         for side in ("right", "left"):
             assert 30 <= case.metadata["lobe_length_mm"][side] <= 75
             assert 9 <= case.metadata["lobe_width_mm"][side] <= 26
+
+
+def test_focal_nodule_and_gland_sizes_overlap_heterogeneous() -> None:
+    """Neither the nodule's size nor the gland's tells focal from heterogeneous: seed 002's
+    focal class is one hot nodule whatever its size, so its draws cover heterogeneous's
+    small nodules and enlarged glands (the rule, not the size, separates the classes)."""
+    focal = [simulate("focal_increased", 200 + seed).metadata["findings"] for seed in range(40)]
+    multinodular = [simulate("heterogeneous", 200 + seed).metadata["findings"] for seed in range(40)]
+    focal_radii = [f["largest_nodule_radius_mm"] for f in focal]
+    focal_sizes = [f["enlargement"] for f in focal]
+    assert min(focal_radii) < 8.0 < max(focal_radii)  # nodules as small as heterogeneous's
+    assert max(focal_sizes) > 1.3  # a hot nodule in an enlarged gland is still focal
+    assert min(focal_sizes) < 1.1 <= min(f["enlargement"] for f in multinodular)  # goitre: enlarged by definition
+    assert all(meets_rule("focal_increased", f) for f in focal)

@@ -20,8 +20,9 @@ diffusely_decreased    no nodule; uptake < 0.4 %; contrast <= 0.7 (thyroid faint
                        the salivary glands); size x0.85-1.2. A gland as bright as the
                        salivary glands is not this class (redrawn).
 focal_increased        exactly one nodule, hot (>= 3x the extranodular gland, i.e. the
-                       rest of the gland partly or wholly suppressed), 8-18 mm radius in a
-                       lobe or the isthmus; size x0.9-1.2; uptake 0.5-4 %.
+                       rest of the gland partly or wholly suppressed), 6-18 mm radius in a
+                       lobe or the isthmus; size x0.9-1.6 (a toxic adenoma may sit in a
+                       normal or an enlarged gland); uptake 0.5-4 %.
 heterogeneous          >= 2 nodules with at least one hot (>= 1.5x) and one cold
                        (<= 0.5x) area; 2-5 nodules of 5-12 mm; size x1.1-1.8 (multinodular
                        goitre); uptake 0.4-3 %. Texture never makes a gland heterogeneous.
@@ -61,6 +62,12 @@ INCREASED_MIN_CONTRAST = 3.0
 DECREASED_MAX_UPTAKE_PERCENT = 0.4
 DECREASED_MAX_CONTRAST = 0.7
 FOCAL_MIN_NODULE_RATIO = 3.0
+#: the focal nodule's radius (mm) and the gland's size: seed 002's focal class is a hot nodule
+#: "with or without suppressed uptake", whatever its size or the gland's, so these ranges
+#: overlap heterogeneous's (5-12 mm nodules, gland x1.1-1.8) instead of separating the classes;
+#: 6 mm is the smallest radius at which a hot nodule is reliably seen on a planar view
+FOCAL_NODULE_RADIUS_MM = (6.0, 18.0)
+FOCAL_ENLARGEMENT = (0.9, 1.6)
 #: share of hot nodules (any class) drawn within the gland's outline instead of bulging out
 #: of it: a nuisance of geometry, the same for every class that has hot nodules
 HOT_NODULE_WITHIN_GLAND_PROBABILITY = 0.5
@@ -131,10 +138,10 @@ def _diffusely_decreased(rng: np.random.Generator, nuisance: Nuisance) -> Findin
 
 def _focal_increased(rng: np.random.Generator, nuisance: Nuisance) -> Findings:
     """Autonomous (toxic) adenoma: one hot nodule, the rest of the gland suppressed."""
-    enlargement = rng.uniform(0.9, 1.2)
+    enlargement = rng.uniform(FOCAL_ENLARGEMENT[0], FOCAL_ENLARGEMENT[1])
     shape = nuisance.thyroid_shape(enlargement)
     where = str(rng.choice(["right", "left", "isthmus"], p=[0.46, 0.46, 0.08]) if shape.isthmus is not None else rng.choice(["right", "left"]))
-    radius = rng.uniform(8.0, 18.0)
+    radius = rng.uniform(FOCAL_NODULE_RADIUS_MM[0], FOCAL_NODULE_RADIUS_MM[1])
     if where == "isthmus" and shape.isthmus is not None:
         cx, cy = shape.isthmus.cx + rng.normal(0, 3), shape.isthmus.cy
     else:
