@@ -60,8 +60,8 @@ RECIPE = "src/scintipipe/recipes/uptake4.json"
 def trained(out: Path, seeds: list[int]) -> bool:
     """Whether the sweep in ``out`` finished every seed and each run's weights are the ones it recorded.
 
-    The sweep copies the bundle's configs and old weights into ``out/seed-K/`` before it
-    trains, so the presence of ``models/model.pt`` says nothing; ``out/sweep.json`` is written
+    Training writes each run's bundle with its initial (random) weights before the first
+    epoch, so the presence of ``models/model.pt`` says nothing; ``out/sweep.json`` is written
     only when every point has finished, with the SHA-256 of its weights.
     """
     from scintipipe.executors.sweeps import weights_digest
