@@ -230,8 +230,10 @@ def test_gate_card_command_rerenders_without_refitting(tmp_path: Path) -> None:
     bundle = shutil.copytree(shipped("uptake4"), tmp_path / "u4", ignore=shutil.ignore_patterns("checkpoint.pt", "logs"))
     card = bundle / "docs/README.md"
     card.write_text(replace_marked(card.read_text(), "gate", "hand-edited"))
+    acceptance = json.loads((bundle / "configs/gate.json").read_text())["ood"]["acceptance"]
     code, output = invoke(["gate", "card", "--bundle", str(bundle), "--print"])
-    assert code == 0 and "300/300 (100 %, Wilson 95 % CI 98.7-100)" in output
+    assert code == 0 and f"held-out test half: {acceptance['accepted']}/{acceptance['n']} (" in output
+    assert "Wilson 95 % CI" in output.split("held-out test half:", 1)[1].split("\n", 1)[0]
     assert marked_content(card.read_text(), "gate") == "hand-edited"
     code, output = invoke(["gate", "card", "--bundle", str(bundle)])
     assert code == 0, output

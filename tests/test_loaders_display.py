@@ -70,9 +70,31 @@ def test_inverted_pictures_are_turned_back_and_normal_ones_never(cases) -> None:
         restored = restore_display(export.image)
         turned.append(restored.inverted)
         if restored.inverted:
-            np.testing.assert_array_equal(restored.pixels, export.grey)
             assert "inverted grey scale (hot shown dark) turned back" in restored.notes
+            if restored.overlay_pixels == 0:
+                np.testing.assert_array_equal(restored.pixels, export.grey)
+            else:  # the stroke remover's false positives (next test): only the pixels it inpainted differ
+                assert 0 < np.count_nonzero(restored.pixels != export.grey) <= restored.overlay_pixels
     assert np.mean(turned) >= 0.6
+
+
+def test_stroke_remover_rarely_touches_exports_without_annotation() -> None:
+    """Bright noise specks in a hot, low-count export can pass for thin white strokes.
+
+    Measured on 200 annotation-free exports (2026-12-02): 6 had pixels inpainted, all of a
+    hot class, at most 0.6 % of the picture. This guards that rate; docs/display_images.md states it.
+    """
+    labels = UPTAKE4_SIMULATOR.labels
+    touched = []
+    for i in range(40):
+        case = UPTAKE4_SIMULATOR(np.random.default_rng(1000 + i), CENTERS["ab"[i % 2]], labels[i % 4])
+        options = sample_export_options(np.random.default_rng(5000 + i))
+        options = dataclasses.replace(options, annotation=None, colormap=None, long_side_px=min(options.long_side_px, 320), image_format="png")
+        export = render_display_export(case.counts, case.masks, case.pixel_mm, options)
+        restored = restore_display(export.image)
+        if restored.overlay_pixels:
+            touched.append(restored.overlay_pixels / export.grey.size)
+    assert len(touched) <= 4 and all(share < 0.01 for share in touched), touched
 
 
 def test_gradient_and_16_bit_images_are_left_alone() -> None:
