@@ -49,6 +49,10 @@ FOCAL_MASKS = {"focal_increased": "nodules_hot", "thyroid_tumour": "nodules"}
 MASK_NAMES = ("thyroid", "nodules", "nodules_hot")
 
 
+#: the methods compared unless --methods names others
+DEFAULT_METHODS = "gradcam,gradcampp,occlusion"
+
+
 def candidate_layers(network: torch.nn.Module, declared: str | None, input_shape: tuple[int, ...], per_resolution: int = 3) -> list[str]:
     """The declared layer plus the last block of each of the next-finer resolutions.
 
@@ -112,9 +116,16 @@ def simulate_inputs(
 
 
 def saliency(
-    method: str, layer: str | None, network: torch.nn.Module, inputs: torch.Tensor, targets: list[int], batch: int = 32, seed: int = 0
+    method: str,
+    layer: str | None,
+    network: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: list[int],
+    batch: int = 32,
+    seed: int = 0,
+    occlusion_fraction: float | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Maps for every input and the milliseconds per case."""
+    """Maps for every input and the milliseconds per case (``occlusion_fraction``: the occluding patch's side, ``None``: the library's default)."""
     from scintipipe.explain.methods import class_activation_maps, occlusion_maps
 
     if method == "random":
@@ -135,7 +146,9 @@ def saliency(
                     np.stack([legacy(x[j : j + 1].detach().requires_grad_(True), class_idx=t[j])[0, 0].detach().numpy() for j in range(len(t))])
                 )
         elif method == "occlusion":
-            out.append(occlusion_maps(network, x, t))
+            out.append(
+                occlusion_maps(network, x, t) if occlusion_fraction is None else occlusion_maps(network, x, t, mask_fraction=occlusion_fraction)
+            )
         else:
             out.append(class_activation_maps(network, layer, x, t, method))
     ms = 1000.0 * (time.perf_counter() - start) / inputs.shape[0]
@@ -190,7 +203,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for method, layer in variants:
         key = method if layer is None else f"{method}@{layer}"
-        maps, ms = saliency(method, layer, network, inputs, targets, seed=args.seed)
+        maps, ms = saliency(method, layer, network, inputs, targets, seed=args.seed, occlusion_fraction=args.occlusion_fraction)
         curves = fa.deletion_insertion(network, inputs, targets, maps, steps=args.steps, baseline=args.baseline, seed=args.seed)
         rows = []
         for i, label in enumerate(case_labels):
@@ -289,7 +302,12 @@ def markdown(report: dict[str, Any]) -> str:
         + (f", `explain_layer` `{rec['layer']}`" if rec["layer"] else "")
         + f" ({rec['reason']}; target met: {'yes' if rec['meets_target'] else 'no'}).",
         "",
-        f"Rerun: `python benchmarks/explain_faithfulness.py --bundle {s['bundle']} --n-per-class {s['n_per_class']} --center {s['center']}`. "
+        f"Rerun: `python benchmarks/explain_faithfulness.py --bundle {s['bundle']} --n-per-class {s['n_per_class']} --center {s['center']}"
+        + (f" --seed {s['seed']}" if s.get("seed", 12) != 12 else "")
+        + (f" --methods {s['methods']}" if s.get("methods", DEFAULT_METHODS) != DEFAULT_METHODS else "")
+        + (f" --occlusion-fraction {s['occlusion_fraction']}" if s.get("occlusion_fraction") is not None else "")
+        + (" --no-legacy" if s.get("legacy") is False else "")
+        + "`. "
         f"Machine: Python {report['machine']['python']}, torch {report['machine']['torch']}, {report['machine']['threads']} thread(s).",
         "",
     ]
@@ -301,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", default="uptake4", help="registered bundle name or bundle folder")
     parser.add_argument("--n-per-class", type=int, default=40)
     parser.add_argument("--n-focal", type=int, default=40, help="at least this many cases of a focal class")
-    parser.add_argument("--methods", default="gradcam,gradcampp,occlusion")
+    parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--layers", default="", help="comma-separated Grad-CAM layers (default: the declared one and two finer blocks)")
     parser.add_argument("--center", default="a")
     parser.add_argument("--seed", type=int, default=12)
@@ -313,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-ms", type=float, default=250.0, help="most milliseconds per case a default may cost")
     parser.add_argument("--max-border", type=float, default=0.1, help="most maps a default may have peaking on the border")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--occlusion-fraction", type=float, default=None, help="occluding patch side as a fraction of the input side (default: the library's, 0.15)"
+    )
     parser.add_argument(
         "--no-legacy",
         dest="legacy",
