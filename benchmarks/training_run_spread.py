@@ -4,8 +4,8 @@ Run from the repository root::
 
     python benchmarks/training_run_spread.py
     python benchmarks/training_run_spread.py --train-seeds 1,2,3 --seeds 1703,1704,1702 --out /tmp/spread
-    python benchmarks/training_run_spread.py --seeds 1803,1804,1802 \
-        --candidate /tmp/cand/data/uptake4-seed-runs/seed-0 --candidate /tmp/cand/data/uptake4-seed-runs/seed-1
+    python benchmarks/training_run_spread.py --seeds 1803,1804,1802 --candidate CAND/seed-0 --candidate CAND/seed-1 --candidate CAND/seed-2
+    (CAND: a candidate's runs, trained in its worktree by ``training_run_spread.py --train-only --train-seeds 0,1,2``)
 
 A candidate's ship rule (docs/training.md) compares one training run of the candidate with
 one of the shipped recipe. This script measures what the same comparison gives when
@@ -298,7 +298,7 @@ def render(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", default="uptake4", help="the shipped bundle (its recipe's seed 0); default uptake4")
     parser.add_argument("--train-seeds", default="1,2", help="seeds to train the recipe with, comma-separated (default 1,2)")
     parser.add_argument("--runs", type=Path, default=None, help="the runs' folder (default DATA/uptake4-seed-runs)")
