@@ -14,8 +14,10 @@ the current simulator with seeds chosen before the run:
 * centre b: ``--n 302 --center b`` (the paper's external class mix).
 
 Each set is simulated into ``--data`` (skipped when present), both bundles are run on it
-with one ``scintipipe evaluate --bundle BASELINE --bundle CANDIDATE`` (the network's
-arg-max, as every figure in docs/training.md; the gate and the temperature play no part),
+with one ``scintipipe evaluate --bundle BASELINE --bundle CANDIDATE`` (:func:`evaluate_models`,
+which ``training_run_spread.py`` also uses for more bundles; an evaluation in ``--work`` made
+from the same labels and weights is reused). Accuracy is the network's
+arg-max, as in every figure in docs/training.md (the gate and the temperature play no part),
 and the per-scan correctness of the two is compared: accuracy with Wilson 95 % intervals,
 the paired difference with its normal-approximation 95 % interval, the exact McNemar test,
 and each class's sensitivity. The sets are pooled for the headline difference.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import sys
@@ -82,56 +85,86 @@ def paired(first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
     }
 
 
-def compare_set(folder: Path, baseline: Path, candidate: Path) -> dict[str, Any]:
-    """Paired figures of one evaluated set (``folder/<bundle>/predictions.csv`` of each)."""
-    first, second = read_predictions(baseline), read_predictions(candidate)
-    if set(first) != set(second):
-        raise SystemExit(f"{folder}: the two evaluations classified different files")
-    sources = sorted(first)
-    truth = [first[s][0] for s in sources]
-    a = np.array([first[s][1] == first[s][0] for s in sources])
-    b = np.array([second[s][1] == second[s][0] for s in sources])
-    result = paired(a, b)
-    result["per_class"] = {}
-    for label in sorted(set(truth)):
-        index = np.array([t == label for t in truth])
-        result["per_class"][label] = {"n": int(index.sum()), "baseline": int(a[index].sum()), "candidate": int(b[index].sum())}
-    result["_correct"] = (a, b)
-    return result
+def shown(path: Path) -> Path:
+    """``path`` relative to the repository root when it lies inside it (as commands are shown)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def missing_bundle_folder(bundle: str) -> str | None:
+    """Why ``bundle`` (a ``--bundle`` value) cannot be used, when it names a folder that is not a bundle; else ``None``.
+
+    A value without a path separator is a registered bundle name, resolved by ``scintipipe``.
+    """
+    path = Path(bundle)
+    if "/" not in bundle and not path.exists():
+        return None
+    if not (path / "configs").is_dir():
+        return f"{bundle}: no bundle folder there (a bundle has configs/ and models/)"
+    return None
+
+
+def evaluation_key(models: dict[str, str], folder: Path) -> dict[str, Any]:
+    """What an evaluation in ``--work`` was made from: the set's labels and each bundle with its weights' SHA-256.
+
+    An evaluation whose ``evaluated.json`` holds the same key is reused, so a rerun that only
+    changes the comparison does not classify the sets again.
+    """
+    from scintipipe.executors.sweeps import weights_digest
+
+    labels = folder / "labels.csv"
+    return {
+        "labels_sha256": hashlib.sha256(labels.read_bytes()).hexdigest(),
+        "bundles": [[bundle, weights_digest(Path(bundle)) if Path(bundle).is_dir() else None] for bundle in models.values()],
+    }
+
+
+def evaluate_models(models: dict[str, str], seeds: list[int], data: Path, work: Path, threads: int) -> dict[str, Any]:
+    """Evaluate every model on each fresh set; ``{set name: {"n", "truth", "correct": {model: bool array}, "command"}}``."""
+    sets: dict[str, Any] = {}
+    for (name, n, centre, extra), seed in zip(SETS, seeds, strict=True):
+        folder = common.simulate_once(data / f"fresh-{seed}", n, seed, centre, extra=extra)
+        out = work / f"fresh-{seed}"
+        key = evaluation_key(models, folder)
+        if not (out / "evaluated.json").is_file() or json.loads((out / "evaluated.json").read_text()) != key:
+            command = [*common.SCINTIPIPE, "evaluate", *[a for bundle in models.values() for a in ("--bundle", bundle)]]
+            common.sh(
+                command + ["--labels", str(folder / "labels.csv"), "--out", str(out), "--threads", str(threads), "--no-progress", str(folder)],
+                threads,
+            )
+            (out / "evaluated.json").write_text(json.dumps(key, indent=2) + "\n")
+        folders = list(json.loads((out / "evaluation.json").read_text())["models"])
+        predictions = {model: read_predictions(out / result / "predictions.csv") for model, result in zip(models, folders, strict=True)}
+        sources = sorted(next(iter(predictions.values())))
+        if any(sorted(p) != sources for p in predictions.values()):
+            raise SystemExit(f"{out}: the models classified different files")
+        truth = [predictions[next(iter(models))][s][0] for s in sources]
+        sets[name] = {
+            "n": len(sources),
+            "truth": truth,
+            "correct": {model: np.array([p[s][1] == p[s][0] for s in sources]) for model, p in predictions.items()},
+            "command": " ".join(["scintipipe", *common.simulate_args("uptake4", n, seed, centre, shown(folder), extra)]),
+        }
+    return sets
 
 
 def run(baseline: str, candidate: str, seeds: list[int], data: Path, work: Path, threads: int) -> dict[str, Any]:
     """Simulate (where missing), evaluate both bundles, and compare each set and the pool."""
+    sets = evaluate_models({"baseline": baseline, "candidate": candidate}, seeds, data, work, threads)
     results: dict[str, Any] = {"baseline": baseline, "candidate": candidate, "sets": {}}
-    pooled_a, pooled_b = [], []
-    for (name, n, centre, extra), seed in zip(SETS, seeds, strict=True):
-        folder = common.simulate_once(data / f"fresh-{seed}", n, seed, centre, extra=extra)
-        out = work / f"fresh-{seed}"
-        common.sh(
-            [*common.SCINTIPIPE, "evaluate", "--bundle", baseline, "--bundle", candidate, "--labels", str(folder / "labels.csv")]
-            + ["--out", str(out), "--threads", str(threads), "--no-progress", str(folder)],
-            threads,
-        )
-        first, second = evaluated_names(out)
-        entry = compare_set(out, out / first / "predictions.csv", out / second / "predictions.csv")
-        a, b = entry.pop("_correct")
-        pooled_a.append(a)
-        pooled_b.append(b)
-        entry["command"] = " ".join(
-            [
-                "scintipipe",
-                *common.simulate_args("uptake4", n, seed, centre, folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder, extra),
-            ]
-        )
+    for name, evaluated in sets.items():
+        a, b = evaluated["correct"]["baseline"], evaluated["correct"]["candidate"]
+        truth = np.array(evaluated["truth"])
+        entry = paired(a, b)
+        entry["per_class"] = {
+            label: {"n": int((truth == label).sum()), "baseline": int(a[truth == label].sum()), "candidate": int(b[truth == label].sum())}
+            for label in sorted(set(evaluated["truth"]))
+        }
+        entry["command"] = evaluated["command"]
         results["sets"][name] = entry
-    results["pooled"] = paired(np.concatenate(pooled_a), np.concatenate(pooled_b))
+    results["pooled"] = paired(
+        np.concatenate([s["correct"]["baseline"] for s in sets.values()]), np.concatenate([s["correct"]["candidate"] for s in sets.values()])
+    )
     return results
-
-
-def evaluated_names(out: Path) -> tuple[str, str]:
-    """The result folders of the baseline and the candidate, as ``scintipipe evaluate`` named them (``evaluation.json``, in order)."""
-    first, second = list(json.loads((out / "evaluation.json").read_text())["models"])
-    return first, second
 
 
 def render(results: dict[str, Any], command: str) -> str:
@@ -184,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if len(seeds) != len(SETS):
         parser.error(f"--seeds needs {len(SETS)} seeds (randomised DICOM, exports, centre b), not {len(seeds)}")
+    for option, bundle in (("--baseline", args.baseline), ("--candidate", args.candidate)):
+        if (reason := missing_bundle_folder(bundle)) is not None:
+            parser.error(f"{option} {reason}")
     results = run(args.baseline, args.candidate, seeds, args.data, args.work, args.threads)
     command = "python benchmarks/fresh_seed_comparison.py " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)

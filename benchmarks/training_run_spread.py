@@ -40,7 +40,6 @@ Outputs: ``OUT/training_run_spread.{md,json}``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -51,7 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # the steps the ship scripts take
 from _common import ROOT
-from fresh_seed_comparison import SETS, paired, read_predictions, wilson
+from fresh_seed_comparison import SETS, evaluate_models, missing_bundle_folder, paired, wilson
 from ship_uptake4 import TRAIN_SETS
 
 RECIPE = "src/scintipipe/recipes/uptake4.json"
@@ -104,50 +103,6 @@ def train_runs(data: Path, out: Path, seeds: list[int], workers: int) -> dict[st
         command += ["--workers", str(workers)]
     common.sh(command, 1)
     return runs
-
-
-def evaluation_key(models: dict[str, str], folder: Path) -> dict[str, Any]:
-    """What an evaluation in ``--work`` was made from: the set's labels and each bundle with its weights' SHA-256.
-
-    An evaluation whose ``evaluated.json`` holds the same key is reused, so a rerun that only
-    changes the comparison does not classify the sets again.
-    """
-    from scintipipe.executors.sweeps import weights_digest
-
-    labels = folder / "labels.csv"
-    return {
-        "labels_sha256": hashlib.sha256(labels.read_bytes()).hexdigest(),
-        "bundles": [[bundle, weights_digest(Path(bundle)) if Path(bundle).is_dir() else None] for bundle in models.values()],
-    }
-
-
-def evaluate_models(models: dict[str, str], seeds: list[int], data: Path, work: Path, threads: int) -> dict[str, Any]:
-    """Evaluate every model on each fresh set; ``{set name: {"n", "truth", "correct": {model: bool array}, "command"}}``."""
-    sets: dict[str, Any] = {}
-    for (name, n, centre, extra), seed in zip(SETS, seeds, strict=True):
-        folder = common.simulate_once(data / f"fresh-{seed}", n, seed, centre, extra=extra)
-        out = work / f"fresh-{seed}"
-        key = evaluation_key(models, folder)
-        if not (out / "evaluated.json").is_file() or json.loads((out / "evaluated.json").read_text()) != key:
-            command = [*common.SCINTIPIPE, "evaluate", *[a for bundle in models.values() for a in ("--bundle", bundle)]]
-            common.sh(
-                command + ["--labels", str(folder / "labels.csv"), "--out", str(out), "--threads", str(threads), "--no-progress", str(folder)],
-                threads,
-            )
-            (out / "evaluated.json").write_text(json.dumps(key, indent=2) + "\n")
-        folders = list(json.loads((out / "evaluation.json").read_text())["models"])
-        predictions = {model: read_predictions(out / result / "predictions.csv") for model, result in zip(models, folders, strict=True)}
-        sources = sorted(next(iter(predictions.values())))
-        if any(sorted(p) != sources for p in predictions.values()):
-            raise SystemExit(f"{out}: the models classified different files")
-        truth = [predictions[next(iter(models))][s][0] for s in sources]
-        sets[name] = {
-            "n": len(sources),
-            "truth": truth,
-            "correct": {model: np.array([p[s][1] == p[s][0] for s in sources]) for model, p in predictions.items()},
-            "command": " ".join(["scintipipe", *common.simulate_args("uptake4", n, seed, centre, folder, extra)]),
-        }
-    return sets
 
 
 def summarise(sets: dict[str, Any], reference: str) -> dict[str, Any]:
@@ -317,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     train_seeds = [int(s) for s in args.train_seeds.split(",") if s.strip()]
     if not train_seeds:
         parser.error("--train-seeds needs at least one seed")
+    for bundle in [args.reference, *args.candidate]:
+        if (reason := missing_bundle_folder(bundle)) is not None:
+            parser.error(reason)
     runs = train_runs(args.data, args.runs or args.data / "uptake4-seed-runs", train_seeds, args.workers)
     if args.train_only:
         print("trained: " + ", ".join(str(folder) for folder in runs.values()))

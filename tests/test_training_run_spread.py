@@ -118,3 +118,10 @@ def test_a_run_counts_as_trained_only_when_the_sweep_recorded_its_current_weight
     assert not spread_benchmark.trained(tmp_path, [1, 2, 3])
     (tmp_path / "seed-2/models/model.pt").write_bytes(b"other weights")
     assert not spread_benchmark.trained(tmp_path, [1, 2])
+
+
+def test_a_missing_candidate_folder_stops_before_any_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        spread_benchmark.main(["--candidate", str(tmp_path / "seed-0"), "--data", str(tmp_path)])
+    assert "no bundle folder there" in capsys.readouterr().err
+    assert not (tmp_path / "uptake4-seed-runs").exists()
