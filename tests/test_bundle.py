@@ -49,6 +49,26 @@ def test_mismatched_weights_are_a_clear_error(tiny_bundle: Path, tmp_path: Path)
         Bundle(broken).network("cpu")
 
 
+def test_a_bundle_still_in_training_is_refused_by_name(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from cli_helpers import run as invoke
+    from cli_helpers import simulate
+
+    training = tmp_path / "half-trained"
+    shutil.copytree(tiny_bundle, training)
+    metadata_file = training / "configs/metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["scintipipe"]["training_in_progress"] = True  # as scintipipe train writes it before epoch 1
+    metadata_file.write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match="still being trained"):
+        Bundle(training).network("cpu")
+    scans = simulate(tmp_path / "scans", n=2, seed=3, center="a")
+    code, output = invoke(["run", "--bundle", str(training), str(scans), "--out", str(tmp_path / "out"), "--no-report"])
+    assert code != 0 and "half-trained" in output and "still being trained" in output, output
+    assert not (tmp_path / "out/predictions.csv").exists()
+
+
 def test_metadata_validates_offline_with_monai_verify_metadata(tiny_bundle: Path, tmp_path: Path) -> None:
     schema_copy = tmp_path / "schema.json"
     schema_copy.write_bytes(SCHEMA_PATH.read_bytes())  # verify_metadata writes nothing when the file exists

@@ -136,6 +136,12 @@ def test_resume_continues_from_the_checkpoint_epoch(tiny_set: Path, tmp_path: Pa
         train_bundle(pm, recipe, tiny_set, tiny_set / "labels.csv", out, progress=False, log=interrupt_after_second)
     saved = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert saved["epoch"] == 0 and len(saved["history"]) == 1  # epoch 1 finished and saved
+    from scintipipe.bundle import Bundle
+    from scintipipe.errors import BundleError
+
+    assert Bundle(out).training_in_progress  # the stopped run's bundle holds the initial weights
+    with pytest.raises(BundleError, match="still being trained"):
+        Bundle(out).network("cpu")
     lines: list[str] = []
     result = train_bundle(pm, recipe, tiny_set, tiny_set / "labels.csv", out, resume=True, progress=False, log=lines.append)
     assert any(line.startswith("resumed from") and "after epoch 1 of 3" in line for line in lines), lines
@@ -144,6 +150,7 @@ def test_resume_continues_from_the_checkpoint_epoch(tiny_set: Path, tmp_path: Pa
     final = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert final["epoch"] == 2 and [row["epoch"] for row in final["history"]] == [0, 1, 2]
     assert result.best_epoch in (0, 1, 2)
+    assert not Bundle(out).training_in_progress and not Bundle(out).network("cpu").training  # finished: served
 
 
 def test_resume_with_more_epochs_extends_training(tiny_set: Path, tmp_path: Path) -> None:

@@ -103,6 +103,14 @@ class Bundle:
         return bool(self._fields.get("clinical_use", False))
 
     @property
+    def training_in_progress(self) -> bool:
+        """``True`` for the bundle ``scintipipe train`` writes before its first epoch (initial weights).
+
+        A bundle stays so marked when its training stopped before the end.
+        """
+        return bool(self._fields.get("training_in_progress", False))
+
+    @property
     def description(self) -> str:
         """One-paragraph description from the metadata."""
         return str(self.metadata.get("description", ""))
@@ -163,10 +171,19 @@ class Bundle:
 
         Args:
             device: ``"cpu"`` or ``"cuda"``.
+
+        Raises:
+            BundleError: the bundle is still being trained (:attr:`training_in_progress`),
+                or its network or weights cannot be built or read.
         """
         import torch
 
         key = str(device)
+        if self.training_in_progress:
+            raise BundleError(
+                f"bundle {self.name!r} ({self.root}) is still being trained, or its training stopped before the end: "
+                "models/model.pt holds the initial random weights. Wait for `scintipipe train` to finish, or train it again."
+            )
         if key not in self._networks:
             try:
                 net = self.config.get_parsed_content("network_def", instantiate=True)

@@ -123,14 +123,21 @@ def bundle_metadata(
     trained_on: str = "",
     eval_metrics: dict[str, Any] | None = None,
     authors: str = "scintipipe developers",
+    training_in_progress: bool = False,
 ) -> dict[str, Any]:
-    """The ``metadata.json`` content, valid against the shipped schema."""
+    """The ``metadata.json`` content, valid against the shipped schema.
+
+    ``training_in_progress`` marks the bundle ``scintipipe train`` writes before the first
+    epoch (initial weights); :meth:`scintipipe.bundle.Bundle.network` refuses to load it.
+    """
     versions = package_versions()
     fields: dict[str, Any] = {"task": task, "labels": list(labels), "network": network, "clinical_use": clinical_use, "trained_on": trained_on}
     if explain_layer:
         fields["explain_layer"] = explain_layer
     if explain_method:
         fields["explain_method"] = explain_method
+    if training_in_progress:
+        fields["training_in_progress"] = True
     return {
         "schema": METADATA_SCHEMA_URL,
         "version": version,

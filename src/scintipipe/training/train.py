@@ -58,10 +58,13 @@ def write_recipe_bundle(
     description: str = "",
     version: str = "0.1.0",
     gate_settings: dict[str, Any] | None = None,
+    training_in_progress: bool = False,
 ) -> Path:
     """Write a bundle whose configs come from ``recipe`` (kept as ``configs/recipe.json``).
 
-    ``gate_settings`` becomes ``configs/gate.json`` (see :func:`scintipipe.bundle_writer.write_bundle`).
+    ``gate_settings`` becomes ``configs/gate.json`` (see :func:`scintipipe.bundle_writer.write_bundle`);
+    ``training_in_progress`` marks the bundle written before training (its weights are the
+    initial ones, which :meth:`scintipipe.bundle.Bundle.network` refuses to serve).
     """
     metadata = bundle_metadata(
         name=recipe.get("name", recipe["task"]),
@@ -76,6 +79,7 @@ def write_recipe_bundle(
         clinical_use=False,
         trained_on=recipe.get("trained_on", ""),
         eval_metrics=eval_metrics,
+        training_in_progress=training_in_progress,
     )
     return write_bundle(
         out_dir,
@@ -168,7 +172,8 @@ def train_bundle(
     # The bundle exists from the start (initial weights) so preprocessing runs through the
     # very same bundle code path as inference.
     if rank == 0:
-        write_recipe_bundle(out_dir, recipe, model.state_dict(), "# training in progress\n", gate_settings=gate_settings)
+        card = "# training in progress\n\nThe weights are the initial ones; `scintipipe train` rewrites this bundle when it ends.\n"
+        write_recipe_bundle(out_dir, recipe, model.state_dict(), card, gate_settings=gate_settings, training_in_progress=True)
     if size > 1:
         import torch.distributed as dist
 
