@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/second_simulator.py --n-per-class 50 --seed 7 --format png --out /tmp/second_sim_png
     python benchmarks/second_simulator.py --simulate-only --n-per-class 5 --out /tmp/look
     python benchmarks/second_simulator.py --bundle uptake4 --no-results --contact-sheets benchmarks/results/second_simulator_inputs
+    python benchmarks/second_simulator.py --bundle-folder uptake4=data/uptake4-seed-runs/seed-1 --out /tmp/second_sim_runs
 
 The shipped classifiers (``uptake4``, ``disease``) were trained on the project's own
 simulator only. They will be judged on a simulator written elsewhere, which we do not have.
@@ -92,6 +93,7 @@ import math
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -948,7 +950,7 @@ def _num(value: float | None) -> str:
 def render_markdown(results: dict[str, Any]) -> str:
     """The results file: header, per-bundle accuracy, recall, confusion, refusals and strata."""
     lines = [
-        "# Shipped bundles on a second, independent simulator",
+        "# Bundles on a second, independent simulator",
         "",
         f"`{results['command']}` ({results['date']}, commit {results['commit']}). "
         f"{results['n_cases']} simulated cases ({results['n_per_class']} per pattern x {len(PATTERNS)} patterns, seed {results['seed']}, "
@@ -969,7 +971,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     for bundle, r in results["bundles"].items():
-        labels = BUNDLE_LABELS[bundle]
+        labels = BUNDLE_LABELS[r.get("task", bundle)]
         lines += [
             f"## {bundle}",
             "",
@@ -1013,10 +1015,37 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bundle_folder(text: str) -> tuple[str, Path]:
+    """``--bundle-folder``'s ``TASK=FOLDER``: a bundle folder scored as ``TASK`` (``uptake4`` or ``disease``).
+
+    Raises:
+        argparse.ArgumentTypeError: no ``=``, an unknown task, or a folder that is not a bundle.
+    """
+    task, sep, folder = text.partition("=")
+    if not sep or task not in BUNDLE_LABELS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected TASK=FOLDER with TASK one of {', '.join(sorted(BUNDLE_LABELS))}")
+    path = Path(folder)
+    if not (path / "configs/metadata.json").is_file():
+        raise argparse.ArgumentTypeError(f"{folder}: not a bundle folder (no configs/metadata.json)")
+    return task, path
+
+
 def run_benchmark(
-    out: Path, n_per_class: int, seed: int, fmt: str, bundles: list[str], threads: int, command: str, sheets: Path | None = None
+    out: Path,
+    n_per_class: int,
+    seed: int,
+    fmt: str,
+    bundles: list[str],
+    threads: int,
+    command: str,
+    sheets: Path | None = None,
+    folders: Sequence[tuple[str, Path]] = (),
 ) -> dict[str, Any]:
-    """Simulate, run every bundle, score; with ``sheets``, save each bundle's :func:`contact_sheet` there."""
+    """Simulate, run every bundle, score; with ``sheets``, save each bundle's :func:`contact_sheet` there.
+
+    ``folders`` are ``(task, bundle folder)`` pairs (``--bundle-folder``), reported as
+    ``TASK FOLDER`` and scored as ``task``.
+    """
     from _common import git_commit, run_no_report
 
     start = time.perf_counter()
@@ -1033,19 +1062,20 @@ def run_benchmark(
         "seconds": {"simulate": simulate_seconds, "runs": {}},
         "bundles": {},
     }
-    for bundle in bundles:
-        run_out = out / f"run_{bundle}"
+    runs = [(bundle, bundle, bundle, out / f"run_{bundle}") for bundle in bundles]
+    runs += [(f"{task} {folder}", task, str(folder), out / f"run_folder_{index}") for index, (task, folder) in enumerate(folders)]
+    for key, task, bundle, run_out in runs:
         start = time.perf_counter()
-        print(f"running {bundle} on {len(rows)} files ...", flush=True)
+        print(f"running {key} on {len(rows)} files ...", flush=True)
         proc = run_no_report(bundle, [out / "images"], run_out, threads)
-        results["seconds"]["runs"][bundle] = time.perf_counter() - start
+        results["seconds"]["runs"][key] = time.perf_counter() - start
         predictions, errors = read_run(run_out, proc.stderr)
-        results["bundles"][bundle] = score_bundle(bundle, rows, out, predictions, errors)
+        results["bundles"][key] = {**score_bundle(task, rows, out, predictions, errors), "task": task}
         if sheets is not None:
             from PIL import Image
 
             sheets.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(contact_sheet(out, rows, predictions, bundle)).save(sheets / f"inputs_{bundle}_{fmt}.png")
+            Image.fromarray(contact_sheet(out, rows, predictions, task)).save(sheets / f"inputs_{run_out.name.removeprefix('run_')}_{fmt}.png")
     return results
 
 
@@ -1143,7 +1173,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("/tmp/second_sim"), help="working folder (emptied of earlier images first)")
     parser.add_argument("--format", choices=["dicom", "png"], default="dicom", help="NM DICOM counts or 8-bit PNG display exports")
-    parser.add_argument("--bundle", action="append", choices=sorted(BUNDLE_LABELS), help="bundles to run (default: both)")
+    parser.add_argument(
+        "--bundle", action="append", choices=sorted(BUNDLE_LABELS), help="shipped bundles to run (default: both, unless --bundle-folder is given)"
+    )
+    parser.add_argument(
+        "--bundle-folder",
+        action="append",
+        type=bundle_folder,
+        default=[],
+        metavar="TASK=FOLDER",
+        help="also run the bundle in FOLDER, scored as TASK (uptake4 or disease), e.g. a training run; repeatable. "
+        "Results then go to OUT/second_simulator.{md,json} only",
+    )
     parser.add_argument("--threads", type=int, default=1, help="--threads of the runs")
     parser.add_argument("--simulate-only", action="store_true", help="write the data set and stop")
     parser.add_argument(
@@ -1160,6 +1201,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for sub in ["images", *(f"run_{b}" for b in BUNDLE_LABELS)]:
         shutil.rmtree(args.out / sub, ignore_errors=True)
+    for stale in args.out.glob("run_folder_*"):
+        shutil.rmtree(stale, ignore_errors=True)
     if args.simulate_only:
         rows = simulate_dataset(args.out, args.n_per_class, args.seed, args.format)
         print(f"wrote {len(rows)} cases to {args.out}")
@@ -1167,11 +1210,17 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python benchmarks/second_simulator.py --n-per-class {args.n_per_class} --seed {args.seed}" + (
         " --format png" if args.format == "png" else ""
     )
+    shipped = args.bundle or ([] if args.bundle_folder else ["uptake4", "disease"])
+    command += "".join(f" --bundle {b}" for b in args.bundle or []) + "".join(f" --bundle-folder {t}={f}" for t, f in args.bundle_folder)
     results = run_benchmark(
-        args.out, args.n_per_class, args.seed, args.format, args.bundle or ["uptake4", "disease"], args.threads, command, args.contact_sheets
+        args.out, args.n_per_class, args.seed, args.format, shipped, args.threads, command, args.contact_sheets, args.bundle_folder
     )
     text = render_markdown(results)
-    if not args.no_results:
+    if args.bundle_folder:
+        (args.out / "second_simulator.md").write_text(text)
+        (args.out / "second_simulator.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+        print(f"wrote {args.out / 'second_simulator.md'}")
+    elif not args.no_results:
         stem = "second_simulator" + ("_png" if args.format == "png" else "")
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"{stem}.md").write_text(text)

@@ -163,3 +163,23 @@ def test_the_contact_sheet_shows_each_class_wrong_answers_first(sim, tmp_path: P
     scan = read_scans(tmp_path / wrong["file"])[0]
     first = Bundle(REPO / "bundles" / "uptake4", name="uptake4").scan_transform({"image": scan["image"]})["image"]
     assert np.array_equal(focal_row[:, :96], (255 * np.clip(np.asarray(first)[0] / 1.5, 0, 1)).astype(np.uint8))  # the wrong answer leads
+
+
+def test_a_bundle_folder_is_run_and_scored_by_its_task_without_touching_the_shipped_results(sim, tmp_path: Path, capsys) -> None:
+    shipped = REPO / "benchmarks" / "results" / "second_simulator.md"
+    before = shipped.read_bytes() if shipped.is_file() else None
+    folder = REPO / "bundles" / "uptake4"
+    assert sim.main(["--n-per-class", "1", "--seed", "5", "--out", str(tmp_path), "--bundle-folder", f"uptake4={folder}"]) == 0
+    import json
+
+    results = json.loads((tmp_path / "second_simulator.json").read_text())
+    (key,) = results["bundles"]  # the folder only: no shipped bundle unless --bundle names it
+    entry = results["bundles"][key]
+    assert key == f"uptake4 {folder}" and entry["task"] == "uptake4" and entry["n"] == 4  # the four uptake patterns, one each
+    assert f"--bundle-folder uptake4={folder}" in results["command"]
+    assert f"## uptake4 {folder}" in (tmp_path / "second_simulator.md").read_text()
+    assert (shipped.read_bytes() if shipped.is_file() else None) == before
+    for bad, message in ((f"thyroid={folder}", "TASK one of disease, uptake4"), (f"uptake4={tmp_path}", "not a bundle folder")):
+        with pytest.raises(SystemExit):
+            sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", bad])
+        assert message in capsys.readouterr().err
