@@ -1196,6 +1196,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-results", action="store_true", help="do not write benchmarks/results/ and the model cards' section")
     args = parser.parse_args(argv)
+    folders = [str(folder.resolve()) for _, folder in args.bundle_folder]
+    repeated = sorted({folder for folder in folders if folders.count(folder) > 1})
+    if repeated:
+        parser.error(f"--bundle-folder names {', '.join(repeated)} more than once")
 
     import shutil
 

@@ -183,3 +183,6 @@ def test_a_bundle_folder_is_run_and_scored_by_its_task_without_touching_the_ship
         with pytest.raises(SystemExit):
             sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", bad])
         assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one folder twice would share one row of the results
+        sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", f"uptake4={folder}", "--bundle-folder", f"disease={folder}/."])
+    assert "more than once" in capsys.readouterr().err and not (tmp_path / "x").exists()
