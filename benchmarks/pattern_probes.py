@@ -198,6 +198,13 @@ PROBES = (
         focal_nodule((0.9, 1.2), radius=(5.0, 9.0), within_gland=True),
         _one_nodule,
     ),
+    Probe(  # where 0.3.0's focal misses on fresh sets lie (docs/training.md, after candidate 14)
+        "focal_moderate_small_in_goitre",
+        "focal_increased",
+        "the focal nodule at 3-6x and 6-10 mm within the outline of a gland x1.3-1.6 (the focal rule's corner nearest heterogeneous)",
+        focal_nodule((1.3, 1.6), ratio=(3.0, 6.0), radius=(6.0, 10.0), within_gland=True),
+        _one_nodule,
+    ),
 )
 
 

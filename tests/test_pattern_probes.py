@@ -52,6 +52,15 @@ def test_within_gland_probes_draw_their_nodule_inside_the_gland_and_the_others_b
     assert all(5.0 <= case["nodules"][0]["radius_mm"] <= 9.0 for case in inside)
 
 
+def test_the_borderline_probe_is_focal_by_the_rule_with_a_small_moderate_nodule_in_a_goitre(tmp_path: Path) -> None:
+    cases = _cases(probes.simulate_probe(BY_NAME["focal_moderate_small_in_goitre"], tmp_path / "p", 4, seed=6))
+    for case in cases:
+        findings, (nodule,) = case["findings"], case["nodules"]
+        assert uptake4.RULES["focal_increased"](findings) and not uptake4.RULES["heterogeneous"](findings)
+        assert 3.0 <= nodule["relative_concentration"] <= 6.0 and 6.0 <= nodule["radius_mm"] <= 10.0 and nodule["within_gland"]
+        assert 1.3 <= findings["enlargement"] <= 1.6
+
+
 def test_probes_share_patients_and_cameras_and_differ_only_in_the_thyroid(tmp_path: Path) -> None:
     warm = _cases(probes.simulate_probe(BY_NAME["single_warm_nodule_normal_size"], tmp_path / "a", 3, seed=5))
     focal = _cases(probes.simulate_probe(BY_NAME["focal_increased_enlarged"], tmp_path / "b", 3, seed=5))
