@@ -1018,16 +1018,25 @@ def render_markdown(results: dict[str, Any]) -> str:
 def bundle_folder(text: str) -> tuple[str, Path]:
     """``--bundle-folder``'s ``TASK=FOLDER``: a bundle folder scored as ``TASK`` (``uptake4`` or ``disease``).
 
+    The folder is read with :class:`scintipipe.bundle.Bundle`, which names what is missing,
+    and its declared task must be ``TASK``.
+
     Raises:
-        argparse.ArgumentTypeError: no ``=``, an unknown task, or a folder that is not a bundle.
+        argparse.ArgumentTypeError: no ``=``, an unknown task, a folder that is not a
+            complete bundle, or a bundle of another task.
     """
+    from scintipipe.bundle import Bundle, BundleError
+
     task, sep, folder = text.partition("=")
     if not sep or task not in BUNDLE_LABELS:
         raise argparse.ArgumentTypeError(f"{text!r}: expected TASK=FOLDER with TASK one of {', '.join(sorted(BUNDLE_LABELS))}")
-    path = Path(folder)
-    if not (path / "configs/metadata.json").is_file():
-        raise argparse.ArgumentTypeError(f"{folder}: not a bundle folder (no configs/metadata.json)")
-    return task, path
+    try:
+        declared = Bundle(folder).task
+    except BundleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if declared != task:
+        raise argparse.ArgumentTypeError(f"{folder} is a {declared} bundle, not {task}")
+    return task, Path(folder)
 
 
 def run_benchmark(

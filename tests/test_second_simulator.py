@@ -179,10 +179,14 @@ def test_a_bundle_folder_is_run_and_scored_by_its_task_without_touching_the_ship
     assert f"--bundle-folder uptake4={folder}" in results["command"]
     assert f"## uptake4 {folder}" in (tmp_path / "second_simulator.md").read_text()
     assert (shipped.read_bytes() if shipped.is_file() else None) == before
-    for bad, message in ((f"thyroid={folder}", "TASK one of disease, uptake4"), (f"uptake4={tmp_path}", "not a bundle folder")):
+    for bad, message in (
+        (f"thyroid={folder}", "TASK one of disease, uptake4"),
+        (f"uptake4={tmp_path}", "is not a complete bundle: missing"),
+        (f"disease={folder}", "is a uptake4 bundle, not disease"),
+    ):
         with pytest.raises(SystemExit):
             sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", bad])
         assert message in capsys.readouterr().err
     with pytest.raises(SystemExit):  # one folder twice would share one row of the results
-        sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", f"uptake4={folder}", "--bundle-folder", f"disease={folder}/."])
+        sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", f"uptake4={folder}", "--bundle-folder", f"uptake4={folder}/."])
     assert "more than once" in capsys.readouterr().err and not (tmp_path / "x").exists()
