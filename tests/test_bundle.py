@@ -69,6 +69,33 @@ def test_a_bundle_still_in_training_is_refused_by_name(tiny_bundle: Path, tmp_pa
     assert not (tmp_path / "out/predictions.csv").exists()
 
 
+def test_bundles_lists_a_registered_bundle_still_in_training_as_unusable(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from cli_helpers import run as invoke
+
+    training = shutil.copytree(tiny_bundle, tmp_path / "half-trained")
+    metadata_file = training / "configs/metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["scintipipe"]["training_in_progress"] = True
+    metadata_file.write_text(json.dumps(metadata))
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "half_trained.py").write_text(
+        "from scintipipe import hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_tasks(register):\n"
+        f"    register.bundle('half-trained', {str(training)!r}, task='uptake4')\n"
+    )
+    code, output = invoke(["--plugins-dir", str(plugins), "bundles", "--json"])
+    assert code == 0, output
+    rows = {row["name"]: row for row in json.loads(output)}
+    assert rows["half-trained"]["status"].startswith("unusable: ") and "still being trained" in rows["half-trained"]["status"]
+    assert rows["uptake4"]["status"] == "ok"
+    code, output = invoke(["--plugins-dir", str(plugins), "bundles"])
+    assert "half-trained [uptake4]" in output and "still being trained" in output
+
+
 def test_metadata_validates_offline_with_monai_verify_metadata(tiny_bundle: Path, tmp_path: Path) -> None:
     schema_copy = tmp_path / "schema.json"
     schema_copy.write_bytes(SCHEMA_PATH.read_bytes())  # verify_metadata writes nothing when the file exists

@@ -110,6 +110,18 @@ class Bundle:
         """
         return bool(self._fields.get("training_in_progress", False))
 
+    def check_trained(self) -> None:
+        """Refuse a bundle whose training has not finished (see :attr:`training_in_progress`).
+
+        Raises:
+            BundleError: naming the bundle, its folder and what to do.
+        """
+        if self.training_in_progress:
+            raise BundleError(
+                f"bundle {self.name!r} ({self.root}) is still being trained, or its training stopped before the end: "
+                "models/model.pt holds the initial random weights. Wait for `scintipipe train` to finish, or train it again."
+            )
+
     @property
     def description(self) -> str:
         """One-paragraph description from the metadata."""
@@ -179,11 +191,7 @@ class Bundle:
         import torch
 
         key = str(device)
-        if self.training_in_progress:
-            raise BundleError(
-                f"bundle {self.name!r} ({self.root}) is still being trained, or its training stopped before the end: "
-                "models/model.pt holds the initial random weights. Wait for `scintipipe train` to finish, or train it again."
-            )
+        self.check_trained()
         if key not in self._networks:
             try:
                 net = self.config.get_parsed_content("network_def", instantiate=True)

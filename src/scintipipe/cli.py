@@ -392,6 +392,7 @@ def bundles(ctx: click.Context, as_json: bool) -> None:
         row: dict[str, Any] = {"name": name, "task": entry.task, "plugin": entry.plugin, "path": str(entry.path)}
         try:
             bundle = Bundle(entry.path, name=name)
+            bundle.check_trained()
             row.update(version=bundle.version, labels=bundle.labels, clinical_use=bundle.clinical_use, status="ok")
         except BundleError as exc:
             row.update(status=f"unusable: {exc}")
