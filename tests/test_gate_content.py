@@ -224,6 +224,24 @@ def test_a_focal_export_whose_window_clips_the_background_is_not_a_point_source(
     assert judge_scan(scan) is None
 
 
+def test_a_noisy_rainbow_jpeg_export_is_read_on_its_table_and_passes(tmp_path: Path) -> None:
+    """Single-pixel counting noise through jet, enlarged by nearest neighbour and saved as
+    JPEG: the chroma JPEG keeps at half resolution mixes neighbouring table colours into
+    colours on no table, over half the picture (a simulated export the layer once refused
+    as a photograph, fresh set 2104 case 190: 101 k counts on a 512 matrix)."""
+    from scintipipe.simulate.writer import case_rng
+
+    case = UPTAKE4_SIMULATOR(case_rng(2104, 190), CENTERS["randomised"], "diffusely_decreased")
+    fixed = {"colormap": "jet", "invert": False, "resample": "nearest", "image_format": "jpeg", "jpeg_quality": 66, "smooth_sigma_px": 0.0}
+    path = write_export(
+        tmp_path, "noisy-jet", case, 7, long_side_px=317, upper_fraction=0.62, lower_fraction=0.0, gamma=0.68, annotation=None, **fixed
+    )
+    (scan,) = load_raster(path)
+    meta = scan["image"].meta
+    assert any("colour lookup table 'jet'" in note for note in meta["notes"]), meta["notes"]
+    assert judge_scan(scan) is None, meta["picture"]
+
+
 # ---- photographs, text and charts are refused ----------------------------------------------
 
 

@@ -65,6 +65,16 @@ MIN_NEAR_SHARE = 0.8
 OVERLAY_DISTANCE = 60.0
 #: at most this many pixels are used to choose the table
 SCORE_SAMPLE = 20_000
+#: JPEG stores colour (chroma) at half the resolution of brightness and decoders blend
+#: neighbouring chroma samples, so a pixel's colour is its own only where the brightness
+#: around it is nearly flat. Where its 3x3 neighbourhood spans more than a quarter of the
+#: 8-bit luminance range (single-pixel counting noise shown through a rainbow table, edges)
+#: its colour may be a mixture of its neighbours' table colours, on no table; such pixels
+#: neither choose the table nor count as off it. Photographs keep most of their colour
+#: regions (smooth at the pixel scale)
+CHROMA_TRUST_MAX_LUMA_RANGE = 64.0
+#: fewer trusted pixels than this share of a picture, and all of its pixels are used
+CHROMA_TRUST_MIN_SHARE = 0.05
 
 #: thin-stroke detection: stroke pixels are at least this bright (0-255) ...
 STROKE_MIN_VALUE = 200
@@ -234,11 +244,39 @@ def nearest_entry(rgb: np.ndarray, name: str, chunk: int = 1 << 15) -> tuple[np.
     return distance, index
 
 
+def chroma_trusted(rgb: np.ndarray) -> np.ndarray:
+    """Which pixels of an 8-bit RGB picture show their own colour, not a JPEG mixture.
+
+    A pixel is trusted where the luminance of its 3x3 neighbourhood spans at most
+    :data:`CHROMA_TRUST_MAX_LUMA_RANGE`. When fewer than :data:`CHROMA_TRUST_MIN_SHARE` of
+    the pixels are, every pixel is trusted (nothing better to go on).
+
+    Args:
+        rgb: ``(H, W, 3)`` ``uint8``.
+
+    Returns:
+        ``(H, W)`` boolean mask.
+
+    Example:
+        >>> speckle = np.zeros((8, 8, 3), np.uint8)
+        >>> speckle[::2, ::2] = 255
+        >>> flat = np.full((8, 8, 3), 90, np.uint8)
+        >>> int(chroma_trusted(np.concatenate([speckle, flat], axis=1)).sum())
+        56
+    """
+    import cv2
+
+    luminance = np.ascontiguousarray(rgb[..., :3].astype(np.float32) @ np.asarray(LUMA_WEIGHTS, np.float32))
+    window = np.ones((3, 3), np.uint8)
+    trusted = (cv2.dilate(luminance, window) - cv2.erode(luminance, window)) <= CHROMA_TRUST_MAX_LUMA_RANGE
+    return trusted if trusted.mean() >= CHROMA_TRUST_MIN_SHARE else np.ones(trusted.shape, bool)
+
+
 def match_table(rgb: np.ndarray) -> tuple[str, float]:
     """The colour table closest to an 8-bit RGB picture, and the share of it near that table.
 
-    The table with the smallest mean (capped) colour distance over a sample of the pixels
-    wins.
+    The table with the smallest mean (capped) colour distance over a sample of the
+    pixels whose colour is their own (:func:`chroma_trusted`) wins.
 
     Args:
         rgb: ``(H, W, 3)`` ``uint8``.
@@ -247,8 +285,8 @@ def match_table(rgb: np.ndarray) -> tuple[str, float]:
         ``(table name, share of the sample within NEAR_DISTANCE of it)``; ``"gray"`` is the
         grey ramp.
     """
-    flat = rgb.reshape(-1, 3)
-    sample = flat[:: max(1, flat.shape[0] // SCORE_SAMPLE)]
+    step = max(1, rgb.shape[0] * rgb.shape[1] // SCORE_SAMPLE)
+    sample = rgb.reshape(-1, 3)[::step][chroma_trusted(rgb).reshape(-1)[::step]]
     scores = {}
     for name in ("gray", *DISPLAY_LUTS):
         distance, _ = nearest_entry(sample, name)
@@ -294,8 +332,9 @@ def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
 
     Any rendering of a scintigram (one number per pixel) through a colour table puts every
     pixel on that table's curve of colours; only burned-in annotation (thin strokes) and
-    the mixtures JPEG and noise make between neighbouring colours (isolated pixels) fall
-    off it. A photograph's colours fill whole regions off every table. Measured on a grid
+    the mixtures JPEG and noise make between neighbouring colours fall off it; pixels
+    whose colour may be such a mixture (:func:`chroma_trusted`) are not counted as off.
+    A photograph's colours fill whole regions off every table. Measured on a grid
     of at most :data:`COLOUR_GRID` points a side; off-table points that survive a 3x3
     morphological opening of the grid form ``off_table_region_share``.
 
@@ -320,7 +359,8 @@ def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
     if not flat.size:
         return out
     distance, _ = nearest_entry(flat, table)
-    off = (distance > NEAR_DISTANCE).reshape(grid.shape[:2]).astype(np.uint8)
+    trusted = chroma_trusted(rgb)[::step, ::step]
+    off = ((distance > NEAR_DISTANCE).reshape(grid.shape[:2]) & trusted).astype(np.uint8)
     regions = cv2.morphologyEx(off, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if min(off.shape) >= 3 else np.zeros_like(off)
     values = flat.astype(np.float32)
     brightest = values.max(axis=1)
