@@ -124,9 +124,14 @@ def saliency(
     batch: int = 32,
     seed: int = 0,
     occlusion_fraction: float | None = None,
+    occlusion_overlap: float | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Maps for every input and the milliseconds per case (``occlusion_fraction``: the occluding patch's side, ``None``: the library's default)."""
-    from scintipipe.explain.methods import class_activation_maps, occlusion_maps
+    """Maps for every input and the milliseconds per case.
+
+    ``occlusion_fraction`` and ``occlusion_overlap``: the occluding patch's side and the
+    overlap of neighbouring patches (``None``: the library's defaults).
+    """
+    from scintipipe.explain.methods import OCCLUSION_FRACTION, OCCLUSION_OVERLAP, class_activation_maps, occlusion_maps
 
     if method == "random":
         rng = np.random.default_rng(seed)
@@ -146,8 +151,9 @@ def saliency(
                     np.stack([legacy(x[j : j + 1].detach().requires_grad_(True), class_idx=t[j])[0, 0].detach().numpy() for j in range(len(t))])
                 )
         elif method == "occlusion":
+            fraction = OCCLUSION_FRACTION if occlusion_fraction is None else occlusion_fraction
             out.append(
-                occlusion_maps(network, x, t) if occlusion_fraction is None else occlusion_maps(network, x, t, mask_fraction=occlusion_fraction)
+                occlusion_maps(network, x, t, mask_fraction=fraction, overlap=OCCLUSION_OVERLAP if occlusion_overlap is None else occlusion_overlap)
             )
         else:
             out.append(class_activation_maps(network, layer, x, t, method))
@@ -203,7 +209,16 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for method, layer in variants:
         key = method if layer is None else f"{method}@{layer}"
-        maps, ms = saliency(method, layer, network, inputs, targets, seed=args.seed, occlusion_fraction=args.occlusion_fraction)
+        maps, ms = saliency(
+            method,
+            layer,
+            network,
+            inputs,
+            targets,
+            seed=args.seed,
+            occlusion_fraction=args.occlusion_fraction,
+            occlusion_overlap=args.occlusion_overlap,
+        )
         curves = fa.deletion_insertion(network, inputs, targets, maps, steps=args.steps, baseline=args.baseline, seed=args.seed)
         rows = []
         for i, label in enumerate(case_labels):
@@ -306,6 +321,7 @@ def markdown(report: dict[str, Any]) -> str:
         + (f" --seed {s['seed']}" if s.get("seed", 12) != 12 else "")
         + (f" --methods {s['methods']}" if s.get("methods", DEFAULT_METHODS) != DEFAULT_METHODS else "")
         + (f" --occlusion-fraction {s['occlusion_fraction']}" if s.get("occlusion_fraction") is not None else "")
+        + (f" --occlusion-overlap {s['occlusion_overlap']}" if s.get("occlusion_overlap") is not None else "")
         + (" --no-legacy" if s.get("legacy") is False else "")
         + "`. "
         f"Machine: Python {report['machine']['python']}, torch {report['machine']['torch']}, {report['machine']['threads']} thread(s).",
@@ -333,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--occlusion-fraction", type=float, default=None, help="occluding patch side as a fraction of the input side (default: the library's, 0.15)"
+    )
+    parser.add_argument(
+        "--occlusion-overlap", type=float, default=None, help="overlap of neighbouring occluding patches, in [0, 1) (default: the library's, 0.6)"
     )
     parser.add_argument(
         "--no-legacy",
