@@ -870,6 +870,12 @@ STRATA = (
     ("head (submandibular glands) in field", lambda r: "yes" if int(r["head_in_field"]) else "no"),
     ("marker source", lambda r: r["marker"] or "none"),
     ("total counts", lambda r: "< 170 k" if int(r["total_counts"]) < 170_000 else ">= 170 k"),
+    # seed 002 calls "multiple areas of focal increased and suppressed uptake" heterogeneous,
+    # so focal cases with 2 or 3 hot nodules are where this definition and the paper's may part
+    (
+        "focal increased cases by hot nodules",
+        lambda r: "other patterns" if r["pattern"] != "focal_increased" else ("1 nodule" if int(r["n_nodules"]) == 1 else "2-3 nodules"),
+    ),
 )
 
 

@@ -190,3 +190,21 @@ def test_a_bundle_folder_is_run_and_scored_by_its_task_without_touching_the_ship
     with pytest.raises(SystemExit):  # one folder twice would share one row of the results
         sim.main(["--out", str(tmp_path / "x"), "--bundle-folder", f"uptake4={folder}", "--bundle-folder", f"uptake4={folder}/."])
     assert "more than once" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_focal_recall_is_split_by_the_number_of_hot_nodules(sim, tmp_path: Path) -> None:
+    """Seed 002 calls several focal hot areas heterogeneous, so the report keeps one-nodule
+    focal cases apart from the 2-3-nodule ones."""
+    base = {"camera": "parallel", "matrix": "128", "head_in_field": "1", "marker": "", "total_counts": "200000"}
+    rows = [
+        {**base, "file": "a.dcm", "pattern": "focal_increased", "uptake4": "focal_increased", "n_nodules": "1"},
+        {**base, "file": "b.dcm", "pattern": "focal_increased", "uptake4": "focal_increased", "n_nodules": "1"},
+        {**base, "file": "c.dcm", "pattern": "focal_increased", "uptake4": "focal_increased", "n_nodules": "3"},
+        {**base, "file": "d.dcm", "pattern": "heterogeneous", "uptake4": "heterogeneous", "n_nodules": "4"},
+    ]
+    said = {"a.dcm": "focal_increased", "b.dcm": "heterogeneous", "c.dcm": "heterogeneous", "d.dcm": "heterogeneous"}
+    predictions = {str((tmp_path / name).resolve()): {"label": label} for name, label in said.items()}
+    strata = sim.score_bundle("uptake4", rows, tmp_path, predictions, {})["strata"]["focal increased cases by hot nodules"]
+    assert (strata["1 nodule"]["k"], strata["1 nodule"]["n"]) == (1, 2)
+    assert (strata["2-3 nodules"]["k"], strata["2-3 nodules"]["n"]) == (0, 1)
+    assert (strata["other patterns"]["k"], strata["other patterns"]["n"]) == (1, 1)
