@@ -42,7 +42,8 @@ burned-in annotation). The measurements go to ``scan["image"].meta["picture"]``:
     colour pictures only: the colour table closest to the picture, the share of it farther
     than :data:`NEAR_DISTANCE` from that table, the share in off-table regions of 3x3
     grid points or more (not thin annotation strokes, not isolated noise or JPEG colour
-    mixtures), and the mean HSV saturation (:func:`colour_statistics`).
+    mixtures; pixels whose colour may be such a mixture, :func:`chroma_trusted`, never
+    count as off), and the mean HSV saturation (:func:`colour_statistics`).
 """
 
 from __future__ import annotations
