@@ -50,7 +50,7 @@ SETS = [
     ("centre b", 302, "b", []),
 ]
 #: the seeds the seed-ensemble candidate was judged on (2026-12-01); a new candidate needs new ones
-#: (used so far: 1202, 1303, 1304, 1402-1404, 1502-1504, 1602-1604, 1702-1704, 1802-1804; docs/training.md;
+#: (used so far: 1202, 1303, 1304, 1402-1404, 1502-1504, 1602-1604, 1702-1704, 1802-1804, 1902-1904, 2002-2004, 2102-2104, 2202-2204, 2302-2304; docs/training.md;
 #: benchmarks/training_run_spread.py judges on the same sets)
 DEFAULT_SEEDS = (1403, 1404, 1402)
 
