@@ -67,6 +67,16 @@ def test_occlusion_peaks_within_2_px_of_the_only_evidence(row: int, col: int) ->
     assert max(abs(int(peak_row) - row), abs(int(peak_col) - col)) <= 2
 
 
+def test_occlusion_prints_no_library_deprecation_warning() -> None:
+    """MONAI's occlusion indexes in a way torch deprecates; users of `scintipipe run` should not see that on every scan."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        maps = occlusion_maps(OneSpot(40, 57).eval(), torch.ones(1, 1, 96, 96), [1])
+    assert maps.shape == (1, 96, 96)
+
+
 def test_the_hook_follows_the_method_the_context_names(bundle: Bundle) -> None:
     inputs = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(4))
     registered = explainers(make_plugin_manager(load_entry_points=False)).explainers

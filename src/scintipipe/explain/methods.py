@@ -13,6 +13,7 @@ and the empty edges of the crop brightest); here each map is divided by its maxi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -116,7 +117,9 @@ def occlusion_maps(
 
     def one_class(x: torch.Tensor, cls: int) -> np.ndarray:
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # MONAI's own indexing, deprecated by torch: nothing a user can act on
+            warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional indexing", category=UserWarning)
             for row in x:
                 baseline = torch.softmax(network(row[None]), dim=1)[0, cls].item()
                 occluded, _ = occlusion(row[None])
