@@ -182,8 +182,9 @@ def restore_display(pixels: np.ndarray) -> RestoredDisplay:
     if eight_bit:
         result.picture = layout_statistics(result.pixels)
     if colour and eight_bit:
-        match = match_table(pixels[..., :3])
-        result.picture.update(colour_statistics(pixels[..., :3], match[0]))
+        trusted = chroma_trusted(pixels[..., :3])
+        match = match_table(pixels[..., :3], trusted)
+        result.picture.update(colour_statistics(pixels[..., :3], match[0], trusted))
         result.pixels, overlay, result.lookup_table, note = colour_to_intensity(pixels[..., :3], match)
         if note:
             result.notes.append(note)
@@ -273,7 +274,7 @@ def chroma_trusted(rgb: np.ndarray) -> np.ndarray:
     return trusted if trusted.mean() >= CHROMA_TRUST_MIN_SHARE else np.ones(trusted.shape, bool)
 
 
-def match_table(rgb: np.ndarray) -> tuple[str, float]:
+def match_table(rgb: np.ndarray, trusted: np.ndarray | None = None) -> tuple[str, float]:
     """The colour table closest to an 8-bit RGB picture, and the share of it near that table.
 
     The table with the smallest mean (capped) colour distance over a sample of the
@@ -281,13 +282,15 @@ def match_table(rgb: np.ndarray) -> tuple[str, float]:
 
     Args:
         rgb: ``(H, W, 3)`` ``uint8``.
+        trusted: :func:`chroma_trusted`'s mask when the caller already has it.
 
     Returns:
         ``(table name, share of the sample within NEAR_DISTANCE of it)``; ``"gray"`` is the
         grey ramp.
     """
+    trusted = chroma_trusted(rgb) if trusted is None else trusted
     step = max(1, rgb.shape[0] * rgb.shape[1] // SCORE_SAMPLE)
-    sample = rgb.reshape(-1, 3)[::step][chroma_trusted(rgb).reshape(-1)[::step]]
+    sample = rgb.reshape(-1, 3)[::step][trusted.reshape(-1)[::step]]
     scores = {}
     for name in ("gray", *DISPLAY_LUTS):
         distance, _ = nearest_entry(sample, name)
@@ -328,7 +331,7 @@ def colour_to_intensity(rgb: np.ndarray, match: tuple[str, float] | None = None)
     return index.astype(np.float32)[inverse], overlay, best, note
 
 
-def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
+def colour_statistics(rgb: np.ndarray, table: str, trusted: np.ndarray | None = None) -> dict[str, Any]:
     """How far an 8-bit RGB picture's colours lie from the colour table closest to it.
 
     Any rendering of a scintigram (one number per pixel) through a colour table puts every
@@ -342,6 +345,7 @@ def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
     Args:
         rgb: ``(H, W, 3)`` ``uint8``.
         table: the closest table (``"gray"`` or a name of :data:`DISPLAY_LUTS`).
+        trusted: :func:`chroma_trusted`'s mask when the caller already has it.
 
     Returns:
         ``{"closest_table", "off_table_share", "off_table_region_share", "saturation"}``.
@@ -360,7 +364,7 @@ def colour_statistics(rgb: np.ndarray, table: str) -> dict[str, Any]:
     if not flat.size:
         return out
     distance, _ = nearest_entry(flat, table)
-    trusted = chroma_trusted(rgb)[::step, ::step]
+    trusted = (chroma_trusted(rgb) if trusted is None else trusted)[::step, ::step]
     off = ((distance > NEAR_DISTANCE).reshape(grid.shape[:2]) & trusted).astype(np.uint8)
     regions = cv2.morphologyEx(off, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if min(off.shape) >= 3 else np.zeros_like(off)
     values = flat.astype(np.float32)
