@@ -8,9 +8,8 @@ Run from the repository root::
 For each seed, ``--n`` uptake4 display exports of the randomised centre are simulated
 (``scintipipe simulate --display-exports 1``, as ``benchmarks/fresh_seed_comparison.py``
 draws its exports set; skipped when present in ``--data``). Every colour export is read
-as the raster loader reads it (:func:`scintipipe.loaders.display.match_table` and
-:func:`~scintipipe.loaders.display.colour_statistics`): the table recognised against the
-table it was drawn with, the share of its pixels near that table, and the share of it in
+as the raster loader reads it (:func:`scintipipe.loaders.display.restore_display`): the
+table recognised against the table it was drawn with, the share of its pixels near that table, and the share of it in
 off-table regions that the gate's ``content`` layer refuses as a photograph at
 :data:`scintipipe.gate.content.PHOTO_MIN_OFF_TABLE_REGIONS`. Then the same cases (the
 first few) are rendered through matplotlib colour maps the loader does not know: such a
@@ -60,18 +59,21 @@ GREY = (None, "gray", "grey")
 
 
 def read_picture(rgb: np.ndarray) -> dict[str, Any]:
-    """The loader's table choice and the gate's colour measurements for one 8-bit RGB picture."""
-    from scintipipe.gate.content import picture_refusal
-    from scintipipe.loaders.display import MIN_NEAR_SHARE, colour_statistics, match_table
+    """What the loader (:func:`~scintipipe.loaders.display.restore_display`) and the gate's picture rule make of one 8-bit RGB picture.
 
-    table, near = match_table(rgb)
-    statistics = colour_statistics(rgb, table)
-    refusal = picture_refusal(statistics)
+    ``table`` is the colour table the loader mapped back (``None``: read on its luminance);
+    ``near_share`` is the share of the picture near the closest table, for the report.
+    """
+    from scintipipe.gate.content import picture_refusal
+    from scintipipe.loaders.display import match_table, restore_display
+
+    restored = restore_display(rgb)
+    refusal = picture_refusal(restored.picture)
     return {
-        "table": table if near >= MIN_NEAR_SHARE else None,
-        "closest_table": table,
-        "near_share": round(near, 4),
-        "off_table_region_share": statistics["off_table_region_share"],
+        "table": restored.lookup_table,
+        "closest_table": restored.picture["closest_table"],
+        "near_share": round(match_table(rgb)[1], 4),
+        "off_table_region_share": restored.picture["off_table_region_share"],
         "refused": None if refusal is None else refusal.reason,
     }
 

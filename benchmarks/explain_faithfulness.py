@@ -131,7 +131,7 @@ def saliency(
     ``occlusion_fraction`` and ``occlusion_overlap``: the occluding patch's side and the
     overlap of neighbouring patches (``None``: the library's defaults).
     """
-    from scintipipe.explain.methods import OCCLUSION_FRACTION, OCCLUSION_OVERLAP, class_activation_maps, occlusion_maps
+    from scintipipe.explain.methods import class_activation_maps, occlusion_maps
 
     if method == "random":
         rng = np.random.default_rng(seed)
@@ -151,10 +151,8 @@ def saliency(
                     np.stack([legacy(x[j : j + 1].detach().requires_grad_(True), class_idx=t[j])[0, 0].detach().numpy() for j in range(len(t))])
                 )
         elif method == "occlusion":
-            fraction = OCCLUSION_FRACTION if occlusion_fraction is None else occlusion_fraction
-            out.append(
-                occlusion_maps(network, x, t, mask_fraction=fraction, overlap=OCCLUSION_OVERLAP if occlusion_overlap is None else occlusion_overlap)
-            )
+            options = {name: value for name, value in (("mask_fraction", occlusion_fraction), ("overlap", occlusion_overlap)) if value is not None}
+            out.append(occlusion_maps(network, x, t, **options))
         else:
             out.append(class_activation_maps(network, layer, x, t, method))
     ms = 1000.0 * (time.perf_counter() - start) / inputs.shape[0]
