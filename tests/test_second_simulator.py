@@ -208,3 +208,37 @@ def test_focal_recall_is_split_by_the_number_of_hot_nodules(sim, tmp_path: Path)
     assert (strata["1 nodule"]["k"], strata["1 nodule"]["n"]) == (1, 2)
     assert (strata["2-3 nodules"]["k"], strata["2-3 nodules"]["n"]) == (0, 1)
     assert (strata["other patterns"]["k"], strata["other patterns"]["n"]) == (1, 1)
+
+
+def test_each_draw_keeps_its_own_results_and_the_card_lists_every_draw(sim, tmp_path: Path) -> None:
+    """A further seed must not overwrite the default draw's results; the model card's table
+    shows the default draw first, then the others by seed, DICOM before PNG."""
+    import json
+
+    assert sim.results_stem(sim.DEFAULT_SEED, "dicom") == "second_simulator"
+    assert sim.results_stem(sim.DEFAULT_SEED, "png") == "second_simulator_png"
+    assert sim.results_stem(17, "png") == "second_simulator_seed17_png"
+
+    def saved(seed: int, fmt: str, accuracy_k: int) -> None:
+        entry = {"k": accuracy_k, "n": 4, "value": accuracy_k / 4, "wilson95": [0.1, 0.9]}
+        bundle = {"n": 4, "accuracy": entry, "recall": {"focal_increased": entry}, "systematic": []}
+        results = {"seed": seed, "format": fmt, "date": "2026-12-02", "commit": "abc", "bundles": {"uptake4": bundle}}
+        (tmp_path / f"{sim.results_stem(seed, fmt)}.json").write_text(json.dumps(results))
+
+    saved(27, "dicom", 1)
+    saved(17, "png", 2)
+    saved(17, "dicom", 3)
+    saved(sim.DEFAULT_SEED, "dicom", 4)
+    (tmp_path / "second_simulator_inputs.json").write_text("{}")  # not a draw
+    draws = sim.saved_draws(tmp_path)
+    assert list(draws) == ["DICOM, seed 7", "DICOM, seed 17", "PNG exports, seed 17", "DICOM, seed 27"]
+    card = sim.card_section("uptake4", draws).splitlines()
+    table = [line for line in card if line.startswith("| DICOM") or line.startswith("| PNG")]
+    assert [line.split(" | ")[2] for line in table] == [
+        "100.0 % (4/4; 10.0-90.0)",
+        "75.0 % (3/4; 10.0-90.0)",
+        "50.0 % (2/4; 10.0-90.0)",
+        "25.0 % (1/4; 10.0-90.0)",
+    ]
+    (pooled,) = [line for line in card if "pooled" in line]  # one PNG draw only: no PNG pooled row
+    assert pooled.startswith("| **DICOM, seeds 7 + 17 + 27 pooled** | 12 | **66.7 % (8/12;")
