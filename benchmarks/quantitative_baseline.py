@@ -129,10 +129,9 @@ class Featuriser:
 
     def scan(self, path: Path) -> dict[str, Any]:
         """The first view of ``path`` as the loaders give it."""
-        scans = self.pm.hook.load_scans(path=path)
-        if not scans:
-            raise ValueError(f"no loader reads {path}")
-        return scans[0]
+        from scintipipe.loading import load_views
+
+        return load_views(self.pm, path)[0]
 
     def features(self, path: Path, view: str = "counts") -> dict[str, float]:
         """Features of ``path`` as loaded (``counts``) or of its 8-bit rendering

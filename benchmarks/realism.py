@@ -181,6 +181,7 @@ def real_statistics(reference: Path) -> list[dict[str, Any]]:
     Display crops are read by the pipeline's loaders; DICOM counts are rendered through
     :func:`display_rendering` first, like the simulated scans.
     """
+    from scintipipe.loading import load_views
     from scintipipe.plugins import make_plugin_manager
     from scintipipe.training.quantitative import scan_array
 
@@ -189,7 +190,7 @@ def real_statistics(reference: Path) -> list[dict[str, Any]]:
     for image in real_images.discover(reference):
         if image.excluded or image.unscored or image.code not in SIMULATED_CLASSES:
             continue
-        scans = pm.hook.load_scans(path=image.path)
+        scans = load_views(pm, image.path)
         pixels, _ = scan_array(scans[0])
         meta = dict(getattr(scans[0]["image"], "meta", {}) or {})
         if meta.get("is_counts", image.path.suffix.lower() == ".dcm"):
