@@ -6,6 +6,11 @@ Run from the repository root::
     python benchmarks/quantitative_baseline.py                     # 600 train, 300 external
     python benchmarks/quantitative_baseline.py --n-train 200 --n-external 100 --no-docs
     python benchmarks/quantitative_baseline.py --train my/train --external my/test   # folders with labels.csv
+    # the stand-in simulator's draws, pooled (their labels.csv has one column per task):
+    python benchmarks/second_simulator.py --seed 17 --out /tmp/ss17 --simulate-only
+    python benchmarks/second_simulator.py --seed 27 --out /tmp/ss27 --simulate-only
+    python benchmarks/quantitative_baseline.py --external /tmp/ss17 --external /tmp/ss27 \
+        --external-label-column uptake4 --no-docs --out /tmp/qb-standin
 
 What it does:
 
@@ -113,10 +118,20 @@ def simulate(task: str, n: int, seed: int, center: str, out: Path, class_mix: st
     return out
 
 
-def read_labels(folder: Path) -> list[tuple[Path, str]]:
-    """``(file, label)`` from ``folder/labels.csv``."""
+def read_labels(folder: Path, column: str = "label") -> list[tuple[Path, str]]:
+    """``(file, label)`` from ``folder/labels.csv``, the label from ``column``; rows whose
+    label is empty (a case outside the task, such as the stand-in simulator's normal glands
+    for uptake4) are left out.
+
+    Raises:
+        ValueError: ``labels.csv`` has no ``file`` or no ``column`` column.
+    """
     with (folder / "labels.csv").open(newline="") as handle:
-        return [(folder / row["file"], row["label"]) for row in csv.DictReader(handle)]
+        reader = csv.DictReader(handle)
+        missing = {"file", column} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{folder / 'labels.csv'} has no {', '.join(sorted(missing))} column (columns: {', '.join(reader.fieldnames or ())})")
+        return [(folder / row["file"], row[column]) for row in reader if row[column]]
 
 
 class Featuriser:
@@ -155,8 +170,8 @@ def write_display_copies(items: list[tuple[Path, str]], out: Path) -> list[tuple
     with (out / "labels.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "label"])
-        for path, label in items:
-            target = out / f"{path.stem}.png"
+        for index, (path, label) in enumerate(items):
+            target = out / f"{index:05d}_{path.stem}.png"  # folders may repeat a stem
             image = pydicom.dcmread(path).pixel_array.astype(np.float64)
             Image.fromarray(display_rendering(image)).save(target)
             writer.writerow([target.name, label])
@@ -340,7 +355,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-external", type=int, default=300)
     parser.add_argument("--train", type=Path, action="append", default=None, help="training folder with labels.csv (repeatable; default: simulate)")
     parser.add_argument(
-        "--external", type=Path, default=None, help="external test folder with labels.csv (default: simulate centre --external-center)"
+        "--external",
+        type=Path,
+        action="append",
+        default=None,
+        help="external test folder with labels.csv (repeatable: the folders are pooled; default: simulate centre --external-center)",
+    )
+    parser.add_argument(
+        "--external-label-column",
+        default="label",
+        help="labels.csv column holding the task's label in --external folders (the stand-in simulator's folders: the task's name)",
     )
     parser.add_argument(
         "--train-centers", nargs="+", default=None, help="simulated training centres (default: a, plus randomised when the simulator has it)"
@@ -424,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tests = []
     if args.external:
-        external, ext_description = args.external, f"folder {args.external}"
+        ext_items = [item for folder in args.external for item in read_labels(folder, args.external_label_column)]
+        ext_description = "folder" + ("s " if len(args.external) > 1 else " ") + " + ".join(map(str, args.external))
+        display_folder = "-".join(folder.resolve().name for folder in args.external) + "-display"
     else:
         log(f"simulating {args.n_external} external scans at centre {args.external_center} ...")
         external = simulate(
@@ -437,10 +463,10 @@ def main(argv: list[str] | None = None) -> int:
             args.threads,
         )
         ext_description = f"simulated centre {args.external_center} (seed {args.external_seed}, task's external mix)"
-    ext_items = read_labels(external)
+        ext_items, display_folder = read_labels(external), f"{external.name}-display"
     tests.append(evaluate("external", f"{ext_description}, DICOM counts", [(p, (label,)) for p, label in ext_items]))
     if args.display_test and all(p.suffix.lower() == ".dcm" for p, _ in ext_items):
-        copies = write_display_copies(ext_items, args.work / fingerprint / f"{external.name}-display")
+        copies = write_display_copies(ext_items, args.work / fingerprint / display_folder)
         tests.append(evaluate("external_display", f"{ext_description}, as 8-bit display PNGs", [(p, (label,)) for p, label in copies]))
     if args.reference.is_dir():
         images = [image for image in real_images.discover(args.reference) if image.expected(bundle.task)]

@@ -179,3 +179,38 @@ def test_benchmark_runs_on_tiny_folders(tmp_path: Path, tiny_bundle: Path) -> No
     assert set(models) == {"network", "baseline", "fusion"} and all(m["n"] == 4 for m in models.values())
     assert models["baseline"]["correct"] >= 3
     assert "| test set (never used to fit or choose) |" in (out / "quantitative_baseline.md").read_text()
+
+
+def test_external_folders_are_pooled_and_read_by_the_named_label_column(tmp_path: Path) -> None:
+    """The stand-in simulator's labels.csv has a column per task and empty labels for cases
+    outside the task; two such folders may repeat file stems."""
+    spec = importlib.util.spec_from_file_location("quantitative_baseline", REPO / "benchmarks" / "quantitative_baseline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = tmp_path / "ss17"
+    folder.mkdir()
+    (folder / "labels.csv").write_text("file,uptake4,disease\nimages/case_0000.dcm,focal_increased,thyroid_tumour\nimages/case_0001.dcm,,normal\n")
+    assert module.read_labels(folder, "uptake4") == [(folder / "images/case_0000.dcm", "focal_increased")]
+    assert [label for _, label in module.read_labels(folder, "disease")] == ["thyroid_tumour", "normal"]
+    with pytest.raises(ValueError, match=r"ss17/labels.csv has no label column \(columns: file, uptake4, disease\)"):
+        module.read_labels(folder)
+
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    def dicom(path: Path, value: int) -> Path:
+        ds = pydicom.Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.20", generate_uid()
+        ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 4, 4, 16, 16, 15
+        ds.SamplesPerPixel, ds.PixelRepresentation, ds.PhotometricInterpretation = 1, 0, "MONOCHROME2"
+        ds.PixelData = (np.arange(16, dtype=np.uint16) * value).tobytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        return path
+
+    same_stem = [(dicom(tmp_path / f"s{seed}" / "case_0000.dcm", seed), "x") for seed in (1, 2)]
+    copies = module.write_display_copies(same_stem, tmp_path / "display")
+    assert len({path for path, _ in copies}) == 2 and all(path.is_file() for path, _ in copies)
