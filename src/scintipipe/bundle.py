@@ -98,6 +98,12 @@ class Bundle:
         return self._fields.get("explain_method")
 
     @property
+    def unknown_scale_fovs_mm(self) -> tuple[float, ...]:
+        """Fields of view (mm) at which a picture without pixel spacing is classified and
+        averaged (:mod:`scintipipe.transforms.unknown_scale`); empty: the single default."""
+        return tuple(float(f) for f in self._fields.get("unknown_scale_fovs_mm") or ())
+
+    @property
     def clinical_use(self) -> bool:
         """``False`` for demonstration bundles (e.g. trained on simulated scans)."""
         return bool(self._fields.get("clinical_use", False))

@@ -363,7 +363,7 @@ class Pipeline:
             probs = self.call("classify_batch", sources, inputs=inputs, bundle=self.bundle, device=self.options.device)
         if probs is None:
             raise ScanError(sources, f"no plugin could classify with bundle {self.bundle.name!r}")
-        probs = torch.as_tensor(probs)
+        probs = self.average_over_scales(cases, torch.as_tensor(probs), sources)
         labels = self.bundle.labels
         for case, row in zip(cases, probs.tolist(), strict=False):
             case["prediction"] = prediction_row(case["source"], row, labels)
@@ -382,6 +382,24 @@ class Pipeline:
                     if label is None:
                         case["heatmap"] = heatmap
         return refused
+
+    def average_over_scales(self, cases: list[dict[str, Any]], probs: torch.Tensor, sources: str) -> torch.Tensor:
+        """Probabilities with each picture of unknown scale's row replaced by its mean over
+        the assumed fields of view (``case["scale_inputs"]``, see
+        :mod:`scintipipe.transforms.unknown_scale`); other rows unchanged."""
+        index = [i for i, case in enumerate(cases) if case.get("scale_inputs") is not None]
+        if not index:
+            return probs
+        stacked = [plain_tensor(cases[i]["scale_inputs"]).float() for i in index]
+        with torch.inference_mode():
+            scaled = self.call("classify_batch", sources, inputs=torch.cat(stacked), bundle=self.bundle, device=self.options.device)
+        scaled = torch.as_tensor(scaled).float()
+        out = probs.clone().float()
+        start = 0
+        for i, inputs in zip(index, stacked, strict=True):
+            out[i] = scaled[start : start + len(inputs)].mean(0)
+            start += len(inputs)
+        return out
 
     def classes_to_explain(self) -> list[str | None]:
         """``None`` (the predicted class) first, then the extra labels asked for."""

@@ -16,8 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-#: what ResampleToSpacing assumes for images without spacing
-DEFAULT_FOV_MM = 280.0
+from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM  # what ResampleToSpacing assumes for images without spacing
 
 
 def input_to_scan_affine(

@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM
+
 #: names of the regions :func:`segment_neck` returns, in display order
 ROI_NAMES = (
     "thyroid_right",
@@ -57,7 +59,6 @@ HOT_NODULE_FACTOR = 2.0
 MIN_NODULE_MM2 = 30.0
 SALIVARY_REACH_MM = 150.0
 BACKGROUND_RING_MM = (5.0, 15.0)
-DEFAULT_FOV_MM = 280.0
 
 
 @dataclass

@@ -30,12 +30,12 @@ from scipy import ndimage
 
 from scintipipe.segment.classical import background_region, prepare, split_lobes
 from scintipipe.transforms.scintigram import CropNeckRegion, NormalizeCounts, ResampleToSpacing
+from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM
 
 #: output channels of the network, in order
 CLASSES = ("background", "thyroid", "nodule", "salivary")
 SPACING_MM = 2.2
 SIZE_PX = (96, 96)
-DEFAULT_FOV_MM = 280.0
 MIN_COMPONENT_PX = 3  # on the 2.2 mm grid: specks smaller than this are dropped
 
 #: ``network_def`` of the shipped bundle

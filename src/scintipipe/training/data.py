@@ -59,6 +59,9 @@ class LabelledSet:
         labels: the label names (index order).
         failures: ``(source, reason)`` for files that could not be used.
         data_hash: SHA-256 over the files' bytes and labels, for the model card.
+        scale_inputs: ``{row: (k, C, H, W)}`` for pictures without pixel spacing that the
+            bundle classifies at ``k`` assumed fields of view
+            (:mod:`scintipipe.transforms.unknown_scale`); evaluation averages over them.
     """
 
     inputs: torch.Tensor
@@ -67,6 +70,7 @@ class LabelledSet:
     labels: list[str]
     failures: list[tuple[str, str]] = field(default_factory=list)
     data_hash: str = ""
+    scale_inputs: dict[int, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -144,10 +148,13 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
     targets: list[int] = []
     sources: list[str] = []
     failures: list[tuple[str, str]] = []
+    scale_inputs: dict[int, torch.Tensor] = {}
     for path, label in tqdm(rows, desc="loading", unit="file", disable=None if progress is None else not progress):
         try:
             for scan in pipeline.load(path):
                 case = pipeline.prepare(scan)
+                if case.get("scale_inputs") is not None:
+                    scale_inputs[len(inputs)] = plain_tensor(case["scale_inputs"]).float()
                 inputs.append(plain_tensor(case["input"]).float())
                 targets.append(labels.index(label))
                 sources.append(case["source"])
@@ -156,4 +163,4 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
     if not inputs:
         reasons = "; ".join(f"{s}: {r}" for s, r in failures[:3])
         raise LabelsError(f"none of the {len(rows)} labelled files could be loaded ({reasons})")
-    return LabelledSet(torch.stack(inputs), torch.as_tensor(targets), sources, list(labels), failures, hash_dataset(rows))
+    return LabelledSet(torch.stack(inputs), torch.as_tensor(targets), sources, list(labels), failures, hash_dataset(rows), scale_inputs)

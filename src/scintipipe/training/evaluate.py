@@ -56,6 +56,15 @@ def classify_labelled(pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[t
     return load_labelled_set(pipeline, rows, progress)
 
 
+def predict_averaging_scales(network: torch.nn.Module, data: LabelledSet, device: str) -> torch.Tensor:
+    """Softmax probabilities of every row, a picture without pixel spacing's row being the
+    mean over its assumed fields of view (as ``scintipipe run`` classifies it)."""
+    probs = predict(network, data.inputs, device)
+    for row, inputs in data.scale_inputs.items():
+        probs[row] = predict(network, inputs, device).mean(0)
+    return probs
+
+
 def evaluate_bundles(
     pm: pluggy.PluginManager,
     bundles: Sequence[Bundle],
@@ -89,7 +98,7 @@ def evaluate_bundles(
     names = _unique_names([b.name for b in bundles])
     for name, bundle in zip(names, bundles, strict=True):
         data = classify_labelled(pm, bundle, rows, device, progress)
-        probs = predict(bundle.network(device), data.inputs, device).numpy()
+        probs = predict_averaging_scales(bundle.network(device), data, device).numpy()
         y_true = data.targets.numpy()
         report = ev.classification_report(y_true, probs, labels)
         report["failures"] = [{"source": s, "error": r} for s, r in data.failures]

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "explain_layer": None,
     "explain_method": None,
+    "unknown_scale_fovs_mm": None,
 }
 REQUIRED = ("task", "labels", "network", "input_size", "scan_transforms")
 

@@ -26,6 +26,7 @@ from monai.data import MetaTensor
 from monai.transforms import Transform
 
 from scintipipe.transforms.dictionary import ArrayTransformd
+from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM
 
 
 def _spacing_of(img: Any, default_fov_mm: float) -> tuple[float, float]:
@@ -93,7 +94,7 @@ class ResampleToSpacing(Transform):
         default_fov_mm: field of view assumed for images without spacing (exports).
     """
 
-    def __init__(self, spacing_mm: float = 2.2, default_fov_mm: float = 280.0):
+    def __init__(self, spacing_mm: float = 2.2, default_fov_mm: float = DEFAULT_FOV_MM):
         self.spacing_mm = float(spacing_mm)
         self.default_fov_mm = float(default_fov_mm)
 

@@ -1,0 +1,81 @@
+"""Pictures of unknown scale: classify them at several assumed fields of view.
+
+A display export (PNG, JPEG, a screen grab, a figure crop) carries no pixel spacing, so
+:class:`~scintipipe.transforms.ResampleToSpacing` assumes a field of view of
+:data:`DEFAULT_FOV_MM`. Real fields of view run from about 150 to 450 mm on parallel-hole
+cameras, and a crop can have any scale. A bundle that declares
+``unknown_scale_fovs_mm`` in ``configs/metadata.json`` (``scintipipe`` section) has every
+such picture preprocessed once per assumed field of view, and the pipeline averages the
+network's probabilities over them (the unknown scale integrated over a prior of a few
+plausible values). The gate and the explanation keep the single input at
+:data:`DEFAULT_FOV_MM`; scans with a spacing (DICOM, NIfTI) are untouched.
+
+Example:
+    >>> import torch
+    >>> from monai.data import MetaTensor
+    >>> picture = MetaTensor(torch.zeros(1, 100, 50))
+    >>> with_assumed_fov(picture, 200.0).meta["spacing"]
+    (2.0, 4.0)
+    >>> has_spacing(picture), has_spacing(with_assumed_fov(picture, 200.0))
+    (False, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+#: the field of view (mm) assumed for a picture without pixel spacing when nothing else is known
+DEFAULT_FOV_MM = 280.0
+
+
+def has_spacing(image: Any) -> bool:
+    """Whether the image carries a pixel spacing in its metadata."""
+    return (getattr(image, "meta", None) or {}).get("spacing") is not None
+
+
+def with_assumed_fov(image: Any, fov_mm: float) -> Any:
+    """A shallow copy of ``image`` whose metadata says its picture spans ``fov_mm``.
+
+    Args:
+        image: a ``(C, H, W)`` MetaTensor without spacing.
+        fov_mm: the assumed field of view along both axes.
+
+    Returns:
+        The same pixels with ``meta["spacing"] = (fov_mm / H, fov_mm / W)`` and
+        ``meta["assumed_fov_mm"] = fov_mm``.
+    """
+    from monai.data import MetaTensor
+
+    rows, cols = image.shape[-2:]
+    meta = {**(getattr(image, "meta", None) or {}), "spacing": (fov_mm / rows, fov_mm / cols), "assumed_fov_mm": float(fov_mm)}
+    return MetaTensor(torch.as_tensor(image).as_subclass(torch.Tensor), meta=meta)
+
+
+def scale_inputs(image: Any, transform: Any, fovs_mm: Sequence[float]) -> torch.Tensor | None:
+    """The network inputs of a picture without spacing, one per assumed field of view.
+
+    Args:
+        image: the loaded ``(C, H, W)`` image.
+        transform: the bundle's scan transform (a dict transform on ``"image"``).
+        fovs_mm: the assumed fields of view; empty turns the averaging off.
+
+    Returns:
+        ``(len(fovs_mm), C, h, w)`` inputs, or ``None`` when the image has a spacing or no
+        field of view is given.
+    """
+    if not fovs_mm or has_spacing(image):
+        return None
+    inputs = [transform({"image": with_assumed_fov(image, float(fov))})["image"] for fov in fovs_mm]
+    return torch.stack([torch.as_tensor(x).as_subclass(torch.Tensor).float() for x in inputs])
+
+
+def scale_note(fovs_mm: Sequence[float]) -> str:
+    """The case note saying what was done."""
+    listed = ", ".join(f"{float(f):g}" for f in fovs_mm)
+    return (
+        f"no pixel spacing: classified at assumed fields of view of {listed} mm and the probabilities averaged "
+        f"(the gate and the explanation use {DEFAULT_FOV_MM:g} mm)"
+    )

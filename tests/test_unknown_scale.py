@@ -1,0 +1,155 @@
+"""Pictures without pixel spacing classified at several assumed fields of view (``unknown_scale_fovs_mm``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+
+from scintipipe.bundle import Bundle
+from scintipipe.testing import run_cli
+from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM, has_spacing, scale_inputs, scale_note, with_assumed_fov
+
+REPO = Path(__file__).resolve().parents[1]
+FOVS = (200.0, 280.0, 390.0)
+
+
+def bundle_with(tmp_path: Path, fovs: tuple[float, ...] | None) -> Path:
+    """A copy of the shipped uptake4 bundle with ``unknown_scale_fovs_mm`` set (``None``: removed)."""
+    folder = tmp_path / f"uptake4-{'none' if fovs is None else len(fovs)}"
+    shutil.copytree(REPO / "bundles" / "uptake4", folder)
+    path = folder / "configs" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["scintipipe"].pop("unknown_scale_fovs_mm", None)
+    if fovs is not None:
+        metadata["scintipipe"]["unknown_scale_fovs_mm"] = list(fovs)
+    path.write_text(json.dumps(metadata))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two simulated uptake4 scans: one DICOM (with spacing), one display export (PNG or JPEG, without)."""
+    out = tmp_path_factory.mktemp("unknown_scale") / "sim"
+    run_cli(
+        "simulate",
+        "--task",
+        "uptake4",
+        "--n",
+        "6",
+        "--seed",
+        "5",
+        "--center",
+        "randomised",
+        "--display-exports",
+        "0.5",
+        "--out",
+        out,
+        "--no-progress",
+    )
+    with (out / "labels.csv").open(newline="") as handle:
+        files = [out / row["file"] for row in csv.DictReader(handle)]
+    return {"dicom": next(f for f in files if f.suffix == ".dcm"), "png": next(f for f in files if f.suffix != ".dcm")}
+
+
+def test_assumed_fov_sets_spacing_on_a_copy_only() -> None:
+    picture = MetaTensor(torch.ones(1, 140, 70), meta={"notes": ["a"]})
+    scaled = with_assumed_fov(picture, 280.0)
+    assert scaled.meta["spacing"] == (2.0, 4.0) and scaled.meta["assumed_fov_mm"] == 280.0 and scaled.meta["notes"] == ["a"]
+    assert not has_spacing(picture) and has_spacing(scaled)
+    assert torch.equal(scaled.as_tensor(), picture.as_tensor())
+
+
+def test_scale_inputs_only_for_pictures_without_spacing(scans: dict[str, Path]) -> None:
+    from scintipipe.loaders import read_scans
+
+    bundle = Bundle(REPO / "bundles" / "uptake4", name="uptake4")
+    png = read_scans(scans["png"])[0]["image"]
+    dicom = read_scans(scans["dicom"])[0]["image"]
+    assert scale_inputs(dicom, bundle.scan_transform, FOVS) is None  # a spacing: nothing assumed
+    assert scale_inputs(png, bundle.scan_transform, ()) is None  # turned off
+    inputs = scale_inputs(png, bundle.scan_transform, FOVS)
+    assert inputs is not None and tuple(inputs.shape) == (3, 1, 96, 96)
+    default = torch.as_tensor(bundle.scan_transform({"image": png})["image"]).as_subclass(torch.Tensor)
+    assert torch.equal(inputs[FOVS.index(DEFAULT_FOV_MM)], default.float())  # 280 mm is the single input of old
+    assert not torch.equal(inputs[0], inputs[2])  # the scale matters
+
+
+def test_run_averages_a_png_over_the_fields_of_view_and_leaves_dicom_alone(scans: dict[str, Path], tmp_path: Path) -> None:
+    with_fovs, without = bundle_with(tmp_path, FOVS), bundle_with(tmp_path, None)
+    rows = {}
+    for name, folder in (("with", with_fovs), ("without", without)):
+        out = tmp_path / f"run-{name}"
+        run_cli("run", "--bundle", folder, "--no-explain", "--accept-ood", "--out", out, scans["dicom"], scans["png"])
+        with (out / "predictions.csv").open(newline="") as handle:
+            rows[name] = {"dicom" if row["source"].endswith(".dcm") else "png": row for row in csv.DictReader(handle)}
+        if name == "with":
+            (report,) = out.glob(f"{scans['png'].stem}*/report.json")
+            assert scale_note(FOVS) in json.loads(report.read_text())["notes"]
+            (report,) = out.glob(f"{scans['dicom'].stem}*/report.json")
+            assert not any("assumed fields of view" in note for note in json.loads(report.read_text())["notes"])
+    assert rows["with"]["dicom"] == rows["without"]["dicom"]  # bit for bit: DICOM has a spacing
+
+    # the PNG's probabilities are the mean of the temperature-scaled softmax at the three fields of view
+    from scintipipe.loaders import read_scans
+
+    bundle = Bundle(with_fovs, name="uptake4")
+    image = read_scans(scans["png"])[0]["image"]
+    inputs = scale_inputs(image, bundle.scan_transform, FOVS)
+    with torch.inference_mode():
+        expected = (bundle.network("cpu")(inputs) / bundle.gate.temperature).softmax(1).mean(0).numpy()
+    labels = bundle.labels
+    got = np.array([float(rows["with"]["png"][f"prob_{label}"]) for label in labels])
+    single = np.array([float(rows["without"]["png"][f"prob_{label}"]) for label in labels])
+    assert np.allclose(got, expected, atol=2e-6)
+    assert not np.allclose(got, single, atol=1e-4)
+
+
+def test_benchmark_compares_both_bundle_copies_on_a_labelled_folder(scans: dict[str, Path], tiny_bundle: Path, tmp_path: Path) -> None:
+    """benchmarks/unknown_scale.py end to end on a small folder (tiny shape-only bundle)."""
+    from benchmark_helpers import load_benchmark
+
+    bench = load_benchmark("unknown_scale")
+    assert bench.parse_set("P=/x/y:uptake4") == ("P", Path("/x/y"), "uptake4")
+    assert bench.parse_set("E=/x/y") == ("E", Path("/x/y"), "label")
+    copy = bench.bundle_copy(tiny_bundle, tmp_path / "copy", FOVS)
+    assert Bundle(copy).unknown_scale_fovs_mm == FOVS and Bundle(tiny_bundle).unknown_scale_fovs_mm == ()
+    folder = scans["png"].parent
+    out = tmp_path / "results"
+    args = ["--bundle", str(tiny_bundle), "--no-default-sets", "--set", f"mine={folder}", "--reference", str(tmp_path / "absent"), "--out", str(out)]
+    assert bench.main(args) == 0
+    results = json.loads((out / "unknown_scale.json").read_text())
+    (entry,) = results["sets"]
+    assert entry["name"] == "mine" and entry["scores"]["n"] == 6 and set(entry["scores"]["variants"]) == {"single", "averaged"}
+    # the tiny bundle resizes instead of resampling, so the assumed field of view cannot change its answers
+    assert entry["scores"]["variants"]["single"]["correct"] == entry["scores"]["variants"]["averaged"]["correct"]
+    assert "| set | n | single | averaged | difference, points | McNemar |" in (out / "unknown_scale.md").read_text()
+
+
+def test_evaluate_classifies_pictures_of_unknown_scale_as_run_does(scans: dict[str, Path], tmp_path: Path) -> None:
+    """`scintipipe evaluate` averages over the assumed fields of view too (its probabilities
+    are the network's plain softmax, without the gate's temperature)."""
+    from scintipipe.loaders import read_scans
+
+    folder = bundle_with(tmp_path, FOVS)
+    data = scans["png"].parent
+    out = tmp_path / "evaluation"
+    run_cli("evaluate", "--bundle", folder, "--labels", data / "labels.csv", "--out", out, data)
+    (predictions,) = out.rglob("predictions.csv")
+    with predictions.open(newline="") as handle:
+        rows = {Path(row["source"].split("#")[0]).name: row for row in csv.DictReader(handle)}
+    bundle = Bundle(folder, name="uptake4")
+    network = bundle.network("cpu")
+    for path, averaged in ((scans["png"], True), (scans["dicom"], False)):
+        image = read_scans(path)[0]["image"]
+        inputs = scale_inputs(image, bundle.scan_transform, FOVS) if averaged else bundle.scan_transform({"image": image})["image"][None]
+        with torch.inference_mode():
+            expected = network(torch.as_tensor(inputs).as_subclass(torch.Tensor).float()).softmax(1).mean(0).numpy()
+        got = np.array([float(rows[path.name][f"prob_{label}"]) for label in bundle.labels])
+        assert np.allclose(got, expected, atol=2e-6), path.name
