@@ -5,6 +5,8 @@ Run from the repository root::
     python benchmarks/unknown_scale.py                       # the judging sets of candidate 19
     python benchmarks/unknown_scale.py --fovs 200,280,390 --set mine=my/pngs   # any folder with labels.csv
     python benchmarks/unknown_scale.py --set standin=/tmp/ssp37:uptake4 --no-default-sets
+    python benchmarks/unknown_scale.py --bundle disease --no-default-sets \
+        --set P=/tmp/ssp37:disease --set P=/tmp/ssp47:disease --set E=/tmp/jd-E --set B=/tmp/jd-B
 
 What it does:
 
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         type=parse_set,
         default=[],
         metavar="NAME=FOLDER[:COLUMN]",
-        help="a labelled folder to test (repeatable)",
+        help="a labelled folder to test (repeatable; folders under one NAME are pooled into one set)",
     )
     parser.add_argument("--no-default-sets", dest="default_sets", action="store_false", help="only the --set folders")
     parser.add_argument("--reference", type=Path, default=real_images.DEFAULT_REFERENCE)
@@ -223,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     bundle = registered[args.bundle] if args.bundle in registered else Bundle(args.bundle)
     labels = bundle.labels
     sets = default_sets(args.work, log) if args.default_sets else []
-    sets += [(name, f"folder {folder}", qb.read_labels(folder, column)) for name, folder, column in args.sets]
+    given: dict[str, tuple[str, list[tuple[Path, str]]]] = {}
+    for name, folder, column in args.sets:  # folders given under one name are pooled into one set
+        description, items = given.get(name, ("folder", []))
+        given[name] = (f"{description}{',' if items else ''} {folder}", items + qb.read_labels(folder, column))
+    sets += [(name, description, items) for name, (description, items) in given.items()]
     if not sets:
         parser.error("no test set: give --set NAME=FOLDER or leave out --no-default-sets")
     real = [image for image in real_images.discover(args.reference) if image.expected(bundle.task)] if args.reference.is_dir() else []
@@ -242,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": list(variants),
         "date": dt.date.today().isoformat(),
         "commit": git_commit(),
-        "command": "python benchmarks/unknown_scale.py" + (" " + " ".join(argv) if argv else ""),
+        "command": " ".join(["python benchmarks/unknown_scale.py", *(sys.argv[1:] if argv is None else argv)]),
         "sets": [],
     }
     pooled: list[tuple[Path, tuple[str, ...]]] = []

@@ -127,6 +127,9 @@ def test_benchmark_compares_both_bundle_copies_on_a_labelled_folder(scans: dict[
     results = json.loads((out / "unknown_scale.json").read_text())
     (entry,) = results["sets"]
     assert entry["name"] == "mine" and entry["scores"]["n"] == 6 and set(entry["scores"]["variants"]) == {"single", "averaged"}
+    assert bench.main([*args, "--set", f"mine={folder}"]) == 0  # one name, two folders: one pooled set
+    (pooled,) = json.loads((out / "unknown_scale.json").read_text())["sets"]
+    assert pooled["name"] == "mine" and pooled["scores"]["n"] == 12 and pooled["description"] == f"folder {folder}, {folder}"
     # the tiny bundle resizes instead of resampling, so the assumed field of view cannot change its answers
     assert entry["scores"]["variants"]["single"]["correct"] == entry["scores"]["variants"]["averaged"]["correct"]
     assert "| set | n | single | averaged | difference, points | McNemar |" in (out / "unknown_scale.md").read_text()
