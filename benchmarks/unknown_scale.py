@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/unknown_scale.py                       # the judging sets of candidate 19
     python benchmarks/unknown_scale.py --fovs 200,280,390 --set mine=my/pngs   # any folder with labels.csv
+    python benchmarks/unknown_scale.py --zoom-factors 0.8,1,1.25 --no-default-sets --set R=my/dicoms   # scans with a spacing
     python benchmarks/unknown_scale.py --set standin=/tmp/ssp37:uptake4 --no-default-sets
     python benchmarks/unknown_scale.py --bundle disease --no-default-sets \
         --set P=/tmp/ssp37:disease --set P=/tmp/ssp47:disease --set E=/tmp/jd-E --set B=/tmp/jd-B
@@ -16,8 +17,10 @@ What it does:
    (``second_simulator.py --format png``, seeds 37 and 47, uptake4's four patterns), the
    project's simulator's display exports (randomised centre, seed 2503, 400, balanced) and
    centre b (seed 2502, 300, the external mix) as 8-bit display copies of its DICOMs.
-2. Two copies of the bundle in a temporary folder, identical but for ``unknown_scale_fovs_mm``
-   in ``configs/metadata.json``: absent (one assumed field of view, 280 mm) and ``--fovs``.
+2. Two copies of the bundle in a temporary folder, identical but for one setting in
+   ``configs/metadata.json``: ``unknown_scale_fovs_mm`` absent (one assumed field of view,
+   280 mm) and ``--fovs``; or, with ``--zoom-factors``, ``zoom_factors`` absent (the
+   spacing as acquired) and those factors. The bundle's other settings are kept.
 3. Each set through ``scintipipe run --no-report --no-explain`` with both copies (gate on;
    refused and failed pictures count as wrong). Accuracy with Wilson 95 % intervals, recall
    per class, and an exact McNemar test between the two, per set and pooled. The real
@@ -55,15 +58,15 @@ DEFAULT_WORK = Path(tempfile.gettempdir()) / "scintipipe-unknown-scale"
 DEFAULT_FOVS = (200.0, 280.0, 390.0)
 
 
-def bundle_copy(source: Path, out: Path, fovs: tuple[float, ...]) -> Path:
-    """A copy of the bundle folder ``source`` whose metadata asks for ``fovs`` (none: removed)."""
+def bundle_copy(source: Path, out: Path, fovs: tuple[float, ...], key: str = "unknown_scale_fovs_mm") -> Path:
+    """A copy of the bundle folder ``source`` whose metadata sets ``key`` to ``fovs`` (empty: removed)."""
     shutil.copytree(source, out)
     path = out / "configs" / "metadata.json"
     metadata = json.loads(path.read_text())
     fields = metadata.setdefault("scintipipe", {})
-    fields.pop("unknown_scale_fovs_mm", None)
+    fields.pop(key, None)
     if fovs:
-        fields["unknown_scale_fovs_mm"] = list(fovs)
+        fields[key] = list(fovs)
     path.write_text(json.dumps(metadata, indent=2) + "\n")
     return out
 
@@ -140,12 +143,19 @@ def compare(items: list[tuple[Path, tuple[str, ...]]], runs: dict[str, dict[str,
 def render(results: dict[str, Any]) -> str:
     """The results file."""
     single, averaged = results["variants"]
+    listed = ", ".join(f"{f:g}" for f in results["fovs"])
+    if results.get("setting", "unknown_scale_fovs_mm") == "unknown_scale_fovs_mm":
+        title = "Pictures without pixel spacing: one assumed field of view against the mean over several"
+        what = f"**{single}**: a single assumed field of view (280 mm); **{averaged}**: the network's probabilities averaged over assumed fields of view of {listed} mm (`unknown_scale_fovs_mm`). "
+    else:
+        title = "Scans with a pixel spacing: the spacing as acquired against the mean over several zooms"
+        what = f"**{single}**: the spacing as acquired; **{averaged}**: the network's probabilities averaged over {listed} times the pixel spacing (`zoom_factors`). "
     lines = [
-        "# Pictures without pixel spacing: one assumed field of view against the mean over several",
+        f"# {title}",
         "",
-        f"Bundle `{results['bundle']}`; **{single}**: a single assumed field of view (280 mm); **{averaged}**: the network's probabilities "
-        f"averaged over assumed fields of view of {', '.join(f'{f:g}' for f in results['fovs'])} mm "
-        "(`unknown_scale_fovs_mm`). Through `scintipipe run --no-report --no-explain`, gate on; refused or failed pictures count as wrong. "
+        f"Bundle `{results['bundle']}`; "
+        + what
+        + "Through `scintipipe run --no-report --no-explain`, gate on; refused or failed pictures count as wrong. "
         f"Wilson 95 % intervals; McNemar exact, discordant pairs as (only {averaged} right, only {single} right). {results['date']}, commit {results['commit']}, "
         f"{results['seconds']:.0f} s.",
         "",
@@ -198,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         "--fovs", default=",".join(f"{f:g}" for f in DEFAULT_FOVS), help="assumed fields of view in mm, comma-separated (default: %(default)s)"
     )
     parser.add_argument(
+        "--zoom-factors",
+        default=None,
+        help="compare zoom_factors instead (scans with a spacing), e.g. 0.8,1,1.25; the bundle's fields of view are kept",
+    )
+    parser.add_argument(
         "--set",
         dest="sets",
         action="append",
@@ -212,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    fovs = tuple(float(f) for f in args.fovs.split(",") if f.strip())
+    key, values = ("zoom_factors", args.zoom_factors) if args.zoom_factors else ("unknown_scale_fovs_mm", args.fovs)
+    fovs = tuple(float(f) for f in values.split(",") if f.strip())
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     start = time.perf_counter()
 
@@ -238,12 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="unknown_scale_") as tmp:
         files = [path for _, _, items in sets for path, _ in items] + [image.path for image in real]
         for variant, variant_fovs in variants.items():
-            folder = bundle_copy(Path(bundle.root), Path(tmp) / variant, variant_fovs)
+            folder = bundle_copy(Path(bundle.root), Path(tmp) / variant, variant_fovs, key)
             log(f"{variant}: {len(files)} pictures ...")
             runs[variant], _ = real_images.run_bundle(str(folder), files, args.threads)
     results: dict[str, Any] = {
         "bundle": args.bundle,
         "labels": labels,
+        "setting": key,
         "fovs": list(fovs),
         "variants": list(variants),
         "date": dt.date.today().isoformat(),

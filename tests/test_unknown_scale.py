@@ -14,21 +14,22 @@ from monai.data import MetaTensor
 
 from scintipipe.bundle import Bundle
 from scintipipe.testing import run_cli
-from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM, has_spacing, scale_inputs, scale_note, with_assumed_fov
+from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM, has_spacing, scale_inputs, scale_note, with_assumed_fov, zoom_inputs, zoom_note
 
 REPO = Path(__file__).resolve().parents[1]
 FOVS = (200.0, 280.0, 390.0)
 
 
-def bundle_with(tmp_path: Path, fovs: tuple[float, ...] | None) -> Path:
-    """A copy of the shipped uptake4 bundle with ``unknown_scale_fovs_mm`` set (``None``: removed)."""
-    folder = tmp_path / f"uptake4-{'none' if fovs is None else len(fovs)}"
+def bundle_with(tmp_path: Path, fovs: tuple[float, ...] | None, zooms: tuple[float, ...] | None = None) -> Path:
+    """A copy of the shipped uptake4 bundle with ``unknown_scale_fovs_mm`` and ``zoom_factors`` set (``None``: removed)."""
+    folder = tmp_path / f"uptake4-{'none' if fovs is None else len(fovs)}-{'none' if zooms is None else len(zooms)}"
     shutil.copytree(REPO / "bundles" / "uptake4", folder)
     path = folder / "configs" / "metadata.json"
     metadata = json.loads(path.read_text())
-    metadata["scintipipe"].pop("unknown_scale_fovs_mm", None)
-    if fovs is not None:
-        metadata["scintipipe"]["unknown_scale_fovs_mm"] = list(fovs)
+    for key, values in (("unknown_scale_fovs_mm", fovs), ("zoom_factors", zooms)):
+        metadata["scintipipe"].pop(key, None)
+        if values is not None:
+            metadata["scintipipe"][key] = list(values)
     path.write_text(json.dumps(metadata))
     return folder
 
@@ -156,3 +157,43 @@ def test_evaluate_classifies_pictures_of_unknown_scale_as_run_does(scans: dict[s
             expected = network(torch.as_tensor(inputs).as_subclass(torch.Tensor).float()).softmax(1).mean(0).numpy()
         got = np.array([float(rows[path.name][f"prob_{label}"]) for label in bundle.labels])
         assert np.allclose(got, expected, atol=2e-6), path.name
+
+
+ZOOMS = (0.8, 1.0, 1.25)
+
+
+def test_zoom_inputs_only_for_scans_with_a_spacing(scans: dict[str, Path]) -> None:
+    from scintipipe.loaders import read_scans
+
+    bundle = Bundle(REPO / "bundles" / "uptake4", name="uptake4")
+    png = read_scans(scans["png"])[0]["image"]
+    dicom = read_scans(scans["dicom"])[0]["image"]
+    assert zoom_inputs(png, bundle.scan_transform, ZOOMS) is None  # no spacing to multiply
+    assert zoom_inputs(dicom, bundle.scan_transform, ()) is None
+    inputs = zoom_inputs(dicom, bundle.scan_transform, ZOOMS)
+    assert inputs is not None and tuple(inputs.shape) == (3, 1, 96, 96)
+    as_acquired = torch.as_tensor(bundle.scan_transform({"image": dicom})["image"]).as_subclass(torch.Tensor).float()
+    assert torch.equal(inputs[1], as_acquired) and not torch.equal(inputs[0], inputs[2])
+    assert dicom.meta["spacing"] == read_scans(scans["dicom"])[0]["image"].meta["spacing"]  # the scan itself is not changed
+
+
+def test_run_averages_a_dicom_over_zooms_and_a_png_over_fields_of_view(scans: dict[str, Path], tmp_path: Path) -> None:
+    from scintipipe.loaders import read_scans
+
+    folder = bundle_with(tmp_path, FOVS, ZOOMS)
+    out = tmp_path / "run"
+    run_cli("run", "--bundle", folder, "--no-explain", "--accept-ood", "--out", out, scans["dicom"], scans["png"])
+    with (out / "predictions.csv").open(newline="") as handle:
+        rows = {"dicom" if row["source"].endswith(".dcm") else "png": row for row in csv.DictReader(handle)}
+    bundle = Bundle(folder, name="uptake4")
+    for kind, inputs_of, note in (
+        ("dicom", lambda image: zoom_inputs(image, bundle.scan_transform, ZOOMS), zoom_note(ZOOMS)),
+        ("png", lambda image: scale_inputs(image, bundle.scan_transform, FOVS), scale_note(FOVS)),
+    ):
+        image = read_scans(scans[kind])[0]["image"]
+        with torch.inference_mode():
+            expected = (bundle.network("cpu")(inputs_of(image)) / bundle.gate.temperature).softmax(1).mean(0).numpy()
+        got = np.array([float(rows[kind][f"prob_{label}"]) for label in bundle.labels])
+        assert np.allclose(got, expected, atol=2e-6), kind
+        (report,) = out.glob(f"{scans[kind].stem}*/report.json")
+        assert note in json.loads(report.read_text())["notes"]

@@ -104,6 +104,12 @@ class Bundle:
         return tuple(float(f) for f in self._fields.get("unknown_scale_fovs_mm") or ())
 
     @property
+    def zoom_factors(self) -> tuple[float, ...]:
+        """Factors of the pixel spacing at which a scan with a spacing is classified and
+        averaged (:mod:`scintipipe.transforms.unknown_scale`); empty: the spacing as acquired."""
+        return tuple(float(f) for f in self._fields.get("zoom_factors") or ())
+
+    @property
     def clinical_use(self) -> bool:
         """``False`` for demonstration bundles (e.g. trained on simulated scans)."""
         return bool(self._fields.get("clinical_use", False))

@@ -120,6 +120,7 @@ def bundle_metadata(
     explain_layer: str | None = None,
     explain_method: str | None = None,
     unknown_scale_fovs_mm: Sequence[float] | None = None,
+    zoom_factors: Sequence[float] | None = None,
     clinical_use: bool = False,
     trained_on: str = "",
     eval_metrics: dict[str, Any] | None = None,
@@ -131,7 +132,8 @@ def bundle_metadata(
     ``training_in_progress`` marks the bundle ``scintipipe train`` writes before the first
     epoch (initial weights); :meth:`scintipipe.bundle.Bundle.network` refuses to load it.
     ``unknown_scale_fovs_mm`` makes pictures without pixel spacing classified at those
-    assumed fields of view and averaged (:mod:`scintipipe.transforms.unknown_scale`).
+    assumed fields of view and averaged, ``zoom_factors`` scans with a spacing at those
+    multiples of it (:mod:`scintipipe.transforms.unknown_scale`).
     """
     versions = package_versions()
     fields: dict[str, Any] = {"task": task, "labels": list(labels), "network": network, "clinical_use": clinical_use, "trained_on": trained_on}
@@ -141,6 +143,8 @@ def bundle_metadata(
         fields["explain_method"] = explain_method
     if unknown_scale_fovs_mm:
         fields["unknown_scale_fovs_mm"] = [float(f) for f in unknown_scale_fovs_mm]
+    if zoom_factors:
+        fields["zoom_factors"] = [float(f) for f in zoom_factors]
     if training_in_progress:
         fields["training_in_progress"] = True
     return {

@@ -384,9 +384,9 @@ class Pipeline:
         return refused
 
     def average_over_scales(self, cases: list[dict[str, Any]], probs: torch.Tensor, sources: str) -> torch.Tensor:
-        """Probabilities with each picture of unknown scale's row replaced by its mean over
-        the assumed fields of view (``case["scale_inputs"]``, see
-        :mod:`scintipipe.transforms.unknown_scale`); other rows unchanged."""
+        """Probabilities with the row of each case preprocessed at several scales replaced by
+        its mean over them (``case["scale_inputs"]``: assumed fields of view, or zoom factors;
+        see :mod:`scintipipe.transforms.unknown_scale`); other rows unchanged."""
         index = [i for i, case in enumerate(cases) if case.get("scale_inputs") is not None]
         if not index:
             return probs

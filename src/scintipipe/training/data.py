@@ -59,9 +59,10 @@ class LabelledSet:
         labels: the label names (index order).
         failures: ``(source, reason)`` for files that could not be used.
         data_hash: SHA-256 over the files' bytes and labels, for the model card.
-        scale_inputs: ``{row: (k, C, H, W)}`` for pictures without pixel spacing that the
-            bundle classifies at ``k`` assumed fields of view
-            (:mod:`scintipipe.transforms.unknown_scale`); evaluation averages over them.
+        scale_inputs: ``{row: (k, C, H, W)}`` for rows the bundle classifies at ``k`` scales
+            (pictures without pixel spacing at assumed fields of view, scans with one at zoom
+            factors: :mod:`scintipipe.transforms.unknown_scale`); evaluation averages over
+            them. Kept only when :func:`load_labelled_set` is asked to.
     """
 
     inputs: torch.Tensor
@@ -132,7 +133,9 @@ def hash_dataset(rows: Sequence[tuple[Path, str]]) -> str:
     return digest.hexdigest()
 
 
-def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], progress: bool | None = None) -> LabelledSet:
+def load_labelled_set(
+    pipeline: Pipeline, rows: Sequence[tuple[Path, str]], progress: bool | None = None, keep_scale_inputs: bool = False
+) -> LabelledSet:
     """Load and preprocess every labelled file through the pipeline's stages.
 
     Every view of a multi-view file gets the file's label. Files that fail are recorded
@@ -142,6 +145,8 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
         pipeline: a :class:`Pipeline` whose bundle defines the preprocessing.
         rows: ``(path, label)`` pairs from :func:`read_labels`.
         progress: progress bar (``None``: on a terminal).
+        keep_scale_inputs: keep the inputs at the bundle's other scales (evaluation
+            averages over them; training uses only ``input``).
     """
     labels = pipeline.bundle.labels
     inputs: list[torch.Tensor] = []
@@ -153,7 +158,7 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
         try:
             for scan in pipeline.load(path):
                 case = pipeline.prepare(scan)
-                if case.get("scale_inputs") is not None:
+                if keep_scale_inputs and case.get("scale_inputs") is not None:
                     scale_inputs[len(inputs)] = plain_tensor(case["scale_inputs"]).float()
                 inputs.append(plain_tensor(case["input"]).float())
                 targets.append(labels.index(label))

@@ -165,6 +165,7 @@ def write_ensemble_bundle(members: Sequence[Path], out_dir: Path, recipe: dict[s
         explain_layer=f"members.0.{explain_layer}" if explain_layer else None,
         explain_method=fields.get("explain_method"),
         unknown_scale_fovs_mm=fields.get("unknown_scale_fovs_mm"),
+        zoom_factors=fields.get("zoom_factors"),
         clinical_use=bool(fields.get("clinical_use", False)),
         trained_on=str(fields.get("trained_on", "")),
         eval_metrics={"members": member_notes},

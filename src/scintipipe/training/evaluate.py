@@ -53,12 +53,12 @@ def write_report_files(report: dict[str, Any], y_true: np.ndarray, probs: np.nda
 def classify_labelled(pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[tuple[Path, str]], device: str, progress: bool | None) -> LabelledSet:
     """Preprocess the labelled scans with ``bundle``'s own preprocessing."""
     pipeline = Pipeline(pm, bundle, RunOptions(device=device, segment=False, explain=False, report=False))
-    return load_labelled_set(pipeline, rows, progress)
+    return load_labelled_set(pipeline, rows, progress, keep_scale_inputs=True)
 
 
 def predict_averaging_scales(network: torch.nn.Module, data: LabelledSet, device: str) -> torch.Tensor:
-    """Softmax probabilities of every row, a picture without pixel spacing's row being the
-    mean over its assumed fields of view (as ``scintipipe run`` classifies it)."""
+    """Softmax probabilities of every row; a row the bundle classifies at several scales
+    (``data.scale_inputs``) is the mean over them, as ``scintipipe run`` classifies it."""
     probs = predict(network, data.inputs, device)
     for row, inputs in data.scale_inputs.items():
         probs[row] = predict(network, inputs, device).mean(0)

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "explain_layer": None,
     "explain_method": None,
     "unknown_scale_fovs_mm": None,
+    "zoom_factors": None,
 }
 REQUIRED = ("task", "labels", "network", "input_size", "scan_transforms")
 

@@ -77,6 +77,7 @@ def write_recipe_bundle(
         explain_layer=recipe.get("explain_layer"),
         explain_method=recipe.get("explain_method"),
         unknown_scale_fovs_mm=recipe.get("unknown_scale_fovs_mm"),
+        zoom_factors=recipe.get("zoom_factors"),
         clinical_use=False,
         trained_on=recipe.get("trained_on", ""),
         eval_metrics=eval_metrics,

@@ -8,7 +8,13 @@ cameras, and a crop can have any scale. A bundle that declares
 such picture preprocessed once per assumed field of view, and the pipeline averages the
 network's probabilities over them (the unknown scale integrated over a prior of a few
 plausible values). The gate and the explanation keep the single input at
-:data:`DEFAULT_FOV_MM`; scans with a spacing (DICOM, NIfTI) are untouched.
+:data:`DEFAULT_FOV_MM`.
+
+Scans with a spacing (DICOM, NIfTI) are classified at that spacing, unless the bundle also
+declares ``zoom_factors``: then they are preprocessed as if their pixels were each factor
+times their size, and the probabilities averaged (test-time averaging over apparent size,
+which patient habitus and camera magnification move as much as the classes do). The gate
+and the explanation keep the true spacing.
 
 Example:
     >>> import torch
@@ -70,6 +76,39 @@ def scale_inputs(image: Any, transform: Any, fovs_mm: Sequence[float]) -> torch.
         return None
     inputs = [transform({"image": with_assumed_fov(image, float(fov))})["image"] for fov in fovs_mm]
     return torch.stack([torch.as_tensor(x).as_subclass(torch.Tensor).float() for x in inputs])
+
+
+def with_zoom(image: Any, factor: float) -> Any:
+    """A shallow copy of ``image`` (which has a spacing) whose pixels are ``factor`` times their size."""
+    from monai.data import MetaTensor
+
+    spacing = image.meta["spacing"]
+    meta = {**image.meta, "spacing": (float(spacing[0]) * factor, float(spacing[1]) * factor), "zoom_factor": float(factor)}
+    return MetaTensor(torch.as_tensor(image).as_subclass(torch.Tensor), meta=meta)
+
+
+def zoom_inputs(image: Any, transform: Any, factors: Sequence[float]) -> torch.Tensor | None:
+    """The network inputs of a scan with a spacing, one per zoom factor.
+
+    Args:
+        image: the loaded ``(C, H, W)`` image.
+        transform: the bundle's scan transform (a dict transform on ``"image"``).
+        factors: the zoom factors (1.0 is the scan as acquired); empty turns averaging off.
+
+    Returns:
+        ``(len(factors), C, h, w)`` inputs, or ``None`` when the image has no spacing or no
+        factor is given.
+    """
+    if not factors or not has_spacing(image):
+        return None
+    inputs = [transform({"image": with_zoom(image, float(f))})["image"] for f in factors]
+    return torch.stack([torch.as_tensor(x).as_subclass(torch.Tensor).float() for x in inputs])
+
+
+def zoom_note(factors: Sequence[float]) -> str:
+    """The case note saying what was done to a scan with a spacing."""
+    listed = ", ".join(f"{float(f):g}" for f in factors)
+    return f"classified at {listed} times its pixel spacing and the probabilities averaged (the gate and the explanation use the spacing as acquired)"
 
 
 def scale_note(fovs_mm: Sequence[float]) -> str:
