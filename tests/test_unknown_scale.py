@@ -197,3 +197,20 @@ def test_run_averages_a_dicom_over_zooms_and_a_png_over_fields_of_view(scans: di
         assert np.allclose(got, expected, atol=2e-6), kind
         (report,) = out.glob(f"{scans[kind].stem}*/report.json")
         assert note in json.loads(report.read_text())["notes"]
+
+
+def test_no_scale_averaging_classifies_each_view_once(scans: dict[str, Path], tmp_path: Path) -> None:
+    """`--no-scale-averaging` gives exactly what a bundle without the settings gives."""
+    rows = {}
+    for name, folder, flags in (
+        ("off", bundle_with(tmp_path, FOVS, ZOOMS), ["--no-scale-averaging"]),
+        ("plain", bundle_with(tmp_path, None, None), []),
+    ):
+        out = tmp_path / f"run-{name}"
+        run_cli("run", "--bundle", folder, "--no-explain", "--accept-ood", *flags, "--out", out, scans["dicom"], scans["png"])
+        with (out / "predictions.csv").open(newline="") as handle:
+            rows[name] = {Path(row["source"]).name: row for row in csv.DictReader(handle)}
+        if name == "off":
+            notes = [note for report in out.glob("*/report.json") for note in json.loads(report.read_text())["notes"]]
+            assert not any("averaged" in note for note in notes)
+    assert rows["off"] == rows["plain"]

@@ -390,14 +390,19 @@ class Pipeline:
         index = [i for i, case in enumerate(cases) if case.get("scale_inputs") is not None]
         if not index:
             return probs
-        stacked = [plain_tensor(cases[i]["scale_inputs"]).float() for i in index]
-        with torch.inference_mode():
-            scaled = self.call("classify_batch", sources, inputs=torch.cat(stacked), bundle=self.bundle, device=self.options.device)
-        scaled = torch.as_tensor(scaled).float()
+        # the input at the scale the case was classified at is one of them: its row is reused, not computed again
+        reused = [list(cases[i].get("scale_input_is_input") or [False] * len(cases[i]["scale_inputs"])) for i in index]
+        stacked = [plain_tensor(cases[i]["scale_inputs"]).float()[[not r for r in flags]] for i, flags in zip(index, reused, strict=True)]
+        scaled = torch.empty((0, probs.shape[1]))
+        if sum(len(inputs) for inputs in stacked):
+            with torch.inference_mode():
+                scaled = self.call("classify_batch", sources, inputs=torch.cat(stacked), bundle=self.bundle, device=self.options.device)
+            scaled = torch.as_tensor(scaled).float()
         out = probs.clone().float()
         start = 0
-        for i, inputs in zip(index, stacked, strict=True):
-            out[i] = scaled[start : start + len(inputs)].mean(0)
+        for i, inputs, flags in zip(index, stacked, reused, strict=True):
+            rows = [scaled[start : start + len(inputs)], probs[i : i + 1].float().expand(sum(flags), -1)]
+            out[i] = torch.cat(rows).mean(0)
             start += len(inputs)
         return out
 

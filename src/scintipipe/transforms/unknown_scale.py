@@ -60,13 +60,18 @@ def with_assumed_fov(image: Any, fov_mm: float) -> Any:
     return MetaTensor(torch.as_tensor(image).as_subclass(torch.Tensor), meta=meta)
 
 
-def scale_inputs(image: Any, transform: Any, fovs_mm: Sequence[float]) -> torch.Tensor | None:
+def _stacked(inputs: Sequence[Any]) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(x).as_subclass(torch.Tensor).float() for x in inputs])
+
+
+def scale_inputs(image: Any, transform: Any, fovs_mm: Sequence[float], main: Any = None) -> torch.Tensor | None:
     """The network inputs of a picture without spacing, one per assumed field of view.
 
     Args:
         image: the loaded ``(C, H, W)`` image.
         transform: the bundle's scan transform (a dict transform on ``"image"``).
         fovs_mm: the assumed fields of view; empty turns the averaging off.
+        main: the input already made at :data:`DEFAULT_FOV_MM` (reused, not made again).
 
     Returns:
         ``(len(fovs_mm), C, h, w)`` inputs, or ``None`` when the image has a spacing or no
@@ -74,8 +79,12 @@ def scale_inputs(image: Any, transform: Any, fovs_mm: Sequence[float]) -> torch.
     """
     if not fovs_mm or has_spacing(image):
         return None
-    inputs = [transform({"image": with_assumed_fov(image, float(fov))})["image"] for fov in fovs_mm]
-    return torch.stack([torch.as_tensor(x).as_subclass(torch.Tensor).float() for x in inputs])
+    return _stacked(
+        [
+            main if main is not None and float(fov) == DEFAULT_FOV_MM else transform({"image": with_assumed_fov(image, float(fov))})["image"]
+            for fov in fovs_mm
+        ]
+    )
 
 
 def with_zoom(image: Any, factor: float) -> Any:
@@ -87,13 +96,14 @@ def with_zoom(image: Any, factor: float) -> Any:
     return MetaTensor(torch.as_tensor(image).as_subclass(torch.Tensor), meta=meta)
 
 
-def zoom_inputs(image: Any, transform: Any, factors: Sequence[float]) -> torch.Tensor | None:
+def zoom_inputs(image: Any, transform: Any, factors: Sequence[float], main: Any = None) -> torch.Tensor | None:
     """The network inputs of a scan with a spacing, one per zoom factor.
 
     Args:
         image: the loaded ``(C, H, W)`` image.
         transform: the bundle's scan transform (a dict transform on ``"image"``).
         factors: the zoom factors (1.0 is the scan as acquired); empty turns averaging off.
+        main: the input already made at the spacing as acquired (reused for 1.0).
 
     Returns:
         ``(len(factors), C, h, w)`` inputs, or ``None`` when the image has no spacing or no
@@ -101,8 +111,7 @@ def zoom_inputs(image: Any, transform: Any, factors: Sequence[float]) -> torch.T
     """
     if not factors or not has_spacing(image):
         return None
-    inputs = [transform({"image": with_zoom(image, float(f))})["image"] for f in factors]
-    return torch.stack([torch.as_tensor(x).as_subclass(torch.Tensor).float() for x in inputs])
+    return _stacked([main if main is not None and float(f) == 1.0 else transform({"image": with_zoom(image, float(f))})["image"] for f in factors])
 
 
 def zoom_note(factors: Sequence[float]) -> str:
