@@ -101,16 +101,18 @@ def test_run_uses_the_new_bundle(trained: tuple[Path, str], tiny_set: Path, tmp_
     assert code == 0, output
     rows = read_csv(results / "predictions.csv")
     assert len(rows) == 3 and all(r["label"] in LABELS for r in rows)
-    # the probabilities are the new bundle's: recompute one with its network directly
+    # the probabilities are the new bundle's: recompute one with its network directly, averaged
+    # over the zooms its recipe declares (uptake4's recipe carries zoom_factors into the bundle)
     from scintipipe.bundle import Bundle
     from scintipipe.loaders import read_scans
-    from scintipipe.pipeline import plain_tensor
+    from scintipipe.transforms.unknown_scale import zoom_inputs
 
     bundle = Bundle(out)
+    assert bundle.zoom_factors == (0.8, 1.0, 1.25) and bundle.unknown_scale_fovs_mm == (200.0, 280.0, 390.0)
     scan = read_scans(scans / "case-00000.dcm")[0]
-    x = plain_tensor(bundle.scan_transform({"image": scan["image"]})["image"]).float()[None]
+    x = zoom_inputs(scan["image"], bundle.scan_transform, bundle.zoom_factors)
     with torch.inference_mode():
-        probs = bundle.network("cpu")(x).softmax(1)[0]
+        probs = (bundle.network("cpu")(x) / bundle.gate.temperature).softmax(1).mean(0)
     row = next(r for r in rows if r["source"].endswith("case-00000.dcm"))
     assert float(row["prob_diffusely_increased"]) == pytest.approx(float(probs[0]), abs=1e-4)
 

@@ -51,6 +51,11 @@ class Case(Scan, total=False):
 
     Keys:
         input: the preprocessed network input (``preprocess_scan``).
+        scale_inputs: ``(k, C, H, W)`` inputs of the same view at the bundle's other scales
+            (:mod:`scintipipe.transforms.unknown_scale`); the classify stage averages the
+            probabilities over them.
+        scale_input_is_input: per scale input, whether it is ``input`` itself (its
+            probabilities are reused, not computed again).
         gate: the input gate's record: ``in_distribution``, ``ood_score``,
             ``ood_threshold``, ``overridden``, ``against_advice``.
         syringe: ``{"full": file, "empty": file}`` found in the view's study.
@@ -64,6 +69,8 @@ class Case(Scan, total=False):
     """
 
     input: Any
+    scale_inputs: Any
+    scale_input_is_input: list[bool]
     gate: dict[str, Any]
     syringe: dict[str, str]
     segmentation: dict[str, Any]

@@ -18,7 +18,7 @@ def add_options(register: Any) -> None:
         type=bool,
         default=True,
         help="Average the network over the scales the bundle declares (assumed fields of view for pictures without pixel spacing, "
-        "zoom factors for scans with one); --no-scale-averaging classifies each view once, about twice as fast.",
+        "zoom factors for scans with one); --no-scale-averaging classifies each view once (about 1.7x the rate on DICOM with uptake4 0.3.2).",
     )
 
 
