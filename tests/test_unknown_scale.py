@@ -214,3 +214,19 @@ def test_no_scale_averaging_classifies_each_view_once(scans: dict[str, Path], tm
             notes = [note for report in out.glob("*/report.json") for note in json.loads(report.read_text())["notes"]]
             assert not any("averaged" in note for note in notes)
     assert rows["off"] == rows["plain"]
+
+
+@pytest.mark.parametrize("value", [[200, 0, 390], ["wide"], 280, [float("nan")]])
+def test_a_bundle_with_bad_scale_settings_names_its_file(tmp_path: Path, value) -> None:
+    from scintipipe.errors import BundleError
+
+    folder = bundle_with(tmp_path, None, None)
+    path = folder / "configs" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["scintipipe"]["zoom_factors"] = value
+    path.write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match=r"configs/metadata.json: scintipipe.zoom_factors must be a list of positive numbers"):
+        _ = Bundle(folder).zoom_factors
+    result = run_cli("run", "--bundle", folder, "--out", tmp_path / "out", REPO / "README.md", expect_exit=None, catch_exceptions=True)
+    assert result.exit_code != 0 and "scintipipe.zoom_factors must be a list of positive numbers" in result.output  # the run stops before any file
+    assert not (tmp_path / "out" / "predictions.csv").exists()

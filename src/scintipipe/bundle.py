@@ -100,14 +100,32 @@ class Bundle:
     @property
     def unknown_scale_fovs_mm(self) -> tuple[float, ...]:
         """Fields of view (mm) at which a picture without pixel spacing is classified and
-        averaged (:mod:`scintipipe.transforms.unknown_scale`); empty: the single default."""
-        return tuple(float(f) for f in self._fields.get("unknown_scale_fovs_mm") or ())
+        averaged (:mod:`scintipipe.transforms.unknown_scale`); empty: the single default.
+
+        Raises:
+            BundleError: the metadata's list holds something other than positive numbers.
+        """
+        return self._positive_numbers("unknown_scale_fovs_mm")
 
     @property
     def zoom_factors(self) -> tuple[float, ...]:
         """Factors of the pixel spacing at which a scan with a spacing is classified and
-        averaged (:mod:`scintipipe.transforms.unknown_scale`); empty: the spacing as acquired."""
-        return tuple(float(f) for f in self._fields.get("zoom_factors") or ())
+        averaged (:mod:`scintipipe.transforms.unknown_scale`); empty: the spacing as acquired.
+
+        Raises:
+            BundleError: the metadata's list holds something other than positive numbers.
+        """
+        return self._positive_numbers("zoom_factors")
+
+    def _positive_numbers(self, key: str) -> tuple[float, ...]:
+        values = self._fields.get(key) or ()
+        try:
+            numbers = tuple(float(v) for v in values)
+        except (TypeError, ValueError):
+            numbers = ()
+        if not isinstance(values, list | tuple) or len(numbers) != len(values) or any(not n > 0 for n in numbers):
+            raise BundleError(f"{self.root}/configs/metadata.json: scintipipe.{key} must be a list of positive numbers, not {values!r}")
+        return numbers
 
     @property
     def clinical_use(self) -> bool:

@@ -215,6 +215,7 @@ class Pipeline:
         alternatives = {"segmenter": self.segmenters, "explainer": self.explainers}
         self.plugin_options = plugin_options(pm).resolve(self.options.plugin_options, alternatives)
         self.out_dir: Path | None = None
+        _ = bundle.unknown_scale_fovs_mm, bundle.zoom_factors  # a malformed scale setting stops the run here, not once per scan
 
     @property
     def context(self) -> RunContext:
