@@ -157,6 +157,19 @@ def test_evaluate_classifies_pictures_of_unknown_scale_as_run_does(scans: dict[s
             expected = network(torch.as_tensor(inputs).as_subclass(torch.Tensor).float()).softmax(1).mean(0).numpy()
         got = np.array([float(rows[path.name][f"prob_{label}"]) for label in bundle.labels])
         assert np.allclose(got, expected, atol=2e-6), path.name
+    # --no-scale-averaging: one input per view, the network's plain softmax
+    single = tmp_path / "evaluation-single"
+    run_cli("evaluate", "--bundle", folder, "--labels", data / "labels.csv", "--out", single, "--no-scale-averaging", data)
+    (predictions,) = single.rglob("predictions.csv")
+    with predictions.open(newline="") as handle:
+        rows = {Path(row["source"].split("#")[0]).name: row for row in csv.DictReader(handle)}
+    image = read_scans(scans["png"])[0]["image"]
+    with torch.inference_mode():
+        expected = (
+            network(torch.as_tensor(bundle.scan_transform({"image": image})["image"]).as_subclass(torch.Tensor).float()[None]).softmax(1)[0].numpy()
+        )
+    got = np.array([float(rows[scans["png"].name][f"prob_{label}"]) for label in bundle.labels])
+    assert np.allclose(got, expected, atol=2e-6)
 
 
 ZOOMS = (0.8, 1.0, 1.25)

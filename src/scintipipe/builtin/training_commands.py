@@ -437,6 +437,12 @@ each bundle's recipe per split and write summary.md (mean +- SD, Mann-Whitney U)
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Override the recipes' epochs (resampling designs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@click.option(
+    "--scale-averaging/--no-scale-averaging",
+    default=True,
+    show_default=True,
+    help="Held-out evaluation: average over the scales each bundle declares, as `scintipipe run` does (--no-scale-averaging: one input per view).",
+)
 @THREADS_OPTION
 @click.option("--progress/--no-progress", default=None)
 @executor_options()
@@ -455,6 +461,7 @@ def evaluate(
     epochs: int | None,
     seed: int,
     device: str | None,
+    scale_averaging: bool,
     threads: int | None,
     progress: bool | None,
     **executor_values: Any,
@@ -519,7 +526,18 @@ def evaluate(
                 raise click.UsageError("--executor and --workers go with --cv or --splits (held-out evaluation runs in this process)")
             registered = tasks_and_bundles(pm).bundles
             bundles = [resolve_bundle(name, registered) for name in bundle_names]
-            evaluate_bundles(pm, bundles, labels_csv, data_dir, out_dir, device=device, progress=progress, log=log, readers_csv=readers_csv)
+            evaluate_bundles(
+                pm,
+                bundles,
+                labels_csv,
+                data_dir,
+                out_dir,
+                device=device,
+                progress=progress,
+                log=log,
+                readers_csv=readers_csv,
+                scale_averaging=scale_averaging,
+            )
             table = out_dir / "table.md" if len(bundles) == 1 else out_dir / "comparison.md"
             click.echo(table.read_text())
     except (BundleError, RecipeError, LabelsError, ValueError) as exc:

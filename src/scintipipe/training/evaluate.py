@@ -50,9 +50,12 @@ def write_report_files(report: dict[str, Any], y_true: np.ndarray, probs: np.nda
     ev.plot_roc_curves(y_true, probs, labels, out / "roc.png")
 
 
-def classify_labelled(pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[tuple[Path, str]], device: str, progress: bool | None) -> LabelledSet:
-    """Preprocess the labelled scans with ``bundle``'s own preprocessing."""
-    pipeline = Pipeline(pm, bundle, RunOptions(device=device, segment=False, explain=False, report=False))
+def classify_labelled(
+    pm: pluggy.PluginManager, bundle: Bundle, rows: Sequence[tuple[Path, str]], device: str, progress: bool | None, scale_averaging: bool = True
+) -> LabelledSet:
+    """Preprocess the labelled scans with ``bundle``'s own preprocessing (and its scales, unless ``scale_averaging`` is off)."""
+    options = RunOptions(device=device, segment=False, explain=False, report=False, plugin_options={"scale_averaging": scale_averaging})
+    pipeline = Pipeline(pm, bundle, options)
     return load_labelled_set(pipeline, rows, progress, keep_scale_inputs=True)
 
 
@@ -75,6 +78,7 @@ def evaluate_bundles(
     progress: bool | None = None,
     log: Callable[[str], None] = print,
     readers_csv: Path | None = None,
+    scale_averaging: bool = True,
 ) -> dict[str, Any]:
     """Evaluate each bundle on the same labelled scans; compare them pairwise.
 
@@ -82,7 +86,9 @@ def evaluate_bundles(
     reader's accuracy, sensitivity and specificity are reported beside each model's, with
     McNemar p for model versus reader and Cohen's kappa between readers
     (``readers.json``, ``readers.md``). A multi-view file's model call is the arg-max of
-    the mean of its views' probabilities.
+    the mean of its views' probabilities. A view the bundle classifies at several scales
+    is averaged over them, as ``scintipipe run`` does, unless ``scale_averaging`` is off
+    (``--no-scale-averaging``).
 
     Returns:
         ``{"models": {name: report}, "comparisons": [...]}`` (also written as JSON).
@@ -97,7 +103,7 @@ def evaluate_bundles(
     predictions: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
     names = _unique_names([b.name for b in bundles])
     for name, bundle in zip(names, bundles, strict=True):
-        data = classify_labelled(pm, bundle, rows, device, progress)
+        data = classify_labelled(pm, bundle, rows, device, progress, scale_averaging)
         probs = predict_averaging_scales(bundle.network(device), data, device).numpy()
         y_true = data.targets.numpy()
         report = ev.classification_report(y_true, probs, labels)
