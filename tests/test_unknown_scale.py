@@ -243,3 +243,21 @@ def test_a_bundle_with_bad_scale_settings_names_its_file(tmp_path: Path, value) 
     result = run_cli("run", "--bundle", folder, "--out", tmp_path / "out", REPO / "README.md", expect_exit=None, catch_exceptions=True)
     assert result.exit_code != 0 and "scintipipe.zoom_factors must be a list of positive numbers" in result.output  # the run stops before any file
     assert not (tmp_path / "out" / "predictions.csv").exists()
+
+
+def test_training_loads_one_input_per_view_and_evaluation_keeps_the_scales(scans: dict[str, Path], tmp_path: Path) -> None:
+    """The pipeline's option decides: training (scale averaging off) never makes the other
+    scales; evaluation's labelled set keeps them for its averaging."""
+    from scintipipe.pipeline import Pipeline, RunOptions
+    from scintipipe.plugins import make_plugin_manager
+    from scintipipe.training.data import load_labelled_set
+
+    bundle = Bundle(bundle_with(tmp_path, FOVS, ZOOMS), name="uptake4")
+    rows = [(scans["dicom"], "diffusely_increased"), (scans["png"], "focal_increased")]
+    pm = make_plugin_manager()
+    kept = {}
+    for averaging in (True, False):
+        options = RunOptions(segment=False, explain=False, report=False, plugin_options={"scale_averaging": averaging})
+        data = load_labelled_set(Pipeline(pm, bundle, options), rows)
+        kept[averaging] = {row: tuple(inputs.shape) for row, inputs in data.scale_inputs.items()}
+    assert kept[True] == {0: (3, 1, 96, 96), 1: (3, 1, 96, 96)} and kept[False] == {}

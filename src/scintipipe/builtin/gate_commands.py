@@ -156,7 +156,9 @@ def fit(
     if overlap:
         raise click.UsageError(f"folders both in --train and --held-out/--external: {', '.join(map(str, sorted(overlap)))}")
     device = device or default_device()
-    pipeline = Pipeline(pm, bundle, RunOptions(device=device, segment=False, explain=False, report=False, accept_ood=True))
+    # the gate is fitted on the single input a view is gated with, not on the other scales
+    options = RunOptions(device=device, segment=False, explain=False, report=False, accept_ood=True, plugin_options={"scale_averaging": False})
+    pipeline = Pipeline(pm, bundle, options)
     log = functools.partial(click.echo, err=True)
     try:
         scorer, result = fit_gate(pipeline, train_dirs, held_out_dirs, external_dirs, method, quantile, seed, device, progress, cache_dir, log)

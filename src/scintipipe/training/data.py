@@ -62,7 +62,7 @@ class LabelledSet:
         scale_inputs: ``{row: (k, C, H, W)}`` for rows the bundle classifies at ``k`` scales
             (pictures without pixel spacing at assumed fields of view, scans with one at zoom
             factors: :mod:`scintipipe.transforms.unknown_scale`); evaluation averages over
-            them. Kept only when :func:`load_labelled_set` is asked to.
+            them. Empty when the pipeline runs with ``scale_averaging`` off (training does).
     """
 
     inputs: torch.Tensor
@@ -133,9 +133,7 @@ def hash_dataset(rows: Sequence[tuple[Path, str]]) -> str:
     return digest.hexdigest()
 
 
-def load_labelled_set(
-    pipeline: Pipeline, rows: Sequence[tuple[Path, str]], progress: bool | None = None, keep_scale_inputs: bool = False
-) -> LabelledSet:
+def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], progress: bool | None = None) -> LabelledSet:
     """Load and preprocess every labelled file through the pipeline's stages.
 
     Every view of a multi-view file gets the file's label. Files that fail are recorded
@@ -145,8 +143,6 @@ def load_labelled_set(
         pipeline: a :class:`Pipeline` whose bundle defines the preprocessing.
         rows: ``(path, label)`` pairs from :func:`read_labels`.
         progress: progress bar (``None``: on a terminal).
-        keep_scale_inputs: keep the inputs at the bundle's other scales (evaluation
-            averages over them; training uses only ``input``).
     """
     labels = pipeline.bundle.labels
     inputs: list[torch.Tensor] = []
@@ -158,7 +154,7 @@ def load_labelled_set(
         try:
             for scan in pipeline.load(path):
                 case = pipeline.prepare(scan)
-                if keep_scale_inputs and case.get("scale_inputs") is not None:
+                if case.get("scale_inputs") is not None:
                     scale_inputs[len(inputs)] = plain_tensor(case["scale_inputs"]).float()
                 inputs.append(plain_tensor(case["input"]).float())
                 targets.append(labels.index(label))

@@ -56,15 +56,18 @@ def classify_labelled(
     """Preprocess the labelled scans with ``bundle``'s own preprocessing (and its scales, unless ``scale_averaging`` is off)."""
     options = RunOptions(device=device, segment=False, explain=False, report=False, plugin_options={"scale_averaging": scale_averaging})
     pipeline = Pipeline(pm, bundle, options)
-    return load_labelled_set(pipeline, rows, progress, keep_scale_inputs=True)
+    return load_labelled_set(pipeline, rows, progress)
 
 
 def predict_averaging_scales(network: torch.nn.Module, data: LabelledSet, device: str) -> torch.Tensor:
     """Softmax probabilities of every row; a row the bundle classifies at several scales
     (``data.scale_inputs``) is the mean over them, as ``scintipipe run`` classifies it."""
     probs = predict(network, data.inputs, device)
-    for row, inputs in data.scale_inputs.items():
-        probs[row] = predict(network, inputs, device).mean(0)
+    if data.scale_inputs:
+        rows, stacked = zip(*data.scale_inputs.items(), strict=True)
+        scaled = predict(network, torch.cat(stacked), device).split([len(inputs) for inputs in stacked])  # one batched pass
+        for row, per_scale in zip(rows, scaled, strict=True):
+            probs[row] = per_scale.mean(0)
     return probs
 
 

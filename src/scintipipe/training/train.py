@@ -181,7 +181,9 @@ def train_bundle(
 
         dist.barrier()
         log(f"distributed training: {size} processes ({dist.get_backend()})")
-    pipeline = Pipeline(pm, Bundle(out_dir), RunOptions(device=device, segment=False, explain=False, report=False))
+    # training reads one input per view: the bundle's other scales would be made and thrown away
+    options = RunOptions(device=device, segment=False, explain=False, report=False, plugin_options={"scale_averaging": False})
+    pipeline = Pipeline(pm, Bundle(out_dir), options)
     rows = read_labels(labels_csv, data_dir, recipe["labels"])
     train_rows, val_rows = split_rows(rows, float(recipe["val_fraction"]), int(recipe["seed"]))
     log(f"{len(rows)} labelled files: {len(train_rows)} for training, {len(val_rows)} for validation")
