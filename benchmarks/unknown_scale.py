@@ -128,10 +128,11 @@ def compare(items: list[tuple[Path, tuple[str, ...]]], runs: dict[str, dict[str,
             if idx:
                 recall[label] = {"k": int(hits[idx].sum()), "n": len(idx)}
         k = int(hits.sum())
+        interval = wilson_interval(k, len(items))
         out["variants"][variant] = {
             "correct": k,
             "accuracy": k / len(items) if items else None,
-            "wilson95": list(wilson_interval(k, len(items))),
+            "wilson95": list(interval) if interval else None,
             "recall": recall,
         }
     first, second = list(correct)
@@ -246,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         description, items = given.get(name, ("folder", []))
         given[name] = (f"{description}{',' if items else ''} {folder}", items + qb.read_labels(folder, column))
     sets += [(name, description, items) for name, (description, items) in given.items()]
+    empty = [name for name, _, items in sets if not items]
+    if empty:
+        parser.error(f"no labelled picture in set {', '.join(empty)} (labels.csv empty, or the label column has no value)")
     if not sets:
         parser.error("no test set: give --set NAME=FOLDER or leave out --no-default-sets")
     real = [image for image in real_images.discover(args.reference) if image.expected(bundle.task)] if args.reference.is_dir() else []

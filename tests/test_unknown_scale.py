@@ -131,6 +131,11 @@ def test_benchmark_compares_both_bundle_copies_on_a_labelled_folder(scans: dict[
     assert bench.main([*args, "--set", f"mine={folder}"]) == 0  # one name, two folders: one pooled set
     (pooled,) = json.loads((out / "unknown_scale.json").read_text())["sets"]
     assert pooled["name"] == "mine" and pooled["scores"]["n"] == 12 and pooled["description"] == f"folder {folder}, {folder}"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "labels.csv").write_text("file,label\n")
+    with pytest.raises(SystemExit):  # a clear usage error, not a crash on an empty interval
+        bench.main([*args[:3], "--set", f"empty={empty}", "--out", str(out)])
     # the tiny bundle resizes instead of resampling, so the assumed field of view cannot change its answers
     assert entry["scores"]["variants"]["single"]["correct"] == entry["scores"]["variants"]["averaged"]["correct"]
     assert "| set | n | single | averaged | difference, points | McNemar |" in (out / "unknown_scale.md").read_text()
