@@ -16,7 +16,14 @@ redrawn at the count preset (``remove_thyroid(..., match_counts=True)``: the thy
 of the preset counts given to the rest of the neck), probed the same way. A task that fails
 as acquired but whose counts-matched probe is within the margin is TRACED: its excess is the
 count-preset physics of the class-defining uptake (documented in docs/shortcut_audit.md);
-otherwise it FAILs. The exit status is 0 when no task FAILs.
+otherwise it FAILs.
+
+``--match-footprint`` (implies ``--match-counts``) adds a second control: the removed images at
+the count preset, with one fixed removal region for every case (a 124 x 140 mm rectangle around
+the gland, :func:`scintipipe.simulate.audit.fixed_region`) instead of the gland's own dilated
+footprint, whose size is class-defining. A task whose counts-matched probe still fails but whose
+footprint-matched probe is within the margin is TRACED to the footprint of the removal. The exit
+status is 0 when no task FAILs.
 """
 
 from __future__ import annotations
@@ -55,11 +62,11 @@ def get_simulator(task: str) -> Any:
 
 
 def verdict(result: dict[str, Any]) -> str:
-    """``PASS`` (as acquired within the margin), ``TRACED`` (only the counts-matched probe is) or ``FAIL``."""
+    """``PASS`` (as acquired within the margin), ``TRACED`` (a control's probe is: counts or footprint matched) or ``FAIL``."""
     if result["probe"]["passed"]:
         return "PASS"
-    matched = result.get("probe_counts_matched")
-    return "TRACED" if matched is not None and matched["passed"] else "FAIL"
+    controls = (result.get("probe_counts_matched"), result.get("probe_footprint_matched"))
+    return "TRACED" if any(c is not None and c["passed"] for c in controls) else "FAIL"
 
 
 def tracing_sentence(result: dict[str, Any]) -> str:
@@ -80,14 +87,32 @@ def tracing_sentence(result: dict[str, Any]) -> str:
             "physics of the class-defining uptake (documented in docs/shortcut_audit.md): the thyroid's share of the preset "
             "sets the count level and noise of the rest of the scan."
         )
-    return f"{head} **FAIL**: the counts-matched probe is more than {margin:.0f} points above the majority rate, so the count level does not explain the excess."
+    footprint = result.get("probe_footprint_matched")
+    if footprint is None:
+        return f"{head} **FAIL**: the counts-matched probe is more than {margin:.0f} points above the majority rate, so the count level does not explain the excess."
+    head += (
+        f" With one fixed removal region for every case as well (counts and footprint matched; the dilated gland lay inside it in "
+        f"{100 * result['footprint_contained_share']:.1f} % of cases) {footprint['excess_points']:+.1f} points."
+    )
+    if footprint["passed"]:
+        return (
+            f"{head} The footprint-matched probe is within {margin:.0f} points, so the excess left at the count preset is traced to the "
+            "footprint of the removal: the size of the filled region, which is the gland's class-defining size."
+        )
+    return (
+        f"{head} **FAIL**: the footprint-matched probe is more than {margin:.0f} points above the majority rate, so neither the count "
+        "level nor the footprint of the removal explains the excess."
+    )
 
 
-def audit_task(task: str, center: str, n_per_class: int, seed: int, margin: float, match_counts: bool = False) -> dict[str, Any]:
-    """Run the probe (and with ``match_counts`` the counts-matched probe) and the nuisance table for one task."""
+def audit_task(
+    task: str, center: str, n_per_class: int, seed: int, margin: float, match_counts: bool = False, match_footprint: bool = False
+) -> dict[str, Any]:
+    """Run the probe (and the counts- and footprint-matched controls asked for) and the nuisance table for one task."""
     simulator = get_simulator(task)
     started = time.perf_counter()
-    audit = audit_simulator(simulator, CENTERS[center], n_per_class, seed, margin, match_counts=match_counts)
+    match_counts = match_counts or match_footprint
+    audit = audit_simulator(simulator, CENTERS[center], n_per_class, seed, margin, match_counts=match_counts, match_footprint=match_footprint)
     result = {
         "task": task,
         "center": center,
@@ -99,6 +124,9 @@ def audit_task(task: str, center: str, n_per_class: int, seed: int, margin: floa
         "nuisance": audit["nuisance"],
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if match_footprint:
+        result["probe_footprint_matched"] = audit["probe_footprint_matched"]
+        result["footprint_contained_share"] = audit["footprint_contained_share"]
     if match_counts:
         result["probe_counts_matched"] = audit["probe_counts_matched"]
         result["tracing"] = tracing_sentence(result)
@@ -131,7 +159,7 @@ def _num(value: float) -> str:
 def task_markdown(result: dict[str, Any]) -> list[str]:
     """The Markdown section of one task."""
     probe, table = result["probe"], result["nuisance"]
-    matched = result.get("probe_counts_matched")
+    matched, footprint = result.get("probe_counts_matched"), result.get("probe_footprint_matched")
     lines = [
         f"## {result['task']} (centre {result['center']}, {result['n_per_class']} per class, n = {result['n']}, seed {result['seed']})",
         "",
@@ -140,21 +168,32 @@ def task_markdown(result: dict[str, Any]) -> list[str]:
         f"({probe['excess_points']:+.1f} points; pass within {probe['margin_points']:.0f})"
         + (
             f"; counts matched: `{matched['best_probe']}` {_pct(matched['accuracy'])} % [95 % CI {_pct(matched['lower'])}-{_pct(matched['upper'])}] "
-            f"({matched['excess_points']:+.1f} points)."
+            f"({matched['excess_points']:+.1f} points)"
+            + (
+                f"; counts and footprint matched: `{footprint['best_probe']}` {_pct(footprint['accuracy'])} % "
+                f"[95 % CI {_pct(footprint['lower'])}-{_pct(footprint['upper'])}] ({footprint['excess_points']:+.1f} points)."
+                if footprint is not None
+                else "."
+            )
             if matched is not None
             else "."
         ),
         "",
     ]
+    footprint = result.get("probe_footprint_matched")
     if matched is not None:
         lines += [result.get("tracing") or tracing_sentence(result), ""]
-        lines += ["| probe | as acquired % | 95 % CI | counts matched % | 95 % CI |", "|---|---|---|---|---|"]
+        controls = [("counts matched", matched)] + ([("counts and footprint matched", footprint)] if footprint is not None else [])
+        lines += [
+            "| probe | as acquired % | 95 % CI | " + " | ".join(f"{title} % | 95 % CI" for title, _ in controls) + " |",
+            "|---|---|---|" + "---|---|" * len(controls),
+        ]
         for name, row in probe["probes"].items():
-            other = matched["probes"][name]
-            lines.append(
-                f"| {name} | {_pct(row['accuracy'])} | {_pct(row['lower'])}-{_pct(row['upper'])} | "
-                f"{_pct(other['accuracy'])} | {_pct(other['lower'])}-{_pct(other['upper'])} |"
-            )
+            cells = [f"{_pct(row['accuracy'])} | {_pct(row['lower'])}-{_pct(row['upper'])}"]
+            cells += [
+                f"{_pct(c['probes'][name]['accuracy'])} | {_pct(c['probes'][name]['lower'])}-{_pct(c['probes'][name]['upper'])}" for _, c in controls
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     else:
         lines += ["| probe | accuracy % | 95 % CI |", "|---|---|---|"]
         for name, row in probe["probes"].items():
@@ -202,14 +241,25 @@ def write_report(results: list[dict[str, Any]], state: dict[str, Any], out: Path
         "",
     ]
     matched_any = any("probe_counts_matched" in r for r in results)
+    footprint_any = any("probe_footprint_matched" in r for r in results)
     if matched_any:
         lines += [
             "Counts matched: the same cases' removed images redrawn at the count preset (the thyroid's share of the preset counts "
             "given to the rest of the neck). TRACED: the excess as acquired disappears (within the margin) once the count level "
-            "is matched, so it is the count-preset physics of the class-defining uptake, not a nuisance shortcut.",
+            "is matched, so it is the count-preset physics of the class-defining uptake, not a nuisance shortcut."
+            + (
+                " Footprint matched (last control column): at the count preset with one fixed 124 x 140 mm removal region around "
+                "the gland for every case, so the filled region's size no longer follows the class-defining gland size."
+                if any("probe_footprint_matched" in r for r in results)
+                else ""
+            ),
             "",
-            "| task | centre | n | best probe as acquired % [95 % CI] | counts matched % [95 % CI] | majority % | excess as acquired / counts matched (points) | verdict | flagged nuisance variables outside the thyroid |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| task | centre | n | best probe as acquired % [95 % CI] | counts matched % [95 % CI] | "
+            + ("footprint matched % [95 % CI] | " if footprint_any else "")
+            + "majority % | excess as acquired / counts matched"
+            + (" / footprint matched" if footprint_any else "")
+            + " (points) | verdict | flagged nuisance variables outside the thyroid |",
+            "|---|---|---|---|---|---|---|---|---|" + ("---|" if footprint_any else ""),
         ]
     else:
         lines += [
@@ -224,15 +274,21 @@ def write_report(results: list[dict[str, Any]], state: dict[str, Any], out: Path
         )
         m = r.get("probe_counts_matched")
         if matched_any and m is not None:
+            f = r.get("probe_footprint_matched")
+            footprint_cell = (
+                (f"{_pct(f['accuracy'])} [{_pct(f['lower'])}-{_pct(f['upper'])}] | " if f is not None else "- | ") if footprint_any else ""
+            )
+            footprint_excess = (f" / {f['excess_points']:+.1f}" if f is not None else " / -") if footprint_any else ""
             lines.append(
                 f"| {r['task']} | {r['center']} | {r['n']} | {_pct(p['accuracy'])} [{_pct(p['lower'])}-{_pct(p['upper'])}] | "
-                f"{_pct(m['accuracy'])} [{_pct(m['lower'])}-{_pct(m['upper'])}] | {_pct(p['majority_rate'])} | "
-                f"{p['excess_points']:+.1f} / {m['excess_points']:+.1f} | {r.get('verdict', verdict(r))} | {flagged} |"
+                f"{_pct(m['accuracy'])} [{_pct(m['lower'])}-{_pct(m['upper'])}] | {footprint_cell}{_pct(p['majority_rate'])} | "
+                f"{p['excess_points']:+.1f} / {m['excess_points']:+.1f}{footprint_excess} | {r.get('verdict', verdict(r))} | {flagged} |"
             )
         else:
             lines.append(
                 f"| {r['task']} | {r['center']} | {r['n']} | {_pct(p['accuracy'])} [{_pct(p['lower'])}-{_pct(p['upper'])}] | "
                 + (" - |" if matched_any else "")
+                + (" - |" if footprint_any else "")
                 + f" {_pct(p['majority_rate'])} | {p['excess_points']:+.1f} | {r.get('verdict', verdict(r))} | {flagged} |"
             )
     for r in results:
@@ -254,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also probe the removed images redrawn at the count preset (traces an excess to the count-preset physics of the uptake)",
     )
+    parser.add_argument(
+        "--match-footprint",
+        action="store_true",
+        help="also probe them with one fixed removal region for every case (traces an excess to the gland's size); implies --match-counts",
+    )
     parser.add_argument("--note", default="", help="a line on what was audited (e.g. which simulator version)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/shortcut_audit", help="output path without suffix")
     args = parser.parse_args(argv)
@@ -262,9 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown centre {center!r}; known: {', '.join(sorted(CENTERS))}")
     results = []
     for task in args.task:
-        result = audit_task(task, center, args.n_per_class, args.seed, args.margin, match_counts=args.match_counts)
-        p, m = result["probe"], result.get("probe_counts_matched")
+        result = audit_task(
+            task, center, args.n_per_class, args.seed, args.margin, match_counts=args.match_counts, match_footprint=args.match_footprint
+        )
+        p, m, f = result["probe"], result.get("probe_counts_matched"), result.get("probe_footprint_matched")
         matched = f"; counts matched {m['best_probe']} {_pct(m['accuracy'])} % [{_pct(m['lower'])}-{_pct(m['upper'])}]" if m is not None else ""
+        matched += f"; footprint matched {f['best_probe']} {_pct(f['accuracy'])} % [{_pct(f['lower'])}-{_pct(f['upper'])}]" if f is not None else ""
         print(
             f"{task}: best probe {p['best_probe']} {_pct(p['accuracy'])} % [{_pct(p['lower'])}-{_pct(p['upper'])}]{matched} "
             f"vs majority {_pct(p['majority_rate'])} % -> {result['verdict']} ({result['seconds']} s)",

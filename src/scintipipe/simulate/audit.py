@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,13 @@ FILL_GRID_MM = 2.2
 DEFAULT_MARGIN_POINTS = 5.0
 #: the uptake4 bundle's recipe; its ``scan_transforms`` are the models' preprocessing
 PREPROCESSING_RECIPE = "uptake4"
+#: the footprint-matched control's removal region (width, height mm) around the gland's
+#: centroid: on a calibration draw (seed 100, centre b, both tasks) the dilated masks reached
+#: at most 54 mm sideways and 63 mm up or down; about 8 mm more
+FIXED_FOOTPRINT_MM = (124.0, 140.0)
+#: organs the fixed region spares (kept as they were acquired), dilated by :data:`SPARED_MARGIN_MM`
+SPARED_MASKS = ("salivary_glands", "parotid_right", "parotid_left", "submandibular_right", "submandibular_left", "oral_cavity", "oesophagus", "markers")
+SPARED_MARGIN_MM = 6.0
 
 
 # ---- removing the thyroid --------------------------------------------------------------
@@ -72,6 +80,47 @@ def thyroid_region(case: SimulatedCase, margin_mm: float | None = None) -> np.nd
         if name in case.masks:
             mask |= np.asarray(case.masks[name], bool)
     return _dilate(mask, margin_mm / case.pixel_mm)
+
+
+def fixed_region(case: SimulatedCase, size_mm: tuple[float, float] = FIXED_FOOTPRINT_MM, margin_mm: float | None = None) -> tuple[np.ndarray, bool]:
+    """A removal region of one size for every case: a rectangle around the gland, united with its mask.
+
+    The usual region (:func:`thyroid_region`) has the gland's own footprint, whose size is
+    class-defining (an enlarged Graves gland leaves a larger filled patch than a small
+    thyroiditis gland). The footprint-matched control removes this rectangle instead, so
+    that a probe cannot read the gland's size off the fill. The other organs inside the
+    rectangle (:data:`SPARED_MASKS`, dilated by :data:`SPARED_MARGIN_MM`) are spared, so
+    that a shortcut in the salivary glands, the mouth or the oesophagus would still show;
+    the region's shape then follows only their (class-independent) positions.
+
+    Args:
+        case: a simulated case with ``masks``.
+        size_mm: ``(width, height)`` of the rectangle, centred on the centroid of the
+            gland's (undilated) masks.
+        margin_mm: dilation of the gland's masks united with the rectangle (nothing of
+            the gland is ever left).
+
+    Returns:
+        ``(region, contained)``: the boolean region, and whether the dilated gland lay
+        wholly inside the rectangle (only then is the footprint the same as every other
+        case's, up to the image's edges).
+    """
+    gland = thyroid_region(case, margin_mm=0.0)
+    dilated = thyroid_region(case, margin_mm)
+    if not gland.any():
+        return dilated, True
+    rows, cols = np.nonzero(gland)
+    centre_row, centre_col = rows.mean(), cols.mean()
+    half_rows = size_mm[1] / 2.0 / case.pixel_mm
+    half_cols = size_mm[0] / 2.0 / case.pixel_mm
+    grid_rows, grid_cols = np.ogrid[: gland.shape[0], : gland.shape[1]]
+    rectangle = (np.abs(grid_rows - centre_row) <= half_rows) & (np.abs(grid_cols - centre_col) <= half_cols)
+    spared = np.zeros_like(gland)
+    for name in SPARED_MASKS:
+        if name in case.masks:
+            spared |= np.asarray(case.masks[name], bool)
+    spared = _dilate(spared, SPARED_MARGIN_MM / case.pixel_mm)
+    return (rectangle & ~spared) | dilated, not bool((dilated & ~rectangle).any())
 
 
 def _dilate(mask: np.ndarray, radius_px: float) -> np.ndarray:
@@ -231,6 +280,7 @@ def remove_thyroid(
     rng: np.random.Generator | None = None,
     remove_scatter: bool = True,
     match_counts: bool | float = False,
+    footprint_mm: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """The case's counts with the thyroid replaced by background.
 
@@ -268,6 +318,8 @@ def remove_thyroid(
         remove_scatter: also remove the gland's scatter halo (it reaches about 40 mm).
         match_counts: ``False`` (the counts as acquired, less the gland), ``True`` (the
             remaining image at the count preset) or a number (at that expected total).
+        footprint_mm: remove this fixed ``(width, height)`` rectangle around the gland
+            (:func:`fixed_region`) instead of the gland's own dilated footprint.
 
     Returns:
         An ``int64`` count image of the detector's shape.
@@ -279,7 +331,7 @@ def remove_thyroid(
         raise ValueError("remove_thyroid needs case.expected (the noise-free image)")
     rng = rng if rng is not None else np.random.default_rng(case.total_counts)
     expected = np.asarray(case.expected, float)
-    mask = thyroid_region(case, margin_mm)
+    mask = thyroid_region(case, margin_mm) if footprint_mm is None else fixed_region(case, footprint_mm, margin_mm)[0]
     scatter = scatter_parameters(case) if remove_scatter else (0.0, 0.0)
     background = background_image(expected, mask, case.pixel_mm, scatter)
     return _draw_removed(case, expected, mask, background, rng, match_counts)
@@ -626,12 +678,40 @@ def _compare(name: str, rows: Sequence[Mapping[str, Any]], classes: Sequence[str
 # ---- the whole audit -----------------------------------------------------------------------
 
 
-def removed_dataset(simulator: Any, center: CenterProfile, n_per_class: int, seed: int, match_counts: bool = False) -> tuple[list, list, list, list]:
+@dataclass
+class RemovedCases:
+    """The thyroid-removed images of one simulated set, in every variant asked for.
+
+    Attributes:
+        acquired: the counts as acquired, less the gland (``remove_thyroid(case)``).
+        counts_matched: the same at the count preset (``match_counts=True``).
+        footprint_matched: at the count preset with the fixed removal region
+            (``match_counts=True, footprint_mm=FIXED_FOOTPRINT_MM``).
+        labels: each case's label.
+        spacings: each case's pixel size (mm).
+        rows: each case's variables (:func:`case_variables`).
+        footprint_contained: per case, whether the dilated gland lay inside the fixed
+            region (empty unless the footprint-matched images were made).
+    """
+
+    acquired: list = field(default_factory=list)
+    counts_matched: list = field(default_factory=list)
+    footprint_matched: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    spacings: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    footprint_contained: list = field(default_factory=list)
+
+
+def removed_dataset(
+    simulator: Any, center: CenterProfile, n_per_class: int, seed: int, match_counts: bool = False, match_footprint: bool = False
+) -> tuple[list, list, list, list]:
     """Simulate a balanced set in memory, keeping only the thyroid-removed counts and variables.
 
     Case ``i`` has label ``labels[i % K]`` and generator ``case_rng(seed, i)`` (as
     ``scintipipe simulate`` draws case ``i``); the new counts of the removed region come
-    from stream 1 of the same case (stream 3 for the counts-matched image).
+    from stream 1 of the same case (stream 3 for the counts-matched image, stream 5 for the
+    footprint-matched one).
 
     Args:
         simulator: a :class:`~scintipipe.simulate.case.TaskSimulator`.
@@ -640,38 +720,58 @@ def removed_dataset(simulator: Any, center: CenterProfile, n_per_class: int, see
         seed: data set seed.
         match_counts: the removed images at the count preset
             (``remove_thyroid(..., match_counts=True)``) instead of as acquired.
+        match_footprint: the removed images at the count preset with the fixed removal
+            region (``footprint_mm=FIXED_FOOTPRINT_MM``); overrides ``match_counts``.
 
     Returns:
         ``(images, labels, pixel_mm, variable_rows)``.
     """
-    acquired, matched, targets, spacings, rows = _removed_cases(simulator, center, n_per_class, seed, acquired=not match_counts, matched=match_counts)
-    return (matched if match_counts else acquired), targets, spacings, rows
+    removed = removed_cases(
+        simulator,
+        center,
+        n_per_class,
+        seed,
+        acquired=not (match_counts or match_footprint),
+        matched=match_counts and not match_footprint,
+        footprint=match_footprint,
+    )
+    images = removed.footprint_matched if match_footprint else removed.counts_matched if match_counts else removed.acquired
+    return images, removed.labels, removed.spacings, removed.rows
 
 
-def _removed_cases(
-    simulator: Any, center: CenterProfile, n_per_class: int, seed: int, acquired: bool = True, matched: bool = False
-) -> tuple[list, list, list, list, list]:
-    """Both removed variants of every case from one simulation and one background solve."""
+def removed_cases(
+    simulator: Any, center: CenterProfile, n_per_class: int, seed: int, acquired: bool = True, matched: bool = False, footprint: bool = False
+) -> RemovedCases:
+    """Every asked-for removed variant of every case, from one simulation (and one solve per region)."""
     from scintipipe.simulate.writer import case_rng
 
     labels = list(simulator.labels)
-    as_acquired, counts_matched, targets, spacings, rows = [], [], [], [], []
+    out = RemovedCases()
     for i in range(n_per_class * len(labels)):
         label = labels[i % len(labels)]
         case = simulator(case_rng(seed, i), center, label)
         if case.expected is None:
             raise ValueError("remove_thyroid needs case.expected (the noise-free image)")
         expected = np.asarray(case.expected, float)
-        mask = thyroid_region(case)
-        background = background_image(expected, mask, case.pixel_mm, scatter_parameters(case))
-        if acquired:
-            as_acquired.append(_draw_removed(case, expected, mask, background, case_rng(seed, i, 1)).astype(np.float32))
-        if matched:
-            counts_matched.append(_draw_removed(case, expected, mask, background, case_rng(seed, i, 3), match_counts=True).astype(np.float32))
-        targets.append(label)
-        spacings.append(case.pixel_mm)
-        rows.append(case_variables(case))
-    return as_acquired, counts_matched, targets, spacings, rows
+        scatter = scatter_parameters(case)
+        if acquired or matched:
+            mask = thyroid_region(case)
+            background = background_image(expected, mask, case.pixel_mm, scatter)
+            if acquired:
+                out.acquired.append(_draw_removed(case, expected, mask, background, case_rng(seed, i, 1)).astype(np.float32))
+            if matched:
+                out.counts_matched.append(_draw_removed(case, expected, mask, background, case_rng(seed, i, 3), match_counts=True).astype(np.float32))
+        if footprint:
+            region, contained = fixed_region(case)
+            background = background_image(expected, region, case.pixel_mm, scatter)
+            out.footprint_matched.append(
+                _draw_removed(case, expected, region, background, case_rng(seed, i, 5), match_counts=True).astype(np.float32)
+            )
+            out.footprint_contained.append(contained)
+        out.labels.append(label)
+        out.spacings.append(case.pixel_mm)
+        out.rows.append(case_variables(case))
+    return out
 
 
 def audit_simulator(
@@ -681,19 +781,34 @@ def audit_simulator(
     seed: int = 0,
     margin_points: float = DEFAULT_MARGIN_POINTS,
     match_counts: bool = False,
+    match_footprint: bool = False,
 ) -> dict[str, Any]:
     """Probe accuracy on thyroid-removed scans and the nuisance table of one simulator.
 
     With ``match_counts`` the probe also runs on the same cases' removed images redrawn at
     the count preset (``remove_thyroid(..., match_counts=True)``): the control that tells
-    the count-preset physics of the class-defining uptake from any other shortcut.
+    the count-preset physics of the class-defining uptake from any other shortcut. With
+    ``match_footprint`` it runs, in addition, on images at the count preset whose removed
+    region is the same fixed rectangle for every case (:func:`fixed_region`): the control
+    that tells the gland's class-defining size, seen through the fill's footprint, from
+    anything else.
 
     Returns:
         ``{"probe": probe_accuracy(...), "nuisance": nuisance_table(...)}``, plus
-        ``"probe_counts_matched"`` with ``match_counts``.
+        ``"probe_counts_matched"`` with ``match_counts``, and ``"probe_footprint_matched"``
+        and ``"footprint_contained_share"`` (the share of cases whose dilated gland lay
+        inside the rectangle) with ``match_footprint``.
     """
-    acquired, matched, labels, spacings, rows = _removed_cases(simulator, center, n_per_class, seed, acquired=True, matched=match_counts)
-    out = {"probe": probe_accuracy(acquired, labels, pixel_mm=spacings, seed=seed, margin_points=margin_points), "nuisance": nuisance_table(rows)}
+    removed = removed_cases(simulator, center, n_per_class, seed, acquired=True, matched=match_counts, footprint=match_footprint)
+    spacings = removed.spacings
+
+    def probe(images: list) -> dict[str, Any]:
+        return probe_accuracy(images, removed.labels, pixel_mm=spacings, seed=seed, margin_points=margin_points)
+
+    out = {"probe": probe(removed.acquired), "nuisance": nuisance_table(removed.rows)}
     if match_counts:
-        out["probe_counts_matched"] = probe_accuracy(matched, labels, pixel_mm=spacings, seed=seed, margin_points=margin_points)
+        out["probe_counts_matched"] = probe(removed.counts_matched)
+    if match_footprint:
+        out["probe_footprint_matched"] = probe(removed.footprint_matched)
+        out["footprint_contained_share"] = float(np.mean(removed.footprint_contained))
     return out
