@@ -70,7 +70,7 @@ def verdict(result: dict[str, Any]) -> str:
 
 
 def tracing_sentence(result: dict[str, Any]) -> str:
-    """What the counts-matched control says about the excess of one task."""
+    """What the counts- and footprint-matched controls say about the excess of one task."""
     probe, matched = result["probe"], result.get("probe_counts_matched")
     if matched is None:
         return ""
@@ -79,21 +79,22 @@ def tracing_sentence(result: dict[str, Any]) -> str:
         f"As acquired {probe['excess_points']:+.1f} points; with the removed image redrawn at the count preset "
         f"(the thyroid's share of the preset counts given to the rest of the neck) {matched['excess_points']:+.1f} points."
     )
+    footprint = result.get("probe_footprint_matched")
+    if footprint is not None:
+        head += (
+            f" With one fixed removal region for every case as well (counts and footprint matched; the dilated gland lay inside it in "
+            f"{100 * result['footprint_contained_share']:.1f} % of cases) {footprint['excess_points']:+.1f} points."
+        )
     if probe["passed"] and matched["passed"]:
-        return f"{head} Both within {margin:.0f} points: no shortcut to trace."
+        return f"{head} Within {margin:.0f} points as acquired and counts matched: no shortcut to trace."
     if matched["passed"]:
         return (
             f"{head} The counts-matched probe is within {margin:.0f} points, so the excess is traced to the count-preset "
             "physics of the class-defining uptake (documented in docs/shortcut_audit.md): the thyroid's share of the preset "
             "sets the count level and noise of the rest of the scan."
         )
-    footprint = result.get("probe_footprint_matched")
     if footprint is None:
         return f"{head} **FAIL**: the counts-matched probe is more than {margin:.0f} points above the majority rate, so the count level does not explain the excess."
-    head += (
-        f" With one fixed removal region for every case as well (counts and footprint matched; the dilated gland lay inside it in "
-        f"{100 * result['footprint_contained_share']:.1f} % of cases) {footprint['excess_points']:+.1f} points."
-    )
     if footprint["passed"]:
         return (
             f"{head} The footprint-matched probe is within {margin:.0f} points, so the excess left at the count preset is traced to the "

@@ -11,7 +11,9 @@ import pytest
 
 from scintipipe.simulate import CENTERS, UPTAKE4_SIMULATOR
 from scintipipe.simulate.audit import (
+    FIXED_FOOTPRINT_MM,
     count_preset,
+    fixed_region,
     nuisance_table,
     probe_accuracy,
     remove_thyroid,
@@ -93,6 +95,39 @@ def _synthetic(rng: np.random.Generator, n: int, blob_gain: dict[int, float], la
     return images
 
 
+def test_fixed_region_has_one_size_whatever_the_gland_and_spares_the_other_organs(hot_case):
+    """The footprint-matched control's region: the gland always inside, its size not the gland's.
+
+    An enlarged Graves-like gland and a small thyroiditis-like one have removal footprints of
+    very different size; the fixed region is the same rectangle for both, less the spared
+    organs (whose positions are class-independent), so its area differs far less.
+    """
+    cold = UPTAKE4_SIMULATOR(np.random.default_rng(3), CENTERS["b"], "diffusely_decreased")
+    own = [thyroid_region(case).sum() for case in (hot_case, cold)]
+    assert own[0] > 1.15 * own[1]  # the gland's own footprint follows its (class-defining) size
+    areas = []
+    for case in (hot_case, cold):
+        region, contained = fixed_region(case)
+        assert contained
+        assert not (thyroid_region(case) & ~region).any()  # nothing of the gland is left
+        salivary = np.asarray(case.masks["salivary_glands"], bool) & ~thyroid_region(case)
+        assert salivary.any() and not (region & salivary).any()  # the salivary glands stay as acquired
+        areas.append(region.sum())
+        width_px = FIXED_FOOTPRINT_MM[0] / case.pixel_mm
+        assert region.sum() < 1.05 * width_px * FIXED_FOOTPRINT_MM[1] / case.pixel_mm
+    assert abs(areas[0] - areas[1]) < 0.05 * max(areas)
+
+
+def test_footprint_matched_removal_has_the_preset_total_and_keeps_the_salivary_glands(hot_case):
+    removed = remove_thyroid(hot_case, rng=np.random.default_rng(0), match_counts=True, footprint_mm=FIXED_FOOTPRINT_MM)
+    assert abs(removed.sum() - count_preset(hot_case)) < 5 * np.sqrt(count_preset(hot_case))
+    region, _ = fixed_region(hot_case)
+    salivary = np.asarray(hot_case.masks["submandibular_left"], bool) | np.asarray(hot_case.masks["submandibular_right"], bool)
+    ring = _ring(salivary, 3) & ~region & ~salivary
+    # the submandibular glands still stand out of the neck around them, as on the acquired scan
+    assert removed[salivary].mean() > 1.3 * removed[ring].mean()
+
+
 def test_probe_finds_a_planted_shortcut():
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 50)
@@ -155,3 +190,21 @@ def test_simulators_pass_the_shortcut_audit_at_small_scale(task):
         f"{100 * matched['accuracy']:.1f} % counts matched, vs majority {100 * probe['majority_rate']:.1f} %; flagged: "
         + ", ".join(f"{e['variable']} ({e['kind']})" for e in flagged)
     )
+
+
+def test_audit_verdict_traces_an_excess_to_the_footprint_only_when_that_control_passes():
+    from benchmark_helpers import load_benchmark
+
+    bench = load_benchmark("shortcut_audit")
+
+    def probe(passed: bool, excess: float) -> dict:
+        return {"passed": passed, "excess_points": excess, "margin_points": 5.0}
+
+    failing = {"probe": probe(False, 10.7), "probe_counts_matched": probe(False, 5.2)}
+    assert bench.verdict(failing) == "FAIL"
+    assert bench.verdict({**failing, "probe_footprint_matched": probe(False, 6.0), "footprint_contained_share": 1.0}) == "FAIL"
+    traced = {**failing, "probe_footprint_matched": probe(True, 1.0), "footprint_contained_share": 0.99}
+    assert bench.verdict(traced) == "TRACED"
+    assert "footprint of the removal" in bench.tracing_sentence(traced)
+    assert "99.0 %" in bench.tracing_sentence(traced)
+    assert bench.verdict({"probe": probe(True, 2.0)}) == "PASS"

@@ -55,7 +55,16 @@ PREPROCESSING_RECIPE = "uptake4"
 #: at most 54 mm sideways and 63 mm up or down; about 8 mm more
 FIXED_FOOTPRINT_MM = (124.0, 140.0)
 #: organs the fixed region spares (kept as they were acquired), dilated by :data:`SPARED_MARGIN_MM`
-SPARED_MASKS = ("salivary_glands", "parotid_right", "parotid_left", "submandibular_right", "submandibular_left", "oral_cavity", "oesophagus", "markers")
+SPARED_MASKS = (
+    "salivary_glands",
+    "parotid_right",
+    "parotid_left",
+    "submandibular_right",
+    "submandibular_left",
+    "oral_cavity",
+    "oesophagus",
+    "markers",
+)
 SPARED_MARGIN_MM = 6.0
 
 
@@ -805,7 +814,7 @@ def audit_simulator(
     def probe(images: list) -> dict[str, Any]:
         return probe_accuracy(images, removed.labels, pixel_mm=spacings, seed=seed, margin_points=margin_points)
 
-    out = {"probe": probe(removed.acquired), "nuisance": nuisance_table(removed.rows)}
+    out: dict[str, Any] = {"probe": probe(removed.acquired), "nuisance": nuisance_table(removed.rows)}
     if match_counts:
         out["probe_counts_matched"] = probe(removed.counts_matched)
     if match_footprint:
