@@ -4,10 +4,13 @@ Not a benchmark itself. The scripts run as ``python benchmarks/NAME.py`` from th
 root, which puts ``benchmarks/`` first on ``sys.path``; the tests load some of them by file
 path, so every script that imports this module puts its own folder on ``sys.path`` first.
 
-Two groups:
+Three groups:
 
 - running ``scintipipe`` in child processes (:func:`simulate_args`, :func:`simulate_once`,
   :func:`run_no_report`) and recording the checkout (:func:`git_commit`);
+- scoring predicted labels against each case's accepted labels and comparing two
+  classifiers on the same cases (:func:`score_predictions`, :func:`mcnemar_exact`), for the
+  benchmarks that judge a candidate against the shipped model;
 - the steps of the ship scripts (``ship_uptake4.py``, ``ship_disease.py``), which rebuild a
   shipped bundle: simulate its data sets, train, refit the input gate, evaluate, and write the
   model card around the training card ``scintipipe train`` wrote.
@@ -24,6 +27,9 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 #: the repository root (the scripts' working folder)
 ROOT = Path(__file__).resolve().parents[1]
@@ -469,6 +475,51 @@ def record_eval_metrics(out: Path, reports: dict[str, dict], tests: Tests) -> No
         {key: {"accuracy": r["overall"]["accuracy"]["value"], "n": r["n"], "data": tests[key][2]} for key, r in reports.items()}
     )
     metadata_path.write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+# ---- scoring ---------------------------------------------------------------------------
+
+
+def score_predictions(predicted: Sequence[str | None], truth: Sequence[tuple[str, ...]], labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy (Wilson 95 %) and recall per class of predicted labels.
+
+    Args:
+        predicted: one label per case; ``None`` (refused, failed, not run) counts as wrong.
+        truth: per case the accepted labels, the case's own class first (a second entry
+            where either answer counts, e.g. nodular goitre as focal or heterogeneous).
+        labels: the classes to report recall for, in order (those with cases).
+
+    Returns:
+        ``correct`` (a boolean array, one per case), ``k``, ``n``, ``accuracy``,
+        ``wilson95`` and ``recall`` (``{label: {"k", "n", "sensitivity"}}``).
+    """
+    from scintipipe.evaluation.intervals import wilson_interval
+
+    correct = np.array([p is not None and p in accepted for p, accepted in zip(predicted, truth, strict=True)], dtype=bool)
+    n, k = len(truth), int(correct.sum())
+    interval = wilson_interval(k, n) if n else None
+    recall = {}
+    for label in labels:
+        index = [i for i, accepted in enumerate(truth) if accepted[0] == label]
+        if index:
+            hits = int(correct[index].sum())
+            recall[label] = {"k": hits, "n": len(index), "sensitivity": hits / len(index)}
+    return {"correct": correct, "k": k, "n": n, "accuracy": k / n if n else None, "wilson95": list(interval) if interval else None, "recall": recall}
+
+
+def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any]:
+    """Exact (binomial) McNemar test on paired correctness: the test the ship rules name.
+
+    Unlike :func:`scintipipe.evaluation.paired.mcnemar_test` it never switches to the
+    chi-square approximation, so a rule's p-value does not depend on the number of
+    discordant cases.
+    """
+    from scipy.stats import binomtest
+
+    only_a = int(np.sum(a_correct & ~b_correct))
+    only_b = int(np.sum(~a_correct & b_correct))
+    p = float(binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    return {"only_first_correct": only_a, "only_second_correct": only_b, "p_value": p}
 
 
 def pct(entry: dict | None) -> str:

@@ -40,8 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # the steps the ship scripts take
-from _common import ROOT
-from quantitative_baseline import mcnemar_exact
+from _common import ROOT, mcnemar_exact
 
 #: (name, n, centre, extra simulate arguments); the seeds come from --seeds, in this order
 SETS = [

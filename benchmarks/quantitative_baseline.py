@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import real_images  # noqa: E402  (the same bundle runner and expected-label mapping)
-from _common import SCINTIPIPE, git_commit, simulate_args  # noqa: E402  (after the sys.path set-up)
+from _common import SCINTIPIPE, git_commit, mcnemar_exact, score_predictions, simulate_args  # noqa: E402  (after the sys.path set-up)
 from scintipipe.training.quantitative import fit_baseline, late_fusion, save_baseline  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -190,16 +190,6 @@ def network_probabilities(bundle: str, files: list[Path], labels: list[str], thr
     return out
 
 
-def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> dict[str, Any]:
-    """Exact (binomial) McNemar test on paired correctness."""
-    from scipy.stats import binomtest
-
-    only_a = int(np.sum(a_correct & ~b_correct))
-    only_b = int(np.sum(~a_correct & b_correct))
-    p = float(binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
-    return {"only_first_correct": only_a, "only_second_correct": only_b, "p_value": p}
-
-
 def metrics(truth: list[tuple[str, ...]], probabilities: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """Accuracy (Wilson 95 %), balanced accuracy and sensitivity per class.
 
@@ -208,27 +198,19 @@ def metrics(truth: list[tuple[str, ...]], probabilities: np.ndarray, labels: lis
         probabilities: ``(n, len(labels))``; rows with ``nan`` count as wrong.
         labels: column order.
     """
-    from scintipipe.evaluation.intervals import wilson_interval
-
     predicted = [labels[int(np.nanargmax(row))] if np.isfinite(row).all() else None for row in probabilities]
-    correct = np.array([p is not None and p in t for p, t in zip(predicted, truth, strict=True)])
-    n, k = len(truth), int(correct.sum())
-    interval = wilson_interval(k, n) if n else None
-    per_class = {}
-    for label in labels:
-        idx = [i for i, t in enumerate(truth) if t[0] == label]
-        if idx:
-            per_class[label] = {"n": len(idx), "sensitivity": float(correct[idx].mean())}
+    scored = score_predictions(predicted, truth, labels)
+    per_class = {label: {"n": entry["n"], "sensitivity": entry["sensitivity"]} for label, entry in scored["recall"].items()}
     balanced = float(np.mean([v["sensitivity"] for v in per_class.values()])) if per_class else None
     return {
-        "n": n,
-        "correct": k,
-        "accuracy": k / n if n else None,
-        "wilson95": list(interval) if interval else None,
+        "n": scored["n"],
+        "correct": scored["k"],
+        "accuracy": scored["accuracy"],
+        "wilson95": scored["wilson95"],
         "balanced_accuracy": balanced,
         "per_class": per_class,
         "predicted": predicted,
-        "_correct": correct,
+        "_correct": scored["correct"],
     }
 
 

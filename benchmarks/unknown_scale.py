@@ -43,15 +43,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import quantitative_baseline as qb  # noqa: E402  (labels, display copies, McNemar)
+import quantitative_baseline as qb  # noqa: E402  (labels, display copies)
 import real_images  # noqa: E402  (the bundle runner and the real images' labels)
-from _common import SCINTIPIPE, git_commit, simulate_args  # noqa: E402  (after the sys.path set-up)
+from _common import SCINTIPIPE, git_commit, mcnemar_exact, score_predictions, simulate_args  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "scintipipe-unknown-scale"
@@ -114,29 +112,21 @@ def default_sets(work: Path, log: Any) -> list[tuple[str, str, list[tuple[Path, 
 
 def compare(items: list[tuple[Path, tuple[str, ...]]], runs: dict[str, dict[str, dict[str, str]]], labels: list[str]) -> dict[str, Any]:
     """Accuracy, recall per class and McNemar of every variant on one set."""
-    from scintipipe.evaluation.intervals import wilson_interval
-
     out: dict[str, Any] = {"n": len(items), "variants": {}}
     correct = {}
+    truth = [accepted for _, accepted in items]
     for variant, rows in runs.items():
         predicted = [(rows.get(str(path.resolve())) or {}).get("label") for path, _ in items]
-        hits = np.array([p is not None and p in accepted for p, (_, accepted) in zip(predicted, items, strict=True)])
-        correct[variant] = hits
-        recall = {}
-        for label in labels:
-            idx = [i for i, (_, accepted) in enumerate(items) if accepted[0] == label]
-            if idx:
-                recall[label] = {"k": int(hits[idx].sum()), "n": len(idx)}
-        k = int(hits.sum())
-        interval = wilson_interval(k, len(items))
+        scored = score_predictions(predicted, truth, labels)
+        correct[variant] = scored["correct"]
         out["variants"][variant] = {
-            "correct": k,
-            "accuracy": k / len(items) if items else None,
-            "wilson95": list(interval) if interval else None,
-            "recall": recall,
+            "correct": scored["k"],
+            "accuracy": scored["accuracy"],
+            "wilson95": scored["wilson95"],
+            "recall": {label: {"k": entry["k"], "n": entry["n"]} for label, entry in scored["recall"].items()},
         }
     first, second = list(correct)
-    out["mcnemar"] = qb.mcnemar_exact(correct[second], correct[first])
+    out["mcnemar"] = mcnemar_exact(correct[second], correct[first])
     out["difference_points"] = 100 * (correct[second].mean() - correct[first].mean()) if items else None
     return out
 

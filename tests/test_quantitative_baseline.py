@@ -214,3 +214,24 @@ def test_external_folders_are_pooled_and_read_by_the_named_label_column(tmp_path
     same_stem = [(dicom(tmp_path / f"s{seed}" / "case_0000.dcm", seed), "x") for seed in (1, 2)]
     copies = module.write_display_copies(same_stem, tmp_path / "display")
     assert len({path for path, _ in copies}) == 2 and all(path.is_file() for path, _ in copies)
+
+
+def test_score_predictions_counts_any_accepted_label_and_refusals_as_wrong() -> None:
+    """The benchmarks' one scoring helper: accuracy, Wilson interval, recall by the case's own class."""
+    from benchmark_helpers import load_benchmark
+
+    common = load_benchmark("_common")
+    truth = [("a",), ("a",), ("b", "c"), ("b", "c"), ("c",)]
+    scored = common.score_predictions(["a", None, "c", "a", "c"], truth, ["a", "b", "c"])
+    assert scored["correct"].tolist() == [True, False, True, False, True]
+    assert (scored["k"], scored["n"], scored["accuracy"]) == (3, 5, 0.6)
+    low, high = scored["wilson95"]
+    assert low < 0.6 < high
+    assert scored["recall"] == {
+        "a": {"k": 1, "n": 2, "sensitivity": 0.5},
+        "b": {"k": 1, "n": 2, "sensitivity": 0.5},
+        "c": {"k": 1, "n": 1, "sensitivity": 1.0},
+    }
+    paired = common.mcnemar_exact(np.array([True, True, True, False]), np.array([False, False, True, False]))
+    assert (paired["only_first_correct"], paired["only_second_correct"]) == (2, 0)
+    assert paired["p_value"] == pytest.approx(0.5)
