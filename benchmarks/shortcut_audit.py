@@ -113,7 +113,14 @@ def audit_task(
     simulator = get_simulator(task)
     started = time.perf_counter()
     match_counts = match_counts or match_footprint
-    audit = audit_simulator(simulator, CENTERS[center], n_per_class, seed, margin, match_counts=match_counts, match_footprint=match_footprint)
+    from tqdm import tqdm
+
+    def progress(indices: Any) -> Any:
+        return tqdm(indices, desc=f"{task}: simulating, removing the thyroid", unit="case", disable=None, file=sys.stderr)
+
+    audit = audit_simulator(
+        simulator, CENTERS[center], n_per_class, seed, margin, match_counts=match_counts, match_footprint=match_footprint, progress=progress
+    )
     result = {
         "task": task,
         "center": center,

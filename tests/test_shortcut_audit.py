@@ -208,3 +208,20 @@ def test_audit_verdict_traces_an_excess_to_the_footprint_only_when_that_control_
     assert "footprint of the removal" in bench.tracing_sentence(traced)
     assert "99.0 %" in bench.tracing_sentence(traced)
     assert bench.verdict({"probe": probe(True, 2.0)}) == "PASS"
+
+
+def test_removed_cases_reports_progress_over_every_case_and_makes_only_the_variants_asked_for():
+    from scintipipe.simulate.audit import removed_cases
+
+    seen: list[int] = []
+
+    def progress(indices):
+        for i in indices:
+            seen.append(i)
+            yield i
+
+    removed = removed_cases(UPTAKE4_SIMULATOR, CENTERS["b"], n_per_class=1, seed=3, acquired=False, footprint=True, progress=progress)
+    assert seen == [0, 1, 2, 3]
+    assert removed.acquired == [] and removed.counts_matched == []
+    assert len(removed.footprint_matched) == len(removed.footprint_contained) == 4
+    assert removed.labels == list(UPTAKE4_SIMULATOR.labels)

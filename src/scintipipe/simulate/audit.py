@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -749,14 +749,25 @@ def removed_dataset(
 
 
 def removed_cases(
-    simulator: Any, center: CenterProfile, n_per_class: int, seed: int, acquired: bool = True, matched: bool = False, footprint: bool = False
+    simulator: Any,
+    center: CenterProfile,
+    n_per_class: int,
+    seed: int,
+    acquired: bool = True,
+    matched: bool = False,
+    footprint: bool = False,
+    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
 ) -> RemovedCases:
-    """Every asked-for removed variant of every case, from one simulation (and one solve per region)."""
+    """Every asked-for removed variant of every case, from one simulation (and one solve per region).
+
+    ``progress`` wraps the case index iterator (e.g. ``tqdm``).
+    """
     from scintipipe.simulate.writer import case_rng
 
     labels = list(simulator.labels)
     out = RemovedCases()
-    for i in range(n_per_class * len(labels)):
+    indices: Iterable[int] = range(n_per_class * len(labels))
+    for i in progress(indices) if progress is not None else indices:
         label = labels[i % len(labels)]
         case = simulator(case_rng(seed, i), center, label)
         if case.expected is None:
@@ -791,6 +802,7 @@ def audit_simulator(
     margin_points: float = DEFAULT_MARGIN_POINTS,
     match_counts: bool = False,
     match_footprint: bool = False,
+    progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
 ) -> dict[str, Any]:
     """Probe accuracy on thyroid-removed scans and the nuisance table of one simulator.
 
@@ -802,13 +814,15 @@ def audit_simulator(
     that tells the gland's class-defining size, seen through the fill's footprint, from
     anything else.
 
+    ``progress`` wraps the iterator over the simulated cases (e.g. ``tqdm``).
+
     Returns:
         ``{"probe": probe_accuracy(...), "nuisance": nuisance_table(...)}``, plus
         ``"probe_counts_matched"`` with ``match_counts``, and ``"probe_footprint_matched"``
         and ``"footprint_contained_share"`` (the share of cases whose dilated gland lay
         inside the rectangle) with ``match_footprint``.
     """
-    removed = removed_cases(simulator, center, n_per_class, seed, acquired=True, matched=match_counts, footprint=match_footprint)
+    removed = removed_cases(simulator, center, n_per_class, seed, acquired=True, matched=match_counts, footprint=match_footprint, progress=progress)
     spacings = removed.spacings
 
     def probe(images: list) -> dict[str, Any]:
