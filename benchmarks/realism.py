@@ -24,7 +24,13 @@ code (:func:`image_statistics`) measures:
 
 Everything is measured on 8-bit display images without spacing: the crops as they are
 (loaded by the pipeline's loaders), the Siemens counts and every simulated scan through
-the same linear display window (zero to the 99.8th percentile). Each real value is then
+the same linear display window (zero to the 99.8th percentile). With ``--rendering export``
+every simulated scan goes through the simulator's display-export chain instead (the one the
+training exports come from: framing, window and gamma, 8-bit, resampling, JPEG, colour
+tables, inversion, burned-in annotation; :func:`scintipipe.simulate.display_export`) and is
+read back by the pipeline's loaders like the crops, so the comparison asks whether the real
+crops lie inside what the models were trained on; the results then go to
+``realism_exports.{md,json}`` and the docs' ``realism-exports`` section. Each real value is then
 reported inside or outside the 5-95 % range of the simulated values of its class
 (DG: diffusely increased; TI: diffusely decreased; NG: heterogeneous and focal increased
 pooled; NL and the Siemens study: normal). This is a measurement, reported whether the
@@ -59,6 +65,16 @@ from scintipipe.segment.features import noise_power_summary, radial_profile, reg
 
 RESULTS = REPO / "benchmarks" / "results"
 MARKER = "realism"
+#: how a simulated scan becomes a display image: ``(results file stem, docs marker, description)``
+RENDERINGS = {
+    "linear": ("realism", MARKER, "each rendered as an 8-bit display image like the crops (linear, zero to the 99.8th percentile)"),
+    "export": (
+        "realism_exports",
+        "realism-exports",
+        "each rendered through the simulator's display-export chain, as the training exports are (framing, window, gamma, "
+        "8-bit, resampling, JPEG, colour tables, inversion, annotation), and read back by the pipeline's loaders like the crops",
+    ),
+}
 
 #: ring edges (fraction of the image side) of the radial profile around the thyroid
 RADII = np.array([0.0, 0.04, 0.08, 0.12, 0.16, 0.24, 0.32])
@@ -155,23 +171,59 @@ def simulators() -> dict[str, Callable[[np.random.Generator, Any], Any]]:
     return out
 
 
-def simulated_statistics(classes: list[str], centres: list[str], n: int, seed: int, log) -> dict[str, dict[str, list[dict[str, float]]]]:
-    """``{centre: {class: [statistics per simulated scan]}}``."""
+def export_rendering(case: Any, rng: np.random.Generator, work: Path) -> np.ndarray:
+    """A simulated scan as a display export, read back by the pipeline's loaders as the crops are.
+
+    Args:
+        case: the simulated case (counts, masks, pixel size).
+        rng: the export's own generator (its every choice; never the case's label).
+        work: a folder for the encoded picture.
+
+    Returns:
+        The loaded picture's 2-D pixels.
+    """
+    from scintipipe.loading import load_views
+    from scintipipe.plugins import make_plugin_manager
+    from scintipipe.simulate.display_export import display_export
+    from scintipipe.training.quantitative import scan_array
+
+    export = display_export(case.counts, case.masks, rng, case.pixel_mm)
+    path = work / f"export{export.suffix}"
+    path.write_bytes(export.data)
+    pixels, _ = scan_array(load_views(make_plugin_manager(), path)[0])
+    return pixels
+
+
+def simulated_statistics(
+    classes: list[str], centres: list[str], n: int, seed: int, log, rendering: str = "linear"
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """``{centre: {class: [statistics per simulated scan]}}``.
+
+    ``rendering`` is ``linear`` (:func:`display_rendering`) or ``export``
+    (:func:`export_rendering`, with a generator of its own per scan).
+    """
+    import tempfile
+
     from scintipipe.simulate.centers import get_center
 
     factories = simulators()
     out: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for ci, centre_name in enumerate(centres):
-        centre = get_center(centre_name)
-        out[centre_name] = {}
-        for ki, label in enumerate(classes):
-            log(f"simulating {n} {label} at centre {centre_name} ...")
-            stats = []
-            for i in range(n):
-                rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci, ki, i)))
-                case = factories[label](rng, centre)
-                stats.append(image_statistics(display_rendering(case.counts)))
-            out[centre_name][label] = stats
+    with tempfile.TemporaryDirectory(prefix="scintipipe-realism-") as work:
+        for ci, centre_name in enumerate(centres):
+            centre = get_center(centre_name)
+            out[centre_name] = {}
+            for ki, label in enumerate(classes):
+                log(f"simulating {n} {label} at centre {centre_name} ...")
+                stats = []
+                for i in range(n):
+                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci, ki, i)))
+                    case = factories[label](rng, centre)
+                    if rendering == "export":
+                        pixels = export_rendering(case, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci, ki, i, 1))), Path(work))
+                    else:
+                        pixels = display_rendering(case.counts)
+                    stats.append(image_statistics(pixels))
+                out[centre_name][label] = stats
     return out
 
 
@@ -254,7 +306,7 @@ def render(results: dict[str, Any], detailed: bool = True) -> str:
     lines = [results["note"], ""] if results.get("note") else []
     lines += [
         f"{results['n']} simulated scans per class and centre (centres {', '.join(centres)}; seed {results['seed']}), "
-        f"each rendered as an 8-bit display image like the crops; statistics from the classical segmenter's regions, no pixel spacing. "
+        f"{RENDERINGS[results.get('rendering', 'linear')][2]}; statistics from the classical segmenter's regions, no pixel spacing. "
         f"A real value is *inside* when it lies within the simulated 5-95 % range of its class at that centre. {results['date']}, commit {results['commit']}.",
         "",
         "Statistics inside the simulated 5-95 % range, per real image:",
@@ -306,20 +358,22 @@ def render(results: dict[str, Any], detailed: bool = True) -> str:
                     text = f"{fmt.format(r['median'])} [{fmt.format(r['p5'])}-{fmt.format(r['p95'])}]"
                     cells.append(text if r["inside"] else f"**{text}**")
                 lines.append(f"| {row['image']} | {title} | {fmt.format(check['value'])} | " + " | ".join(cells) + " |")
-    lines += ["", "Rerun: `python benchmarks/realism.py` (`--n`, `--centers`)."]
+    rerun = "python benchmarks/realism.py" + (" --rendering export" if results.get("rendering", "linear") == "export" else "")
+    lines += ["", f"Rerun: `{rerun}` (`--n`, `--centers`)."]
     return "\n".join(lines)
 
 
 def write_outputs(results: dict[str, Any], out: Path, docs: bool) -> None:
-    """Write ``realism.{md,json}`` (every value) and, with ``docs``, the summary section."""
+    """Write ``realism.{md,json}`` (``realism_exports`` for the export rendering; every value) and, with ``docs``, the summary section."""
+    stem, marker, _ = RENDERINGS[results.get("rendering", "linear")]
     out.mkdir(parents=True, exist_ok=True)
-    (out / "realism.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "realism.md").write_text(f"# Realism: real image statistics against the simulator's range\n\n{render(results)}\n")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(f"# Realism: real image statistics against the simulator's range\n\n{render(results)}\n")
     if docs:
         real_images.update_file(
             real_images.DOC,
-            MARKER,
-            render(results, detailed=False) + "\n\nEvery value: `benchmarks/results/realism.md`.",
+            marker,
+            render(results, detailed=False) + f"\n\nEvery value: `benchmarks/results/{stem}.md`.",
             title=real_images.DOC_TITLE,
         )
 
@@ -330,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=40, help="simulated scans per class and centre")
     parser.add_argument("--centers", nargs="+", default=None, help="simulated centres (default: a, b and randomised when the simulator has it)")
     parser.add_argument("--seed", type=int, default=2027)
+    parser.add_argument(
+        "--rendering",
+        choices=sorted(RENDERINGS),
+        default="linear",
+        help="how a simulated scan becomes a display image: a linear window (default) or the training exports' display-export chain",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-docs", dest="docs", action="store_false", help="do not touch docs/real_images.md")
     parser.add_argument("--from-json", type=Path, default=None, help="rewrite the outputs from a realism.json of an earlier run (runs nothing)")
@@ -350,12 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     centres = args.centers or [c for c in ("a", "b", "randomised") if c in CENTERS]
     real = real_statistics(args.reference)
     classes = sorted({label for item in real for label in item["classes"]})
-    simulated = simulated_statistics(classes, centres, args.n, args.seed, log)
+    simulated = simulated_statistics(classes, centres, args.n, args.seed, log, rendering=args.rendering)
     results = {
         "date": dt.date.today().isoformat(),
         "commit": git_commit(),
         "n": args.n,
         "seed": args.seed,
+        "rendering": args.rendering,
         "centres": centres,
         "statistics": {name: title for name, (title, _) in STATISTICS.items()},
         "comparison": compare(real, simulated),

@@ -133,6 +133,27 @@ def test_realism_statistics_on_a_simulated_display_image() -> None:
     assert "x.png" in realism.render({"n": 2, "seed": 0, "centres": ["a"], "date": "d", "commit": "c", "comparison": rows})
 
 
+def test_realism_export_rendering_reads_back_a_display_export_as_the_crops_are(tmp_path: Path) -> None:
+    """``--rendering export``: the training exports' chain, decoded by the loaders, then the same statistics."""
+    realism = load_benchmark("realism")
+    from scintipipe.plugins import make_plugin_manager, simulators
+    from scintipipe.simulate.centers import get_center
+
+    case = simulators(make_plugin_manager()).simulators["uptake4"](np.random.default_rng(3), get_center("b"), "diffusely_increased")
+    pixels = realism.export_rendering(case, np.random.default_rng(5), tmp_path)
+    assert pixels.ndim == 2 and pixels.shape != case.counts.shape  # framed and resampled, not the detector grid
+    assert pixels.max() <= 255 and pixels.min() >= 0
+    stats = realism.image_statistics(pixels)
+    assert stats["thyroid_to_background"] > 1  # the gland is still the hottest thing in the picture
+    again = realism.export_rendering(case, np.random.default_rng(5), tmp_path)
+    np.testing.assert_array_equal(pixels, again)  # the export's choices come from its generator alone
+    results = {"n": 1, "seed": 0, "centres": ["b"], "date": "d", "commit": "c", "comparison": [], "rendering": "export"}
+    text = realism.render(results)
+    assert "display-export chain" in text and "--rendering export" in text
+    realism.write_outputs(results, tmp_path / "out", docs=False)
+    assert (tmp_path / "out" / "realism_exports.md").is_file() and not (tmp_path / "out" / "realism.md").exists()
+
+
 @pytest.mark.reference
 def test_reference_folder_mapping(real_images, reference_scans: Path) -> None:
     """The real folder: 8 crops and the Siemens study; the syringe excluded; the PNG rendering run, not scored."""
