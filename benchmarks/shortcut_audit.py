@@ -24,6 +24,10 @@ the gland, :func:`scintipipe.simulate.audit.fixed_region`) instead of the gland'
 footprint, whose size is class-defining. A task whose counts-matched probe still fails but whose
 footprint-matched probe is within the margin is TRACED to the footprint of the removal. The exit
 status is 0 when no task FAILs.
+
+``--cards`` also writes each audited task's verdict into the model card of the bundle of the
+same name (``uptake4``, ``disease``), between ``<!-- shortcut-audit:start/end -->``: use it on
+the setting the docs report, not on exploratory runs.
 """
 
 from __future__ import annotations
@@ -306,6 +310,56 @@ def write_report(results: list[dict[str, Any]], state: dict[str, Any], out: Path
     out.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
 
 
+#: the model cards' marked section
+CARD_MARKER = "shortcut-audit"
+
+
+def card_section(result: dict[str, Any], command: str) -> str:
+    """The model card's section: the audit of the simulator the bundle was trained on."""
+    p, m, f = result["probe"], result.get("probe_counts_matched"), result.get("probe_footprint_matched")
+
+    def cell(probe: dict[str, Any] | None) -> str:
+        return "-" if probe is None else f"{_pct(probe['accuracy'])} % [{_pct(probe['lower'])}-{_pct(probe['upper'])}]"
+
+    flagged = (
+        ", ".join(f"`{e['variable']}`" for e in result["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid"))
+        or "none"
+    )
+    return "\n".join(
+        [
+            "## Shortcut audit of the training simulator",
+            "",
+            "Can a probe read the class off simulated scans once the thyroid is removed? Best of three cheap probes, "
+            f"5-fold cross-validated, against the majority-class rate {_pct(p['majority_rate'])} % (pass within "
+            f"{p['margin_points']:.0f} points; method, controls and the allowed medical differences: `docs/shortcut_audit.md`).",
+            "",
+            "| setting | as acquired | counts matched | counts and footprint matched | verdict | nuisance variables that differ by class (besides the physics of uptake) |",
+            "|---|---|---|---|---|---|",
+            f"| centre {result['center']}, {result['n_per_class']} per class, seed {result['seed']} | {cell(p)} | {cell(m)} | {cell(f)} | "
+            f"**{result['verdict']}** | {flagged} |",
+            "",
+            *([result["tracing"], ""] if result.get("tracing") else []),
+            f"Rerun: `{command if '--cards' in command else command + ' --cards'}`.",
+        ]
+    )
+
+
+def update_model_cards(results: list[dict[str, Any]], command: str) -> list[Path]:
+    """Write :func:`card_section` into the card of each audited task's bundle of the same name; returns the cards written."""
+    from scintipipe.docs_markers import update_file
+    from scintipipe.plugins import make_plugin_manager, tasks_and_bundles
+
+    registered = tasks_and_bundles(make_plugin_manager()).bundles
+    written = []
+    for result in results:
+        bundle = registered.get(result["task"])
+        card = Path(bundle.path) / "docs" / "README.md" if bundle is not None else None
+        if card is not None and card.is_file():
+            update_file(card, CARD_MARKER, card_section(result, command))
+            written.append(card)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", nargs="+", default=["uptake4", "disease"], help="tasks to audit (registered simulators)")
@@ -324,8 +378,28 @@ def main(argv: list[str] | None = None) -> int:
         help="also probe them with one fixed removal region for every case (traces an excess to the gland's size); implies --match-counts",
     )
     parser.add_argument("--note", default="", help="a line on what was audited (e.g. which simulator version)")
+    parser.add_argument("--cards", action="store_true", help="also write each task's verdict into its bundle's model card (the docs' setting only)")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="rewrite the report (to JSON's own path) and, with --cards, the cards from a shortcut_audit JSON of an earlier run (runs nothing)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/shortcut_audit", help="output path without suffix")
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        if not args.from_json.is_file():
+            parser.error(f"--from-json: {args.from_json} is not a file")
+        saved = json.loads(args.from_json.read_text())
+        for result in saved["results"]:
+            result["verdict"], result["tracing"] = verdict(result), tracing_sentence(result)
+        write_report(saved["results"], saved["source"], args.from_json.with_suffix(""), saved["command"])
+        print(f"rewrote {args.from_json.with_suffix('.md')} and .json")
+        if args.cards:
+            for card in update_model_cards(saved["results"], saved["command"]):
+                print(f"wrote the shortcut-audit section of {card}")
+        return 0 if all(r["verdict"] != "FAIL" for r in saved["results"]) else 1
     center = args.center or default_center()
     if center not in CENTERS:
         parser.error(f"unknown centre {center!r}; known: {', '.join(sorted(CENTERS))}")
@@ -348,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     state["note"] = args.note
     write_report(results, state, args.out, command)
     print(f"wrote {args.out.with_suffix('.md')} and .json")
+    if args.cards:
+        for card in update_model_cards(results, command):
+            print(f"wrote the shortcut-audit section of {card}")
     return 0 if all(r["verdict"] != "FAIL" for r in results) else 1
 
 

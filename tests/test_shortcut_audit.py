@@ -225,3 +225,28 @@ def test_removed_cases_reports_progress_over_every_case_and_makes_only_the_varia
     assert removed.acquired == [] and removed.counts_matched == []
     assert len(removed.footprint_matched) == len(removed.footprint_contained) == 4
     assert removed.labels == list(UPTAKE4_SIMULATOR.labels)
+
+
+def test_audit_report_and_card_section_are_rewritten_from_a_saved_run(tmp_path, capsys):
+    """``--from-json`` rewrites the report without simulating; the card section carries the verdict and its rerun."""
+    import json
+    import shutil
+
+    from benchmark_helpers import REPO, load_benchmark
+
+    bench = load_benchmark("shortcut_audit")
+    saved = tmp_path / "audit.json"
+    shutil.copy(REPO / "benchmarks/results/shortcut_audit.json", saved)
+    assert bench.main(["--from-json", str(saved)]) == 0
+    assert "rewrote" in capsys.readouterr().out
+    report = (tmp_path / "audit.md").read_text()
+    assert "counts and footprint matched" in report and "TRACED" in report
+    result = json.loads(saved.read_text())["results"][0]
+    section = bench.card_section(result, "python benchmarks/shortcut_audit.py --task uptake4")
+    assert section.startswith("## Shortcut audit of the training simulator")
+    assert f"**{result['verdict']}**" in section and "--task uptake4 --cards`" in section
+    failing = {**result, "verdict": "FAIL", "tracing": ""}
+    failing["nuisance"] = {"variables": [{"variable": "nuisance.salivary_scale", "kind": "nuisance", "flagged": True}]}
+    assert "**FAIL**" in bench.card_section(failing, "x --cards") and "`nuisance.salivary_scale`" in bench.card_section(failing, "x --cards")
+    with pytest.raises(SystemExit):
+        bench.main(["--from-json", str(tmp_path / "absent.json")])
