@@ -163,18 +163,28 @@ def sh(cmd: list[str], threads: int) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT, env=env)
 
 
+def repo_relative(path: Path) -> str:
+    """``path`` as the recorded commands show it: relative to the repository when inside it, else absolute.
+
+    A ``--data`` folder outside the checkout (another disk, a shared worktree's data) is
+    then named in full instead of failing.
+    """
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
+
+
 def simulate_command(folder: Path, n: int, seed: int, center: str, extra: list[str] | None = None, task: str = "uptake4") -> list[str]:
     """The ``scintipipe simulate`` command that makes ``folder``, as the model card and the gate record it.
 
     Args:
-        folder: the output folder, inside the repository (shown relative to it).
+        folder: the output folder (shown relative to the repository when inside it).
         n: how many scans.
         seed: the random seed.
         center: the centre profile.
         extra: further ``simulate`` arguments.
         task: the simulator task.
     """
-    return ["scintipipe", *simulate_args(task, n, seed, center, folder.relative_to(ROOT), extra or []), "--no-progress"]
+    return ["scintipipe", *simulate_args(task, n, seed, center, repo_relative(folder), extra or []), "--no-progress"]
 
 
 def simulate_sets(data: Path, train_sets: list, test_sets: dict, threads: int, task: str) -> tuple[list[list[str]], Tests]:
@@ -249,9 +259,9 @@ def train_command(bundle: str, recipe: str, labels_csv: Path, out: Path, descrip
         "--data",
         "data",
         "--labels",
-        str(labels_csv.relative_to(ROOT)),
+        repo_relative(labels_csv),
         "--out",
-        str(out.relative_to(ROOT)),
+        repo_relative(out),
         "--data-description",
         description,
         "--threads",
@@ -394,7 +404,7 @@ def gate_fit_command(bundle: str, data: Path, train_sets: list, test_sets: dict,
     """
 
     def rel(folder):
-        return str((data / folder).relative_to(ROOT))
+        return repo_relative(data / folder)
 
     cmd = ["scintipipe", "gate", "fit", "--bundle", bundle]
     cmd += [x for name, *_ in train_sets for x in ("--train", rel(name))]
@@ -446,12 +456,12 @@ def evaluate_sets(out: Path, tests: Tests, dest: str, threads: int) -> dict[str,
                 "scintipipe",
                 "evaluate",
                 "--bundle",
-                str(out.relative_to(ROOT)),
+                repo_relative(out),
                 "--labels",
-                str((folder / "labels.csv").relative_to(ROOT)),
+                repo_relative(folder / "labels.csv"),
                 "--out",
-                str(target.relative_to(ROOT)),
-                str(folder.relative_to(ROOT)),
+                repo_relative(target),
+                repo_relative(folder),
                 "--no-progress",
             ],
             threads,

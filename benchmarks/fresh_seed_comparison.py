@@ -86,7 +86,7 @@ def paired(first: np.ndarray, second: np.ndarray) -> dict[str, Any]:
 
 def shown(path: Path) -> Path:
     """``path`` relative to the repository root when it lies inside it (as commands are shown)."""
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return Path(common.repo_relative(path))
 
 
 def missing_bundle_folder(bundle: str) -> str | None:

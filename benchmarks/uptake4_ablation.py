@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import simulate_once  # noqa: E402  (after the sys.path set-up)
+from _common import repo_relative, simulate_once  # noqa: E402  (after the sys.path set-up)
 
 RESAMPLE = {"_target_": "scintipipe.transforms.ResampleToSpacingd", "keys": "image", "spacing_mm": 2.2}
 CROP = {"_target_": "scintipipe.transforms.CropNeckRegiond", "keys": "image", "size_px": [96, 96]}
@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
     test_imgs, test_y, test_src, test_hash = ex.load_raw(args.test_data, labels)
     results: dict = {
         "train_data": {
-            "folder": str(args.train_data.relative_to(ROOT)) if args.train_data.is_relative_to(ROOT) else str(args.train_data),
+            "folder": repo_relative(args.train_data),
             "n": len(train_y),
             "hash": train_hash,
         },
         "test_data": {
-            "folder": str(args.test_data.relative_to(ROOT)) if args.test_data.is_relative_to(ROOT) else str(args.test_data),
+            "folder": repo_relative(args.test_data),
             "n": len(test_y),
             "hash": test_hash,
         },

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import simulate_once  # noqa: E402  (after the sys.path set-up)
+from _common import repo_relative, simulate_once  # noqa: E402  (after the sys.path set-up)
 
 CANDIDATES = {
     "scintinet": {"_target_": "scintipipe.networks.ScintiNet", "in_channels": 1},
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
     test = ex.labelled(ex.preprocess(test_imgs, base["scan_transforms"]), test_y, test_src, labels)
     size = base["input_size"][0]
     results: dict = {
-        "train_data": {"folder": _rel(args.train_data), "n": len(train), "hash": train_hash},
-        "test_data": {"folder": _rel(args.test_data), "n": len(test), "hash": test_hash},
+        "train_data": {"folder": repo_relative(args.train_data), "n": len(train), "hash": train_hash},
+        "test_data": {"folder": repo_relative(args.test_data), "n": len(test), "hash": test_hash},
         "input_size": base["input_size"],
         "seed": args.seed,
         "networks": {},
@@ -138,11 +138,6 @@ def main(argv: list[str] | None = None) -> dict:
         print(row(name, res, labels), flush=True)
         write(results, args.out, labels)
     return results
-
-
-def _rel(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def row(name: str, res: dict, labels: list[str]) -> str:

@@ -56,3 +56,17 @@ def test_a_bundle_folder_that_is_not_there_is_named_before_anything_runs(tmp_pat
     with pytest.raises(SystemExit):
         comparison.main(["--candidate", missing])
     assert f"--candidate {missing}: no bundle folder there" in capsys.readouterr().err
+
+
+def test_recorded_commands_name_a_data_folder_outside_the_checkout_in_full(tmp_path: Path) -> None:
+    """``--data`` may lie outside the repository (another disk, a worktree's shared data): no crash, full path."""
+    common = load_benchmark("_common")
+    inside = common.ROOT / "data" / "u4-rand-train3000"
+    outside = tmp_path / "u4-rand-train3000"
+    assert common.repo_relative(inside) == "data/u4-rand-train3000"
+    assert common.repo_relative(outside) == str(outside.resolve())
+    command = common.simulate_command(outside, 10, 71, "randomised", ["--class-mix", "balanced"])
+    assert command[command.index("--out") + 1] == str(outside.resolve())
+    tests = {key: (f"{key}-set", 10, 303, "randomised", [], key) for key in (*common.GATE_HELD_OUT, *common.GATE_EXTERNAL)}
+    gate = common.gate_fit_command("uptake4", tmp_path, [("train-set", 10, 71, "randomised", [])], tests, "mahalanobis_layers", "uptake4", 1)
+    assert gate[gate.index("--train") + 1] == str(tmp_path.resolve() / "train-set")
