@@ -171,13 +171,15 @@ def simulators() -> dict[str, Callable[[np.random.Generator, Any], Any]]:
     return out
 
 
-def export_rendering(case: Any, rng: np.random.Generator, work: Path) -> np.ndarray:
+def export_rendering(case: Any, rng: np.random.Generator, work: Path, pm: Any = None) -> np.ndarray:
     """A simulated scan as a display export, read back by the pipeline's loaders as the crops are.
 
     Args:
         case: the simulated case (counts, masks, pixel size).
         rng: the export's own generator (its every choice; never the case's label).
         work: a folder for the encoded picture.
+        pm: the plugin manager whose loaders read it (default: a new one; pass one when
+            rendering many scans).
 
     Returns:
         The loaded picture's 2-D pixels.
@@ -190,7 +192,7 @@ def export_rendering(case: Any, rng: np.random.Generator, work: Path) -> np.ndar
     export = display_export(case.counts, case.masks, rng, case.pixel_mm)
     path = work / f"export{export.suffix}"
     path.write_bytes(export.data)
-    pixels, _ = scan_array(load_views(make_plugin_manager(), path)[0])
+    pixels, _ = scan_array(load_views(pm if pm is not None else make_plugin_manager(), path)[0])
     return pixels
 
 
@@ -204,9 +206,11 @@ def simulated_statistics(
     """
     import tempfile
 
+    from scintipipe.plugins import make_plugin_manager
     from scintipipe.simulate.centers import get_center
 
     factories = simulators()
+    pm = make_plugin_manager() if rendering == "export" else None
     out: dict[str, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="scintipipe-realism-") as work:
         for ci, centre_name in enumerate(centres):
@@ -219,7 +223,8 @@ def simulated_statistics(
                     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci, ki, i)))
                     case = factories[label](rng, centre)
                     if rendering == "export":
-                        pixels = export_rendering(case, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci, ki, i, 1))), Path(work))
+                        export_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ci, ki, i, 1)))
+                        pixels = export_rendering(case, export_rng, Path(work), pm)
                     else:
                         pixels = display_rendering(case.counts)
                     stats.append(image_statistics(pixels))
