@@ -46,6 +46,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from tqdm import tqdm  # noqa: E402  (after the sys.path set-up)
+
 from scintipipe.simulate.audit import DEFAULT_MARGIN_POINTS, audit_simulator  # noqa: E402  (after the sys.path set-up)
 from scintipipe.simulate.centers import CENTERS  # noqa: E402  (after the sys.path set-up)
 
@@ -117,7 +119,6 @@ def audit_task(
     simulator = get_simulator(task)
     started = time.perf_counter()
     match_counts = match_counts or match_footprint
-    from tqdm import tqdm
 
     def progress(indices: Any) -> Any:
         return tqdm(indices, desc=f"{task}: simulating, removing the thyroid", unit="case", disable=None, file=sys.stderr)
@@ -168,6 +169,12 @@ def _num(value: float) -> str:
     return f"{value:.4g}"
 
 
+def flagged_nuisance(result: dict[str, Any]) -> str:
+    """The flagged nuisance variables outside the thyroid and the physics of uptake, as Markdown (``none`` if none)."""
+    names = [e["variable"] for e in result["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid")]
+    return ", ".join(f"`{name}`" for name in names) or "none"
+
+
 def task_markdown(result: dict[str, Any]) -> list[str]:
     """The Markdown section of one task."""
     probe, table = result["probe"], result["nuisance"]
@@ -192,7 +199,6 @@ def task_markdown(result: dict[str, Any]) -> list[str]:
         ),
         "",
     ]
-    footprint = result.get("probe_footprint_matched")
     if matched is not None:
         lines += [result.get("tracing") or tracing_sentence(result), ""]
         controls = [("counts matched", matched)] + ([("counts and footprint matched", footprint)] if footprint is not None else [])
@@ -280,10 +286,7 @@ def write_report(results: list[dict[str, Any]], state: dict[str, Any], out: Path
         ]
     for r in results:
         p = r["probe"]
-        flagged = (
-            ", ".join(f"`{e['variable']}`" for e in r["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid"))
-            or "none"
-        )
+        flagged = flagged_nuisance(r)
         m = r.get("probe_counts_matched")
         if matched_any and m is not None:
             f = r.get("probe_footprint_matched")
@@ -321,10 +324,7 @@ def card_section(result: dict[str, Any], command: str) -> str:
     def cell(probe: dict[str, Any] | None) -> str:
         return "-" if probe is None else f"{_pct(probe['accuracy'])} % [{_pct(probe['lower'])}-{_pct(probe['upper'])}]"
 
-    flagged = (
-        ", ".join(f"`{e['variable']}`" for e in result["nuisance"]["variables"] if e["flagged"] and e["kind"] not in ("physics of uptake", "thyroid"))
-        or "none"
-    )
+    flagged = flagged_nuisance(result)
     return "\n".join(
         [
             "## Shortcut audit of the training simulator",
