@@ -167,9 +167,13 @@ def repo_relative(path: Path) -> str:
     """``path`` as the recorded commands show it: relative to the repository when inside it, else absolute.
 
     A ``--data`` folder outside the checkout (another disk, a shared worktree's data) is
-    then named in full instead of failing.
+    then named in full instead of failing. Inside is judged on the path as written (made
+    absolute, symlinks kept), so a ``data`` symlink to another disk still shows as ``data/...``.
     """
-    resolved = Path(path).resolve()
+    written = Path(os.path.abspath(path))
+    if written.is_relative_to(ROOT):
+        return str(written.relative_to(ROOT))
+    resolved = written.resolve()
     return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
 
 

@@ -58,13 +58,21 @@ def test_a_bundle_folder_that_is_not_there_is_named_before_anything_runs(tmp_pat
     assert f"--candidate {missing}: no bundle folder there" in capsys.readouterr().err
 
 
-def test_recorded_commands_name_a_data_folder_outside_the_checkout_in_full(tmp_path: Path) -> None:
+def test_recorded_commands_name_a_data_folder_outside_the_checkout_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--data`` may lie outside the repository (another disk, a worktree's shared data): no crash, full path."""
     common = load_benchmark("_common")
     inside = common.ROOT / "data" / "u4-rand-train3000"
     outside = tmp_path / "u4-rand-train3000"
     assert common.repo_relative(inside) == "data/u4-rand-train3000"
     assert common.repo_relative(outside) == str(outside.resolve())
+    linked = tmp_path / "linked-data"
+    linked.mkdir()
+    (tmp_path / "checkout").mkdir()
+    link = tmp_path / "checkout" / "data"
+    link.symlink_to(linked)
+    monkeypatch.setattr(common, "ROOT", tmp_path / "checkout")
+    assert common.repo_relative(link / "fresh-3103") == "data/fresh-3103"  # a data symlink to another disk keeps its name
+    monkeypatch.undo()
     command = common.simulate_command(outside, 10, 71, "randomised", ["--class-mix", "balanced"])
     assert command[command.index("--out") + 1] == str(outside.resolve())
     tests = {key: (f"{key}-set", 10, 303, "randomised", [], key) for key in (*common.GATE_HELD_OUT, *common.GATE_EXTERNAL)}
