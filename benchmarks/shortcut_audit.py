@@ -391,7 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json is not None:
         if not args.from_json.is_file():
             parser.error(f"--from-json: {args.from_json} is not a file")
-        saved = json.loads(args.from_json.read_text())
+        try:
+            saved = json.loads(args.from_json.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            parser.error(f"--from-json: cannot read {args.from_json}: {exc}")
+        if not isinstance(saved, dict) or not {"results", "source", "command"} <= set(saved):
+            parser.error(f"--from-json: {args.from_json} is not a shortcut_audit.py JSON (it needs results, source and command)")
         for result in saved["results"]:
             result["verdict"], result["tracing"] = verdict(result), tracing_sentence(result)
         write_report(saved["results"], saved["source"], args.from_json.with_suffix(""), saved["command"])

@@ -250,3 +250,8 @@ def test_audit_report_and_card_section_are_rewritten_from_a_saved_run(tmp_path, 
     assert "**FAIL**" in bench.card_section(failing, "x --cards") and "`nuisance.salivary_scale`" in bench.card_section(failing, "x --cards")
     with pytest.raises(SystemExit):
         bench.main(["--from-json", str(tmp_path / "absent.json")])
+    other = tmp_path / "other.json"
+    other.write_text('{"bundles": {}}')
+    with pytest.raises(SystemExit):
+        bench.main(["--from-json", str(other)])
+    assert "is not a shortcut_audit.py JSON" in capsys.readouterr().err
