@@ -141,6 +141,14 @@ def test_benchmark_compares_both_bundle_copies_on_a_labelled_folder(scans: dict[
     assert "| set | n | single | averaged | difference, points | McNemar |" in (out / "unknown_scale.md").read_text()
 
 
+def evaluated_rows(bundle_folder: Path, data: Path, out: Path, *flags: str) -> dict[str, dict[str, str]]:
+    """`scintipipe evaluate` of ``data`` (its labels.csv) with a bundle: predictions.csv rows by file name."""
+    run_cli("evaluate", "--bundle", bundle_folder, "--labels", data / "labels.csv", "--out", out, *flags, data)
+    (predictions,) = out.rglob("predictions.csv")
+    with predictions.open(newline="") as handle:
+        return {Path(row["source"].split("#")[0]).name: row for row in csv.DictReader(handle)}
+
+
 def test_evaluate_classifies_pictures_of_unknown_scale_as_run_does(scans: dict[str, Path], tmp_path: Path) -> None:
     """`scintipipe evaluate` averages over the assumed fields of view too (its probabilities
     are the network's plain softmax, without the gate's temperature)."""
@@ -148,11 +156,7 @@ def test_evaluate_classifies_pictures_of_unknown_scale_as_run_does(scans: dict[s
 
     folder = bundle_with(tmp_path, FOVS)
     data = scans["png"].parent
-    out = tmp_path / "evaluation"
-    run_cli("evaluate", "--bundle", folder, "--labels", data / "labels.csv", "--out", out, data)
-    (predictions,) = out.rglob("predictions.csv")
-    with predictions.open(newline="") as handle:
-        rows = {Path(row["source"].split("#")[0]).name: row for row in csv.DictReader(handle)}
+    rows = evaluated_rows(folder, data, tmp_path / "evaluation")
     bundle = Bundle(folder, name="uptake4")
     network = bundle.network("cpu")
     for path, averaged in ((scans["png"], True), (scans["dicom"], False)):
@@ -163,11 +167,7 @@ def test_evaluate_classifies_pictures_of_unknown_scale_as_run_does(scans: dict[s
         got = np.array([float(rows[path.name][f"prob_{label}"]) for label in bundle.labels])
         assert np.allclose(got, expected, atol=2e-6), path.name
     # --no-scale-averaging: one input per view, the network's plain softmax
-    single = tmp_path / "evaluation-single"
-    run_cli("evaluate", "--bundle", folder, "--labels", data / "labels.csv", "--out", single, "--no-scale-averaging", data)
-    (predictions,) = single.rglob("predictions.csv")
-    with predictions.open(newline="") as handle:
-        rows = {Path(row["source"].split("#")[0]).name: row for row in csv.DictReader(handle)}
+    rows = evaluated_rows(folder, data, tmp_path / "evaluation-single", "--no-scale-averaging")
     image = read_scans(scans["png"])[0]["image"]
     with torch.inference_mode():
         expected = (
@@ -266,3 +266,146 @@ def test_training_loads_one_input_per_view_and_evaluation_keeps_the_scales(scans
         data = load_labelled_set(Pipeline(pm, bundle, options), rows)
         kept[averaging] = {row: tuple(inputs.shape) for row, inputs in data.scale_inputs.items()}
     assert kept[True] == {0: (3, 1, 96, 96), 1: (3, 1, 96, 96)} and kept[False] == {}
+
+
+def bundle_with_threshold(tmp_path: Path, below: object) -> Path:
+    """A copy with uptake4's zooms and ``zoom_averaging_below`` set to ``below``."""
+    folder = bundle_with(tmp_path / f"below-{below}", FOVS, ZOOMS)
+    path = folder / "configs" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["scintipipe"]["zoom_averaging_below"] = below
+    path.write_text(json.dumps(metadata))
+    return folder
+
+
+def single_pass_top_probabilities(bundle: Bundle, files: list[Path]) -> dict[str, float]:
+    """Each scan's top probability at the spacing as acquired, as `run` reports it (temperature-scaled)."""
+    from scintipipe.loaders import read_scans
+
+    tops = {}
+    for path in files:
+        inputs = bundle.scan_transform({"image": read_scans(path)[0]["image"]})["image"][None]
+        with torch.inference_mode():
+            probs = (bundle.network("cpu")(torch.as_tensor(inputs).as_subclass(torch.Tensor).float()) / bundle.gate.temperature).softmax(1)
+        tops[path.name] = float(probs.max())
+    return tops
+
+
+def split_by_a_threshold(scans: dict[str, Path], tmp_path: Path) -> tuple[list[Path], Bundle, dict[str, float], float]:
+    """The fixture's DICOMs, the zooming bundle copy, their single-pass top probabilities, and a threshold between the lowest and highest."""
+    dicoms = sorted(scans["dicom"].parent.glob("*.dcm"))
+    plain = Bundle(bundle_with(tmp_path, FOVS, ZOOMS), name="uptake4")
+    tops = single_pass_top_probabilities(plain, dicoms)
+    ordered = sorted(tops.values())
+    assert len(dicoms) >= 2 and ordered[0] < ordered[-1]
+    return dicoms, plain, tops, (ordered[0] + ordered[-1]) / 2  # one scan on each side, at least
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -0.2, "0.9", True, [0.9]])
+def test_a_bundle_with_a_bad_zoom_threshold_names_its_file(tmp_path: Path, value) -> None:
+    from scintipipe.errors import BundleError
+
+    folder = bundle_with_threshold(tmp_path, value)
+    with pytest.raises(BundleError, match=r"configs/metadata.json: scintipipe.zoom_averaging_below must be a probability in \(0, 1\]"):
+        _ = Bundle(folder).zoom_averaging_below
+    result = run_cli("run", "--bundle", folder, "--out", tmp_path / "out", REPO / "README.md", expect_exit=None, catch_exceptions=True)
+    assert result.exit_code != 0 and "zoom_averaging_below must be a probability" in result.output  # the run stops before any file
+
+
+def test_confident_scans_skip_the_zooms_and_the_others_are_averaged(scans: dict[str, Path], tmp_path: Path) -> None:
+    """With `zoom_averaging_below`, a DICOM whose single-pass top probability reaches the
+    threshold gets exactly the single pass's probabilities; one under it gets exactly the
+    full average; pictures without spacing keep their fields of view; notes say which."""
+    dicoms, plain, tops, threshold = split_by_a_threshold(scans, tmp_path)
+    rows = {}
+    for name, folder, flags in (
+        ("cascade", bundle_with_threshold(tmp_path, threshold), []),
+        ("full", bundle_with(tmp_path / "full", FOVS, ZOOMS), []),
+        ("single", bundle_with(tmp_path / "single", FOVS, ZOOMS), ["--no-scale-averaging"]),
+    ):
+        out = tmp_path / f"run-{name}"
+        run_cli("run", "--bundle", folder, "--no-explain", "--accept-ood", *flags, "--out", out, *dicoms, scans["png"])
+        with (out / "predictions.csv").open(newline="") as handle:
+            rows[name] = {Path(row["source"]).name: row for row in csv.DictReader(handle)}
+        if name == "cascade":
+            notes = {Path(report.parent.name).name: json.loads(report.read_text())["notes"] for report in out.glob("*/report.json")}
+    labels = plain.labels
+    for path in dicoms:
+        expected = "single" if tops[path.name] >= threshold else "full"
+        got = np.array([float(rows["cascade"][path.name][f"prob_{label}"]) for label in labels])
+        want = np.array([float(rows[expected][path.name][f"prob_{label}"]) for label in labels])
+        assert np.allclose(got, want, atol=2e-6), (path.name, expected)
+        (case_notes,) = [n for folder, n in notes.items() if folder.startswith(path.stem)]
+        if expected == "single":
+            assert any("classified once at its pixel spacing" in note for note in case_notes) and zoom_note(ZOOMS) not in case_notes
+        else:
+            assert zoom_note(ZOOMS) in case_notes
+    assert rows["cascade"][scans["png"].name] == rows["full"][scans["png"].name]  # pictures without spacing: unchanged
+
+
+def test_evaluate_applies_the_zoom_threshold_as_run_does(scans: dict[str, Path], tmp_path: Path) -> None:
+    """`scintipipe evaluate` with a threshold: confident DICOMs keep the single pass (plain
+    softmax), the others the mean over the zooms."""
+    from scintipipe.loaders import read_scans
+
+    dicoms, plain, tops, threshold = split_by_a_threshold(scans, tmp_path)
+    folder = bundle_with_threshold(tmp_path, threshold)
+    data = scans["dicom"].parent
+    rows = evaluated_rows(folder, data, tmp_path / "evaluation")
+    network = plain.network("cpu")
+    for path in dicoms:
+        image = read_scans(path)[0]["image"]
+        confident = tops[path.name] >= threshold
+        inputs = bundle_input(plain, image) if confident else zoom_inputs(image, plain.scan_transform, ZOOMS)
+        with torch.inference_mode():
+            expected = network(torch.as_tensor(inputs).as_subclass(torch.Tensor).float()).softmax(1).mean(0).numpy()
+        got = np.array([float(rows[path.name][f"prob_{label}"]) for label in plain.labels])
+        assert np.allclose(got, expected, atol=2e-6), (path.name, confident)
+
+
+def bundle_input(bundle: Bundle, image: object) -> torch.Tensor:
+    """The single network input at the spacing as acquired, with a batch axis."""
+    return torch.as_tensor(bundle.scan_transform({"image": image})["image"]).as_subclass(torch.Tensor)[None]
+
+
+def test_cascade_benchmark_chooses_the_smallest_threshold_the_rule_allows() -> None:
+    """benchmarks/zoom_cascade.py's rule on made-up probabilities: a low threshold that
+    changes a call fails; the next one that keeps every call passes."""
+    from benchmark_helpers import load_benchmark
+
+    bench = load_benchmark("zoom_cascade")
+    truth = np.array([1] + [0] * 399)
+    # scan 0: the single pass says 0 at 0.92, the zooms' mean says 1 (the truth); the rest agree everywhere
+    single = np.array([[0.92, 0.08]] + [[0.97, 0.03]] * 399)
+    averaged = np.array([[0.40, 0.60]] + [[0.96, 0.04]] * 399)
+    zoomed = np.ones(400, dtype=bool)
+    rows = bench.judge(truth, single, averaged, zoomed, (0.9, 0.95, 0.99))
+    assert [r["skipped"] for r in rows] == [400, 399, 0]
+    assert [r["disagreements"] for r in rows] == [1, 0, 0] and [r["errors_cascade"] for r in rows] == [1, 0, 0]
+    # 1 differing call of 400 is within 0.5 %, and 1 extra error is the minimum allowed: 0.9 meets the rule
+    assert rows[0]["meets_rule"] and bench.choose(rows) == 0.9
+    # the same disagreement on 100 scans is 1 %: over the limit, so the next threshold is chosen
+    rows = bench.judge(truth[:100], single[:100], averaged[:100], zoomed[:100], (0.9, 0.95, 0.99))
+    assert not rows[0]["meets_rule"] and bench.choose(rows) == 0.95
+    assert bench.choose([{**r, "meets_rule": False} for r in rows]) is None
+    probs, skipped = bench.cascade(single, averaged, ~zoomed, 0.5)  # no spacing: never skipped, nothing to average
+    assert not skipped.any() and np.array_equal(probs, averaged)
+
+
+def test_cascade_benchmark_reports_a_threshold_on_a_labelled_folder(scans: dict[str, Path], tmp_path: Path) -> None:
+    """benchmarks/zoom_cascade.py end to end on a small folder with a copy of uptake4 that averages over zooms."""
+    from benchmark_helpers import load_benchmark
+
+    bench = load_benchmark("zoom_cascade")
+    folder = bundle_with(tmp_path, FOVS, ZOOMS)
+    out = tmp_path / "results"
+    assert bench.main(["--bundle", str(folder), "--set", f"mine={scans['dicom'].parent}", "--threshold", "0.9", "--out", str(out)]) == 0
+    results = json.loads((out / f"zoom_cascade_{Bundle(folder).name}.json").read_text())
+    (row,) = results["tables"]["mine"]
+    n_dicoms = len(list(scans["dicom"].parent.glob("*.dcm")))  # the pictures are averaged over fields of view, not zooms
+    assert results["sets"]["mine"] == {"folder": str(scans["dicom"].parent), "n": 6, "zoomed": n_dicoms}
+    assert row["threshold"] == 0.9 and row["n"] == 6 and 0 <= row["skipped"] <= n_dicoms and "chosen" not in results
+    assert "| 0.9 |" in (out / f"zoom_cascade_{Bundle(folder).name}.md").read_text()
+    no_zooms = bundle_with(tmp_path / "nozoom", FOVS, None)
+    with pytest.raises(SystemExit, match="declares no zoom_factors"):
+        bench.main(["--bundle", str(no_zooms), "--set", f"mine={scans['dicom'].parent}", "--out", str(out)])

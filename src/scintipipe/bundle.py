@@ -117,6 +117,21 @@ class Bundle:
         """
         return self._positive_numbers("zoom_factors")
 
+    @property
+    def zoom_averaging_below(self) -> float | None:
+        """The top probability at the spacing as acquired from which a scan is classified
+        once, without the ``zoom_factors`` averaging; ``None``: every scan is averaged.
+
+        Raises:
+            BundleError: the value is not a number in (0, 1].
+        """
+        value = self._fields.get("zoom_averaging_below")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise BundleError(f"{self.root}/configs/metadata.json: scintipipe.zoom_averaging_below must be a probability in (0, 1], not {value!r}")
+        return float(value)
+
     def _positive_numbers(self, key: str) -> tuple[float, ...]:
         values = self._fields.get(key) or ()
         try:

@@ -121,6 +121,7 @@ def bundle_metadata(
     explain_method: str | None = None,
     unknown_scale_fovs_mm: Sequence[float] | None = None,
     zoom_factors: Sequence[float] | None = None,
+    zoom_averaging_below: float | None = None,
     clinical_use: bool = False,
     trained_on: str = "",
     eval_metrics: dict[str, Any] | None = None,
@@ -133,7 +134,8 @@ def bundle_metadata(
     epoch (initial weights); :meth:`scintipipe.bundle.Bundle.network` refuses to load it.
     ``unknown_scale_fovs_mm`` makes pictures without pixel spacing classified at those
     assumed fields of view and averaged, ``zoom_factors`` scans with a spacing at those
-    multiples of it (:mod:`scintipipe.transforms.unknown_scale`).
+    multiples of it (:mod:`scintipipe.transforms.unknown_scale`), skipping the scans whose
+    top probability at the spacing as acquired reaches ``zoom_averaging_below``.
     """
     versions = package_versions()
     fields: dict[str, Any] = {"task": task, "labels": list(labels), "network": network, "clinical_use": clinical_use, "trained_on": trained_on}
@@ -145,6 +147,8 @@ def bundle_metadata(
         fields["unknown_scale_fovs_mm"] = [float(f) for f in unknown_scale_fovs_mm]
     if zoom_factors:
         fields["zoom_factors"] = [float(f) for f in zoom_factors]
+    if zoom_averaging_below is not None:
+        fields["zoom_averaging_below"] = float(zoom_averaging_below)
     if training_in_progress:
         fields["training_in_progress"] = True
     return {

@@ -56,6 +56,8 @@ class Case(Scan, total=False):
             probabilities over them.
         scale_input_is_input: per scale input, whether it is ``input`` itself (its
             probabilities are reused, not computed again).
+        zoom_pending: zoom factors whose inputs the classify stage makes only if the scan's
+            top probability is under the bundle's ``zoom_averaging_below``.
         gate: the input gate's record: ``in_distribution``, ``ood_score``,
             ``ood_threshold``, ``overridden``, ``against_advice``.
         syringe: ``{"full": file, "empty": file}`` found in the view's study.
@@ -71,6 +73,7 @@ class Case(Scan, total=False):
     input: Any
     scale_inputs: Any
     scale_input_is_input: list[bool]
+    zoom_pending: tuple[float, ...]
     gate: dict[str, Any]
     syringe: dict[str, str]
     segmentation: dict[str, Any]

@@ -215,7 +215,8 @@ class Pipeline:
         alternatives = {"segmenter": self.segmenters, "explainer": self.explainers}
         self.plugin_options = plugin_options(pm).resolve(self.options.plugin_options, alternatives)
         self.out_dir: Path | None = None
-        _ = bundle.unknown_scale_fovs_mm, bundle.zoom_factors  # a malformed scale setting stops the run here, not once per scan
+        # a malformed scale setting stops the run here, not once per scan
+        _ = bundle.unknown_scale_fovs_mm, bundle.zoom_factors, bundle.zoom_averaging_below
 
     @property
     def context(self) -> RunContext:
@@ -388,6 +389,7 @@ class Pipeline:
         """Probabilities with the row of each case preprocessed at several scales replaced by
         its mean over them (``case["scale_inputs"]``: assumed fields of view, or zoom factors;
         see :mod:`scintipipe.transforms.unknown_scale`); other rows unchanged."""
+        self.make_pending_zooms(cases, probs)
         index = [i for i, case in enumerate(cases) if case.get("scale_inputs") is not None]
         if not index:
             return probs
@@ -406,6 +408,30 @@ class Pipeline:
             out[i] = torch.cat(rows).mean(0)
             start += len(inputs)
         return out
+
+    def make_pending_zooms(self, cases: list[dict[str, Any]], probs: torch.Tensor) -> None:
+        """Settle each case whose zooms were deferred (``case["zoom_pending"]``, bundles with
+        ``zoom_averaging_below``): make the zoom inputs where the top probability at the
+        spacing as acquired is under the threshold, else note that the scan was classified once."""
+        from scintipipe.transforms.unknown_scale import below_threshold, confident_note, make_pending_zoom_inputs, zoom_note
+
+        index = [i for i, case in enumerate(cases) if case.get("zoom_pending") is not None]
+        if not index:
+            return
+        below = self.bundle.zoom_averaging_below
+        uncertain = below_threshold(probs[index].float(), below).tolist() if below is not None else [True] * len(index)
+        for i, average in zip(index, uncertain, strict=True):
+            case = cases[i]
+            factors = case["zoom_pending"]
+            if average or below is None:
+                make_pending_zoom_inputs(case, self.bundle.scan_transform)
+                note = zoom_note(factors)
+            else:
+                case.pop("zoom_pending")
+                note = confident_note(float(probs[i].max()), below)
+            meta = getattr(case["image"], "meta", None)
+            if meta is not None:
+                meta["notes"] = [*(n for n in meta.get("notes") or [] if n != note), note]
 
     def classes_to_explain(self) -> list[str | None]:
         """``None`` (the predicted class) first, then the extra labels asked for."""

@@ -29,15 +29,21 @@ def preprocess_scan(scan: dict[str, Any], bundle: Any, context: Any) -> dict[str
     For a picture without pixel spacing and a bundle with ``unknown_scale_fovs_mm``, or a
     scan with a spacing and a bundle with ``zoom_factors``, also store one input per assumed
     scale as ``"scale_inputs"`` (the classify stage averages over them) and say so in the
-    image's notes; unless the run says ``--no-scale-averaging``.
+    image's notes; unless the run says ``--no-scale-averaging``. A bundle with
+    ``zoom_averaging_below`` has the zooms deferred instead (``"zoom_pending"``): the
+    classify stage makes them only for the scans it is not confident about.
     """
-    from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM, scale_inputs, scale_note, zoom_inputs, zoom_note
+    from scintipipe.transforms.unknown_scale import DEFAULT_FOV_MM, defer_zoom_inputs, scale_inputs, scale_note, zoom_inputs, zoom_note
 
     transformed = bundle.scan_transform({"image": scan["image"]})
     case = {**scan, "input": transformed["image"]}
     if not (getattr(context, "options", None) or {}).get("scale_averaging", True):
         return case
     fovs, factors = getattr(bundle, "unknown_scale_fovs_mm", ()), getattr(bundle, "zoom_factors", ())
+    pending = defer_zoom_inputs(scan["image"], factors, getattr(bundle, "zoom_averaging_below", None))
+    if pending is not None:
+        case["zoom_pending"] = pending
+        return case
     main = case["input"]
     extra, note, same = scale_inputs(scan["image"], bundle.scan_transform, fovs, main), scale_note(fovs), [float(f) == DEFAULT_FOV_MM for f in fovs]
     if extra is None:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from scintipipe.errors import ScintipipeError
 from scintipipe.pipeline import Pipeline, plain_tensor
+from scintipipe.transforms.unknown_scale import make_pending_zoom_inputs
 
 
 class LabelsError(ScintipipeError):
@@ -63,6 +64,9 @@ class LabelledSet:
             (pictures without pixel spacing at assumed fields of view, scans with one at zoom
             factors: :mod:`scintipipe.transforms.unknown_scale`); evaluation averages over
             them. Empty when the pipeline runs with ``scale_averaging`` off (training does).
+        zoom_deferred: the rows of ``scale_inputs`` whose zooms the bundle averages only
+            below its ``zoom_averaging_below`` threshold (``scintipipe run`` makes them for
+            those scans only; evaluation makes them for all and applies the threshold).
     """
 
     inputs: torch.Tensor
@@ -72,6 +76,7 @@ class LabelledSet:
     failures: list[tuple[str, str]] = field(default_factory=list)
     data_hash: str = ""
     scale_inputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    zoom_deferred: set[int] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -150,10 +155,14 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
     sources: list[str] = []
     failures: list[tuple[str, str]] = []
     scale_inputs: dict[int, torch.Tensor] = {}
+    zoom_deferred: set[int] = set()
     for path, label in tqdm(rows, desc="loading", unit="file", disable=None if progress is None else not progress):
         try:
             for scan in pipeline.load(path):
                 case = pipeline.prepare(scan)
+                if case.get("zoom_pending") is not None:
+                    zoom_deferred.add(len(inputs))
+                    make_pending_zoom_inputs(case, pipeline.bundle.scan_transform)
                 if case.get("scale_inputs") is not None:
                     scale_inputs[len(inputs)] = plain_tensor(case["scale_inputs"]).float()
                 inputs.append(plain_tensor(case["input"]).float())
@@ -164,4 +173,6 @@ def load_labelled_set(pipeline: Pipeline, rows: Sequence[tuple[Path, str]], prog
     if not inputs:
         reasons = "; ".join(f"{s}: {r}" for s, r in failures[:3])
         raise LabelsError(f"none of the {len(rows)} labelled files could be loaded ({reasons})")
-    return LabelledSet(torch.stack(inputs), torch.as_tensor(targets), sources, list(labels), failures, hash_dataset(rows), scale_inputs)
+    return LabelledSet(
+        torch.stack(inputs), torch.as_tensor(targets), sources, list(labels), failures, hash_dataset(rows), scale_inputs, zoom_deferred
+    )

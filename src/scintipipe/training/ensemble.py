@@ -166,6 +166,7 @@ def write_ensemble_bundle(members: Sequence[Path], out_dir: Path, recipe: dict[s
         explain_method=fields.get("explain_method"),
         unknown_scale_fovs_mm=fields.get("unknown_scale_fovs_mm"),
         zoom_factors=fields.get("zoom_factors"),
+        zoom_averaging_below=fields.get("zoom_averaging_below"),
         clinical_use=bool(fields.get("clinical_use", False)),
         trained_on=str(fields.get("trained_on", "")),
         eval_metrics={"members": member_notes},

@@ -34,6 +34,7 @@ from scintipipe.pipeline import Pipeline, RunOptions
 from scintipipe.training.data import LabelledSet, hash_dataset, load_labelled_set, read_labels
 from scintipipe.training.loop import fit, predict
 from scintipipe.training.train import build_network, split_rows, write_recipe_bundle
+from scintipipe.transforms.unknown_scale import below_threshold
 
 
 def _json(path: Path, content: Any) -> None:
@@ -59,15 +60,33 @@ def classify_labelled(
     return load_labelled_set(pipeline, rows, progress)
 
 
-def predict_averaging_scales(network: torch.nn.Module, data: LabelledSet, device: str) -> torch.Tensor:
+def predict_averaging_scales(
+    network: torch.nn.Module, data: LabelledSet, device: str, zoom_averaging_below: float | None = None, temperature: float = 1.0
+) -> torch.Tensor:
     """Softmax probabilities of every row; a row the bundle classifies at several scales
-    (``data.scale_inputs``) is the mean over them, as ``scintipipe run`` classifies it."""
+    (``data.scale_inputs``) is the mean over them, as ``scintipipe run`` classifies it.
+
+    Args:
+        network: the bundle's network.
+        data: the preprocessed set.
+        device: where to run it.
+        zoom_averaging_below: the bundle's threshold: a row of ``data.zoom_deferred`` whose
+            top probability at the spacing as acquired, scaled by ``temperature`` as
+            ``scintipipe run`` reports it, reaches it keeps its single-pass probabilities.
+        temperature: the bundle's gate temperature (only the threshold uses it).
+    """
     probs = predict(network, data.inputs, device)
+    skip: set[int] = set()
+    if zoom_averaging_below is not None and data.zoom_deferred:
+        deferred = sorted(data.zoom_deferred)
+        reported = (probs[deferred].clamp_min(1e-12).log() / temperature).softmax(1)
+        skip = {row for row, average in zip(deferred, below_threshold(reported, zoom_averaging_below).tolist(), strict=True) if not average}
     if data.scale_inputs:
         rows, stacked = zip(*data.scale_inputs.items(), strict=True)
         scaled = predict(network, torch.cat(stacked), device).split([len(inputs) for inputs in stacked])  # one batched pass
         for row, per_scale in zip(rows, scaled, strict=True):
-            probs[row] = per_scale.mean(0)
+            if row not in skip:
+                probs[row] = per_scale.mean(0)
     return probs
 
 
@@ -107,7 +126,7 @@ def evaluate_bundles(
     names = _unique_names([b.name for b in bundles])
     for name, bundle in zip(names, bundles, strict=True):
         data = classify_labelled(pm, bundle, rows, device, progress, scale_averaging)
-        probs = predict_averaging_scales(bundle.network(device), data, device).numpy()
+        probs = predict_averaging_scales(bundle.network(device), data, device, bundle.zoom_averaging_below, bundle.gate.temperature).numpy()
         y_true = data.targets.numpy()
         report = ev.classification_report(y_true, probs, labels)
         report["failures"] = [{"source": s, "error": r} for s, r in data.failures]

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "explain_method": None,
     "unknown_scale_fovs_mm": None,
     "zoom_factors": None,
+    "zoom_averaging_below": None,
 }
 REQUIRED = ("task", "labels", "network", "input_size", "scan_transforms")
 

@@ -78,6 +78,7 @@ def write_recipe_bundle(
         explain_method=recipe.get("explain_method"),
         unknown_scale_fovs_mm=recipe.get("unknown_scale_fovs_mm"),
         zoom_factors=recipe.get("zoom_factors"),
+        zoom_averaging_below=recipe.get("zoom_averaging_below"),
         clinical_use=False,
         trained_on=recipe.get("trained_on", ""),
         eval_metrics=eval_metrics,

@@ -16,6 +16,13 @@ times their size, and the probabilities averaged (test-time averaging over appar
 which patient habitus and camera magnification move as much as the classes do). The gate
 and the explanation keep the true spacing.
 
+A bundle may also declare ``zoom_averaging_below`` (a probability): a scan whose top
+probability at the spacing as acquired reaches it is classified once. The preprocess stage
+then only records the factors (``case["zoom_pending"]``); the classify stage makes the other
+zooms' inputs (:func:`make_pending_zoom_inputs`) for the scans below the threshold
+(:func:`below_threshold`) and averages those, so a confident scan costs one preprocessing
+and one network pass.
+
 Example:
     >>> import torch
     >>> from monai.data import MetaTensor
@@ -112,6 +119,42 @@ def zoom_inputs(image: Any, transform: Any, factors: Sequence[float], main: Any 
     if not factors or not has_spacing(image):
         return None
     return _stacked([main if main is not None and float(f) == 1.0 else transform({"image": with_zoom(image, float(f))})["image"] for f in factors])
+
+
+def defer_zoom_inputs(image: Any, factors: Sequence[float], below: float | None) -> tuple[float, ...] | None:
+    """The zoom factors to record as ``case["zoom_pending"]`` instead of making their inputs now.
+
+    Returns:
+        ``factors`` when the bundle has a ``zoom_averaging_below`` threshold and the scan a
+        spacing (the classify stage decides whether to make them), else ``None`` (make them
+        now, or not at all).
+    """
+    if below is None or not factors or not has_spacing(image):
+        return None
+    return tuple(float(f) for f in factors)
+
+
+def below_threshold(probs: torch.Tensor, below: float) -> torch.Tensor:
+    """Which rows of ``(n, classes)`` probabilities have a top probability under ``below`` (those are averaged)."""
+    return probs.max(dim=1).values < below
+
+
+def make_pending_zoom_inputs(case: dict[str, Any], transform: Any) -> None:
+    """Turn ``case["zoom_pending"]`` into ``scale_inputs`` and ``scale_input_is_input`` (in place).
+
+    Args:
+        case: a case whose preprocessing deferred its zooms (:func:`defer_zoom_inputs`); it
+            holds the loaded ``image`` and its ``input`` at the spacing as acquired.
+        transform: the bundle's scan transform, the one that made ``input``.
+    """
+    factors = case.pop("zoom_pending")
+    case["scale_inputs"] = zoom_inputs(case["image"], transform, factors, case["input"])
+    case["scale_input_is_input"] = [f == 1.0 for f in factors]
+
+
+def confident_note(probability: float, below: float) -> str:
+    """The case note of a scan classified once because its top probability reached the bundle's threshold."""
+    return f"classified once at its pixel spacing: top probability {probability:.3f} reached the bundle's zoom_averaging_below {below:g}, so no zoom averaging"
 
 
 def zoom_note(factors: Sequence[float]) -> str:
