@@ -102,17 +102,20 @@ def test_run_uses_the_new_bundle(trained: tuple[Path, str], tiny_set: Path, tmp_
     rows = read_csv(results / "predictions.csv")
     assert len(rows) == 3 and all(r["label"] in LABELS for r in rows)
     # the probabilities are the new bundle's: recompute one with its network directly, averaged
-    # over the zooms its recipe declares (uptake4's recipe carries zoom_factors into the bundle)
+    # over the zooms its recipe declares unless the single pass reaches its threshold
+    # (uptake4's recipe carries zoom_factors and zoom_averaging_below into the bundle)
     from scintipipe.bundle import Bundle
     from scintipipe.loaders import read_scans
     from scintipipe.transforms.unknown_scale import zoom_inputs
 
     bundle = Bundle(out)
     assert bundle.zoom_factors == (0.8, 1.0, 1.25) and bundle.unknown_scale_fovs_mm == (200.0, 280.0, 390.0)
+    assert bundle.zoom_averaging_below == 0.9
     scan = read_scans(scans / "case-00000.dcm")[0]
     x = zoom_inputs(scan["image"], bundle.scan_transform, bundle.zoom_factors)
     with torch.inference_mode():
-        probs = (bundle.network("cpu")(x) / bundle.gate.temperature).softmax(1).mean(0)
+        per_zoom = (bundle.network("cpu")(x) / bundle.gate.temperature).softmax(1)
+    probs = per_zoom[1] if float(per_zoom[1].max()) >= bundle.zoom_averaging_below else per_zoom.mean(0)  # zoom 1.0: the spacing as acquired
     row = next(r for r in rows if r["source"].endswith("case-00000.dcm"))
     assert float(row["prob_diffusely_increased"]) == pytest.approx(float(probs[0]), abs=1e-4)
 

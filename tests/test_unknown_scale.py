@@ -21,11 +21,13 @@ FOVS = (200.0, 280.0, 390.0)
 
 
 def bundle_with(tmp_path: Path, fovs: tuple[float, ...] | None, zooms: tuple[float, ...] | None = None) -> Path:
-    """A copy of the shipped uptake4 bundle with ``unknown_scale_fovs_mm`` and ``zoom_factors`` set (``None``: removed)."""
+    """A copy of the shipped uptake4 bundle with ``unknown_scale_fovs_mm`` and ``zoom_factors`` set (``None``: removed),
+    and without ``zoom_averaging_below`` (every scan averaged; :func:`bundle_with_threshold` sets one)."""
     folder = tmp_path / f"uptake4-{'none' if fovs is None else len(fovs)}-{'none' if zooms is None else len(zooms)}"
     shutil.copytree(REPO / "bundles" / "uptake4", folder)
     path = folder / "configs" / "metadata.json"
     metadata = json.loads(path.read_text())
+    metadata["scintipipe"].pop("zoom_averaging_below", None)
     for key, values in (("unknown_scale_fovs_mm", fovs), ("zoom_factors", zooms)):
         metadata["scintipipe"].pop(key, None)
         if values is not None:
