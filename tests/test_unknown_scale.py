@@ -411,3 +411,18 @@ def test_cascade_benchmark_reports_a_threshold_on_a_labelled_folder(scans: dict[
     no_zooms = bundle_with(tmp_path / "nozoom", FOVS, None)
     with pytest.raises(SystemExit, match="declares no zoom_factors"):
         bench.main(["--bundle", str(no_zooms), "--set", f"mine={scans['dicom'].parent}", "--out", str(out)])
+
+
+def test_deferred_zooms_travel_through_forked_worker_processes(tmp_path: Path) -> None:
+    """A run long enough to fork worker processes gives the cascade's probabilities exactly
+    as a run without workers does (the deferred zooms are made in the runner from the case's image)."""
+    out = tmp_path / "sim"
+    run_cli("simulate", "--task", "uptake4", "--n", "40", "--seed", "11", "--center", "b", "--out", out, "--no-progress")
+    folder = bundle_with_threshold(tmp_path, 0.9)
+    rows = {}
+    for name, flags in (("processes", ["--worker-processes"]), ("none", ["--workers", "0"])):
+        result = tmp_path / f"run-{name}"
+        run_cli("run", "--bundle", folder, "--no-explain", "--no-report", "--accept-ood", *flags, "--out", result, *sorted(out.glob("*.dcm")))
+        with (result / "predictions.csv").open(newline="") as handle:
+            rows[name] = {Path(row["source"]).name: row for row in csv.DictReader(handle)}
+    assert len(rows["processes"]) == 40 and rows["processes"] == rows["none"]
