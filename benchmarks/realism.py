@@ -33,8 +33,10 @@ crops lie inside what the models were trained on; the results then go to
 ``realism_exports.{md,json}`` and the docs' ``realism-exports`` section. Each real value is then
 reported inside or outside the 5-95 % range of the simulated values of its class
 (DG: diffusely increased; TI: diffusely decreased; NG: heterogeneous and focal increased
-pooled; NL and the Siemens study: normal). This is a measurement, reported whether the
-real values fall inside or not; nothing is tuned on the real images.
+pooled; NL and the Siemens study: normal), and with its percentile rank among them
+(:func:`percentile_rank`; the closeness table sets the ranks against the uniform spread that
+the simulator's own draws would have). This is a measurement, reported whether the real
+values fall inside or not; nothing is tuned on the real images.
 
 Outputs: ``benchmarks/results/realism.{md,json}`` and the section between
 ``<!-- realism:start/end -->`` in ``docs/real_images.md``.
@@ -277,18 +279,34 @@ def ranges(
     return out
 
 
+def percentile_rank(values: np.ndarray, value: float) -> float:
+    """Where ``value`` falls among ``values``, in percent (ties count half).
+
+    If the real images were draws from the simulated distribution, their ranks would be
+    uniform on 0-100: half of them within 25-75, nine in ten within 5-95.
+
+    Example:
+        >>> percentile_rank(np.array([1.0, 2.0, 3.0, 4.0]), 2.0)
+        37.5
+    """
+    return float(100.0 * (np.sum(values < value) + 0.5 * np.sum(values == value)) / values.size)
+
+
 def compare(real: list[dict[str, Any]], simulated: dict[str, dict[str, list[dict[str, float]]]]) -> list[dict[str, Any]]:
-    """Each real image's statistics with the simulated 5-95 % range per centre, and inside/outside."""
+    """Each real image's statistics with the simulated 5-95 % range per centre, inside/outside,
+    and the real value's percentile rank among the simulated values of its class."""
     rows = []
     for item in real:
-        sim = ranges(simulated, tuple(item["classes"]))
+        classes = tuple(item["classes"])
+        sim = ranges(simulated, classes)
         checks = {}
         for name, value in item["statistics"].items():
             per_centre = {}
             for centre, stats in sim.items():
                 if name in stats:
                     r = stats[name]
-                    per_centre[centre] = {**r, "inside": bool(r["p5"] <= value <= r["p95"])}
+                    pooled = np.array([s[name] for label in classes for s in simulated[centre].get(label, []) if name in s and np.isfinite(s[name])])
+                    per_centre[centre] = {**r, "inside": bool(r["p5"] <= value <= r["p95"]), "percentile": percentile_rank(pooled, value)}
             checks[name] = {"value": value, "centres": per_centre}
         missing = [name for name in STATISTICS if name not in item["statistics"]]
         rows.append({**item, "checks": checks, "missing": missing})
@@ -348,8 +366,13 @@ def render(results: dict[str, Any], detailed: bool = True) -> str:
             cc = [c["centres"][centre]["inside"] for c in checked if centre in c["centres"]]
             per.append(f"{sum(cc)}/{len(cc)}")
         lines.append(f"| {title} | {anywhere}/{len(checked)} | " + " | ".join(per) + " |")
+    lines += closeness_lines(rows, centres)
     if detailed:
-        lines += ["", "Every value: real, and simulated median [5-95 %] per centre (**bold** = real outside that range):", ""]
+        lines += [
+            "",
+            "Every value: real, and simulated median [5-95 %] and the real value's percentile rank (pN) per centre (**bold** = real outside that range):",
+            "",
+        ]
         lines += ["| image | statistic | real | " + " | ".join(f"centre {c}" for c in centres) + " |", "|---|---|---|" + "---|" * len(centres)]
         for row in rows:
             for name, check in row["checks"].items():
@@ -360,12 +383,45 @@ def render(results: dict[str, Any], detailed: bool = True) -> str:
                     if r is None:
                         cells.append("-")
                         continue
-                    text = f"{fmt.format(r['median'])} [{fmt.format(r['p5'])}-{fmt.format(r['p95'])}]"
+                    text = f"{fmt.format(r['median'])} [{fmt.format(r['p5'])}-{fmt.format(r['p95'])}]" + (
+                        f" p{r['percentile']:.0f}" if "percentile" in r else ""
+                    )
                     cells.append(text if r["inside"] else f"**{text}**")
                 lines.append(f"| {row['image']} | {title} | {fmt.format(check['value'])} | " + " | ".join(cells) + " |")
     rerun = "python benchmarks/realism.py" + (" --rendering export" if results.get("rendering", "linear") == "export" else "")
     lines += ["", f"Rerun: `{rerun}` (`--n`, `--centers`)."]
     return "\n".join(lines)
+
+
+def closeness_lines(rows: list[dict[str, Any]], centres: list[str]) -> list[str]:
+    """The table of percentile ranks per centre, against what draws from the simulator would give.
+
+    Inside/outside says whether the simulator covers a real value; the ranks say whether
+    the real images look like typical draws. Results from before this measure (JSON without
+    ``percentile``) give no table.
+    """
+    ranks = {
+        centre: [v["percentile"] for row in rows for c in row["checks"].values() if (v := c["centres"].get(centre)) and "percentile" in v]
+        for centre in centres
+    }
+    if not any(ranks.values()):
+        return []
+    lines = [
+        "",
+        "Closeness: each real value's percentile rank among the simulated values of its class, over every image and statistic. "
+        "Draws from the simulator would rank uniformly: 50 % of them within 25-75, 90 % within 5-95, a mean distance of 25 from the median.",
+        "",
+        "| centre | real values | within 25-75 (expected 50 %) | within 5-95 (expected 90 %) | mean distance from the median, percentile points (expected 25) |",
+        "|---|---|---|---|---|",
+    ]
+    for centre in centres:
+        values = np.array(ranks[centre])
+        if not values.size:
+            continue
+        central = np.mean((values >= 25) & (values <= 75))
+        inner = np.mean((values >= 5) & (values <= 95))
+        lines.append(f"| {centre} | {values.size} | {100 * central:.0f} % | {100 * inner:.0f} % | {np.mean(np.abs(values - 50)):.1f} |")
+    return lines
 
 
 def write_outputs(results: dict[str, Any], out: Path, docs: bool) -> None:

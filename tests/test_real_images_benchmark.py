@@ -166,3 +166,22 @@ def test_reference_folder_mapping(real_images, reference_scans: Path) -> None:
     assert images["siemens-thyroid/syringe_full_99mTc_2frames_deid.dcm"].excluded
     assert images["siemens-thyroid/thyroid_99mTc_ANT_deid.png"].unscored and not images["siemens-thyroid/thyroid_99mTc_ANT_deid.png"].excluded
     assert images["figure-crops/DG_O.png"].diagnosis == "diffuse goitre (Graves')"
+
+
+def test_realism_percentile_ranks_say_how_typical_a_real_value_is() -> None:
+    """A real value at the simulated median ranks 50; one beyond every simulated value 100;
+    the closeness table counts them against what draws from the simulator would give."""
+    realism = load_benchmark("realism")
+    simulated = {"a": {"normal": [{"thyroid_cv": float(v)} for v in range(1, 101)]}}
+    real = [
+        {"image": "typical.png", "code": "NL", "classes": ["normal"], "statistics": {"thyroid_cv": 50.5}},
+        {"image": "odd.png", "code": "NL", "classes": ["normal"], "statistics": {"thyroid_cv": 1000.0}},
+    ]
+    rows = realism.compare(real, simulated)
+    ranks = [row["checks"]["thyroid_cv"]["centres"]["a"]["percentile"] for row in rows]
+    assert ranks == [50.0, 100.0]
+    lines = realism.closeness_lines(rows, ["a"])
+    assert "| a | 2 | 50 % | 50 % | 25.0 |" in lines  # one of two central, one of two within 5-95, mean |rank - 50| = 25
+    assert realism.closeness_lines([{**row, "checks": {}} for row in rows], ["a"]) == []  # nothing ranked: no table
+    text = realism.render({"n": 100, "seed": 0, "centres": ["a"], "date": "d", "commit": "c", "comparison": rows})
+    assert "Closeness" in text and "p100" in text
