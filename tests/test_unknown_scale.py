@@ -426,3 +426,28 @@ def test_deferred_zooms_travel_through_forked_worker_processes(tmp_path: Path) -
         with (result / "predictions.csv").open(newline="") as handle:
             rows[name] = {Path(row["source"]).name: row for row in csv.DictReader(handle)}
     assert len(rows["processes"]) == 40 and rows["processes"] == rows["none"]
+
+
+def test_a_zoom_that_cannot_be_made_leaves_the_scan_its_single_pass(scans: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferred zoom that fails in the classify stage costs the scan its averaging, with a
+    note that says why, not the batch its predictions."""
+    import scintipipe.transforms.unknown_scale as unknown_scale
+
+    def broken(case: dict, transform: object) -> None:
+        raise RuntimeError("zoom out of range")
+
+    monkeypatch.setattr(unknown_scale, "make_pending_zoom_inputs", broken)
+    rows = {}
+    for name, folder, flags in (
+        ("broken", bundle_with_threshold(tmp_path, 1.0), []),
+        ("single", bundle_with(tmp_path, FOVS, ZOOMS), ["--no-scale-averaging"]),
+    ):
+        out = tmp_path / f"run-{name}"
+        run_cli("run", "--bundle", folder, "--no-explain", "--accept-ood", *flags, "--out", out, scans["dicom"])
+        with (out / "predictions.csv").open(newline="") as handle:
+            rows[name] = list(csv.DictReader(handle))
+        if name == "broken":
+            (report,) = out.glob("*/report.json")
+            notes = json.loads(report.read_text())["notes"]
+    assert rows["broken"] == rows["single"] and len(rows["broken"]) == 1
+    assert any("the other zooms could not be made (RuntimeError: zoom out of range)" in note for note in notes)

@@ -424,8 +424,12 @@ class Pipeline:
             case = cases[i]
             factors = case["zoom_pending"]
             if average or below is None:
-                make_pending_zoom_inputs(case, self.bundle.scan_transform)
-                note = zoom_note(factors)
+                try:
+                    make_pending_zoom_inputs(case, self.bundle.scan_transform)
+                    note = zoom_note(factors)
+                except Exception as exc:  # noqa: BLE001  (a transform raises many kinds; the scan keeps its single pass, the batch goes on)
+                    case.pop("zoom_pending", None)
+                    note = f"classified once at its pixel spacing: the other zooms could not be made ({type(exc).__name__}: {exc})"
             else:
                 case.pop("zoom_pending")
                 note = confident_note(float(probs[i].max()), below)
