@@ -56,6 +56,29 @@ def simulate_args(task: str, n: int, seed: int, center: str, out: str | Path, ex
     return ["simulate", "--task", task, "--n", str(n), "--seed", str(seed), "--center", center, *extra, "--out", str(out)]
 
 
+def bundle_copy(source: Path, out: Path, key: str, value: Any) -> Path:
+    """A copy of the bundle folder ``source`` whose ``metadata.json`` sets ``scintipipe.<key>`` to ``value``.
+
+    Args:
+        source: the bundle folder.
+        out: the copy's folder (must not exist).
+        key: the field of the metadata's ``scintipipe`` block.
+        value: its new value; ``None`` removes it.
+
+    Returns:
+        ``out``.
+    """
+    shutil.copytree(source, out)
+    path = out / "configs" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    fields = metadata.setdefault("scintipipe", {})
+    fields.pop(key, None)
+    if value is not None:
+        fields[key] = value
+    path.write_text(json.dumps(metadata, indent=2) + "\n")
+    return out
+
+
 def simulate_once(folder: Path, n: int, seed: int, center: str, task: str = "uptake4", extra: Sequence[str] = (), progress: bool = False) -> Path:
     """Simulate a labelled data set into ``folder`` unless its ``labels.csv`` is already there.
 

@@ -258,6 +258,11 @@ def real_statistics(reference: Path) -> list[dict[str, Any]]:
     return out
 
 
+def class_values(by_class: dict[str, list[dict[str, float]]], classes: tuple[str, ...], name: str) -> np.ndarray:
+    """The finite values of statistic ``name`` over the simulated scans of ``classes`` at one centre."""
+    return np.array([s[name] for label in classes for s in by_class.get(label, []) if name in s and np.isfinite(s[name])])
+
+
 def ranges(
     simulated: dict[str, dict[str, list[dict[str, float]]]], classes: tuple[str, ...], low: float = 5.0, high: float = 95.0
 ) -> dict[str, dict[str, dict[str, float]]]:
@@ -267,7 +272,7 @@ def ranges(
         pooled = [stats for label in classes for stats in by_class.get(label, [])]
         out[centre] = {}
         for name in STATISTICS:
-            values = np.array([s[name] for s in pooled if name in s and np.isfinite(s[name])])
+            values = class_values(by_class, classes, name)
             if values.size:
                 out[centre][name] = {
                     "p5": float(np.percentile(values, low)),
@@ -305,8 +310,8 @@ def compare(real: list[dict[str, Any]], simulated: dict[str, dict[str, list[dict
             for centre, stats in sim.items():
                 if name in stats:
                     r = stats[name]
-                    pooled = np.array([s[name] for label in classes for s in simulated[centre].get(label, []) if name in s and np.isfinite(s[name])])
-                    per_centre[centre] = {**r, "inside": bool(r["p5"] <= value <= r["p95"]), "percentile": percentile_rank(pooled, value)}
+                    rank = percentile_rank(class_values(simulated[centre], classes, name), value)
+                    per_centre[centre] = {**r, "inside": bool(r["p5"] <= value <= r["p95"]), "percentile": rank}
             checks[name] = {"value": value, "centres": per_centre}
         missing = [name for name in STATISTICS if name not in item["statistics"]]
         rows.append({**item, "checks": checks, "missing": missing})

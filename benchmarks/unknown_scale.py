@@ -35,7 +35,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import quantitative_baseline as qb  # noqa: E402  (labels, display copies)
 import real_images  # noqa: E402  (the bundle runner and the real images' labels)
 from _common import SCINTIPIPE, git_commit, mcnemar_exact, score_predictions, simulate_args  # noqa: E402  (after the sys.path set-up)
+from _common import bundle_copy as copy_with_field  # noqa: E402  (after the sys.path set-up)
 
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "scintipipe-unknown-scale"
@@ -58,15 +58,7 @@ DEFAULT_FOVS = (200.0, 280.0, 390.0)
 
 def bundle_copy(source: Path, out: Path, fovs: tuple[float, ...], key: str = "unknown_scale_fovs_mm") -> Path:
     """A copy of the bundle folder ``source`` whose metadata sets ``key`` to ``fovs`` (empty: removed)."""
-    shutil.copytree(source, out)
-    path = out / "configs" / "metadata.json"
-    metadata = json.loads(path.read_text())
-    fields = metadata.setdefault("scintipipe", {})
-    fields.pop(key, None)
-    if fovs:
-        fields[key] = list(fovs)
-    path.write_text(json.dumps(metadata, indent=2) + "\n")
-    return out
+    return copy_with_field(source, out, key, list(fovs) if fovs else None)
 
 
 def parse_set(text: str) -> tuple[str, Path, str]:

@@ -36,7 +36,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -46,7 +45,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, git_commit, repo_relative, simulate_once
+from _common import ROOT, bundle_copy, git_commit, repo_relative, simulate_once
 
 #: the thresholds the rule may choose from, in increasing order
 GRID = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -86,11 +85,7 @@ def reported_probabilities(bundle: Any, folder: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         # a copy with a threshold marks the rows the zooms apply to (data.zoom_deferred), as
         # against pictures averaged over assumed fields of view; evaluation makes every row's inputs
-        copy = Path(shutil.copytree(bundle.root, Path(work) / "bundle"))
-        metadata = json.loads((copy / "configs" / "metadata.json").read_text())
-        metadata["scintipipe"]["zoom_averaging_below"] = 1.0
-        (copy / "configs" / "metadata.json").write_text(json.dumps(metadata))
-        marked = Bundle(copy, name=bundle.name)  # after the edit: a Bundle reads its metadata once
+        marked = Bundle(bundle_copy(Path(bundle.root), Path(work) / "bundle", "zoom_averaging_below", 1.0), name=bundle.name)
         data = classify_labelled(make_plugin_manager(), marked, read_labels(folder / "labels.csv", folder, bundle.labels), "cpu", progress=True)
     network, temperature = bundle.network("cpu"), bundle.gate.temperature
 

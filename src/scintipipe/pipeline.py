@@ -413,7 +413,7 @@ class Pipeline:
         """Settle each case whose zooms were deferred (``case["zoom_pending"]``, bundles with
         ``zoom_averaging_below``): make the zoom inputs where the top probability at the
         spacing as acquired is under the threshold, else note that the scan was classified once."""
-        from scintipipe.transforms.unknown_scale import below_threshold, confident_note, make_pending_zoom_inputs, zoom_note
+        from scintipipe.transforms.unknown_scale import below_threshold, confident_note, make_pending_zoom_inputs, zoom_failed_note, zoom_note
 
         index = [i for i, case in enumerate(cases) if case.get("zoom_pending") is not None]
         if not index:
@@ -429,7 +429,7 @@ class Pipeline:
                     note = zoom_note(factors)
                 except Exception as exc:  # noqa: BLE001  (a transform raises many kinds; the scan keeps its single pass, the batch goes on)
                     case.pop("zoom_pending", None)
-                    note = f"classified once at its pixel spacing: the other zooms could not be made ({type(exc).__name__}: {exc})"
+                    note = zoom_failed_note(exc)
             else:
                 case.pop("zoom_pending")
                 note = confident_note(float(probs[i].max()), below)

@@ -157,6 +157,11 @@ def confident_note(probability: float, below: float) -> str:
     return f"classified once at its pixel spacing: top probability {probability:.3f} reached the bundle's zoom_averaging_below {below:g}, so no zoom averaging"
 
 
+def zoom_failed_note(exc: BaseException) -> str:
+    """The case note of a scan whose other zooms could not be made: it keeps its single pass."""
+    return f"classified once at its pixel spacing: the other zooms could not be made ({type(exc).__name__}: {exc})"
+
+
 def zoom_note(factors: Sequence[float]) -> str:
     """The case note saying what was done to a scan with a spacing."""
     listed = ", ".join(f"{float(f):g}" for f in factors)
